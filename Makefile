@@ -1,0 +1,49 @@
+# vxtun — see README.md. Targets that touch the network (test, demo,
+# bench-e2e) need root, /dev/net/tun and netns; they build their own
+# namespaces and remove them.
+
+GO       ?= go
+GOBIN    := $(shell $(GO) env GOPATH)/bin
+PKGS     := ./...
+FUZZTIME ?= 10s
+BENCHTIME ?= 1s
+
+.PHONY: all build deps test vet lint fmt-check unit bench fuzz demo bench-e2e bench-e2e-smoke clean
+
+all: build
+
+deps:
+	@./scripts/deps.sh
+
+build:
+	$(GO) build -o bin/vxtun ./cmd/vxtun
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+lint: deps
+	$(GOBIN)/staticcheck $(PKGS)
+
+# The full test suite: formatting, vet, staticcheck, and every test with the
+# race detector, privileged ones included (run as root).
+test: deps fmt-check vet lint
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+# Tests without the race detector (faster while developing).
+unit:
+	$(GO) test -count=1 $(PKGS)
+
+# Micro-benchmarks, benchstat-friendly.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+# A bounded run of every fuzz target (FUZZTIME each).
+fuzz:
+	@./scripts/fuzz.sh $(FUZZTIME)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,24 @@
+package tun
+
+// Device is one queue of a TUN device (or a fake in tun/tuntest).
+//
+// Read reads one or more IP packets into bufs[i][offset:], sets sizes[i] to
+// each packet's length and returns how many were read. A GSO super-packet
+// from the kernel is returned split into MSS-sized packets with correct
+// checksums, so len(bufs) must be at least BatchSize().
+//
+// Write writes the IP packets bufs[i][offset:] (each slice's length is the
+// packet's end), coalescing segments of one TCP or UDP flow into
+// super-packets where the device supports it. It returns how many bufs were
+// consumed. Write may modify the bytes of bufs (headroom and packet) but
+// keeps no reference to them.
+type Device interface {
+	Read(bufs [][]byte, sizes []int, offset int) (n int, err error)
+	Write(bufs [][]byte, offset int) (int, error)
+	// BatchSize is the largest number of packets one Read can return.
+	BatchSize() int
+	// MTU is the device's current MTU.
+	MTU() (int, error)
+	Name() string
+	Close() error
+}
