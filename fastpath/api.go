@@ -1,0 +1,60 @@
+package fastpath
+
+import (
+	"log/slog"
+	"net"
+	"net/netip"
+
+	"github.com/vxtun/vxtun/config"
+)
+
+// Config is what a Forwarder needs to know about this node.
+// (Contract shared by cmd/vxtun, bench and tests; the pipeline owner may add
+// fields but should not rename these.)
+type Config struct {
+	// Backend selects VXLAN or flannel legacy UDP encapsulation.
+	Backend config.Backend
+	// VNI is our VXLAN network identifier (vxlan only).
+	VNI uint32
+	// ListenAddr is the local underlay address and port the UDP sockets
+	// bind (port 0 means the backend default: 8472 vxlan, 8285 udp).
+	ListenAddr netip.AddrPort
+	// VtepMAC is our VTEP MAC: inner source MAC we send, inner destination
+	// MAC we accept (vxlan only).
+	VtepMAC net.HardwareAddr
+	// VtepIP is our overlay address (<own subnet>.0); ARP requests for it are
+	// answered (vxlan only).
+	VtepIP netip.Addr
+	// UnderlayMTU is the MTU of the underlay link; packets that would not
+	// fit after encapsulation are answered with ICMP "fragmentation needed".
+	UnderlayMTU int
+	// Logger receives rare events (never per packet). nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Stats is a snapshot of the forwarder's counters.
+type Stats struct {
+	TxPackets, TxBytes uint64 // encapsulated and sent to the underlay
+	RxPackets, RxBytes uint64 // decapsulated and written to the TUN
+	// Drops counts dropped packets by reason (see the Drop* constants).
+	Drops map[string]uint64
+	// PeerDrops counts drops by peer name and reason, where there is a peer.
+	PeerDrops map[string]map[string]uint64
+}
+
+// The pipeline implements, in this package (signatures are the contract used
+// by cmd/vxtun and bench):
+//
+//	// New creates a forwarder with one worker per TUN queue in devs; each
+//	// worker opens its own UDP socket (SO_REUSEPORT) bound to
+//	// cfg.ListenAddr in the calling goroutine's network namespace.
+//	func New(cfg Config, devs []tun.Device) (*Forwarder, error)
+//	// SetPeers atomically replaces the routing snapshot; invalid peers are
+//	// an error and leave the old table in place.
+//	func (f *Forwarder) SetPeers(peers []config.Peer) error
+//	// Run forwards until ctx is done or a fatal error occurs, then stops all
+//	// workers; it does not close devs.
+//	func (f *Forwarder) Run(ctx context.Context) error
+//	func (f *Forwarder) Stats() Stats
+//	// Close releases sockets (idempotent).
+//	func (f *Forwarder) Close() error
