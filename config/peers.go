@@ -1,0 +1,152 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+)
+
+// peersJSON is the static peers file:
+//
+//	{"Peers": [{"Name": "node2", "PublicIP": "198.18.0.2",
+//	            "Subnets": ["198.19.2.0/24"], "VtepMAC": "0e:00:00:00:00:02"}]}
+//
+// Port and VNI are optional per peer (default: net-conf.json's Backend).
+type peersJSON struct {
+	Peers []peerJSON
+}
+
+type peerJSON struct {
+	Name     string
+	PublicIP string
+	Subnets  []string
+	VtepMAC  string
+	Port     int64
+	VNI      *int64
+}
+
+// LoadPeers reads and parses the static peers file at path. See ParsePeers.
+func LoadPeers(path string, nc *NetConf, own []netip.Prefix) ([]Peer, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read peers: %w", err)
+	}
+	return ParsePeers(path, data, nc, own)
+}
+
+// ParsePeers parses a static peers file; file names it in errors. Backend,
+// Port and VNI default to nc.Backend. own are this node's subnets: a peer
+// subnet overlapping one is an error, as are a bad IP or MAC, a duplicate
+// name, PublicIP:Port or VtepMAC, overlapping peer subnets and subnets
+// outside the overlay network. Peers keep the file's order. Unknown keys are
+// errors.
+func ParsePeers(file string, data []byte, nc *NetConf, own []netip.Prefix) ([]Peer, error) {
+	var j peersJSON
+	if err := decodeJSON(file, data, &j, true); err != nil {
+		return nil, err
+	}
+	type owner struct {
+		name string
+		p    netip.Prefix
+	}
+	var (
+		peers    = make([]Peer, 0, len(j.Peers))
+		names    = map[string]int{}
+		macs     = map[string]string{}
+		addrs    = map[netip.AddrPort]string{}
+		prefixes []owner
+	)
+	for _, o := range own {
+		prefixes = append(prefixes, owner{"", o})
+	}
+	for i, pj := range j.Peers {
+		key := func(k string) string { return fmt.Sprintf("Peers[%d].%s", i, k) }
+		p := Peer{Backend: nc.Backend.Type, Port: nc.Backend.Port, VNI: nc.Backend.VNI}
+
+		p.Name = strings.TrimSpace(pj.Name)
+		if p.Name == "" {
+			return nil, keyErr(file, key("Name"), "missing")
+		}
+		if prev, dup := names[p.Name]; dup {
+			return nil, keyErr(file, key("Name"), "duplicate peer name %q (also Peers[%d])", p.Name, prev)
+		}
+		names[p.Name] = i
+
+		if pj.PublicIP == "" {
+			return nil, keyErr(file, key("PublicIP"), "missing")
+		}
+		ip, err := parseUnderlayIP(pj.PublicIP)
+		if err != nil {
+			return nil, keyErr(file, key("PublicIP"), "%v", err)
+		}
+		p.PublicIP = ip
+
+		if pj.Port < 0 || pj.Port > 65535 {
+			return nil, keyErr(file, key("Port"), "%d is out of range 1..65535", pj.Port)
+		}
+		if pj.Port != 0 {
+			p.Port = uint16(pj.Port)
+		}
+		ap := netip.AddrPortFrom(p.PublicIP, p.Port)
+		if other, dup := addrs[ap]; dup {
+			return nil, keyErr(file, key("PublicIP"), "%s is also peer %q's address", ap, other)
+		}
+		addrs[ap] = p.Name
+
+		if pj.VNI != nil {
+			if p.Backend != BackendVXLAN {
+				return nil, keyErr(file, key("VNI"), "only the vxlan backend has a VNI")
+			}
+			if *pj.VNI < 0 || *pj.VNI > MaxVNI {
+				return nil, keyErr(file, key("VNI"), "%d is out of range 0..%d", *pj.VNI, MaxVNI)
+			}
+			p.VNI = uint32(*pj.VNI)
+		}
+
+		switch {
+		case pj.VtepMAC != "":
+			mac, err := ParseVtepMAC(pj.VtepMAC)
+			if err != nil {
+				return nil, keyErr(file, key("VtepMAC"), "%v", err)
+			}
+			if other, dup := macs[mac.String()]; dup {
+				return nil, keyErr(file, key("VtepMAC"), "%s is also peer %q's VtepMAC", mac, other)
+			}
+			macs[mac.String()] = p.Name
+			p.VtepMAC = mac
+		case p.Backend == BackendVXLAN:
+			return nil, keyErr(file, key("VtepMAC"), "missing (required by the vxlan backend)")
+		}
+
+		if len(pj.Subnets) == 0 {
+			return nil, keyErr(file, key("Subnets"), "missing: a peer needs at least one subnet")
+		}
+		for k, s := range pj.Subnets {
+			skey := fmt.Sprintf("Peers[%d].Subnets[%d]", i, k)
+			sn, err := parseSubnet(s)
+			if err != nil {
+				return nil, keyErr(file, skey, "%v", err)
+			}
+			if err := nc.CheckSubnet(sn); err != nil {
+				return nil, keyErr(file, skey, "%v", err)
+			}
+			for _, o := range prefixes {
+				if !o.p.Overlaps(sn) {
+					continue
+				}
+				if o.name == "" {
+					return nil, keyErr(file, skey, "%s overlaps this node's own subnet %s", sn, o.p)
+				}
+				if o.name == p.Name {
+					return nil, keyErr(file, skey, "%s overlaps %s of the same peer", sn, o.p)
+				}
+				return nil, keyErr(file, skey, "%s overlaps %s of peer %q", sn, o.p, o.name)
+			}
+			prefixes = append(prefixes, owner{p.Name, sn})
+			p.Subnets = append(p.Subnets, sn)
+		}
+		peers = append(peers, p)
+	}
+	return peers, nil
+}
