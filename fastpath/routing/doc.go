@@ -1,0 +1,34 @@
+// Package routing is the fastpath's routing table: a longest-prefix match of
+// an inner (overlay) destination address, IPv4 or IPv6, to the Route of the
+// peer that owns the prefix.
+//
+// # Snapshots
+//
+// A Table is immutable once built. Build one from []config.Peer with a
+// Builder (or NewTable); Build validates every peer and rejects the whole set
+// with an error naming the peer and the field when one is invalid, so a bad
+// update never replaces a good table. A Holder publishes the current Table
+// through an atomic.Pointer: workers call Holder.Load once per batch and look
+// up without any lock; a writer builds a new Table and calls Store or Swap.
+// A reader that loaded the old Table keeps using it until its next Load; the
+// old Table stays valid (and is collected when no reader holds it), so an
+// address routed in both the old and the new Table is never without a route.
+//
+// # Lookup
+//
+// Each address family has a multibit trie of stride 8 with leaf pushing
+// (controlled prefix expansion): a node is 256 uint32 entries, each either
+// empty, a route index, or a child node. A lookup is at most 4 (IPv4) or 16
+// (IPv6) dependent array reads, no hashing, no allocation; Lookup takes the
+// raw 4- or 16-byte destination straight from the packet header.
+// Memory is 1 KiB per node; a prefix of length L creates at most ceil(L/8)-1
+// nodes, and prefixes that share leading bytes share nodes (10 000 /24s in
+// one /8 take about 41 nodes).
+//
+// # Routes
+//
+// Route values are owned by their Table and must be treated as read-only.
+// Route.Index is dense (0 ≤ Index < Table.IndexLimit()) for per-peer counter
+// arrays; a Builder made with NewBuilder(prev) keeps each peer's Index from
+// prev (matched by Name), so counters indexed by it survive a swap.
+package routing

@@ -1,0 +1,395 @@
+package routing
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"sync/atomic"
+
+	"github.com/vxtun/vxtun/config"
+	"github.com/vxtun/vxtun/fastpath/udp"
+)
+
+// Route is where packets for one peer go. It is owned by its Table and is
+// read-only.
+type Route struct {
+	// Name is the peer's name (config.Peer.Name).
+	Name string
+	// Index is dense per Table (0 ≤ Index < Table.IndexLimit()) and, with
+	// NewBuilder(prev), stable for a Name across snapshots.
+	Index int
+	// Backend is the peer's encapsulation.
+	Backend config.Backend
+	// Underlay is the peer's underlay address and UDP port (the backend
+	// default port when config.Peer.Port is 0).
+	Underlay netip.AddrPort
+	// Sockaddr is Underlay resolved for udp.Conn.WriteBatch (Message.Addr =
+	// &route.Sockaddr).
+	Sockaddr udp.Addr
+	// VNI is the VXLAN network identifier (vxlan only).
+	VNI uint32
+	// VtepMAC is the peer's VTEP MAC (vxlan only): the inner destination MAC.
+	VtepMAC [6]byte
+	// Prefixes are the overlay prefixes routed to the peer (masked).
+	Prefixes []netip.Prefix
+}
+
+// Table is an immutable routing snapshot. The zero Table and a nil *Table
+// route nothing. Safe for concurrent use.
+type Table struct {
+	routes     []Route
+	v4, v6     trie
+	byUnderlay map[netip.Addr]int32
+	limit      int
+}
+
+// Lookup returns the route for a raw destination address: 4 bytes (IPv4) or
+// 16 bytes (IPv6) in network order, as they sit in the packet header. It
+// returns nil when nothing matches or len(dst) is neither 4 nor 16. It does
+// not allocate.
+func (t *Table) Lookup(dst []byte) *Route {
+	if t == nil {
+		return nil
+	}
+	var e uint32
+	switch len(dst) {
+	case 4:
+		e = t.v4.lookup4(dst[0], dst[1], dst[2], dst[3])
+	case 16:
+		e = t.v6.lookup(dst)
+	default:
+		return nil
+	}
+	if e == 0 {
+		return nil
+	}
+	return &t.routes[e-1]
+}
+
+// Lookup4 is Lookup for an IPv4 destination held as an array.
+func (t *Table) Lookup4(dst [4]byte) *Route {
+	if t == nil {
+		return nil
+	}
+	e := t.v4.lookup4(dst[0], dst[1], dst[2], dst[3])
+	if e == 0 {
+		return nil
+	}
+	return &t.routes[e-1]
+}
+
+// LookupAddr is Lookup for a netip.Addr (IPv4-mapped IPv6 addresses are
+// looked up as IPv4).
+func (t *Table) LookupAddr(a netip.Addr) *Route {
+	a = a.Unmap()
+	if a.Is4() {
+		return t.Lookup4(a.As4())
+	}
+	if a.Is6() {
+		b := a.As16()
+		return t.Lookup(b[:])
+	}
+	return nil
+}
+
+// LookupUnderlay returns a route whose underlay address is ip (any port),
+// for checking the outer source of received packets; nil if none. When
+// several peers share an underlay address, it returns the first in the
+// order they were added.
+func (t *Table) LookupUnderlay(ip netip.Addr) *Route {
+	if t == nil {
+		return nil
+	}
+	i, ok := t.byUnderlay[ip.Unmap().WithZone("")]
+	if !ok {
+		return nil
+	}
+	return &t.routes[i]
+}
+
+// Routes returns the table's routes in the order the peers were added. The
+// slice and its elements are read-only.
+func (t *Table) Routes() []Route {
+	if t == nil {
+		return nil
+	}
+	return t.routes
+}
+
+// Len is the number of routes (peers).
+func (t *Table) Len() int {
+	if t == nil {
+		return 0
+	}
+	return len(t.routes)
+}
+
+// IndexLimit is one more than the largest Route.Index in t (0 for an empty
+// table): the length a per-peer counter array indexed by Route.Index needs.
+func (t *Table) IndexLimit() int {
+	if t == nil {
+		return 0
+	}
+	return t.limit
+}
+
+// ByName returns the route named name, or nil.
+func (t *Table) ByName(name string) *Route {
+	if t == nil {
+		return nil
+	}
+	for i := range t.routes {
+		if t.routes[i].Name == name {
+			return &t.routes[i]
+		}
+	}
+	return nil
+}
+
+// Errors returned (wrapped, with the peer's name) by Builder.Add.
+var (
+	ErrInvalidPeer     = errors.New("invalid peer")
+	ErrDuplicatePrefix = errors.New("prefix routed to two peers")
+)
+
+// Builder collects peers for a new Table. Not safe for concurrent use.
+type Builder struct {
+	prev   *Table
+	peers  []Route
+	names  map[string]struct{}
+	owners map[netip.Prefix]string
+	err    error
+}
+
+// NewBuilder starts a table. prev may be nil; when set, a peer with the same
+// Name as a route in prev keeps that route's Index.
+func NewBuilder(prev *Table) *Builder {
+	return &Builder{
+		prev:   prev,
+		names:  make(map[string]struct{}),
+		owners: make(map[netip.Prefix]string),
+	}
+}
+
+// Add validates p and adds it. The first error is also remembered and
+// returned by Build, so a caller may Add everything and check once.
+func (b *Builder) Add(p config.Peer) error {
+	r, err := b.route(p)
+	if err != nil {
+		if b.err == nil {
+			b.err = err
+		}
+		return err
+	}
+	for _, pfx := range r.Prefixes {
+		if other, ok := b.owners[pfx]; ok {
+			err := fmt.Errorf("peer %q: subnet %s: %w (also %q)", p.Name, pfx, ErrDuplicatePrefix, other)
+			if b.err == nil {
+				b.err = err
+			}
+			return err
+		}
+	}
+	for _, pfx := range r.Prefixes {
+		b.owners[pfx] = p.Name
+	}
+	b.names[p.Name] = struct{}{}
+	b.peers = append(b.peers, r)
+	return nil
+}
+
+func (b *Builder) route(p config.Peer) (Route, error) {
+	bad := func(format string, args ...any) (Route, error) {
+		return Route{}, fmt.Errorf("peer %q: %s: %w", p.Name, fmt.Sprintf(format, args...), ErrInvalidPeer)
+	}
+	if p.Name == "" {
+		return bad("empty name")
+	}
+	if _, dup := b.names[p.Name]; dup {
+		return bad("duplicate name")
+	}
+	ip := p.PublicIP.Unmap()
+	if !ip.IsValid() {
+		return bad("no public IP")
+	}
+	if ip.IsUnspecified() || ip.IsMulticast() {
+		return bad("public IP %s is not a unicast address", ip)
+	}
+	ip = ip.WithZone("")
+	r := Route{Name: p.Name, Backend: p.Backend}
+	port := p.Port
+	switch p.Backend {
+	case config.BackendVXLAN:
+		if port == 0 {
+			port = config.DefaultVXLANPort
+		}
+		if p.VNI > 0xFFFFFF {
+			return bad("VNI %d does not fit in 24 bits", p.VNI)
+		}
+		if len(p.VtepMAC) == 0 {
+			return bad("vxlan backend needs a VtepMAC")
+		}
+		if len(p.VtepMAC) != 6 {
+			return bad("VtepMAC %s is not a 6-byte MAC", p.VtepMAC)
+		}
+		copy(r.VtepMAC[:], p.VtepMAC)
+		if r.VtepMAC == ([6]byte{}) || r.VtepMAC[0]&1 != 0 {
+			return bad("VtepMAC %s is not a unicast MAC", p.VtepMAC)
+		}
+		r.VNI = p.VNI
+	case config.BackendUDP:
+		if port == 0 {
+			port = config.DefaultUDPPort
+		}
+	case "":
+		return bad("no backend")
+	default:
+		return bad("unknown backend %q", p.Backend)
+	}
+	r.Underlay = netip.AddrPortFrom(ip, port)
+	r.Sockaddr = udp.NewAddr(r.Underlay)
+	r.Prefixes = make([]netip.Prefix, 0, len(p.Subnets))
+	seen := make(map[netip.Prefix]bool, len(p.Subnets))
+	for _, s := range p.Subnets {
+		if !s.IsValid() {
+			return bad("invalid subnet %v", s)
+		}
+		a, bits := s.Addr(), s.Bits()
+		if a.Is4In6() && bits >= 96 {
+			a, bits = a.Unmap(), bits-96
+		}
+		m, err := a.WithZone("").Prefix(bits)
+		if err != nil {
+			return bad("invalid subnet %v: %v", s, err)
+		}
+		if seen[m] {
+			continue
+		}
+		seen[m] = true
+		r.Prefixes = append(r.Prefixes, m)
+	}
+	return r, nil
+}
+
+// Build returns the Table, or the first error any Add returned.
+func (b *Builder) Build() (*Table, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	t := &Table{
+		routes:     b.peers,
+		byUnderlay: make(map[netip.Addr]int32, len(b.peers)),
+	}
+	b.assignIndexes(t)
+	type ent struct {
+		pfx netip.Prefix
+		idx uint32
+	}
+	var ents []ent
+	for i := range t.routes {
+		r := &t.routes[i]
+		if _, ok := t.byUnderlay[r.Underlay.Addr()]; !ok {
+			t.byUnderlay[r.Underlay.Addr()] = int32(i)
+		}
+		for _, p := range r.Prefixes {
+			ents = append(ents, ent{p, uint32(i + 1)})
+		}
+	}
+	// Shorter prefixes first: a longer one then overwrites (or pushes into
+	// a child beneath) what a shorter one filled in.
+	sort.SliceStable(ents, func(i, j int) bool { return ents[i].pfx.Bits() < ents[j].pfx.Bits() })
+	t.v4.init()
+	t.v6.init()
+	for _, e := range ents {
+		if e.pfx.Addr().Is4() {
+			a := e.pfx.Addr().As4()
+			t.v4.insert(a[:], e.pfx.Bits(), e.idx)
+		} else {
+			a := e.pfx.Addr().As16()
+			t.v6.insert(a[:], e.pfx.Bits(), e.idx)
+		}
+	}
+	b.peers = nil // the table owns them now
+	return t, nil
+}
+
+func (b *Builder) assignIndexes(t *Table) {
+	used := make(map[int]bool)
+	pending := make([]int, 0)
+	for i := range t.routes {
+		if old := b.prev.ByName(t.routes[i].Name); old != nil {
+			t.routes[i].Index = old.Index
+			used[old.Index] = true
+		} else {
+			pending = append(pending, i)
+		}
+	}
+	next := 0
+	for _, i := range pending {
+		for used[next] {
+			next++
+		}
+		t.routes[i].Index = next
+		used[next] = true
+	}
+	for i := range t.routes {
+		if t.routes[i].Index+1 > t.limit {
+			t.limit = t.routes[i].Index + 1
+		}
+	}
+}
+
+// NewTable builds a Table from peers (no previous snapshot).
+func NewTable(peers []config.Peer) (*Table, error) {
+	b := NewBuilder(nil)
+	for _, p := range peers {
+		if err := b.Add(p); err != nil {
+			return nil, err
+		}
+	}
+	return b.Build()
+}
+
+// Holder publishes the current Table. The zero Holder holds an empty table.
+// Load is wait-free; Store and Swap may be called from any goroutine
+// (concurrent Swaps are serialized only by whichever Store lands last).
+type Holder struct {
+	p atomic.Pointer[Table]
+}
+
+var emptyTable = &Table{}
+
+// Load returns the current snapshot (never nil).
+func (h *Holder) Load() *Table {
+	if t := h.p.Load(); t != nil {
+		return t
+	}
+	return emptyTable
+}
+
+// Store publishes t (nil publishes an empty table).
+func (h *Holder) Store(t *Table) {
+	if t == nil {
+		t = emptyTable
+	}
+	h.p.Store(t)
+}
+
+// Swap builds a table from peers, keeping Route.Index of peers already in
+// the current snapshot, and publishes it. On error the current snapshot
+// stays. It returns the new table.
+func (h *Holder) Swap(peers []config.Peer) (*Table, error) {
+	b := NewBuilder(h.Load())
+	for _, p := range peers {
+		if err := b.Add(p); err != nil {
+			return nil, err
+		}
+	}
+	t, err := b.Build()
+	if err != nil {
+		return nil, err
+	}
+	h.Store(t)
+	return t, nil
+}

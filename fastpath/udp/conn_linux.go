@@ -1,0 +1,523 @@
+package udp
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrGSOUnsupported is returned by Listen when Options.RequireGSO is set and
+// the kernel has no UDP GSO (UDP_SEGMENT, Linux ≥ 4.18).
+var ErrGSOUnsupported = errors.New("udp gso not supported")
+
+// ErrGROUnsupported is returned by Listen when Options.RequireGRO is set and
+// the kernel has no UDP GRO (UDP_GRO, Linux ≥ 5.0).
+var ErrGROUnsupported = errors.New("udp gro not supported")
+
+// Options tune Listen. The zero value is the fastpath default.
+type Options struct {
+	// BatchSize is the most kernel messages per sendmmsg/recvmmsg call
+	// (default 64, at most 1024).
+	BatchSize int
+	// RecvBuffer and SendBuffer are SO_RCVBUF/SO_SNDBUF in bytes (default
+	// 8 MiB each). SO_*BUFFORCE is tried first, so root is not capped by
+	// net.core.rmem_max/wmem_max.
+	RecvBuffer, SendBuffer int
+	// DisableGSO and DisableGRO turn the offloads off even where the kernel
+	// has them.
+	DisableGSO, DisableGRO bool
+	// RequireGSO and RequireGRO make Listen fail with ErrGSOUnsupported /
+	// ErrGROUnsupported instead of falling back.
+	RequireGSO, RequireGRO bool
+	// NoReusePort leaves SO_REUSEPORT off (it is on by default so several
+	// workers can each bind their own socket to the same port).
+	NoReusePort bool
+}
+
+const (
+	defaultBatch  = 64
+	maxBatch      = 1024 // UIO_MAXIOV caps vlen of sendmmsg/recvmmsg
+	defaultBuffer = 8 << 20
+	sendCtlSize   = 24 // CMSG_SPACE(sizeof(uint16)) on 64-bit
+	recvCtlSize   = 64 // room for UDP_GRO's int and a spare cmsg
+	cmsgHdrSize   = unix.SizeofCmsghdr
+)
+
+// Conn is one UDP socket with batched I/O. ReadBatch and WriteBatch may run
+// concurrently with each other, but each must not run concurrently with
+// itself (each owns its own kernel header arrays). Close may be called from
+// any goroutine and unblocks both.
+type Conn struct {
+	pc    *net.UDPConn
+	rc    syscall.RawConn
+	laddr netip.AddrPort
+	batch int
+	gso   atomic.Bool
+	gro   bool
+
+	// write state, owned by the WriteBatch caller
+	whdrs   []unix.Mmsghdr
+	wiov    []unix.Iovec
+	wctl    []byte
+	wowner  []int32 // kernel message → index into the caller's msgs
+	wgso    []bool  // kernel message carries UDP_SEGMENT
+	wstart  int
+	wend    int
+	wsent   int
+	werr    error
+	writeFn func(fd uintptr) bool
+
+	// read state, owned by the ReadBatch caller
+	rhdrs  []unix.Mmsghdr
+	riov   []unix.Iovec
+	rnames []byte
+	rctl   []byte
+	rn     int
+	rgot   int
+	rerr   error
+	readFn func(fd uintptr) bool
+}
+
+// Listen opens a UDP socket bound to laddr in the calling goroutine's network
+// namespace (IPv4 socket for an IPv4 address, dual-stack IPv6 socket
+// otherwise). With SO_REUSEPORT (the default) several Conns may bind the same
+// address; the kernel spreads incoming flows across them. Port 0 picks a
+// free port (see LocalAddr); bind further sockets to that port. opts may be
+// nil.
+func Listen(laddr netip.AddrPort, opts *Options) (*Conn, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = defaultBatch
+	}
+	if o.BatchSize > maxBatch {
+		o.BatchSize = maxBatch
+	}
+	if o.RecvBuffer <= 0 {
+		o.RecvBuffer = defaultBuffer
+	}
+	if o.SendBuffer <= 0 {
+		o.SendBuffer = defaultBuffer
+	}
+	ip := laddr.Addr()
+	network := "udp6"
+	if !ip.IsValid() {
+		ip = netip.IPv6Unspecified()
+	}
+	if ip.Unmap().Is4() {
+		network = "udp4"
+		ip = ip.Unmap()
+	}
+	laddr = netip.AddrPortFrom(ip, laddr.Port())
+	v6 := network == "udp6"
+
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			if !o.NoReusePort {
+				if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+					serr = fmt.Errorf("set SO_REUSEPORT: %w", err)
+				}
+			}
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	pc, err := lc.ListenPacket(context.Background(), network, laddr.String())
+	if err != nil {
+		return nil, fmt.Errorf("listen udp %s: %w", laddr, err)
+	}
+	uc := pc.(*net.UDPConn)
+	c := &Conn{pc: uc, batch: o.BatchSize}
+	fail := func(err error) (*Conn, error) {
+		uc.Close()
+		return nil, fmt.Errorf("listen udp %s: %w", laddr, err)
+	}
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return fail(err)
+	}
+	c.rc = rc
+	if la, ok := uc.LocalAddr().(*net.UDPAddr); ok {
+		c.laddr = la.AddrPort()
+	}
+
+	var gsoErr, groErr, setupErr error
+	err = rc.Control(func(fd uintptr) {
+		s := int(fd)
+		if err := setBuffer(s, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, o.RecvBuffer); err != nil {
+			setupErr = fmt.Errorf("set receive buffer: %w", err)
+			return
+		}
+		if err := setBuffer(s, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, o.SendBuffer); err != nil {
+			setupErr = fmt.Errorf("set send buffer: %w", err)
+			return
+		}
+		// Never fragment the outer packet (RFC 7348 §4.3): DF set, and an
+		// oversize send fails with EMSGSIZE.
+		if v6 {
+			if err := unix.SetsockoptInt(s, unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_DO); err != nil {
+				setupErr = fmt.Errorf("set IPV6_MTU_DISCOVER: %w", err)
+				return
+			}
+			// IPv4 through the dual-stack socket uses the IPv4 option.
+			_ = unix.SetsockoptInt(s, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO)
+		} else if err := unix.SetsockoptInt(s, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO); err != nil {
+			setupErr = fmt.Errorf("set IP_MTU_DISCOVER: %w", err)
+			return
+		}
+		gsoErr = probeGSO(s)
+		if !o.DisableGRO {
+			if err := unix.SetsockoptInt(s, unix.SOL_UDP, unix.UDP_GRO, 1); err != nil {
+				groErr = fmt.Errorf("%w: %w", ErrGROUnsupported, err)
+			} else {
+				c.gro = true
+			}
+		}
+	})
+	if err != nil {
+		return fail(err)
+	}
+	if setupErr != nil {
+		return fail(setupErr)
+	}
+	if o.RequireGSO && gsoErr != nil {
+		return fail(gsoErr)
+	}
+	if o.RequireGRO && groErr != nil {
+		return fail(groErr)
+	}
+	c.gso.Store(gsoErr == nil && !o.DisableGSO)
+
+	c.whdrs = make([]unix.Mmsghdr, c.batch)
+	c.wiov = make([]unix.Iovec, c.batch*4)
+	c.wctl = make([]byte, c.batch*sendCtlSize)
+	c.wowner = make([]int32, c.batch)
+	c.wgso = make([]bool, c.batch)
+	c.rhdrs = make([]unix.Mmsghdr, c.batch)
+	c.riov = make([]unix.Iovec, c.batch)
+	c.rnames = make([]byte, c.batch*sockaddrSize)
+	c.rctl = make([]byte, c.batch*recvCtlSize)
+	c.writeFn = c.doWrite
+	c.readFn = c.doRead
+	return c, nil
+}
+
+// probeGSO reports whether the kernel knows UDP_SEGMENT.
+func probeGSO(fd int) error {
+	if _, err := unix.GetsockoptInt(fd, unix.SOL_UDP, unix.UDP_SEGMENT); err != nil {
+		return fmt.Errorf("%w: %w", ErrGSOUnsupported, err)
+	}
+	return nil
+}
+
+func setBuffer(fd, force, plain, size int) error {
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, force, size) == nil {
+		return nil
+	}
+	return unix.SetsockoptInt(fd, unix.SOL_SOCKET, plain, size)
+}
+
+// LocalAddr is the bound address (with the port the kernel chose for port 0).
+func (c *Conn) LocalAddr() netip.AddrPort { return c.laddr }
+
+// GSO reports whether sends use UDP GSO. It turns false for good if the
+// kernel refuses a GSO send with EIO (a device without checksum offload);
+// WriteBatch then resends that message as separate datagrams.
+func (c *Conn) GSO() bool { return c.gso.Load() }
+
+// GRO reports whether UDP GRO is on: received messages may then hold several
+// datagrams (Message.SegmentSize) and receive buffers should be MaxRead long.
+func (c *Conn) GRO() bool { return c.gro }
+
+// BatchSize is the most kernel messages one syscall moves.
+func (c *Conn) BatchSize() int { return c.batch }
+
+// Close closes the socket; blocked ReadBatch/WriteBatch calls return
+// net.ErrClosed. Idempotent.
+func (c *Conn) Close() error {
+	err := c.pc.Close()
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// WriteBatch sends msgs with as few sendmmsg calls as the batch size allows
+// and returns how many messages were sent entirely. On error, msgs[n] is the
+// message that failed (its GSO datagrams may be partly sent) and err wraps
+// the errno: unix.EMSGSIZE for a datagram larger than the path MTU (DF is
+// always set), unix.EINVAL for a GSO segment over the MTU. Resume with
+// msgs[n+1:] to skip it. It blocks until the socket takes every message.
+func (c *Conn) WriteBatch(msgs []Message) (int, error) {
+	done := 0
+	for done < len(msgs) {
+		next, k, err := c.fill(msgs, done)
+		if err != nil {
+			return done, err
+		}
+		c.wstart, c.wend, c.werr, c.wsent = 0, k, nil, 0
+		if err := c.rc.Write(c.writeFn); err != nil {
+			return done, fmt.Errorf("sendmmsg: %w", err)
+		}
+		if c.werr != nil {
+			failed := int(c.wowner[c.wstart])
+			if c.werr == unix.EIO && c.wgso[c.wstart] && c.gso.Load() {
+				// The device cannot checksum GSO; resend the rest split.
+				c.gso.Store(false)
+				done = failed
+				continue
+			}
+			return failed, fmt.Errorf("sendmmsg to %s: %w", msgs[failed].Addr, c.werr)
+		}
+		done = next
+	}
+	return done, nil
+}
+
+// doWrite runs in the netpoller's write callback: it sends whdrs[wstart:wend],
+// retrying on partial sends, and asks to wait on EAGAIN.
+func (c *Conn) doWrite(fd uintptr) bool {
+	for c.wstart < c.wend {
+		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd,
+			uintptr(unsafe.Pointer(&c.whdrs[c.wstart])), uintptr(c.wend-c.wstart), 0, 0, 0)
+		if e == unix.EAGAIN {
+			return false
+		}
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			c.werr = e
+			return true
+		}
+		c.wstart += int(n)
+	}
+	return true
+}
+
+// fill lays out kernel messages for msgs[from:] until the header array is
+// full; it returns the index of the first caller message not included and
+// the number of kernel messages.
+func (c *Conn) fill(msgs []Message, from int) (next, k int, err error) {
+	iovUsed := 0
+	gso := c.gso.Load()
+	i := from
+	for ; i < len(msgs); i++ {
+		m := &msgs[i]
+		if m.Addr == nil || m.Addr.n == 0 {
+			return 0, 0, fmt.Errorf("message %d: no destination address", i)
+		}
+		nbuf := 1
+		total := len(m.Buf)
+		if m.Bufs != nil {
+			nbuf = len(m.Bufs)
+			total = 0
+			for _, b := range m.Bufs {
+				total += len(b)
+			}
+		}
+		seg := m.SegmentSize
+		if seg < 0 {
+			return 0, 0, fmt.Errorf("message %d: negative segment size", i)
+		}
+		if seg >= total {
+			seg = 0 // one datagram
+		}
+		if seg == 0 || gso {
+			if k == len(c.whdrs) {
+				break
+			}
+			if iovUsed+nbuf > len(c.wiov) {
+				if k > 0 {
+					break
+				}
+				c.wiov = make([]unix.Iovec, nbuf) // rare: grow once for a huge gather list
+			}
+			iov := c.wiov[iovUsed : iovUsed+nbuf]
+			if m.Bufs != nil {
+				for j, b := range m.Bufs {
+					setIov(&iov[j], b)
+				}
+			} else {
+				setIov(&iov[0], m.Buf)
+			}
+			c.setHdr(k, i, m.Addr, iov, seg)
+			iovUsed += nbuf
+			k++
+			continue
+		}
+		// No GSO: one kernel message per segment, iovecs cut from the payload.
+		nseg := (total + seg - 1) / seg
+		if k+nseg > len(c.whdrs) || iovUsed+nseg+nbuf > len(c.wiov) {
+			if k > 0 {
+				break
+			}
+			if nseg > len(c.whdrs) {
+				return 0, 0, fmt.Errorf("message %d: %d segments exceed the batch size %d without gso", i, nseg, len(c.whdrs))
+			}
+			c.wiov = make([]unix.Iovec, nseg+nbuf)
+		}
+		bufs := m.Bufs
+		if bufs == nil {
+			bufs = [][]byte{m.Buf} // does not escape: only read below
+		}
+		bi, off := 0, 0
+		for s := 0; s < nseg; s++ {
+			want := min(seg, total-s*seg)
+			start := iovUsed
+			for want > 0 {
+				b := bufs[bi][off:]
+				if len(b) == 0 {
+					bi, off = bi+1, 0
+					continue
+				}
+				take := min(len(b), want)
+				setIov(&c.wiov[iovUsed], b[:take])
+				iovUsed++
+				want -= take
+				off += take
+			}
+			c.setHdr(k, i, m.Addr, c.wiov[start:iovUsed], 0)
+			k++
+		}
+	}
+	return i, k, nil
+}
+
+func setIov(v *unix.Iovec, b []byte) {
+	if len(b) == 0 {
+		v.Base = nil
+	} else {
+		v.Base = &b[0]
+	}
+	v.SetLen(len(b))
+}
+
+// setHdr fills kernel message k (owned by caller message owner).
+func (c *Conn) setHdr(k, owner int, a *Addr, iov []unix.Iovec, seg int) {
+	h := &c.whdrs[k].Hdr
+	h.Name = a.rawPtr()
+	h.Namelen = a.n
+	if len(iov) > 0 {
+		h.Iov = &iov[0]
+	} else {
+		h.Iov = nil
+	}
+	h.SetIovlen(len(iov))
+	c.wowner[k] = int32(owner)
+	c.wgso[k] = seg > 0
+	if seg > 0 {
+		ctl := c.wctl[k*sendCtlSize : (k+1)*sendCtlSize]
+		cm := (*unix.Cmsghdr)(unsafe.Pointer(&ctl[0]))
+		cm.Level = unix.SOL_UDP
+		cm.Type = unix.UDP_SEGMENT
+		cm.SetLen(unix.CmsgLen(2))
+		binary.NativeEndian.PutUint16(ctl[cmsgHdrSize:], uint16(seg))
+		h.Control = &ctl[0]
+		h.SetControllen(unix.CmsgSpace(2))
+	} else {
+		h.Control = nil
+		h.SetControllen(0)
+	}
+	h.Flags = 0
+}
+
+// ReadBatch receives up to min(len(msgs), BatchSize()) messages with one
+// recvmmsg, blocking until at least one arrives, and returns how many it
+// filled. Each msgs[i].Buf must be non-empty; with GRO on, give MaxRead
+// bytes, or coalesced data beyond Buf is lost (Trunc set).
+func (c *Conn) ReadBatch(msgs []Message) (int, error) {
+	n := min(len(msgs), len(c.rhdrs))
+	if n == 0 {
+		return 0, nil
+	}
+	for i := 0; i < n; i++ {
+		b := msgs[i].Buf
+		if len(b) == 0 {
+			return 0, fmt.Errorf("message %d: empty receive buffer", i)
+		}
+		setIov(&c.riov[i], b)
+		h := &c.rhdrs[i].Hdr
+		h.Name = &c.rnames[i*sockaddrSize]
+		h.Namelen = sockaddrSize
+		h.Iov = &c.riov[i]
+		h.SetIovlen(1)
+		h.Control = &c.rctl[i*recvCtlSize]
+		h.SetControllen(recvCtlSize)
+		h.Flags = 0
+		c.rhdrs[i].Len = 0
+	}
+	c.rn, c.rgot, c.rerr = n, 0, nil
+	if err := c.rc.Read(c.readFn); err != nil {
+		return 0, fmt.Errorf("recvmmsg: %w", err)
+	}
+	if c.rerr != nil {
+		return 0, fmt.Errorf("recvmmsg: %w", c.rerr)
+	}
+	for i := 0; i < c.rgot; i++ {
+		h := &c.rhdrs[i]
+		m := &msgs[i]
+		m.N = int(h.Len)
+		m.Trunc = h.Hdr.Flags&unix.MSG_TRUNC != 0
+		m.From = parseSockaddr(c.rnames[i*sockaddrSize : i*sockaddrSize+int(min(h.Hdr.Namelen, sockaddrSize))])
+		m.SegmentSize = groSize(c.rctl[i*recvCtlSize : i*recvCtlSize+int(min(h.Hdr.Controllen, recvCtlSize))])
+	}
+	return c.rgot, nil
+}
+
+func (c *Conn) doRead(fd uintptr) bool {
+	for {
+		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd,
+			uintptr(unsafe.Pointer(&c.rhdrs[0])), uintptr(c.rn), 0, 0, 0)
+		switch e {
+		case 0:
+			c.rgot = int(n)
+			return true
+		case unix.EAGAIN:
+			return false
+		case unix.EINTR:
+			continue
+		default:
+			c.rerr = e
+			return true
+		}
+	}
+}
+
+// groSize returns the UDP_GRO segment size from received control data, or 0.
+func groSize(ctl []byte) int {
+	for len(ctl) >= cmsgHdrSize {
+		cm := (*unix.Cmsghdr)(unsafe.Pointer(&ctl[0]))
+		l := int(cm.Len)
+		if l < cmsgHdrSize || l > len(ctl) {
+			return 0
+		}
+		if cm.Level == unix.SOL_UDP && cm.Type == unix.UDP_GRO && l >= cmsgHdrSize+4 {
+			return int(binary.NativeEndian.Uint32(ctl[cmsgHdrSize:]))
+		}
+		next := cmsgAlign(l)
+		if next >= len(ctl) {
+			return 0
+		}
+		ctl = ctl[next:]
+	}
+	return 0
+}
+
+func cmsgAlign(n int) int {
+	const a = int(unsafe.Sizeof(uintptr(0)))
+	return (n + a - 1) &^ (a - 1)
+}
