@@ -2,4 +2,22 @@
 // network-namespace testbed that measures plain veth, kernel vxlan, vxtun
 // VXLAN and vxtun legacy UDP in one run, alternating, and reports ratios to
 // kernel vxlan.
+//
+// Layout: the pure parts (iperf3 JSON and ping output parsers, the RFC 2544
+// rate search, median/percentile/ratio math, the table, JSON and SVG
+// writers) are portable and unit-tested without privileges. The testbed
+// (namespaces, veth, kernel vxlan, vxtun daemons) lives in _linux.go files
+// and shells out to iproute2, iperf3 and ping.
+//
+// Ownership: a Harness owns every namespace and process it starts. Its Close
+// kills what still runs in its namespaces and deletes them; cmd/vxbench calls
+// Close on return and on SIGINT/SIGTERM, so an interrupted run leaves
+// nothing behind. Namespaces are named "vxb-<random>-<mode>-<node>".
+//
+// Network safety: the testbed uses only 198.18.0.0/24 (underlay) and
+// 198.19.0.0/16 (overlay) inside its own namespaces and creates nothing in
+// the host's namespace.
+//
+// Concurrency: a Harness is used by one goroutine; Close may be called from
+// another goroutine (a signal handler) at any time and is idempotent.
 package bench
