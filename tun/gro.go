@@ -1,0 +1,315 @@
+package tun
+
+import (
+	"bytes"
+	"encoding/binary"
+)
+
+// GRO: coalescing the packets of one Write into super-packets.
+//
+// A run is one packet written to the TUN: either a single packet passed
+// through unchanged, or a leader packet followed by the payloads of members
+// of the same TCP (or UDP) flow. Runs are kept in the order of their first
+// packet; a packet of a flow that cannot join the flow's open run closes it,
+// so the packets of one flow never overtake each other. Members are not
+// copied: the device writes a run with writev from the caller's buffers.
+
+// maxOpenRuns bounds the flows coalesced at the same time in one batch; the
+// oldest open run is closed when a new flow needs a slot.
+const maxOpenRuns = 16
+
+// maxSuperPacket is the largest IP packet a run may grow to.
+const maxSuperPacket = 65535
+
+type groRun struct {
+	first, last int // packet indices in bufs
+	count       int
+	passthrough bool // written as-is, never joined
+	closed      bool // no more members
+	udp, v6     bool
+	l4off       int
+	hdrLen      int
+	gsoSize     int
+	payload     int    // payload bytes of all packets in the run
+	nextSeq     uint32 // TCP: sequence number the next member must have
+	lastID      uint16 // IPv4 id of the last packet
+	lastFlags   uint8  // TCP flags of the last packet
+}
+
+// groTable is reused by one device for every Write; it allocates only when a
+// batch is larger than any before.
+type groTable struct {
+	next []int // next member of a run, -1 at the end; indexed like bufs
+	runs []groRun
+	open []int // indices into runs, oldest first
+}
+
+// groPkt is the parsed form of a candidate packet.
+type groPkt struct {
+	ok     bool // TCP or UDP, flow identifiable
+	join   bool // may be coalesced
+	v6     bool
+	udp    bool
+	l4off  int
+	hdrLen int
+}
+
+// parseGROPkt classifies p. ok reports that p is TCP or UDP in a plain IPv4
+// (no options, not a fragment) or IPv6 (no extension headers) packet whose
+// length fields agree with len(p); join additionally that its flags,
+// payload and checksum allow coalescing.
+func parseGROPkt(p []byte, udpOK bool) groPkt {
+	var g groPkt
+	var proto uint8
+	switch {
+	case len(p) >= 20 && p[0] == 0x45:
+		if int(binary.BigEndian.Uint16(p[2:])) != len(p) || binary.BigEndian.Uint16(p[6:])&0x3fff != 0 {
+			return g
+		}
+		proto, g.l4off = p[9], 20
+	case len(p) >= 40 && p[0]>>4 == 6:
+		if int(binary.BigEndian.Uint16(p[4:]))+40 != len(p) {
+			return g
+		}
+		proto, g.l4off, g.v6 = p[6], 40, true
+	default:
+		return g
+	}
+	l4 := p[g.l4off:]
+	switch proto {
+	case protoTCP:
+		if len(l4) < 20 {
+			return g
+		}
+		doff := int(l4[12]>>4) * 4
+		if doff < 20 || doff > len(l4) {
+			return g
+		}
+		g.hdrLen = g.l4off + doff
+		g.ok = true
+		if l4[13]&^tcpFlagPSH != tcpFlagACK || len(p) == g.hdrLen {
+			return g
+		}
+	case protoUDP:
+		if len(l4) < 8 {
+			return g
+		}
+		g.udp, g.hdrLen, g.ok = true, g.l4off+8, true
+		if !udpOK || int(binary.BigEndian.Uint16(l4[4:])) != len(l4) || len(p) == g.hdrLen {
+			return g
+		}
+		if binary.BigEndian.Uint16(l4[6:]) == 0 {
+			// IPv4 without checksum: nothing to verify. IPv6: invalid.
+			g.join = !g.v6
+			return g
+		}
+	default:
+		return g
+	}
+	g.join = l4Valid(p, g.l4off, g.v6, proto)
+	return g
+}
+
+// l4Valid verifies the TCP or UDP checksum of p.
+func l4Valid(p []byte, l4off int, v6 bool, proto uint8) bool {
+	var ps uint64
+	if v6 {
+		ps = pseudoSum(p[8:24], p[24:40], proto, len(p)-l4off)
+	} else {
+		ps = pseudoSum(p[12:16], p[16:20], proto, len(p)-l4off)
+	}
+	return fold64(csumAdd(p[l4off:], ps)) == 0xffff
+}
+
+// sameFlow reports whether p and q (both ok, same L4 protocol) have equal
+// addresses and ports.
+func sameFlow(p, q []byte, pg, qg *groPkt) bool {
+	if pg.v6 != qg.v6 || pg.udp != qg.udp {
+		return false
+	}
+	if pg.v6 {
+		return bytes.Equal(p[8:40], q[8:40]) && binary.BigEndian.Uint32(p[40:]) == binary.BigEndian.Uint32(q[40:])
+	}
+	return binary.BigEndian.Uint64(p[12:]) == binary.BigEndian.Uint64(q[12:]) &&
+		binary.BigEndian.Uint32(p[20:]) == binary.BigEndian.Uint32(q[20:])
+}
+
+// canJoin reports whether q (parsed as qg) may be appended to run r whose
+// leader is l.
+func canJoin(r *groRun, l, q []byte, qg *groPkt) bool {
+	if r.closed || !qg.join || qg.hdrLen != r.hdrLen {
+		return false
+	}
+	pl := len(q) - qg.hdrLen
+	if pl > r.gsoSize || r.hdrLen+r.payload+pl > maxSuperPacket {
+		return false
+	}
+	if r.v6 {
+		// Version, traffic class, flow label; hop limit.
+		if binary.BigEndian.Uint32(l) != binary.BigEndian.Uint32(q) || l[7] != q[7] {
+			return false
+		}
+	} else {
+		// TOS, DF, TTL; consecutive ids.
+		if l[1] != q[1] || l[6]&0x40 != q[6]&0x40 || l[8] != q[8] ||
+			binary.BigEndian.Uint16(q[4:]) != r.lastID+1 {
+			return false
+		}
+	}
+	if r.udp {
+		return true
+	}
+	lt, qt := l[r.l4off:r.hdrLen], q[r.l4off:r.hdrLen]
+	return binary.BigEndian.Uint32(qt[4:]) == r.nextSeq &&
+		binary.BigEndian.Uint32(qt[8:]) == binary.BigEndian.Uint32(lt[8:]) && // ack
+		qt[13]&^tcpFlagPSH == lt[13] &&
+		bytes.Equal(qt[20:], lt[20:]) // options
+}
+
+// coalesce groups bufs[i][offset:] into runs. It does not modify bufs; see
+// finishRun.
+func (t *groTable) coalesce(bufs [][]byte, offset int, udpOK bool) {
+	if cap(t.next) < len(bufs) {
+		t.next = make([]int, len(bufs))
+		t.runs = make([]groRun, 0, len(bufs))
+	}
+	if t.open == nil {
+		t.open = make([]int, 0, maxOpenRuns)
+	}
+	t.next = t.next[:len(bufs)]
+	t.runs = t.runs[:0]
+	t.open = t.open[:0]
+	for i := range bufs {
+		t.next[i] = -1
+		q := bufs[i][offset:]
+		qg := parseGROPkt(q, udpOK)
+		if !qg.ok {
+			t.runs = append(t.runs, groRun{first: i, last: i, count: 1, passthrough: true, closed: true})
+			continue
+		}
+		// Find the flow's open run.
+		slot := -1
+		for k, ri := range t.open {
+			r := &t.runs[ri]
+			l := bufs[r.first][offset:]
+			lg := groPkt{v6: r.v6, udp: r.udp, l4off: r.l4off}
+			if sameFlow(l, q, &lg, &qg) {
+				slot = k
+				break
+			}
+		}
+		if slot >= 0 {
+			r := &t.runs[t.open[slot]]
+			if canJoin(r, bufs[r.first][offset:], q, &qg) {
+				pl := len(q) - qg.hdrLen
+				t.next[r.last] = i
+				r.last = i
+				r.count++
+				r.payload += pl
+				if !r.v6 {
+					r.lastID = binary.BigEndian.Uint16(q[4:])
+				}
+				if !r.udp {
+					r.nextSeq += uint32(pl)
+					r.lastFlags = q[r.l4off+13]
+					if r.lastFlags&tcpFlagPSH != 0 {
+						r.closed = true
+					}
+				}
+				if pl < r.gsoSize {
+					r.closed = true
+				}
+				continue
+			}
+			// The flow continues in a new run; the old one is closed.
+			t.runs[t.open[slot]].closed = true
+			t.open = append(t.open[:slot], t.open[slot+1:]...)
+		}
+		nr := groRun{
+			first: i, last: i, count: 1,
+			udp: qg.udp, v6: qg.v6, l4off: qg.l4off, hdrLen: qg.hdrLen,
+			gsoSize: len(q) - qg.hdrLen, payload: len(q) - qg.hdrLen,
+		}
+		if !qg.join {
+			nr.closed = true
+		}
+		if !nr.v6 {
+			nr.lastID = binary.BigEndian.Uint16(q[4:])
+		}
+		if !nr.udp {
+			l4 := q[qg.l4off:]
+			nr.nextSeq = binary.BigEndian.Uint32(l4[4:]) + uint32(nr.payload)
+			nr.lastFlags = l4[13]
+			if nr.lastFlags&tcpFlagPSH != 0 {
+				nr.closed = true
+			}
+		}
+		t.runs = append(t.runs, nr)
+		if nr.closed {
+			continue
+		}
+		if len(t.open) == maxOpenRuns {
+			t.runs[t.open[0]].closed = true
+			t.open = append(t.open[:0], t.open[1:]...)
+		}
+		t.open = append(t.open, len(t.runs)-1)
+	}
+}
+
+// finishRun prepares run r for writing: for a run of more than one packet it
+// rewrites the leader's IP length (and IPv4 header checksum), sets PSH if the
+// last member had it, puts the pseudo-header sum into the L4 checksum field
+// (UDP: also the length) and fills vh with a GSO header; otherwise vh is
+// zeroed. The leader's bytes are modified.
+func finishRun(r *groRun, bufs [][]byte, offset int, vh []byte) {
+	if r.count == 1 {
+		clearVirtioNetHdr(vh)
+		return
+	}
+	l := bufs[r.first][offset:]
+	total := r.hdrLen + r.payload
+	l4len := total - r.l4off
+	var proto uint8 = protoTCP
+	var ps uint64
+	if r.udp {
+		proto = protoUDP
+	}
+	f := VirtioNetHdrFields{
+		Flags:     VirtioNetHdrFNeedsCsum,
+		HdrLen:    uint16(r.hdrLen),
+		GSOSize:   uint16(r.gsoSize),
+		CsumStart: uint16(r.l4off),
+	}
+	if r.v6 {
+		binary.BigEndian.PutUint16(l[4:], uint16(total-40))
+		ps = pseudoSum(l[8:24], l[24:40], proto, l4len)
+		f.GSOType = GSOTCPv6
+	} else {
+		binary.BigEndian.PutUint16(l[2:], uint16(total))
+		ipv4HeaderChecksum(l[:20])
+		ps = pseudoSum(l[12:16], l[16:20], proto, l4len)
+		f.GSOType = GSOTCPv4
+	}
+	l4 := l[r.l4off:]
+	if r.udp {
+		f.GSOType = GSOUDPL4
+		f.CsumOffset = 6
+		binary.BigEndian.PutUint16(l4[4:], uint16(l4len))
+	} else {
+		f.CsumOffset = 16
+		l4[13] |= r.lastFlags & tcpFlagPSH
+	}
+	binary.BigEndian.PutUint16(l4[f.CsumOffset:], fold64(ps))
+	VirtioNetHdr(vh).Encode(&f)
+}
+
+// appendRun appends the run's packet (after finishRun) to dst: the leader
+// whole, then each member's payload. Used by tests and by devices that
+// cannot gather.
+func appendRun(dst []byte, r *groRun, t *groTable, bufs [][]byte, offset int) []byte {
+	dst = append(dst, bufs[r.first][offset:]...)
+	for i := t.next[r.first]; i >= 0; i = t.next[i] {
+		dst = append(dst, bufs[i][offset+r.hdrLen:]...)
+	}
+	return dst
+}

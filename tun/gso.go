@@ -1,0 +1,213 @@
+package tun
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Errors of GSO splitting and frame handling.
+var (
+	// ErrBadFrame: a frame from the kernel (or a fuzzer) is malformed.
+	ErrBadFrame = errors.New("malformed frame")
+	// ErrUnsupportedGSO: a GSO type vxtun does not split (legacy UFO).
+	ErrUnsupportedGSO = errors.New("unsupported gso type")
+)
+
+const (
+	protoTCP = 6
+	protoUDP = 17
+
+	tcpFlagFIN = 0x01
+	tcpFlagSYN = 0x02
+	tcpFlagRST = 0x04
+	tcpFlagPSH = 0x08
+	tcpFlagACK = 0x10
+	tcpFlagURG = 0x20
+	tcpFlagECE = 0x40
+	tcpFlagCWR = 0x80
+)
+
+// gsoInfo is what a split needs to know about a super-packet, derived from
+// the packet itself and the virtio-net header.
+type gsoInfo struct {
+	v6      bool
+	udp     bool
+	l4off   int // start of the TCP/UDP header
+	hdrLen  int // l4off + L4 header length
+	gsoSize int // payload bytes per segment
+	nseg    int
+}
+
+// parseGSO validates pkt against h and returns the split parameters.
+func parseGSO(h VirtioNetHdr, pkt []byte) (gsoInfo, error) {
+	var g gsoInfo
+	typ := h.GSOType() &^ GSOECN
+	switch typ {
+	case GSOTCPv4, GSOTCPv6, GSOUDPL4:
+	case GSOUDP:
+		return g, ErrUnsupportedGSO
+	default:
+		return g, fmt.Errorf("gso type %d: %w", typ, ErrUnsupportedGSO)
+	}
+	if len(pkt) < 20 {
+		return g, fmt.Errorf("gso packet of %d bytes: %w", len(pkt), ErrBadFrame)
+	}
+	var proto uint8
+	switch pkt[0] >> 4 {
+	case 4:
+		ihl := int(pkt[0]&0xf) * 4
+		if ihl < 20 || len(pkt) < ihl {
+			return g, fmt.Errorf("ipv4 ihl %d: %w", ihl, ErrBadFrame)
+		}
+		if typ == GSOTCPv6 {
+			return g, fmt.Errorf("tcpv6 gso on ipv4 packet: %w", ErrBadFrame)
+		}
+		proto = pkt[9]
+		g.l4off = ihl
+	case 6:
+		if len(pkt) < 40 {
+			return g, fmt.Errorf("ipv6 packet of %d bytes: %w", len(pkt), ErrBadFrame)
+		}
+		if typ == GSOTCPv4 {
+			return g, fmt.Errorf("tcpv4 gso on ipv6 packet: %w", ErrBadFrame)
+		}
+		g.v6 = true
+		proto = pkt[6]
+		g.l4off = 40
+	default:
+		return g, fmt.Errorf("ip version %d: %w", pkt[0]>>4, ErrBadFrame)
+	}
+	// With NEEDS_CSUM (always set by the kernel for GSO) csum_start names
+	// the L4 header, which also covers IPv6 extension headers.
+	if h.Flags()&VirtioNetHdrFNeedsCsum != 0 {
+		cs := int(h.CsumStart())
+		if cs < g.l4off || cs >= len(pkt) {
+			return g, fmt.Errorf("csum_start %d: %w", cs, ErrBadFrame)
+		}
+		g.l4off = cs
+	} else if (typ == GSOUDPL4 && proto != protoUDP) || (typ != GSOUDPL4 && proto != protoTCP) {
+		return g, fmt.Errorf("gso type %d with ip protocol %d: %w", typ, proto, ErrBadFrame)
+	}
+	if typ == GSOUDPL4 {
+		g.udp = true
+		g.hdrLen = g.l4off + 8
+	} else {
+		if len(pkt) < g.l4off+20 {
+			return g, fmt.Errorf("short tcp header: %w", ErrBadFrame)
+		}
+		doff := int(pkt[g.l4off+12]>>4) * 4
+		if doff < 20 {
+			return g, fmt.Errorf("tcp data offset %d: %w", doff, ErrBadFrame)
+		}
+		g.hdrLen = g.l4off + doff
+	}
+	if g.hdrLen > len(pkt) {
+		return g, fmt.Errorf("headers of %d bytes in %d-byte packet: %w", g.hdrLen, len(pkt), ErrBadFrame)
+	}
+	g.gsoSize = int(h.GSOSize())
+	if g.gsoSize == 0 {
+		return g, fmt.Errorf("gso_size 0: %w", ErrBadFrame)
+	}
+	payload := len(pkt) - g.hdrLen
+	g.nseg = (payload + g.gsoSize - 1) / g.gsoSize
+	if g.nseg == 0 {
+		g.nseg = 1 // header-only packet: one segment
+	}
+	return g, nil
+}
+
+// splitGSO writes segments first, first+1, ... of the super-packet pkt
+// (described by g) into bufs[i][offset:], setting sizes[i], until bufs or
+// segments run out. It returns the number written. Each segment gets its own
+// IP header (IPv4: total length, id+k, header checksum; IPv6: payload
+// length), TCP sequence number (FIN/PSH only on the last segment, CWR only on
+// the first) or UDP length, and a complete L4 checksum. pkt is not modified;
+// it must not overlap bufs.
+func splitGSO(pkt []byte, g *gsoInfo, first int, bufs [][]byte, sizes []int, offset int) (int, error) {
+	hdr := pkt[:g.hdrLen]
+	var src, dst []byte
+	var id uint16
+	var proto uint8 = protoTCP
+	if g.udp {
+		proto = protoUDP
+	}
+	if g.v6 {
+		src, dst = pkt[8:24], pkt[24:40]
+	} else {
+		src, dst = pkt[12:16], pkt[16:20]
+		id = binary.BigEndian.Uint16(pkt[4:])
+	}
+	var seq uint32
+	var flags uint8
+	if !g.udp {
+		seq = binary.BigEndian.Uint32(pkt[g.l4off+4:])
+		flags = pkt[g.l4off+13]
+	}
+	n := 0
+	for k := first; k < g.nseg && n < len(bufs); k++ {
+		start := g.hdrLen + k*g.gsoSize
+		end := min(start+g.gsoSize, len(pkt))
+		segLen := g.hdrLen + end - start
+		b := bufs[n]
+		if len(b) < offset+segLen {
+			if n > 0 {
+				return n, nil
+			}
+			return 0, fmt.Errorf("buffer of %d bytes for %d-byte segment at offset %d: %w", len(b), segLen, offset, io.ErrShortBuffer)
+		}
+		seg := b[offset : offset+segLen]
+		copy(seg, hdr)
+		copy(seg[g.hdrLen:], pkt[start:end])
+		if g.v6 {
+			binary.BigEndian.PutUint16(seg[4:], uint16(segLen-40))
+		} else {
+			binary.BigEndian.PutUint16(seg[2:], uint16(segLen))
+			binary.BigEndian.PutUint16(seg[4:], id+uint16(k))
+			ipv4HeaderChecksum(seg[:int(seg[0]&0xf)*4])
+		}
+		l4 := seg[g.l4off:]
+		var csumOff int
+		if g.udp {
+			binary.BigEndian.PutUint16(l4[4:], uint16(len(l4)))
+			csumOff = 6
+		} else {
+			binary.BigEndian.PutUint32(l4[4:], seq+uint32(k*g.gsoSize))
+			f := flags
+			if k != g.nseg-1 {
+				f &^= tcpFlagFIN | tcpFlagPSH
+			}
+			if k != 0 {
+				f &^= tcpFlagCWR
+			}
+			l4[13] = f
+			csumOff = 16
+		}
+		l4[csumOff], l4[csumOff+1] = 0, 0
+		c := csumFinish(csumAdd(l4, pseudoSum(src, dst, proto, len(l4))))
+		if g.udp && c == 0 {
+			c = 0xffff
+		}
+		binary.BigEndian.PutUint16(l4[csumOff:], c)
+		sizes[n] = segLen
+		n++
+	}
+	return n, nil
+}
+
+// finishChecksum completes the checksum of a non-GSO packet the kernel handed
+// over with NEEDS_CSUM: the field at csum_start+csum_offset holds the
+// pseudo-header sum, the rest is summed here.
+func finishChecksum(h VirtioNetHdr, pkt []byte) error {
+	cs, co := int(h.CsumStart()), int(h.CsumOffset())
+	if cs >= len(pkt) || co > len(pkt)-cs-2 {
+		return fmt.Errorf("csum_start %d csum_offset %d in %d-byte packet: %w", cs, co, len(pkt), ErrBadFrame)
+	}
+	c := csumFinish(csumAdd(pkt[cs:], 0))
+	if c == 0 {
+		c = 0xffff
+	}
+	binary.BigEndian.PutUint16(pkt[cs+co:], c)
+	return nil
+}

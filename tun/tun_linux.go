@@ -1,0 +1,498 @@
+package tun
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Options tune Open.
+type Options struct {
+	// NoVnetHdr opens the device without IFF_VNET_HDR: no offloads, one
+	// packet per Read and one write per packet. Open also falls back to this
+	// mode by itself when the kernel refuses IFF_VNET_HDR.
+	NoVnetHdr bool
+	// NoUSO does not ask for UDP segmentation offload (TUN_F_USO4/6) even
+	// where the kernel has it; UDP is then neither split nor coalesced.
+	NoUSO bool
+}
+
+// Offloads is the set of features a device obtained from the kernel.
+type Offloads uint32
+
+// Offload bits.
+const (
+	OffloadVnetHdr    Offloads = 1 << iota // IFF_VNET_HDR
+	OffloadCsum                            // TUN_F_CSUM
+	OffloadTSO                             // TUN_F_TSO4|TUN_F_TSO6
+	OffloadUSO                             // TUN_F_USO4|TUN_F_USO6
+	OffloadMultiQueue                      // IFF_MULTI_QUEUE
+)
+
+func (o Offloads) String() string {
+	var s []string
+	for _, f := range []struct {
+		bit  Offloads
+		name string
+	}{{OffloadVnetHdr, "vnet_hdr"}, {OffloadCsum, "csum"}, {OffloadTSO, "tso"}, {OffloadUSO, "uso"}, {OffloadMultiQueue, "multi_queue"}} {
+		if o&f.bit != 0 {
+			s = append(s, f.name)
+		}
+	}
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ",")
+}
+
+// DefaultBatchSize is BatchSize of a device with the virtio-net header: the
+// largest number of segments one Read returns. A super-packet with more
+// segments is returned over several Reads.
+const DefaultBatchSize = 128
+
+// readBufSize holds one virtio-net header and the largest super-packet.
+const readBufSize = VirtioNetHdrLen + 65535 + 1
+
+// Stats are a queue's counters of things it dropped rather than returned as
+// errors.
+type Stats struct {
+	BadFrames   uint64 // frames from the kernel that could not be parsed or split
+	WriteErrors uint64 // packets the kernel refused on write
+}
+
+// Multi is a TUN device opened with one or more queues.
+type Multi struct {
+	name     string
+	offloads Offloads
+	queues   []*Queue
+	ctl      int // AF_INET datagram socket for SIOCGIFMTU, in the device's netns
+	closed   sync.Once
+}
+
+// Queue is one queue of a TUN device; it implements Device.
+type Queue struct {
+	m    *Multi
+	f    *os.File
+	rc   syscall.RawConn
+	vnet bool
+	uso  bool
+
+	// read side
+	rbuf    []byte
+	pend    gsoInfo // super-packet in rbuf[VirtioNetHdrLen:pendEnd] with segments left
+	pendEnd int
+	pendAt  int // next segment; 0: nothing pending
+	ioBuf   []byte
+	ioN     int
+	ioErr   error
+	readFn  func(uintptr) bool
+	writeFn func(uintptr) bool
+
+	// write side
+	gro  groTable
+	hdrs []byte
+	iov  []unix.Iovec
+
+	badFrames   atomic.Uint64
+	writeErrors atomic.Uint64
+}
+
+var _ Device = (*Queue)(nil)
+
+// Open creates (or attaches to) the TUN device name ("" lets the kernel
+// choose) with the given number of queues (IFF_MULTI_QUEUE when > 1), in the
+// calling thread's network namespace. With the virtio-net header it asks for
+// TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6 and, unless opts.NoUSO,
+// TUN_F_USO4|TUN_F_USO6, falling back step by step to what the kernel
+// accepts. Closing the last queue of a non-persistent TUN removes the link
+// (and with it its addresses and routes).
+func Open(name string, queues int, opts Options) (*Multi, error) {
+	if queues < 1 {
+		queues = 1
+	}
+	m := &Multi{ctl: -1}
+	vnet := !opts.NoVnetHdr
+	var err error
+	for i := range queues {
+		var fd int
+		fd, vnet, err = openQueue(&name, queues > 1, vnet, i == 0)
+		if err != nil {
+			m.Close()
+			return nil, fmt.Errorf("open tun %s queue %d: %w", name, i, err)
+		}
+		if i == 0 {
+			if vnet {
+				m.offloads |= OffloadVnetHdr
+				m.offloads |= setOffloads(fd, !opts.NoUSO)
+			}
+			if queues > 1 {
+				m.offloads |= OffloadMultiQueue
+			}
+		} else if m.offloads&(OffloadCsum|OffloadTSO|OffloadUSO) != 0 {
+			setOffloads(fd, m.offloads&OffloadUSO != 0)
+		}
+		q, err := newQueue(m, fd, vnet)
+		if err != nil {
+			m.Close()
+			return nil, fmt.Errorf("open tun %s queue %d: %w", name, i, err)
+		}
+		m.queues = append(m.queues, q)
+	}
+	m.name = name
+	m.ctl, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		m.Close()
+		return nil, fmt.Errorf("open tun %s: control socket: %w", name, err)
+	}
+	return m, nil
+}
+
+// openQueue opens /dev/net/tun and attaches it to *name, which is updated
+// to the kernel's name. On the first queue a refused IFF_VNET_HDR is retried
+// without it.
+func openQueue(name *string, multi, vnet, first bool) (int, bool, error) {
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return -1, vnet, fmt.Errorf("open /dev/net/tun: %w", err)
+	}
+	flags := uint16(unix.IFF_TUN | unix.IFF_NO_PI)
+	if multi {
+		flags |= unix.IFF_MULTI_QUEUE
+	}
+	for {
+		ifr, err := unix.NewIfreq(*name)
+		if err != nil {
+			unix.Close(fd)
+			return -1, vnet, fmt.Errorf("interface name %q: %w", *name, err)
+		}
+		f := flags
+		if vnet {
+			f |= unix.IFF_VNET_HDR
+		}
+		ifr.SetUint16(f)
+		err = unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr)
+		if err == nil {
+			*name = ifr.Name()
+			return fd, vnet, nil
+		}
+		if vnet && first && errors.Is(err, unix.EINVAL) {
+			vnet = false
+			continue
+		}
+		unix.Close(fd)
+		return -1, vnet, fmt.Errorf("TUNSETIFF: %w", err)
+	}
+}
+
+// setOffloads asks for the most offloads the kernel accepts.
+func setOffloads(fd int, uso bool) Offloads {
+	type step struct {
+		flags int
+		got   Offloads
+	}
+	steps := []step{
+		{unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6 | unix.TUN_F_USO4 | unix.TUN_F_USO6, OffloadCsum | OffloadTSO | OffloadUSO},
+		{unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6, OffloadCsum | OffloadTSO},
+		{unix.TUN_F_CSUM, OffloadCsum},
+	}
+	if !uso {
+		steps = steps[1:]
+	}
+	for _, s := range steps {
+		if unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, s.flags) == nil {
+			return s.got
+		}
+	}
+	return 0
+}
+
+func newQueue(m *Multi, fd int, vnet bool) (*Queue, error) {
+	f := os.NewFile(uintptr(fd), "/dev/net/tun")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	q := &Queue{m: m, f: f, rc: rc, vnet: vnet, uso: m.offloads&OffloadUSO != 0}
+	if vnet {
+		q.rbuf = make([]byte, readBufSize)
+	}
+	q.readFn = q.doRead
+	q.writeFn = q.doWritev
+	return q, nil
+}
+
+// Name returns the interface name.
+func (m *Multi) Name() string { return m.name }
+
+// Offloads returns what the kernel granted.
+func (m *Multi) Offloads() Offloads { return m.offloads }
+
+// Queues returns the queues; queue i is meant for worker i.
+func (m *Multi) Queues() []*Queue { return m.queues }
+
+// Devices returns the queues as Devices.
+func (m *Multi) Devices() []Device {
+	d := make([]Device, len(m.queues))
+	for i, q := range m.queues {
+		d[i] = q
+	}
+	return d
+}
+
+// MTU returns the link's MTU.
+func (m *Multi) MTU() (int, error) {
+	ifr, err := unix.NewIfreq(m.name)
+	if err != nil {
+		return 0, fmt.Errorf("tun %s mtu: %w", m.name, err)
+	}
+	if err := unix.IoctlIfreq(m.ctl, unix.SIOCGIFMTU, ifr); err != nil {
+		return 0, fmt.Errorf("tun %s mtu: %w", m.name, err)
+	}
+	return int(ifr.Uint32()), nil
+}
+
+// Close closes every queue; for a non-persistent TUN this removes the link.
+func (m *Multi) Close() error {
+	var first error
+	m.closed.Do(func() {
+		for _, q := range m.queues {
+			if err := q.Close(); err != nil && first == nil {
+				first = err
+			}
+		}
+		if m.ctl >= 0 {
+			unix.Close(m.ctl)
+		}
+	})
+	return first
+}
+
+// Name returns the interface name.
+func (q *Queue) Name() string { return q.m.name }
+
+// MTU returns the link's MTU.
+func (q *Queue) MTU() (int, error) { return q.m.MTU() }
+
+// BatchSize is the largest number of packets one Read returns.
+func (q *Queue) BatchSize() int {
+	if q.vnet {
+		return DefaultBatchSize
+	}
+	return 1
+}
+
+// Offloads returns what the kernel granted to the device.
+func (q *Queue) Offloads() Offloads { return q.m.offloads }
+
+// Stats returns the queue's drop counters.
+func (q *Queue) Stats() Stats {
+	return Stats{BadFrames: q.badFrames.Load(), WriteErrors: q.writeErrors.Load()}
+}
+
+// Close closes the queue; a blocked Read or Write returns os.ErrClosed.
+func (q *Queue) Close() error {
+	if err := q.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+		return fmt.Errorf("close tun %s: %w", q.m.name, err)
+	}
+	return nil
+}
+
+func (q *Queue) doRead(fd uintptr) bool {
+	n, err := unix.Read(int(fd), q.ioBuf)
+	if err == unix.EAGAIN {
+		return false
+	}
+	q.ioN, q.ioErr = n, err
+	return true
+}
+
+// read reads one frame into b.
+func (q *Queue) read(b []byte) (int, error) {
+	q.ioBuf = b
+	err := q.rc.Read(q.readFn)
+	q.ioBuf = nil
+	if err != nil {
+		return 0, err
+	}
+	if q.ioErr != nil {
+		return 0, q.ioErr
+	}
+	return q.ioN, nil
+}
+
+// Read reads packets into bufs[i][offset:]; each buffer must hold offset +
+// MTU bytes. See Device. Frames that cannot be parsed are counted in
+// Stats.BadFrames and skipped.
+func (q *Queue) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	if len(bufs) == 0 || len(sizes) < len(bufs) {
+		return 0, fmt.Errorf("read tun %s: %d bufs, %d sizes: %w", q.m.name, len(bufs), len(sizes), io.ErrShortBuffer)
+	}
+	if !q.vnet {
+		n, err := q.read(bufs[0][offset:])
+		if err != nil {
+			return 0, fmt.Errorf("read tun %s: %w", q.m.name, err)
+		}
+		sizes[0] = n
+		return 1, nil
+	}
+	for {
+		if q.pendAt > 0 {
+			pkt := q.rbuf[VirtioNetHdrLen:q.pendEnd]
+			n, err := splitGSO(pkt, &q.pend, q.pendAt, bufs, sizes, offset)
+			if err != nil {
+				q.pendAt = 0
+				return 0, fmt.Errorf("read tun %s: %w", q.m.name, err)
+			}
+			q.pendAt += n
+			if q.pendAt >= q.pend.nseg {
+				q.pendAt = 0
+			}
+			return n, nil
+		}
+		n, err := q.read(q.rbuf)
+		if err != nil {
+			return 0, fmt.Errorf("read tun %s: %w", q.m.name, err)
+		}
+		n, err = q.handleFrame(n, bufs, sizes, offset)
+		if errors.Is(err, ErrBadFrame) || errors.Is(err, ErrUnsupportedGSO) {
+			q.badFrames.Add(1)
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read tun %s: %w", q.m.name, err)
+		}
+		return n, nil
+	}
+}
+
+// handleFrame turns the frame rbuf[:n] into packets in bufs.
+func (q *Queue) handleFrame(n int, bufs [][]byte, sizes []int, offset int) (int, error) {
+	if n < VirtioNetHdrLen {
+		return 0, fmt.Errorf("frame of %d bytes: %w", n, ErrBadFrame)
+	}
+	h := VirtioNetHdr(q.rbuf[:VirtioNetHdrLen])
+	pkt := q.rbuf[VirtioNetHdrLen:n]
+	if h.GSOType() == GSONone {
+		if len(bufs[0]) < offset+len(pkt) {
+			return 0, fmt.Errorf("buffer of %d bytes for %d-byte packet at offset %d: %w", len(bufs[0]), len(pkt), offset, io.ErrShortBuffer)
+		}
+		p := bufs[0][offset : offset+len(pkt)]
+		copy(p, pkt)
+		if h.Flags()&VirtioNetHdrFNeedsCsum != 0 {
+			if err := finishChecksum(h, p); err != nil {
+				return 0, err
+			}
+		}
+		sizes[0] = len(p)
+		return 1, nil
+	}
+	g, err := parseGSO(h, pkt)
+	if err != nil {
+		return 0, err
+	}
+	k, err := splitGSO(pkt, &g, 0, bufs, sizes, offset)
+	if err != nil {
+		return 0, err
+	}
+	if k < g.nseg {
+		q.pend, q.pendEnd, q.pendAt = g, n, k
+	}
+	return k, nil
+}
+
+func (q *Queue) doWritev(fd uintptr) bool {
+	var n uintptr
+	var errno syscall.Errno
+	if len(q.iov) == 1 {
+		n, _, errno = unix.Syscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(q.iov[0].Base)), uintptr(q.iov[0].Len))
+	} else {
+		n, _, errno = unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&q.iov[0])), uintptr(len(q.iov)))
+	}
+	if errno == unix.EAGAIN {
+		return false
+	}
+	q.ioN, q.ioErr = int(n), nil
+	if errno != 0 {
+		q.ioErr = errno
+	}
+	return true
+}
+
+// writeIov writes q.iov as one packet. A packet the kernel refuses is
+// counted; only a closed device is an error.
+func (q *Queue) writeIov() error {
+	err := q.rc.Write(q.writeFn)
+	if err != nil {
+		return err
+	}
+	if q.ioErr != nil {
+		if q.ioErr == unix.EBADF {
+			return os.ErrClosed
+		}
+		q.writeErrors.Add(1)
+	}
+	return nil
+}
+
+func (q *Queue) addIov(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	var v unix.Iovec
+	v.Base = &b[0]
+	v.SetLen(len(b))
+	q.iov = append(q.iov, v)
+}
+
+// Write writes the packets bufs[i][offset:], coalescing TCP (and, with USO,
+// UDP) segments of one flow into super-packets. It returns len(bufs) unless
+// the device is closed. Packets the kernel refuses are counted in
+// Stats.WriteErrors. The leader packet of a super-packet has its IP and
+// L4 headers rewritten in place; the virtio-net headers live in the queue,
+// so offset may be 0. Members are not copied (writev).
+func (q *Queue) Write(bufs [][]byte, offset int) (int, error) {
+	if !q.vnet {
+		for i, b := range bufs {
+			q.iov = q.iov[:0]
+			q.addIov(b[offset:])
+			if len(q.iov) == 0 {
+				continue
+			}
+			if err := q.writeIov(); err != nil {
+				return i, fmt.Errorf("write tun %s: %w", q.m.name, err)
+			}
+		}
+		return len(bufs), nil
+	}
+	q.gro.coalesce(bufs, offset, q.uso)
+	runs := q.gro.runs
+	if need := len(runs) * VirtioNetHdrLen; cap(q.hdrs) < need {
+		q.hdrs = make([]byte, need)
+	}
+	done := 0
+	for ri := range runs {
+		r := &runs[ri]
+		vh := q.hdrs[ri*VirtioNetHdrLen : (ri+1)*VirtioNetHdrLen]
+		finishRun(r, bufs, offset, vh)
+		q.iov = q.iov[:0]
+		q.addIov(vh)
+		q.addIov(bufs[r.first][offset:])
+		for i := q.gro.next[r.first]; i >= 0; i = q.gro.next[i] {
+			q.addIov(bufs[i][offset+r.hdrLen:])
+		}
+		if err := q.writeIov(); err != nil {
+			return done, fmt.Errorf("write tun %s: %w", q.m.name, err)
+		}
+		done += r.count
+	}
+	return len(bufs), nil
+}
