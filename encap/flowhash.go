@@ -7,7 +7,7 @@ import "encoding/binary"
 // (udp_flow_src_port in include/net/udp_tunnel.h → inet_get_local_port_range).
 const (
 	SourcePortMin = 32768
-	SourcePortMax = 61000 // exclusive: ports are in [32768, 60999]
+	SourcePortMax = 60999 // the range end; udp_flow_src_port never returns it
 )
 
 // FlowHash hashes the inner IP packet's addresses, protocol and, for the
