@@ -1,0 +1,13 @@
+// Package etcdtest runs an in-process etcd server (go.etcd.io/etcd/server/v3/embed)
+// for tests that need a real etcd: the registry's etcd source, and the
+// end-to-end tests of etcd mode.
+//
+// Ownership: a Server belongs to the test that started it. It listens on
+// 127.0.0.1 ports picked at random, keeps its data in t.TempDir(), and is
+// stopped in t.Cleanup, also when the test fails. Stop and Restart let a test
+// take etcd away and bring it back on the same ports with the same data.
+//
+// Concurrency: Endpoints and Client are safe for concurrent use; Stop and
+// Restart must be called from the test goroutine, not concurrently with each
+// other.
+package etcdtest

@@ -1,0 +1,160 @@
+package etcdtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+)
+
+// startTimeout bounds how long a server may take to become ready.
+const startTimeout = 60 * time.Second
+
+// Server is one single-member etcd cluster running in this process.
+type Server struct {
+	t         testing.TB
+	dir       string
+	clientURL url.URL
+	peerURL   url.URL
+
+	mu sync.Mutex
+	e  *embed.Etcd // nil while stopped
+}
+
+// Start starts an etcd server on 127.0.0.1 with random client and peer ports
+// and a temporary data directory. It fails the test if the server does not
+// become ready; the server is stopped in t.Cleanup.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{
+		t:         t,
+		dir:       t.TempDir(),
+		clientURL: url.URL{Scheme: "http", Host: freeAddr(t)},
+		peerURL:   url.URL{Scheme: "http", Host: freeAddr(t)},
+	}
+	if err := s.start(); err != nil {
+		t.Fatalf("start etcd: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// freeAddr returns a 127.0.0.1 address with a port that was free a moment
+// ago. (embed takes URLs, not listeners; the window in which another
+// process could take the port is tiny.)
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("pick a free port: %v", err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatalf("pick a free port: %v", err)
+	}
+	return addr
+}
+
+func (s *Server) start() error {
+	cfg := embed.NewConfig()
+	cfg.Name = "etcdtest"
+	cfg.Dir = s.dir
+	cfg.ListenClientUrls = []url.URL{s.clientURL}
+	cfg.AdvertiseClientUrls = []url.URL{s.clientURL}
+	cfg.ListenPeerUrls = []url.URL{s.peerURL}
+	cfg.AdvertisePeerUrls = []url.URL{s.peerURL}
+	cfg.InitialCluster = fmt.Sprintf("%s=%s", cfg.Name, s.peerURL.String())
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	cfg.UnsafeNoFsync = true // test data; fsync only slows the tests down
+	cfg.EnableGRPCGateway = false
+
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		e.Close()
+		return fmt.Errorf("server failed: %w", err)
+	case <-time.After(startTimeout):
+		e.Close()
+		return fmt.Errorf("server not ready after %v", startTimeout)
+	}
+	s.mu.Lock()
+	s.e = e
+	s.mu.Unlock()
+	return nil
+}
+
+// Endpoints returns the client URL(s), e.g. ["http://127.0.0.1:40123"].
+// They stay the same across Stop and Restart.
+func (s *Server) Endpoints() []string {
+	return []string{s.clientURL.String()}
+}
+
+// Stop stops the server and keeps its data; clients see it as gone. Stop is
+// idempotent.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	e := s.e
+	s.e = nil
+	s.mu.Unlock()
+	if e != nil {
+		e.Close()
+	}
+}
+
+// Restart starts a stopped server again on the same ports with the same
+// data. It fails the test if the server does not come back.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.mu.Lock()
+	running := s.e != nil
+	s.mu.Unlock()
+	if running {
+		s.t.Fatalf("restart etcd: server is running")
+	}
+	// The old listeners are closed, but the kernel may need a moment
+	// before the port can be bound again; retry briefly.
+	var err error
+	for i := 0; i < 50; i++ {
+		if err = s.start(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.t.Fatalf("restart etcd: %v", err)
+}
+
+// Client returns a client connected to the server, closed in t.Cleanup.
+func (s *Server) Client(t testing.TB) *clientv3.Client {
+	t.Helper()
+	c, err := clientv3.New(clientv3.Config{
+		Endpoints:   s.Endpoints(),
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		t.Fatalf("etcd client: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Put writes key=value, failing the test on error.
+func Put(t testing.TB, c *clientv3.Client, key, value string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Put(ctx, key, value); err != nil {
+		t.Fatalf("put %s: %v", key, err)
+	}
+}
