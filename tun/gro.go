@@ -14,9 +14,11 @@ import (
 // so the packets of one flow never overtake each other. Members are not
 // copied: the device writes a run with writev from the caller's buffers.
 
-// maxOpenRuns bounds the flows coalesced at the same time in one batch; the
-// oldest open run is closed when a new flow needs a slot.
-const maxOpenRuns = 16
+// maxOpenRuns bounds the flows coalesced at the same time in one batch. When
+// all slots are taken a new flow replaces the newest open run, so that with
+// more flows than slots most of them still coalesce (replacing the oldest
+// would thrash under round-robin arrival).
+const maxOpenRuns = 32
 
 // maxSuperPacket is the largest IP packet a run may grow to.
 const maxSuperPacket = 65535
@@ -34,6 +36,7 @@ type groRun struct {
 	nextSeq     uint32 // TCP: sequence number the next member must have
 	lastID      uint16 // IPv4 id of the last packet
 	lastFlags   uint8  // TCP flags of the last packet
+	hash        uint32 // flow hash, to skip most sameFlow calls
 }
 
 // groTable is reused by one device for every Write; it allocates only when a
@@ -134,6 +137,23 @@ func sameFlow(p, q []byte, pg, qg *groPkt) bool {
 		binary.BigEndian.Uint32(p[20:]) == binary.BigEndian.Uint32(q[20:])
 }
 
+// flowHash mixes addresses, ports and protocol of an ok packet.
+func flowHash(p []byte, g *groPkt) uint32 {
+	var x uint64
+	if g.v6 {
+		x = binary.LittleEndian.Uint64(p[8:]) ^ binary.LittleEndian.Uint64(p[16:]) ^
+			binary.LittleEndian.Uint64(p[24:]) ^ binary.LittleEndian.Uint64(p[32:])
+	} else {
+		x = binary.LittleEndian.Uint64(p[12:])
+	}
+	x ^= uint64(binary.LittleEndian.Uint32(p[g.l4off:])) << 17
+	if g.udp {
+		x ^= 0x9e3779b97f4a7c15
+	}
+	x *= 0xff51afd7ed558ccd
+	return uint32(x ^ x>>32)
+}
+
 // canJoin reports whether q (parsed as qg) may be appended to run r whose
 // leader is l.
 func canJoin(r *groRun, l, q []byte, qg *groPkt) bool {
@@ -189,8 +209,12 @@ func (t *groTable) coalesce(bufs [][]byte, offset int, udpOK bool) {
 		}
 		// Find the flow's open run.
 		slot := -1
+		h := flowHash(q, &qg)
 		for k, ri := range t.open {
 			r := &t.runs[ri]
+			if r.hash != h {
+				continue
+			}
 			l := bufs[r.first][offset:]
 			lg := groPkt{v6: r.v6, udp: r.udp, l4off: r.l4off}
 			if sameFlow(l, q, &lg, &qg) {
@@ -229,6 +253,7 @@ func (t *groTable) coalesce(bufs [][]byte, offset int, udpOK bool) {
 			first: i, last: i, count: 1,
 			udp: qg.udp, v6: qg.v6, l4off: qg.l4off, hdrLen: qg.hdrLen,
 			gsoSize: len(q) - qg.hdrLen, payload: len(q) - qg.hdrLen,
+			hash: h,
 		}
 		if !qg.join {
 			nr.closed = true
@@ -249,8 +274,8 @@ func (t *groTable) coalesce(bufs [][]byte, offset int, udpOK bool) {
 			continue
 		}
 		if len(t.open) == maxOpenRuns {
-			t.runs[t.open[0]].closed = true
-			t.open = append(t.open[:0], t.open[1:]...)
+			t.runs[t.open[len(t.open)-1]].closed = true
+			t.open = t.open[:len(t.open)-1]
 		}
 		t.open = append(t.open, len(t.runs)-1)
 	}
