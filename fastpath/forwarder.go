@@ -1,0 +1,239 @@
+package fastpath
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vxtun/vxtun/config"
+	"github.com/vxtun/vxtun/fastpath/routing"
+	"github.com/vxtun/vxtun/fastpath/udp"
+	"github.com/vxtun/vxtun/tun"
+)
+
+// Headroom is the offset at which the pipeline places inner packets in the
+// buffers it hands to tun.Device.Read: room for the VXLAN header and inner
+// Ethernet header (encap.VXLANOverhead, 22 bytes) written in place in front
+// of the packet, rounded up. (The tun package keeps its virtio-net headers in
+// its own buffers.)
+const Headroom = 32
+
+// rxBatch is how many UDP messages one ReadBatch asks for; each buffer holds
+// a whole GRO super-datagram (udp.MaxRead).
+const rxBatch = 64
+
+// Forwarder moves packets between TUN queues and the underlay: one worker per
+// TUN queue, each with its own UDP socket. Create it with New, give it peers
+// with SetPeers, and call Run once.
+type Forwarder struct {
+	cfg     Config
+	log     *slog.Logger
+	vxlan   bool
+	vni     uint32
+	mac     [6]byte
+	vtepIP  netip.Addr
+	mtu     int // underlay MTU
+	table   routing.Holder
+	tableMu sync.Mutex // serialises SetPeers (builders read the previous table)
+	workers []*worker
+
+	ran       atomic.Bool
+	stopping  atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New creates a forwarder with one worker per TUN queue in devs; each worker
+// opens its own UDP socket (SO_REUSEPORT) bound to cfg.ListenAddr in the
+// calling goroutine's network namespace. The forwarder routes nothing until
+// SetPeers is called.
+func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
+	if len(devs) == 0 {
+		return nil, errors.New("new forwarder: no tun device")
+	}
+	f := &Forwarder{cfg: cfg, log: cfg.Logger, vni: cfg.VNI, mtu: cfg.UnderlayMTU, vtepIP: cfg.VtepIP.Unmap()}
+	if f.log == nil {
+		f.log = slog.Default()
+	}
+	port := cfg.ListenAddr.Port()
+	switch cfg.Backend {
+	case config.BackendVXLAN:
+		f.vxlan = true
+		if port == 0 {
+			port = config.DefaultVXLANPort
+		}
+		if cfg.VNI > 0xffffff {
+			return nil, fmt.Errorf("new forwarder: vni %d does not fit in 24 bits", cfg.VNI)
+		}
+		if len(cfg.VtepMAC) != 6 || cfg.VtepMAC[0]&1 != 0 {
+			return nil, fmt.Errorf("new forwarder: vtep mac %q is not a unicast 6-byte mac", cfg.VtepMAC)
+		}
+		copy(f.mac[:], cfg.VtepMAC)
+	case config.BackendUDP:
+		if port == 0 {
+			port = config.DefaultUDPPort
+		}
+	default:
+		return nil, fmt.Errorf("new forwarder: unknown backend %q", cfg.Backend)
+	}
+	if f.mtu == 0 {
+		f.mtu = 1500
+	}
+	if f.mtu < 576 || f.mtu > 65535 {
+		return nil, fmt.Errorf("new forwarder: underlay mtu %d out of range", f.mtu)
+	}
+	laddr := netip.AddrPortFrom(cfg.ListenAddr.Addr(), port)
+	for i, d := range devs {
+		conn, err := udp.Listen(laddr, nil)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("new forwarder: worker %d: %w", i, err)
+		}
+		f.workers = append(f.workers, newWorker(f, i, d, conn))
+	}
+	return f, nil
+}
+
+// LocalAddr is the underlay address the workers' sockets are bound to.
+func (f *Forwarder) LocalAddr() netip.AddrPort { return f.workers[0].conn.LocalAddr() }
+
+// SetPeers atomically replaces the routing snapshot; invalid peers are an
+// error and leave the old table in place. Workers pick up the new table at
+// their next batch; a packet routed in both tables is never dropped.
+func (f *Forwarder) SetPeers(peers []config.Peer) error {
+	f.tableMu.Lock()
+	defer f.tableMu.Unlock()
+	b := routing.NewBuilder(f.table.Load())
+	for _, p := range peers {
+		if p.Backend != f.cfg.Backend {
+			return fmt.Errorf("set peers: peer %q: backend %q, this node runs %q", p.Name, p.Backend, f.cfg.Backend)
+		}
+		if err := b.Add(p); err != nil {
+			return fmt.Errorf("set peers: %w", err)
+		}
+	}
+	t, err := b.Build()
+	if err != nil {
+		return fmt.Errorf("set peers: %w", err)
+	}
+	f.table.Store(t)
+	return nil
+}
+
+// Run forwards until ctx is done or a fatal error occurs (a TUN queue or a
+// socket failing for good), then stops all workers and returns; it returns
+// nil when ctx ended it. Run may be called once. It closes the forwarder's
+// sockets on the way out but does not close devs: a worker blocked reading
+// its TUN queue exits when the device is closed (or at once, if the device
+// has a SetReadDeadline method, which Run uses to wake it).
+func (f *Forwarder) Run(ctx context.Context) error {
+	if !f.ran.CompareAndSwap(false, true) {
+		return errors.New("run forwarder: already run")
+	}
+	errc := make(chan error, 2*len(f.workers))
+	var wg sync.WaitGroup
+	for _, w := range f.workers {
+		_, wakeable := w.dev.(readDeadliner)
+		if wakeable {
+			wg.Add(1)
+		}
+		go func() {
+			if wakeable {
+				defer wg.Done()
+			}
+			if err := w.outboundLoop(); err != nil {
+				errc <- err
+			}
+		}()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.inboundLoop(); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	f.stopping.Store(true)
+	for _, w := range f.workers {
+		if d, ok := w.dev.(readDeadliner); ok {
+			_ = d.SetReadDeadline(time.Now())
+		}
+	}
+	cerr := f.Close()
+	wg.Wait()
+	if err == nil && ctx.Err() == nil {
+		err = cerr
+	}
+	return err
+}
+
+// readDeadliner is implemented by TUN devices whose blocked Read can be woken.
+type readDeadliner interface {
+	SetReadDeadline(time.Time) error
+}
+
+// Close releases the sockets (idempotent). It stops a running forwarder's
+// inbound side; Run returns after its context ends.
+func (f *Forwarder) Close() error {
+	f.closeOnce.Do(func() {
+		f.stopping.Store(true)
+		var errs []error
+		for _, w := range f.workers {
+			if err := w.conn.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		f.closeErr = errors.Join(errs...)
+	})
+	return f.closeErr
+}
+
+// Stats returns a snapshot of the counters summed over all workers.
+func (f *Forwarder) Stats() Stats {
+	s := Stats{Drops: map[string]uint64{}, PeerDrops: map[string]map[string]uint64{}}
+	for _, w := range f.workers {
+		for _, c := range []*dirCounters{&w.out, &w.in} {
+			for r := range c.drops {
+				if v := c.drops[r].Load(); v > 0 {
+					s.Drops[dropNames[r]] += v
+				}
+			}
+		}
+		s.TxPackets += w.out.packets.Load()
+		s.TxBytes += w.out.bytes.Load()
+		s.RxPackets += w.in.packets.Load()
+		s.RxBytes += w.in.bytes.Load()
+		w.peerMu.Lock()
+		for name, arr := range w.peerDrops {
+			m := s.PeerDrops[name]
+			if m == nil {
+				m = map[string]uint64{}
+				s.PeerDrops[name] = m
+			}
+			for r, v := range arr {
+				if v > 0 {
+					m[dropNames[r]] += v
+				}
+			}
+		}
+		w.peerMu.Unlock()
+	}
+	return s
+}
+
+// isClosed reports whether err means a device or socket was closed for good.
+func isClosed(err error) bool {
+	return errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed)
+}

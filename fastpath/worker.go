@@ -1,0 +1,576 @@
+package fastpath
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vxtun/vxtun/config"
+	"github.com/vxtun/vxtun/encap"
+	"github.com/vxtun/vxtun/fastpath/routing"
+	"github.com/vxtun/vxtun/fastpath/udp"
+	"github.com/vxtun/vxtun/tun"
+)
+
+// worker owns one TUN queue and one UDP socket. Two goroutines run it: the
+// outbound one reads the TUN queue and sends on the socket, the inbound one
+// receives on the socket and writes the TUN queue. Each owns its state
+// (outState, inState) and counters; the two meet only at tunMu (ICMP errors
+// the outbound side writes into the TUN) and sendMu (ARP replies the inbound
+// side sends), each taken once per batch.
+type worker struct {
+	f    *Forwarder
+	id   int
+	dev  tun.Device
+	conn *udp.Conn
+
+	tunMu  sync.Mutex // serialises dev.Write
+	sendMu sync.Mutex // serialises conn.WriteBatch
+
+	out, in dirCounters
+
+	peerMu    sync.Mutex
+	peerDrops map[string]*[numDrops]uint64
+
+	ob outState
+	ib inState
+}
+
+// outState is the outbound goroutine's: TUN read → route → encap → send.
+type outState struct {
+	bufs     [][]byte
+	sizes    []int
+	pkts     []outPkt
+	slots    []*routing.Route // distinct peers of this batch
+	slotOff  []int
+	frames   [][]byte // frames grouped by peer, batch order kept per peer
+	msgs     []udp.Message
+	msgRoute []*routing.Route
+	icmp     [][]byte
+	icmpOut  [][]byte
+	c        batchCounts
+	lastLog  time.Time
+}
+
+type outPkt struct {
+	slot  int
+	frame []byte
+}
+
+// inState is the inbound goroutine's: receive → check → decap → TUN write.
+type inState struct {
+	msgs    []udp.Message
+	wout    [][]byte
+	arpBufs [][]byte
+	arpMsgs []udp.Message
+	c       batchCounts
+	lastLog time.Time
+}
+
+// maxSlots bounds the distinct peers grouped per outbound batch; packets to
+// further peers go out in batch order without grouping.
+const maxSlots = 64
+
+const (
+	maxICMPPerBatch = 16
+	maxARPPerBatch  = 16
+	maxTunWrite     = 1024
+	errorBudget     = 100 // consecutive non-fatal I/O errors before giving up
+)
+
+func newWorker(f *Forwarder, id int, dev tun.Device, conn *udp.Conn) *worker {
+	w := &worker{f: f, id: id, dev: dev, conn: conn, peerDrops: map[string]*[numDrops]uint64{}}
+	bs := max(dev.BatchSize(), 1)
+	o := &w.ob
+	o.bufs = make([][]byte, bs)
+	for i := range o.bufs {
+		o.bufs[i] = make([]byte, Headroom+65536)
+	}
+	o.sizes = make([]int, bs)
+	o.pkts = make([]outPkt, 0, bs)
+	o.slots = make([]*routing.Route, 0, maxSlots)
+	o.slotOff = make([]int, maxSlots+1)
+	o.frames = make([][]byte, bs)
+	o.msgs = make([]udp.Message, 0, bs)
+	o.msgRoute = make([]*routing.Route, 0, bs)
+	o.icmp = make([][]byte, maxICMPPerBatch)
+	for i := range o.icmp {
+		o.icmp[i] = make([]byte, Headroom+encap.ICMPv6ErrorMaxLen)
+	}
+	o.icmpOut = make([][]byte, 0, maxICMPPerBatch)
+
+	in := &w.ib
+	in.msgs = make([]udp.Message, rxBatch)
+	for i := range in.msgs {
+		in.msgs[i].Buf = make([]byte, udp.MaxRead)
+	}
+	in.wout = make([][]byte, 0, maxTunWrite)
+	in.arpBufs = make([][]byte, maxARPPerBatch)
+	for i := range in.arpBufs {
+		in.arpBufs[i] = make([]byte, encap.VXLANOverhead+encap.ARPSize)
+	}
+	in.arpMsgs = make([]udp.Message, 0, maxARPPerBatch)
+	return w
+}
+
+func (w *worker) peerDrop(name string, r dropReason, n int) {
+	w.peerMu.Lock()
+	a := w.peerDrops[name]
+	if a == nil {
+		a = new([numDrops]uint64)
+		w.peerDrops[name] = a
+	}
+	a[r] += uint64(n)
+	w.peerMu.Unlock()
+}
+
+// logRare logs at most once per 10 s per direction.
+func (w *worker) logRare(last *time.Time, msg string, err error) {
+	if now := time.Now(); now.Sub(*last) > 10*time.Second {
+		*last = now
+		w.f.log.Warn(msg, "worker", w.id, "err", err)
+	}
+}
+
+func (w *worker) writeTun(bufs [][]byte, offset int) error {
+	w.tunMu.Lock()
+	_, err := w.dev.Write(bufs, offset)
+	w.tunMu.Unlock()
+	return err
+}
+
+// overhead is what the underlay adds around an inner packet sent to r.
+func (w *worker) overhead(r *routing.Route) int {
+	return config.Overhead(w.f.cfg.Backend, !r.Underlay.Addr().Is4())
+}
+
+// ---- outbound ----
+
+func (w *worker) outboundLoop() error {
+	o := &w.ob
+	fails := 0
+	for {
+		n, err := w.dev.Read(o.bufs, o.sizes, Headroom)
+		if w.f.stopping.Load() {
+			return nil
+		}
+		if n > 0 {
+			if ferr := w.outbound(n); ferr != nil {
+				if w.f.stopping.Load() {
+					return nil
+				}
+				return fmt.Errorf("worker %d: %w", w.id, ferr)
+			}
+		}
+		if err == nil {
+			fails = 0
+			continue
+		}
+		if isClosed(err) || fails >= errorBudget {
+			return fmt.Errorf("worker %d: %w", w.id, err)
+		}
+		fails++
+		w.logRare(&o.lastLog, "tun read", err)
+	}
+}
+
+// outbound forwards the n packets in o.bufs.
+func (w *worker) outbound(n int) error {
+	o := &w.ob
+	f := w.f
+	snap := f.table.Load()
+	o.pkts = o.pkts[:0]
+	o.slots = o.slots[:0]
+	o.icmpOut = o.icmpOut[:0]
+	lastSlot := -1
+	var lastRoute *routing.Route
+	for i := 0; i < n; i++ {
+		size := o.sizes[i]
+		buf := o.bufs[i]
+		pkt := buf[Headroom : Headroom+size]
+		var r *routing.Route
+		var etherType uint16
+		switch {
+		case size >= encap.IPv4MinimumSize && pkt[0]>>4 == 4:
+			r = snap.Lookup(pkt[16:20])
+			etherType = encap.EtherTypeIPv4
+		case size >= encap.IPv6MinimumSize && pkt[0]>>4 == 6:
+			r = snap.Lookup(pkt[24:40])
+			etherType = encap.EtherTypeIPv6
+		default:
+			o.c.drop(dropBadInner, 1)
+			continue
+		}
+		if r == nil {
+			o.c.drop(dropNoRoute, 1)
+			w.icmpError(pkt, false, 0)
+			continue
+		}
+		if maxInner := f.mtu - w.overhead(r); size > maxInner {
+			o.c.drop(dropTooBig, 1)
+			w.peerDrop(r.Name, dropTooBig, 1)
+			if etherType == encap.EtherTypeIPv6 || encap.IPv4(pkt).DF() {
+				w.icmpError(pkt, true, maxInner)
+			}
+			continue
+		}
+		frame := pkt
+		if f.vxlan {
+			vni := r.VNI
+			if vni == 0 {
+				vni = f.vni
+			}
+			start := encap.EncapVXLAN(buf, Headroom, vni, r.VtepMAC[:], f.mac[:], etherType)
+			frame = buf[start : Headroom+size]
+		}
+		// Group by peer: find (or open) the peer's slot.
+		slot := lastSlot
+		if r != lastRoute {
+			slot = -1
+			for s, sr := range o.slots {
+				if sr == r {
+					slot = s
+					break
+				}
+			}
+			if slot < 0 && len(o.slots) < maxSlots {
+				slot = len(o.slots)
+				o.slots = append(o.slots, r)
+			}
+			if slot < 0 {
+				// Too many peers in one batch: send this one on its own.
+				slot = maxSlots
+			}
+			lastSlot, lastRoute = slot, r
+		}
+		if slot == maxSlots {
+			o.msgs = append(o.msgs, udp.Message{Buf: frame, Addr: &r.Sockaddr})
+			o.msgRoute = append(o.msgRoute, r)
+			continue
+		}
+		o.pkts = append(o.pkts, outPkt{slot: slot, frame: frame})
+	}
+	err := w.sendGrouped()
+	if len(o.icmpOut) > 0 {
+		if terr := w.writeTun(o.icmpOut, Headroom); terr != nil && err == nil {
+			err = terr
+		}
+	}
+	o.c.flush(&w.out)
+	return err
+}
+
+// sendGrouped lays the batch's frames out peer by peer (order kept within a
+// peer), cuts them into GSO messages and sends them.
+func (w *worker) sendGrouped() error {
+	o := &w.ob
+	ns := len(o.slots)
+	if len(o.pkts) > 0 {
+		clear(o.slotOff[:ns+1])
+		for _, p := range o.pkts {
+			o.slotOff[p.slot+1]++
+		}
+		for s := 1; s <= ns; s++ {
+			o.slotOff[s] += o.slotOff[s-1]
+		}
+		for _, p := range o.pkts {
+			o.frames[o.slotOff[p.slot]] = p.frame
+			o.slotOff[p.slot]++
+		}
+		start := 0
+		for s, r := range o.slots {
+			end := o.slotOff[s]
+			before := len(o.msgs)
+			o.msgs = udp.AppendGSO(o.msgs, o.frames[start:end], &r.Sockaddr)
+			for k := before; k < len(o.msgs); k++ {
+				o.msgRoute = append(o.msgRoute, r)
+			}
+			start = end
+		}
+	}
+	if len(o.msgs) == 0 {
+		return nil
+	}
+	encapLen := 0
+	if w.f.vxlan {
+		encapLen = encap.VXLANOverhead
+	}
+	var err error
+	w.sendMu.Lock()
+	for sent := 0; sent < len(o.msgs); {
+		k, werr := w.conn.WriteBatch(o.msgs[sent:])
+		for _, m := range o.msgs[sent : sent+k] {
+			segs, bytes := msgSize(&m)
+			o.c.packets += uint64(segs)
+			o.c.bytes += uint64(bytes - segs*encapLen)
+		}
+		if werr == nil {
+			break
+		}
+		if isClosed(werr) {
+			err = werr
+			break
+		}
+		failed := sent + k
+		segs, _ := msgSize(&o.msgs[failed])
+		reason := dropSendError
+		if errors.Is(werr, unix.EMSGSIZE) || errors.Is(werr, unix.EINVAL) {
+			reason = dropTooBig
+		}
+		o.c.drop(reason, segs)
+		w.peerDrop(o.msgRoute[failed].Name, reason, segs)
+		w.logRare(&o.lastLog, "underlay send", werr)
+		sent = failed + 1
+	}
+	w.sendMu.Unlock()
+	clear(o.msgs) // drop references to buffers and routes
+	o.msgs = o.msgs[:0]
+	clear(o.msgRoute)
+	o.msgRoute = o.msgRoute[:0]
+	return err
+}
+
+// msgSize returns the datagrams and payload bytes of an outgoing message.
+func msgSize(m *udp.Message) (segs, bytes int) {
+	if m.Bufs != nil {
+		for _, b := range m.Bufs {
+			bytes += len(b)
+		}
+		return len(m.Bufs), bytes
+	}
+	bytes = len(m.Buf)
+	if m.SegmentSize > 0 {
+		return (bytes + m.SegmentSize - 1) / m.SegmentSize, bytes
+	}
+	return 1, bytes
+}
+
+// icmpError queues an ICMP error about orig for the TUN: net unreachable, or
+// with tooBig frag-needed / packet-too-big carrying mtu. Its source is orig's
+// destination: that address routes via the TUN, so the kernel accepts it
+// (a source that is one of the host's own addresses would be dropped as a
+// martian), and the receiver acts only on the quoted header.
+func (w *worker) icmpError(orig []byte, tooBig bool, mtu int) {
+	o := &w.ob
+	k := len(o.icmpOut)
+	if k == cap(o.icmpOut) {
+		return
+	}
+	b := o.icmp[k][Headroom:]
+	var n int
+	var err error
+	if orig[0]>>4 == 4 {
+		router := netip.AddrFrom4([4]byte(orig[16:20]))
+		if tooBig {
+			n, err = encap.ICMPv4FragNeeded(b, router, orig, uint16(mtu))
+		} else {
+			n, err = encap.ICMPv4NetUnreachable(b, router, orig)
+		}
+	} else {
+		router := netip.AddrFrom16([16]byte(orig[24:40]))
+		if router.IsMulticast() {
+			return
+		}
+		if tooBig {
+			n, err = encap.ICMPv6PacketTooBig(b, router, orig, uint32(mtu))
+		} else {
+			n, err = encap.ICMPv6DestUnreachable(b, router, orig, encap.ICMPv6CodeNoRoute)
+		}
+	}
+	if err != nil || n == 0 {
+		return
+	}
+	o.icmpOut = append(o.icmpOut, o.icmp[k][:Headroom+n])
+}
+
+// ---- inbound ----
+
+func (w *worker) inboundLoop() error {
+	in := &w.ib
+	fails := 0
+	for {
+		n, err := w.conn.ReadBatch(in.msgs)
+		if w.f.stopping.Load() {
+			return nil
+		}
+		if err != nil {
+			if isClosed(err) || fails >= errorBudget {
+				return fmt.Errorf("worker %d: %w", w.id, err)
+			}
+			fails++
+			w.logRare(&in.lastLog, "underlay receive", err)
+			continue
+		}
+		fails = 0
+		if err := w.inbound(n); err != nil {
+			if w.f.stopping.Load() {
+				return nil
+			}
+			return fmt.Errorf("worker %d: %w", w.id, err)
+		}
+	}
+}
+
+// inbound handles the n received messages in in.msgs.
+func (w *worker) inbound(n int) error {
+	in := &w.ib
+	f := w.f
+	snap := f.table.Load()
+	offset := 0
+	if f.vxlan {
+		offset = encap.VXLANOverhead
+	}
+	var err error
+	for k := 0; k < n && err == nil; k++ {
+		m := &in.msgs[k]
+		data := m.Buf[:m.N]
+		seg := m.SegmentSize
+		if seg <= 0 || seg > len(data) {
+			seg = len(data)
+		}
+		r := snap.LookupUnderlay(m.From.Addr())
+		if r == nil {
+			in.c.drop(dropUnknownSource, max((len(data)+seg-1)/max(seg, 1), 1))
+			continue
+		}
+		if len(data) == 0 || m.Trunc {
+			in.c.drop(dropShort, 1)
+			w.peerDrop(r.Name, dropShort, 1)
+			continue
+		}
+		for off := 0; off < len(data); off += seg {
+			d := data[off:min(off+seg, len(data))]
+			if f.vxlan {
+				w.decapVXLAN(d, r)
+			} else {
+				w.decapUDP(d, r)
+			}
+			if len(in.wout) == cap(in.wout) {
+				if err = w.writeTun(in.wout, offset); err != nil {
+					break
+				}
+				in.wout = in.wout[:0]
+			}
+		}
+	}
+	if len(in.wout) > 0 && err == nil {
+		err = w.writeTun(in.wout, offset)
+	}
+	clear(in.wout)
+	in.wout = in.wout[:0]
+	if len(in.arpMsgs) > 0 {
+		w.sendARP()
+	}
+	in.c.flush(&w.in)
+	return err
+}
+
+func (w *worker) dropIn(r *routing.Route, reason dropReason) {
+	w.ib.c.drop(reason, 1)
+	w.peerDrop(r.Name, reason, 1)
+}
+
+// decapVXLAN checks one VXLAN datagram from peer r and queues its inner
+// packet for the TUN (in place: the slice handed to the TUN starts at the
+// VXLAN header, which becomes headroom).
+func (w *worker) decapVXLAN(d []byte, r *routing.Route) {
+	in := &w.ib
+	vni, etherType, inner, err := encap.DecapVXLAN(d, nil)
+	if err != nil {
+		switch err {
+		case encap.ErrShort:
+			w.dropIn(r, dropShort)
+		case encap.ErrNoIBit:
+			w.dropIn(r, dropNoIBit)
+		case encap.ErrEtherType:
+			w.dropIn(r, dropBadInner)
+		default:
+			w.dropIn(r, dropBadHeader)
+		}
+		return
+	}
+	if vni != w.f.vni {
+		w.dropIn(r, dropUnknownVNI)
+		return
+	}
+	dst := encap.Ethernet(d[encap.VXLANHeaderLen:]).Dst()
+	ours := [6]byte(dst) == w.f.mac
+	if etherType == encap.EtherTypeARP {
+		if !ours && [6]byte(dst) != encap.BroadcastMAC {
+			w.dropIn(r, dropWrongMAC)
+			return
+		}
+		w.answerARP(inner, r)
+		return
+	}
+	if !ours {
+		w.dropIn(r, dropWrongMAC)
+		return
+	}
+	pkt, err := encap.TrimIP(inner)
+	if err != nil || (etherType == encap.EtherTypeIPv4) != (pkt[0]>>4 == 4) {
+		w.dropIn(r, dropBadInner)
+		return
+	}
+	in.wout = append(in.wout, d[:encap.VXLANOverhead+len(pkt)])
+	in.c.packets++
+	in.c.bytes += uint64(len(pkt))
+}
+
+// decapUDP checks one legacy-UDP datagram (a raw IP packet).
+func (w *worker) decapUDP(d []byte, r *routing.Route) {
+	in := &w.ib
+	pkt, err := encap.TrimIP(d)
+	if err != nil {
+		if err == encap.ErrShort {
+			w.dropIn(r, dropShort)
+		} else {
+			w.dropIn(r, dropBadInner)
+		}
+		return
+	}
+	in.wout = append(in.wout, pkt)
+	in.c.packets++
+	in.c.bytes += uint64(len(pkt))
+}
+
+// answerARP queues a reply to an ARP request for our VTEP address, sent back
+// encapsulated to the asking peer.
+func (w *worker) answerARP(req []byte, r *routing.Route) {
+	in := &w.ib
+	f := w.f
+	k := len(in.arpMsgs)
+	if !f.vtepIP.Is4() || k == cap(in.arpMsgs) {
+		w.dropIn(r, dropARP)
+		return
+	}
+	b := in.arpBufs[k]
+	n, err := encap.BuildARPReply(b[encap.VXLANOverhead:], req, f.mac[:], f.vtepIP)
+	if err != nil {
+		w.dropIn(r, dropARP)
+		return
+	}
+	to := encap.ARP(b[encap.VXLANOverhead:]).TargetMAC()
+	encap.EncapVXLAN(b, encap.VXLANOverhead, f.vni, to, f.mac[:], encap.EtherTypeARP)
+	in.arpMsgs = append(in.arpMsgs, udp.Message{Buf: b[:encap.VXLANOverhead+n], Addr: &r.Sockaddr})
+}
+
+func (w *worker) sendARP() {
+	in := &w.ib
+	w.sendMu.Lock()
+	for sent := 0; sent < len(in.arpMsgs); {
+		k, err := w.conn.WriteBatch(in.arpMsgs[sent:])
+		if err == nil || isClosed(err) {
+			break
+		}
+		w.logRare(&in.lastLog, "arp reply send", err)
+		sent += k + 1
+	}
+	w.sendMu.Unlock()
+	clear(in.arpMsgs)
+	in.arpMsgs = in.arpMsgs[:0]
+}
