@@ -1,0 +1,399 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/vxtun/vxtun/config"
+)
+
+// Run implements Source. It acquires the lease if Acquire has not (retrying
+// with backoff), keeps it renewed, and streams the other nodes' leases as
+// peers: a Full update after every (re-)list — at start, after a compacted
+// watch revision, after a broken watch, after our lease changed — and Events
+// in between. While etcd is unreachable nothing is sent, so the receiver
+// keeps forwarding with the last peers. Run may be called once.
+func (s *EtcdSource) Run(ctx context.Context, out chan<- Update) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return errors.New("etcd source: Run called twice")
+	}
+	for bo := time.Duration(0); ; {
+		_, err := s.Acquire(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		bo = nextBackoff(bo)
+		s.log.Error("acquire lease (retrying)", "err", err, "retry-in", bo)
+		if err := sleepCtx(ctx, bo); err != nil {
+			return err
+		}
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.keepLease(ctx)
+	}()
+	err := s.watchPeers(ctx, out)
+	cancel()
+	<-done
+	return err
+}
+
+// keepLease renews the lease when half its TTL is left (LeaseKeepAlive: no
+// PUT, so peers see no event) and re-acquires it when it is lost. flanneld
+// instead re-puts the key one hour before expiry; renewing at half the TTL
+// lets a node ride out an etcd outage of up to half the TTL (12 h) without
+// losing its subnet.
+func (s *EtcdSource) keepLease(ctx context.Context) {
+	retry := time.Duration(0)
+	for {
+		s.mu.Lock()
+		h := *s.held
+		s.mu.Unlock()
+
+		var timer <-chan time.Time
+		var t *time.Timer
+		if h.id != 0 {
+			wait := time.Until(h.renewAt)
+			if retry > 0 {
+				wait = retry
+			}
+			t = time.NewTimer(max(wait, 0))
+			timer = t.C
+		}
+		stop := func() {
+			if t != nil {
+				t.Stop()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			stop()
+			return
+		case <-s.lostCh:
+			stop()
+			s.log.Warn("our lease is gone from etcd, re-acquiring", "lease", h.Name)
+			s.reacquire(ctx, h.Subnet)
+			retry = 0
+		case <-timer:
+			rctx, cancel := context.WithTimeout(ctx, opTimeout)
+			resp, err := s.cli.KeepAliveOnce(rctx, h.id)
+			cancel()
+			switch {
+			case err == nil:
+				s.mu.Lock()
+				if s.held.id == h.id {
+					s.held.renewAt = time.Now().Add(time.Duration(resp.TTL) * time.Second / 2)
+				}
+				s.mu.Unlock()
+				retry = 0
+				s.log.Debug("lease renewed", "lease", h.Name, "ttl-seconds", resp.TTL)
+			case errors.Is(err, rpctypes.ErrLeaseNotFound):
+				s.log.Warn("our etcd lease expired, re-acquiring", "lease", h.Name)
+				s.reacquire(ctx, h.Subnet)
+				retry = 0
+			case ctx.Err() != nil:
+				return
+			default:
+				retry = min(max(2*retry, time.Second), renewRetryMax(s.opts.LeaseTTL))
+				s.log.Warn("renew lease (retrying)", "lease", h.Name, "err", err, "retry-in", retry)
+			}
+		}
+	}
+}
+
+// renewRetryMax caps the renewal retry interval at a tenth of the TTL and
+// one minute.
+func renewRetryMax(ttl time.Duration) time.Duration {
+	return max(min(ttl/10, time.Minute), 100*time.Millisecond)
+}
+
+// reacquire takes a lease again, preferring the subnet held before, until it
+// succeeds or ctx is done; then it publishes it and asks the watch loop to
+// re-list (the peer set depends on which key is ours).
+func (s *EtcdSource) reacquire(ctx context.Context, prefer netip.Prefix) {
+	// Drain a stale loss signal: the watch may report the deletion that
+	// the renewal already noticed.
+	select {
+	case <-s.lostCh:
+	default:
+	}
+	for bo := time.Duration(0); ; {
+		h, err := s.acquire(ctx, prefer)
+		if err == nil {
+			s.mu.Lock()
+			s.publishLocked(h)
+			s.mu.Unlock()
+			select {
+			case s.resyncCh <- struct{}{}:
+			default:
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		bo = nextBackoff(bo)
+		s.log.Error("re-acquire lease (retrying)", "err", err, "retry-in", bo)
+		if sleepCtx(ctx, bo) != nil {
+			return
+		}
+	}
+}
+
+// ownName returns the held lease's name.
+func (s *EtcdSource) ownName() (string, netip.Prefix) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held.Name, s.held.Subnet
+}
+
+func (s *EtcdSource) signalLost() {
+	select {
+	case s.lostCh <- struct{}{}:
+	default:
+	}
+}
+
+// watchPeers lists and watches <prefix>/subnets/ until ctx is done.
+func (s *EtcdSource) watchPeers(ctx context.Context, out chan<- Update) error {
+	var bo time.Duration
+	peers := map[string]config.Peer{}
+	for {
+		if bo > 0 {
+			if err := sleepCtx(ctx, bo); err != nil {
+				return err
+			}
+		}
+		// Drain a pending resync request: this list serves it.
+		select {
+		case <-s.resyncCh:
+		default:
+		}
+		nc, err := s.NetConf(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			bo = nextBackoff(bo)
+			s.log.Warn("read network config (retrying, keeping last peers)", "err", err, "retry-in", bo)
+			continue
+		}
+		lctx, cancel := context.WithTimeout(ctx, opTimeout)
+		resp, err := s.cli.Get(lctx, s.subnets, clientv3.WithPrefix())
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			bo = nextBackoff(bo)
+			s.log.Warn("list leases (retrying, keeping last peers)", "err", err, "retry-in", bo)
+			continue
+		}
+		clear(peers)
+		for _, kv := range resp.Kvs {
+			if p, ok := s.kvPeer(nc, kv); ok {
+				peers[p.Name] = p
+			}
+		}
+		full := make([]config.Peer, 0, len(peers))
+		for _, p := range peers {
+			full = append(full, p)
+		}
+		slices.SortFunc(full, func(a, b config.Peer) int { return strings.Compare(a.Name, b.Name) })
+		if err := send(ctx, out, Update{Full: true, Peers: full}); err != nil {
+			return err
+		}
+		s.log.Info("peers synced", "peers", len(full), "revision", resp.Header.Revision)
+
+		watchOK := s.watchFrom(ctx, out, nc, peers, resp.Header.Revision+1)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if watchOK {
+			bo = 0
+		} else {
+			bo = nextBackoff(bo)
+		}
+	}
+}
+
+// watchFrom applies watch events from rev on to peers and sends them as
+// Events. It returns when the watch ends; ok reports whether re-listing may
+// start at once (compaction, resync request, or a watch that worked for a
+// while) rather than after a backoff.
+func (s *EtcdSource) watchFrom(ctx context.Context, out chan<- Update, nc *config.NetConf,
+	peers map[string]config.Peer, rev int64) (ok bool) {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wch := s.cli.Watch(clientv3.WithRequireLeader(wctx), s.subnets, clientv3.WithPrefix(), clientv3.WithRev(rev))
+	delivered := false
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-s.resyncCh:
+			s.log.Info("our lease changed, re-listing peers")
+			return true
+		case wr, open := <-wch:
+			if !open {
+				s.log.Warn("lease watch closed, re-listing")
+				return delivered
+			}
+			if wr.CompactRevision != 0 || errors.Is(wr.Err(), rpctypes.ErrCompacted) {
+				s.log.Warn("lease watch revision compacted, re-listing", "revision", rev, "compact-revision", wr.CompactRevision)
+				return true
+			}
+			if err := wr.Err(); err != nil {
+				s.log.Warn("lease watch failed, re-listing", "err", err)
+				return delivered
+			}
+			delivered = true
+			if wr.Header.Revision > 0 {
+				rev = wr.Header.Revision + 1
+			}
+			evs := s.applyEvents(nc, peers, wr.Events)
+			if len(evs) == 0 {
+				continue
+			}
+			if err := send(ctx, out, Update{Events: evs}); err != nil {
+				return false
+			}
+		}
+	}
+}
+
+// applyEvents folds etcd events into peers and returns the peer events.
+func (s *EtcdSource) applyEvents(nc *config.NetConf, peers map[string]config.Peer, evs []*clientv3.Event) []Event {
+	var out []Event
+	own, _ := s.ownName()
+	for _, ev := range evs {
+		name := strings.TrimPrefix(string(ev.Kv.Key), s.subnets)
+		if name == own {
+			// Our own key: deleted (expired, or removed by an operator) or
+			// overwritten with someone else's address means our lease is gone.
+			if ev.Type == mvccpb.DELETE {
+				s.signalLost()
+			} else if a, err := decodeLeaseValue(ev.Kv.Value); err != nil || a.PublicIP != s.opts.PublicIP {
+				s.signalLost()
+			}
+			continue
+		}
+		old, known := peers[name]
+		if ev.Type == mvccpb.DELETE {
+			if known {
+				delete(peers, name)
+				out = append(out, Event{Type: PeerRemoved, Peer: old})
+			}
+			continue
+		}
+		p, ok := s.kvPeer(nc, ev.Kv)
+		switch {
+		case !ok && known:
+			// Its new value is unusable: it is no longer a peer.
+			delete(peers, name)
+			out = append(out, Event{Type: PeerRemoved, Peer: old})
+		case !ok:
+		case !known:
+			peers[name] = p
+			out = append(out, Event{Type: PeerAdded, Peer: p})
+		case !peerEqual(old, p):
+			peers[name] = p
+			out = append(out, Event{Type: PeerUpdated, Peer: p})
+		}
+	}
+	return out
+}
+
+// kvPeer turns a lease key-value into a peer, logging and skipping what
+// cannot be one: our own lease, keys that are not leases, malformed values,
+// subnets outside the network or overlapping ours, other backends.
+func (s *EtcdSource) kvPeer(nc *config.NetConf, kv *mvccpb.KeyValue) (config.Peer, bool) {
+	name := strings.TrimPrefix(string(kv.Key), s.subnets)
+	own, ownSubnet := s.ownName()
+	if name == own {
+		return config.Peer{}, false
+	}
+	p, err := leasePeer(nc, name, kv.Value, s.opts.PublicIP, ownSubnet)
+	if err != nil {
+		s.log.Warn("skipping lease", "key", string(kv.Key), "err", err)
+		return config.Peer{}, false
+	}
+	return p, true
+}
+
+// errSkip marks leases that are valid but not usable as a peer here.
+var errSkip = errors.New("not a peer")
+
+// leasePeer converts one lease (key name and value) into a peer of a node
+// whose network config is nc, public IP self and subnet own.
+func leasePeer(nc *config.NetConf, name string, value []byte, self netip.Addr, own netip.Prefix) (config.Peer, error) {
+	if strings.Contains(name, "/") {
+		return config.Peer{}, fmt.Errorf("%w %q: nested key", ErrBadLeaseKey, name)
+	}
+	sn, err := parseSubnetKey(name)
+	if err != nil {
+		return config.Peer{}, err
+	}
+	if sn.Bits() < nc.Network.Bits() || !nc.Network.Contains(sn.Addr()) {
+		return config.Peer{}, fmt.Errorf("%w: subnet %s is outside the network %s", errSkip, sn, nc.Network)
+	}
+	a, err := decodeLeaseValue(value)
+	if err != nil {
+		return config.Peer{}, err
+	}
+	if a.Backend != nc.Backend.Type {
+		return config.Peer{}, fmt.Errorf("%w: backend %s, this network uses %s", errSkip, a.Backend, nc.Backend.Type)
+	}
+	if a.PublicIP == self {
+		return config.Peer{}, fmt.Errorf("%w: lease carries our own public IP %s", errSkip, self)
+	}
+	if own.IsValid() && own.Overlaps(sn) {
+		return config.Peer{}, fmt.Errorf("%w: subnet %s overlaps ours %s", errSkip, sn, own)
+	}
+	p := config.Peer{
+		Name:     name,
+		PublicIP: a.PublicIP,
+		Port:     nc.Backend.Port,
+		Subnets:  []netip.Prefix{sn},
+		Backend:  a.Backend,
+	}
+	if a.Backend == config.BackendVXLAN {
+		p.VNI = a.VNI
+		if p.VNI == 0 {
+			p.VNI = nc.Backend.VNI
+		}
+		p.VtepMAC = a.VtepMAC
+	}
+	return p, nil
+}
+
+func peerEqual(a, b config.Peer) bool {
+	return a.Name == b.Name && a.PublicIP == b.PublicIP && a.Port == b.Port &&
+		a.Backend == b.Backend && a.VNI == b.VNI && macEqual(a.VtepMAC, b.VtepMAC) &&
+		slices.Equal(a.Subnets, b.Subnets)
+}
+
+func send(ctx context.Context, out chan<- Update, u Update) error {
+	select {
+	case out <- u:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
