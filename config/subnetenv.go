@@ -79,6 +79,11 @@ func WriteSubnetEnv(path string, e SubnetEnv) error {
 	if !e.Network.IsValid() && !e.IPv6Network.IsValid() {
 		return fmt.Errorf("write subnet.env: no network")
 	}
+	for _, p := range []netip.Prefix{e.Subnet, e.IPv6Subnet} {
+		if err := checkEnvSubnet(p); p.IsValid() && err != nil {
+			return fmt.Errorf("write subnet.env: %w", err)
+		}
+	}
 	if err := writeFileAtomic(path, e.Marshal()); err != nil {
 		return fmt.Errorf("write subnet.env: %w", err)
 	}
@@ -130,10 +135,16 @@ func ParseSubnetEnv(file string, data []byte) (SubnetEnv, error) {
 			e.Network, err = parseEnvPrefix(v, 32)
 		case "FLANNEL_SUBNET":
 			e.Subnet, err = parseEnvPrefix(v, 32)
+			if err == nil {
+				err = checkEnvSubnet(e.Subnet)
+			}
 		case "FLANNEL_IPV6_NETWORK":
 			e.IPv6Network, err = parseEnvPrefix(v, 128)
 		case "FLANNEL_IPV6_SUBNET":
 			e.IPv6Subnet, err = parseEnvPrefix(v, 128)
+			if err == nil {
+				err = checkEnvSubnet(e.IPv6Subnet)
+			}
 		case "FLANNEL_MTU":
 			var m int
 			m, err = strconv.Atoi(v)
@@ -197,4 +208,14 @@ func parseEnvPrefix(v string, bits int) (netip.Prefix, error) {
 // within reports whether all of p lies inside network.
 func within(p, network netip.Prefix) bool {
 	return p.Bits() >= network.Bits() && network.Contains(p.Addr())
+}
+
+// checkEnvSubnet rejects node subnets too small to hold the gateway address
+// flannel writes (first usable IP) and a pod: longer than /30 (/126), the
+// limit net-conf.json's SubnetLen has too.
+func checkEnvSubnet(p netip.Prefix) error {
+	if p.Bits() > p.Addr().BitLen()-2 {
+		return fmt.Errorf("subnet %s is longer than /%d", p, p.Addr().BitLen()-2)
+	}
+	return nil
 }

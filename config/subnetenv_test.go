@@ -103,6 +103,7 @@ func TestWriteSubnetEnvReplaces(t *testing.T) {
 		{MTU: 1450},
 		{Network: e.Network, MTU: 1450},
 		{IPv6Subnet: netip.MustParsePrefix("fd00::/64"), MTU: 1450},
+		{Network: e.Network, Subnet: netip.MustParsePrefix("10.244.1.0/31"), MTU: 1450},
 	} {
 		if err := WriteSubnetEnv(path, bad); err == nil {
 			t.Errorf("WriteSubnetEnv(%+v): got no error", bad)
@@ -133,6 +134,8 @@ func TestParseSubnetEnvErrors(t *testing.T) {
 		in   string
 		want string
 	}{
+		{"subnet too long", "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.255.255/32\n",
+			`subnet.env:2:16: FLANNEL_SUBNET: subnet 10.244.255.255/32 is longer than /30`},
 		{"no equals", "FLANNEL_NETWORK\n", `subnet.env:1:1: want KEY=value, got "FLANNEL_NETWORK"`},
 		{"bad network", "FLANNEL_NETWORK=10.244.0.0\n", `subnet.env:1:17: FLANNEL_NETWORK: invalid CIDR "10.244.0.0"`},
 		{"IPv6 in IPv4 key", "FLANNEL_SUBNET=fd00::1/64\n", `subnet.env:1:16: FLANNEL_SUBNET: "fd00::1/64" is not an IPv4 CIDR`},
