@@ -1,0 +1,364 @@
+package fastpath
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/vxtun/vxtun/config"
+	"github.com/vxtun/vxtun/encap"
+	"github.com/vxtun/vxtun/tun"
+)
+
+// In-process pipeline: two forwarders back to back over fake TUN devices and
+// a loopback UDP pair. Node 1 owns 198.19.1.0/24 and 2001:2:0:1::/64, node 2
+// 198.19.2.0/24 and 2001:2:0:2::/64.
+
+var (
+	pod1   = netip.MustParseAddr("198.19.1.1")
+	pod2   = netip.MustParseAddr("198.19.2.1")
+	pod1v6 = netip.MustParseAddr("2001:2:0:1::1")
+	pod2v6 = netip.MustParseAddr("2001:2:0:2::1")
+	mac1   = net.HardwareAddr{0x0e, 0, 0, 0, 0, 1}
+	mac2   = net.HardwareAddr{0x0e, 0, 0, 0, 0, 2}
+)
+
+type pipe struct {
+	a, b   *Forwarder
+	da, db *fakeDev
+	cancel context.CancelFunc
+	errs   chan error
+}
+
+// newPipe starts two forwarders; sinkA/sinkB receive what each writes into
+// its TUN.
+func newPipe(t testing.TB, backend config.Backend, mtu int, sinkA, sinkB func([][]byte, int)) *pipe {
+	t.Helper()
+	pa, pb := freeUDPPort(t), freeUDPPort(t)
+	lo := netip.MustParseAddr("127.0.0.1")
+	mk := func(port uint16, mac net.HardwareAddr, vtep string, sink func([][]byte, int), name string) (*Forwarder, *fakeDev) {
+		d := newFakeDev(name, sink)
+		f, err := New(Config{
+			Backend: backend, VNI: 1, ListenAddr: netip.AddrPortFrom(lo, port),
+			VtepMAC: mac, VtepIP: netip.MustParseAddr(vtep), UnderlayMTU: mtu,
+		}, []tun.Device{d})
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		return f, d
+	}
+	p := &pipe{errs: make(chan error, 2)}
+	p.a, p.da = mk(pa, mac1, "198.19.1.0", sinkA, "fake1")
+	p.b, p.db = mk(pb, mac2, "198.19.2.0", sinkB, "fake2")
+	peer := func(name string, port uint16, mac net.HardwareAddr, n int) config.Peer {
+		return config.Peer{
+			Name: name, PublicIP: lo, Port: port, Backend: backend, VNI: 1, VtepMAC: mac,
+			Subnets: []netip.Prefix{
+				netip.MustParsePrefix(fmt.Sprintf("198.19.%d.0/24", n)),
+				netip.MustParsePrefix(fmt.Sprintf("2001:2:0:%d::/64", n)),
+			},
+		}
+	}
+	if err := p.a.SetPeers([]config.Peer{peer("node2", pb, mac2, 2)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.b.SetPeers([]config.Peer{peer("node1", pa, mac1, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	for _, f := range []*Forwarder{p.a, p.b} {
+		go func() { p.errs <- f.Run(ctx) }()
+	}
+	return p
+}
+
+// stop ends both forwarders and closes the fake devices.
+func (p *pipe) stop(t testing.TB) {
+	t.Helper()
+	p.cancel()
+	for range 2 {
+		if err := <-p.errs; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+	p.da.Close()
+	p.db.Close()
+}
+
+// chanSink copies every written packet into a channel.
+func chanSink(c chan []byte) func([][]byte, int) {
+	return func(bufs [][]byte, off int) {
+		for _, b := range bufs {
+			c <- bytes.Clone(b[off:])
+		}
+	}
+}
+
+func recvN(t *testing.T, c chan []byte, n int) [][]byte {
+	t.Helper()
+	var got [][]byte
+	timeout := time.After(10 * time.Second)
+	for len(got) < n {
+		select {
+		case p := <-c:
+			got = append(got, p)
+		case <-timeout:
+			t.Fatalf("received %d packets, want %d", len(got), n)
+		}
+	}
+	return got
+}
+
+func expectNone(t *testing.T, c chan []byte, what string) {
+	t.Helper()
+	select {
+	case p := <-c:
+		t.Fatalf("%s: got unexpected packet % x", what, p[:min(len(p), 40)])
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+func TestPipelineBackToBack(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	for _, backend := range []config.Backend{config.BackendVXLAN, config.BackendUDP} {
+		t.Run(string(backend), func(t *testing.T) { testPipeline(t, backend) })
+	}
+}
+
+func testPipeline(t *testing.T, backend config.Backend) {
+	ca, cb := make(chan []byte, 4096), make(chan []byte, 4096)
+	p := newPipe(t, backend, 1500, chanSink(ca), chanSink(cb))
+	defer p.stop(t)
+	maxInner := 1500 - config.Overhead(backend, false)
+
+	// A → B: a batch of equal-size segments (one GSO run), then mixed sizes;
+	// B → A: IPv6. Every packet arrives unchanged and in order.
+	var sent [][]byte
+	var batch [][]byte
+	for i := range 64 {
+		batch = append(batch, udp4Packet(pod1, pod2, maxInner, uint32(i), true))
+	}
+	p.da.reads <- batch
+	sent = append(sent, batch...)
+	batch = nil
+	for i, size := range []int{28, 100, 1000, maxInner, 1000, 1000, 999, 60} {
+		batch = append(batch, udp4Packet(pod1, pod2.Next(), size, uint32(100+i), false))
+	}
+	p.da.reads <- batch
+	sent = append(sent, batch...)
+	got := recvN(t, cb, len(sent))
+	for i := range sent {
+		if !bytes.Equal(got[i], sent[i]) {
+			t.Fatalf("packet %d: got % x..., want % x...", i, got[i][:min(len(got[i]), 32)], sent[i][:32])
+		}
+	}
+	var sent6 [][]byte
+	for i := range 10 {
+		sent6 = append(sent6, udp6Packet(pod2v6, pod1v6, 48+i*100, uint32(i)))
+	}
+	p.db.reads <- sent6
+	got = recvN(t, ca, len(sent6))
+	for i := range sent6 {
+		if !bytes.Equal(got[i], sent6[i]) {
+			t.Fatalf("v6 packet %d differs", i)
+		}
+	}
+
+	// No route → ICMP net unreachable back into A's TUN, from the
+	// unreachable destination to the sender.
+	nowhere := netip.MustParseAddr("198.19.9.9")
+	orig := udp4Packet(pod1, nowhere, 100, 7, false)
+	p.da.reads <- [][]byte{orig}
+	icmp := recvN(t, ca, 1)[0]
+	checkICMPv4(t, icmp, nowhere, pod1, encap.ICMPv4CodeNetUnreachable, 0, orig)
+
+	// Too big with DF → frag-needed carrying the MTU that fits; without DF
+	// → dropped silently; IPv6 → packet too big.
+	big := udp4Packet(pod1, pod2, maxInner+1, 8, true)
+	p.da.reads <- [][]byte{big}
+	icmp = recvN(t, ca, 1)[0]
+	checkICMPv4(t, icmp, pod2, pod1, encap.ICMPv4CodeFragNeeded, maxInner, big)
+	p.da.reads <- [][]byte{udp4Packet(pod1, pod2, maxInner+1, 9, false)}
+	big6 := udp6Packet(pod1v6, pod2v6, maxInner+1, 10)
+	p.da.reads <- [][]byte{big6}
+	icmp = recvN(t, ca, 1)[0]
+	if icmp[0]>>4 != 6 || icmp[6] != encap.ProtocolICMPv6 || icmp[40] != encap.ICMPv6TypePacketTooBig ||
+		int(binary.BigEndian.Uint32(icmp[44:48])) != maxInner || encap.IPv6(icmp).DstAddr() != pod1v6 {
+		t.Fatalf("ipv6 too big: got % x, want packet too big mtu %d to %s", icmp[:48], maxInner, pod1v6)
+	}
+	expectNone(t, cb, "too-big packets")
+
+	waitStats(t, func() bool { return p.b.Stats().RxPackets == uint64(len(sent)) })
+	sa, sb := p.a.Stats(), p.b.Stats()
+	if sa.TxPackets != uint64(len(sent)) || sb.RxPackets != uint64(len(sent)) {
+		t.Errorf("A tx %d, B rx %d, want %d each", sa.TxPackets, sb.RxPackets, len(sent))
+	}
+	var innerBytes uint64
+	for _, s := range sent {
+		innerBytes += uint64(len(s))
+	}
+	if sa.TxBytes != innerBytes || sb.RxBytes != innerBytes {
+		t.Errorf("A tx bytes %d, B rx bytes %d, want %d each", sa.TxBytes, sb.RxBytes, innerBytes)
+	}
+	if sa.Drops[DropNoRoute] != 1 || sa.Drops[DropTooBig] != 3 || sa.PeerDrops["node2"][DropTooBig] != 3 {
+		t.Errorf("A drops %v, peer drops %v; want no_route 1, too_big 3 (all for node2)", sa.Drops, sa.PeerDrops)
+	}
+	if len(sb.Drops) != 0 {
+		t.Errorf("B drops %v, want none", sb.Drops)
+	}
+}
+
+func waitStats(t *testing.T, ok func() bool) {
+	t.Helper()
+	for i := 0; i < 200 && !ok(); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func checkICMPv4(t *testing.T, pkt []byte, src, dst netip.Addr, code uint8, mtu int, orig []byte) {
+	t.Helper()
+	ip := encap.IPv4(pkt)
+	if len(pkt) < 28+28 || ip.Version() != 4 || ip.Protocol() != encap.ProtocolICMPv4 {
+		t.Fatalf("got % x, want an ICMPv4 packet", pkt[:min(len(pkt), 40)])
+	}
+	m := encap.ICMPv4(pkt[20:])
+	if ip.SrcAddr() != src || ip.DstAddr() != dst || m.Type() != encap.ICMPv4TypeDestUnreachable || m.Code() != code || int(m.MTU()) != mtu {
+		t.Fatalf("got ICMP %s→%s type %d code %d mtu %d, want %s→%s type 3 code %d mtu %d",
+			ip.SrcAddr(), ip.DstAddr(), m.Type(), m.Code(), m.MTU(), src, dst, code, mtu)
+	}
+	if encap.Checksum(pkt[20:], 0) != 0xffff && encap.Checksum(pkt[20:], 0) != 0 {
+		t.Errorf("ICMP checksum does not verify")
+	}
+	if !bytes.Equal(m.Payload()[:28], orig[:28]) {
+		t.Errorf("ICMP quotes % x, want % x", m.Payload()[:28], orig[:28])
+	}
+}
+
+// countSink counts packets and bytes and wakes a waiter.
+type countSink struct {
+	pkts, bytes atomic.Uint64
+	kick        chan struct{}
+}
+
+func newCountSink() *countSink { return &countSink{kick: make(chan struct{}, 1)} }
+
+func (c *countSink) write(bufs [][]byte, off int) {
+	var n uint64
+	for _, b := range bufs {
+		n += uint64(len(b) - off)
+	}
+	c.bytes.Add(n)
+	c.pkts.Add(uint64(len(bufs)))
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// TestPipelineZeroAllocs asserts that forwarding a batch end to end (TUN read,
+// route, encap, GSO send, GRO receive, decap, TUN write) allocates nothing.
+func TestPipelineZeroAllocs(t *testing.T) {
+	for _, backend := range []config.Backend{config.BackendVXLAN, config.BackendUDP} {
+		t.Run(string(backend), func(t *testing.T) {
+			sink := newCountSink()
+			p := newPipe(t, backend, 1500, func([][]byte, int) {}, sink.write)
+			defer p.stop(t)
+			var batch [][]byte
+			for i := range 64 {
+				batch = append(batch, udp4Packet(pod1, pod2, 1000, uint32(i), true))
+			}
+			timer := time.NewTimer(time.Hour)
+			var want uint64
+			run := func() {
+				want += uint64(len(batch))
+				p.da.reads <- batch
+				timer.Reset(5 * time.Second)
+				for sink.pkts.Load() < want {
+					select {
+					case <-sink.kick:
+					case <-timer.C:
+						t.Fatalf("received %d packets, want %d", sink.pkts.Load(), want)
+					}
+				}
+			}
+			run() // warm up
+			allocs := testing.AllocsPerRun(50, run)
+			if allocs != 0 {
+				t.Errorf("got %.1f allocations per batch of %d packets, want 0", allocs, len(batch))
+			}
+		})
+	}
+}
+
+// BenchmarkPipeline measures the whole in-process pipeline: a generator
+// feeds node 1's fake TUN as fast as node 2's fake TUN drains it (at most
+// a few batches in flight), over loopback UDP with GSO/GRO. One op is one
+// inner packet of the given size.
+func BenchmarkPipeline(b *testing.B) {
+	for _, bc := range []struct {
+		backend config.Backend
+		size    int
+	}{
+		{config.BackendVXLAN, 64},
+		{config.BackendVXLAN, 1400},
+		{config.BackendUDP, 1400},
+	} {
+		b.Run(fmt.Sprintf("%s/%dB", bc.backend, bc.size), func(b *testing.B) {
+			sink := newCountSink()
+			p := newPipe(b, bc.backend, 1500, func([][]byte, int) {}, sink.write)
+			defer p.stop(b)
+			const batchLen = 64
+			var batch [][]byte
+			for i := range batchLen {
+				if bc.size < 32 {
+					batch = append(batch, udp4Packet(pod1, pod2, 28, uint32(i), true))
+				} else {
+					batch = append(batch, udp4Packet(pod1, pod2, bc.size, uint32(i), true))
+				}
+			}
+			const window = 4 * batchLen
+			timer := time.NewTimer(time.Hour)
+			b.SetBytes(int64(bc.size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			var sent uint64
+			for sent < uint64(b.N) {
+				for sent-sink.pkts.Load() > window {
+					timer.Reset(50 * time.Millisecond)
+					select {
+					case <-sink.kick:
+					case <-timer.C: // a lost datagram: move on
+						sent = sink.pkts.Load() + window
+					}
+				}
+				p.da.reads <- batch
+				sent += batchLen
+			}
+			timer.Reset(time.Second)
+			for sink.pkts.Load() < sent {
+				select {
+				case <-sink.kick:
+					continue
+				case <-timer.C:
+				}
+				break
+			}
+			el := time.Since(start).Seconds()
+			b.StopTimer()
+			got := sink.pkts.Load()
+			b.ReportMetric(float64(got)/el, "pkts/s")
+			b.ReportMetric(float64(sink.bytes.Load())*8/el/1e9, "Gbit/s")
+			b.ReportMetric(100*float64(sent-min(got, sent))/float64(sent), "loss%")
+		})
+	}
+}
