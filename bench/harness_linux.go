@@ -1,0 +1,570 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vxtun/vxtun/config"
+)
+
+// Mode names.
+const (
+	ModeVeth        = "veth"
+	ModeKernelVXLAN = "kernel-vxlan"
+	ModeVxtunVXLAN  = "vxtun-vxlan"
+	ModeVxtunUDP    = "vxtun-udp"
+)
+
+// AllModes is the default alternation order.
+var AllModes = []string{ModeVeth, ModeKernelVXLAN, ModeVxtunVXLAN, ModeVxtunUDP}
+
+// Config is what a Harness run measures.
+type Config struct {
+	Rounds      int           // ≥ 1; modes alternate within each round
+	Duration    time.Duration // per TCP measurement (whole seconds, ≥ 1 s)
+	UDPStep     time.Duration // per UDP rate-search trial (whole seconds, ≥ 1 s)
+	SearchSteps int           // UDP search steps after the overload probe
+	Resolution  float64       // UDP search stops when the bracket is this narrow (relative)
+	PingCount   int           // probes at 1 ms intervals
+	Modes       []string      // subset of AllModes, in alternation order
+	OutDir      string        // configs, daemon logs; created
+	Vxtun       string        // path to the vxtun binary
+	Quick       bool          // recorded in the results
+	Command     string        // recorded in the results
+	Log         io.Writer     // progress; nil = discard
+}
+
+// FullConfig is the default full run.
+func FullConfig() Config {
+	return Config{Rounds: 3, Duration: 5 * time.Second, UDPStep: time.Second, SearchSteps: 7, Resolution: 0.03,
+		PingCount: 1000, Modes: AllModes, OutDir: "bench/out", Vxtun: "bin/vxtun"}
+}
+
+// QuickConfig is the short bounded smoke run: it checks the harness works,
+// not the speed.
+func QuickConfig() Config {
+	c := FullConfig()
+	c.Rounds, c.Duration, c.SearchSteps, c.Resolution, c.PingCount, c.Quick = 1, time.Second, 3, 0.25, 200, true
+	return c
+}
+
+func (c Config) validate() error {
+	if c.Rounds < 1 || c.Duration < time.Second || c.UDPStep < time.Second || c.SearchSteps < 0 || c.PingCount < 1 || !(c.Resolution > 0) {
+		return fmt.Errorf("bench config: bad values %+v", c)
+	}
+	if len(c.Modes) == 0 {
+		return errors.New("bench config: no modes")
+	}
+	seen := map[string]bool{}
+	for _, m := range c.Modes {
+		if seen[m] {
+			return fmt.Errorf("bench config: mode %s twice", m)
+		}
+		seen[m] = true
+		if _, err := newMode(m, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newMode returns the Mode called name.
+func newMode(name string, c Config) (Mode, error) {
+	switch name {
+	case ModeVeth:
+		return VethMode{}, nil
+	case ModeKernelVXLAN:
+		return KernelVXLANMode{}, nil
+	case ModeVxtunVXLAN:
+		return &VxtunMode{Backend: config.BackendVXLAN, Binary: c.Vxtun}, nil
+	case ModeVxtunUDP:
+		return &VxtunMode{Backend: config.BackendUDP, Binary: c.Vxtun}, nil
+	}
+	return nil, fmt.Errorf("unknown mode %q (have %s)", name, strings.Join(AllModes, ", "))
+}
+
+// Harness runs the benchmark. See the package doc for ownership.
+type Harness struct {
+	cfg   Config
+	runID string
+	log   io.Writer
+
+	mu      sync.Mutex
+	nss     []*Netns
+	daemons []*Daemon
+	closed  bool
+}
+
+// ErrClosed is returned when the harness was closed (e.g. by a signal).
+var ErrClosed = errors.New("harness closed")
+
+// NewHarness checks cfg and the tools the run needs.
+func NewHarness(cfg Config) (*Harness, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := CheckTools(); err != nil {
+		return nil, err
+	}
+	var id [3]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, err
+	}
+	log := cfg.Log
+	if log == nil {
+		log = io.Discard
+	}
+	return &Harness{cfg: cfg, runID: hex.EncodeToString(id[:]), log: log}, nil
+}
+
+// CheckTools reports missing external programs with the package to install.
+func CheckTools() error {
+	var missing []string
+	for _, t := range []struct{ cmd, pkg string }{
+		{"ip", "iproute2"}, {"bridge", "iproute2"}, {"iperf3", "iperf3"}, {"ping", "iputils-ping"}, {"ss", "iproute2"},
+	} {
+		if _, err := exec.LookPath(t.cmd); err != nil {
+			missing = append(missing, fmt.Sprintf("%s (apt-get install -y %s)", t.cmd, t.pkg))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing tools: %s", strings.Join(missing, ", "))
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("the end-to-end benchmark needs root (network namespaces)")
+	}
+	return nil
+}
+
+func (h *Harness) logf(format string, args ...any) {
+	fmt.Fprintf(h.log, "vxbench: "+format+"\n", args...)
+}
+
+func (h *Harness) newNetns(ctx context.Context, name string) (*Netns, error) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, ErrClosed
+	}
+	h.mu.Unlock()
+	ns, err := newNetns(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.nss = append(h.nss, ns)
+	if h.closed {
+		return nil, ErrClosed // Close ran meanwhile; the next Close call removes ns
+	}
+	return ns, nil
+}
+
+func (h *Harness) startDaemon(ns *Netns, name, logPath string, argv ...string) (*Daemon, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrClosed
+	}
+	d, err := StartDaemon(ns, name, logPath, argv...)
+	if err != nil {
+		return nil, err
+	}
+	h.daemons = append(h.daemons, d)
+	return d, nil
+}
+
+// Close stops every daemon and deletes every namespace the harness made.
+// It is safe to call from another goroutine and more than once.
+func (h *Harness) Close() error {
+	h.mu.Lock()
+	h.closed = true
+	daemons, nss := h.daemons, h.nss
+	h.daemons, h.nss = nil, nil
+	h.mu.Unlock()
+	var errs []error
+	var wg sync.WaitGroup
+	for _, d := range daemons {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = d.Stop(3 * time.Second) }()
+	}
+	wg.Wait()
+	for _, ns := range nss {
+		if err := ns.Delete(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// modeRun is a mode set up on its testbed.
+type modeRun struct {
+	mode   Mode
+	tb     *Testbed
+	server *Daemon // iperf3 -s in node B
+	res    *ModeResult
+}
+
+const iperfPort = "5201"
+
+// Run sets every mode up, measures them alternating for cfg.Rounds rounds
+// and returns the summarized results. Modes that cannot run are reported
+// as unavailable; the returned error is non-nil when a mode failed (set up
+// but broken) or the run was cancelled, with the results so far.
+func (h *Harness) Run(ctx context.Context) (*Results, error) {
+	start := time.Now()
+	res := &Results{
+		Machine:  DescribeMachine(h.cfg.Vxtun),
+		Started:  start,
+		Baseline: ModeKernelVXLAN,
+		Metrics:  Metrics,
+		Config: RunConfig{Rounds: h.cfg.Rounds, TCPSeconds: secs(h.cfg.Duration), UDPStepSecs: secs(h.cfg.UDPStep),
+			SearchSteps: h.cfg.SearchSteps, PingCount: h.cfg.PingCount, Quick: h.cfg.Quick, Modes: h.cfg.Modes, Command: h.cfg.Command},
+	}
+	var runs []*modeRun
+	var failed []string
+	for _, name := range h.cfg.Modes {
+		mode, _ := newMode(name, h.cfg)
+		if vm, ok := mode.(*VxtunMode); ok {
+			vm.h = h
+		}
+		mr := &modeRun{mode: mode, res: newModeResult(name)}
+		res.Modes = append(res.Modes, mr.res)
+		if err := h.setup(ctx, mr); err != nil {
+			if ctx.Err() != nil {
+				return res, ctx.Err()
+			}
+			mr.res.Unavailable = err.Error()
+			if !errors.Is(err, ErrUnavailable) {
+				mr.res.Unavailable = "failed: " + err.Error()
+				mr.res.Failed = true
+				failed = append(failed, name)
+			}
+			h.logf("%s: %s", name, mr.res.Unavailable)
+			continue
+		}
+		runs = append(runs, mr)
+	}
+	for round := 1; round <= h.cfg.Rounds; round++ {
+		for _, mr := range runs {
+			if mr.res.Unavailable != "" {
+				continue
+			}
+			h.logf("round %d/%d: %s", round, h.cfg.Rounds, mr.mode.Name())
+			if err := h.measure(ctx, mr); err != nil {
+				if ctx.Err() != nil {
+					res.Elapsed = time.Since(start).Seconds()
+					res.Summarize()
+					return res, ctx.Err()
+				}
+				mr.res.Unavailable = fmt.Sprintf("failed in round %d: %v", round, err)
+				mr.res.Failed = true
+				failed = append(failed, mr.mode.Name())
+				h.logf("%s: %s", mr.mode.Name(), mr.res.Unavailable)
+			}
+		}
+	}
+	for _, mr := range runs {
+		if err := mr.mode.Stop(); err != nil {
+			mr.res.Notes = append(mr.res.Notes, "stop: "+err.Error())
+		}
+	}
+	res.Elapsed = time.Since(start).Seconds()
+	res.Summarize()
+	if len(failed) > 0 {
+		return res, fmt.Errorf("modes failed: %s", strings.Join(failed, ", "))
+	}
+	return res, nil
+}
+
+func secs(d time.Duration) int { return max(1, int(math.Round(d.Seconds()))) }
+
+// setup builds the testbed of mr, sets the mode up and starts iperf3 -s.
+func (h *Harness) setup(ctx context.Context, mr *modeRun) error {
+	name := mr.mode.Name()
+	dir, err := filepath.Abs(filepath.Join(h.cfg.OutDir, name))
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("out dir: %w", err)
+	}
+	tb, err := newTestbed(ctx, h, name, dir)
+	if err != nil {
+		return err
+	}
+	mr.tb = tb
+	if err := mr.mode.Setup(ctx, tb); err != nil {
+		return err
+	}
+	if err := waitOverlay(ctx, tb, 10*time.Second, mr.mode.Check); err != nil {
+		return err
+	}
+	return h.startServer(ctx, mr)
+}
+
+// startServer (re)starts the iperf3 server in node B and waits until it
+// listens.
+func (h *Harness) startServer(ctx context.Context, mr *modeRun) error {
+	b := mr.tb.Nodes[1]
+	if mr.server != nil {
+		_ = mr.server.Stop(2 * time.Second)
+	}
+	d, err := h.startDaemon(b.NS, "iperf3 server", filepath.Join(mr.tb.Dir, "iperf3-server.log"),
+		"iperf3", "-s", "-B", b.Pod.String(), "-p", iperfPort)
+	if err != nil {
+		return err
+	}
+	mr.server = d
+	for i := 0; i < 100; i++ {
+		out, err := b.NS.Run(ctx, "ss", "-Hltn", "sport", "= :"+iperfPort)
+		if err == nil && strings.Contains(out, iperfPort) {
+			return nil
+		}
+		if exited, werr := d.Exited(); exited {
+			return fmt.Errorf("iperf3 server exited: %v: %s", werr, d.LogTail(300))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return errors.New("iperf3 server does not listen after 5 s")
+}
+
+// iperf runs one iperf3 client test from node A to node B's pod address;
+// on a failure it restarts the server and tries once more.
+func (h *Harness) iperf(ctx context.Context, mr *modeRun, seconds int, args ...string) (IperfResult, error) {
+	a, b := mr.tb.Nodes[0], mr.tb.Nodes[1]
+	argv := append([]string{"iperf3", "-c", b.Pod.String(), "-B", a.Pod.String(), "-p", iperfPort,
+		"-J", "--connect-timeout", "3000", "-t", strconv.Itoa(seconds)}, args...)
+	var lastErr error
+	for attempt := 0; attempt < 2; attempt++ {
+		if attempt > 0 {
+			if err := h.startServer(ctx, mr); err != nil {
+				return IperfResult{}, err
+			}
+		}
+		cctx, cancel := context.WithTimeout(ctx, time.Duration(seconds+30)*time.Second)
+		out, _ := a.NS.Command(cctx, argv...).Output() // iperf3 -J reports errors in its JSON
+		cancel()
+		if err := ctx.Err(); err != nil {
+			return IperfResult{}, err
+		}
+		r, err := ParseIperf3(out)
+		if err == nil {
+			return r, nil
+		}
+		lastErr = fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
+		h.logf("%s: %v (retrying)", mr.mode.Name(), lastErr)
+	}
+	return IperfResult{}, lastErr
+}
+
+// cpuSeconds sums the CPU time of pids.
+func cpuSeconds(pids []int) (float64, error) {
+	var sum float64
+	for _, p := range pids {
+		s, err := procCPU(p)
+		if err != nil {
+			return 0, err
+		}
+		sum += s
+	}
+	return sum, nil
+}
+
+// measure runs every workload once on mr and appends the samples.
+func (h *Harness) measure(ctx context.Context, mr *modeRun) error {
+	r := mr.res
+	add := func(k string, v float64) { r.Samples[k] = append(r.Samples[k], v) }
+	pids := mr.mode.PIDs()
+	check := func() error {
+		if err := mr.mode.Check(); err != nil {
+			return err
+		}
+		return ctx.Err()
+	}
+
+	// TCP, with the vxtun processes' CPU time across both tests.
+	cpu0, err := cpuSeconds(pids)
+	if err != nil {
+		return err
+	}
+	tsec := secs(h.cfg.Duration)
+	t1, err := h.iperf(ctx, mr, tsec)
+	if err != nil {
+		return fmt.Errorf("tcp 1 stream: %w", err)
+	}
+	add(MetricTCP1, t1.RecvBps/1e9)
+	t4, err := h.iperf(ctx, mr, tsec, "-P", "4")
+	if err != nil {
+		return fmt.Errorf("tcp 4 streams: %w", err)
+	}
+	add(MetricTCP4, t4.RecvBps/1e9)
+	cpu1, err := cpuSeconds(pids)
+	if err != nil {
+		return fmt.Errorf("vxtun cpu: %w", err)
+	}
+	if len(pids) > 0 {
+		if gb := float64(t1.RecvBytes+t4.RecvBytes) / 1e9; gb > 0 {
+			add(MetricCPUPerGB, (cpu1-cpu0)/gb)
+		}
+	}
+	h.logf("  tcp1 %.2f Gbit/s, tcp4 %.2f Gbit/s", t1.RecvBps/1e9, t4.RecvBps/1e9)
+	if err := check(); err != nil {
+		return err
+	}
+
+	// Ping.
+	p50, p99, loss, err := h.ping(ctx, mr)
+	if err != nil {
+		return err
+	}
+	add(MetricPingP50, p50)
+	add(MetricPingP99, p99)
+	if loss > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("ping lost %d probes", loss))
+	}
+	h.logf("  ping p50 %.1f µs p99 %.1f µs", p50, p99)
+	if err := check(); err != nil {
+		return err
+	}
+
+	// UDP RFC 2544 rates.
+	for _, u := range []struct {
+		key  string
+		size int
+		max  float64 // offered payload bit/s of the overload probe
+	}{{MetricUDP64, 64, 2e9}, {MetricUDP1400, 1400, 40e9}} {
+		sr, err := h.udpSearch(ctx, mr, u.size, u.max)
+		if err != nil && !errors.Is(err, errNoPass) {
+			return fmt.Errorf("udp %d B: %w", u.size, err)
+		}
+		switch {
+		case errors.Is(err, errNoPass):
+			r.Notes = append(r.Notes, fmt.Sprintf("udp %d B: no offered rate kept loss under 0.1 %% (lowest tried %.3g bit/s)", u.size, sr.Trials[len(sr.Trials)-1].Offered))
+			add(u.key, 0)
+		case u.key == MetricUDP64:
+			add(u.key, sr.Best.Received/(8*float64(u.size))/1e3) // kpps
+		default:
+			add(u.key, sr.Best.Received/1e9)
+		}
+		if sr.GeneratorBound {
+			r.GeneratorBound[u.key] = true
+		}
+		h.logf("  udp %d B: %.4g bit/s received at loss %.3f %% (%d trials, generator-bound %v)",
+			u.size, sr.Best.Received, sr.Best.LossPercent, len(sr.Trials), sr.GeneratorBound)
+		if err := check(); err != nil {
+			return err
+		}
+	}
+
+	// Peak memory of the vxtun processes.
+	if len(pids) > 0 {
+		var peak int64
+		for _, p := range pids {
+			rss, err := procPeakRSS(p)
+			if err != nil {
+				return err
+			}
+			peak = max(peak, rss)
+		}
+		add(MetricRSS, float64(peak)/(1<<20))
+	}
+	return nil
+}
+
+// ping sends PingCount probes at 1 ms from pod A to pod B after a short
+// warm-up and returns p50 and p99 in µs and the number lost.
+func (h *Harness) ping(ctx context.Context, mr *modeRun) (p50, p99 float64, lost int, err error) {
+	a, b := mr.tb.Nodes[0], mr.tb.Nodes[1]
+	base := []string{"ping", "-n", "-W", "1", "-I", a.Pod.String()}
+	if _, err := a.NS.Run(ctx, append(base, "-c", "5", "-i", "0.01", b.Pod.String())...); err != nil {
+		return 0, 0, 0, fmt.Errorf("ping warm-up: %w", err)
+	}
+	n := h.cfg.PingCount
+	deadline := strconv.Itoa(n/1000 + 10)
+	pctx, cancel := context.WithTimeout(ctx, time.Duration(n/1000+20)*time.Second)
+	defer cancel()
+	out, runErr := a.NS.Command(pctx, append(base, "-c", strconv.Itoa(n), "-i", "0.001", "-w", deadline, b.Pod.String())...).Output()
+	pr, err := ParsePing(out)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("ping: %w (exit: %v)", err, runErr)
+	}
+	if len(pr.RTTs) == 0 {
+		return 0, 0, 0, fmt.Errorf("ping: no replies of %d", pr.Transmitted)
+	}
+	us := make([]float64, len(pr.RTTs))
+	for i, d := range pr.RTTs {
+		us[i] = float64(d) / float64(time.Microsecond)
+	}
+	p50, _ = Percentile(us, 50)
+	p99, _ = Percentile(us, 99)
+	return p50, p99, pr.Transmitted - pr.Received, nil
+}
+
+// udpSearch finds the RFC 2544 rate for size-byte UDP payloads.
+func (h *Harness) udpSearch(ctx context.Context, mr *modeRun, size int, maxRate float64) (SearchResult, error) {
+	step := secs(h.cfg.UDPStep)
+	trial := func(ctx context.Context, rate float64) (Trial, error) {
+		ir, err := h.iperf(ctx, mr, step, "-u", "-l", strconv.Itoa(size), "-b", strconv.FormatInt(int64(rate), 10))
+		if err != nil {
+			return Trial{}, err
+		}
+		loss := ir.LostPercent
+		// Cross-check with bytes: a receiver that saw nothing may report 0 %.
+		if ir.SentBytes > 0 {
+			loss = math.Max(loss, 100*float64(ir.SentBytes-ir.RecvBytes)/float64(ir.SentBytes))
+		}
+		return Trial{Sent: ir.SentBps, Received: ir.RecvBps, LossPercent: loss}, nil
+	}
+	cfg := SearchConfig{Max: maxRate, LossLimit: 0.1, Resolution: h.cfg.Resolution, MaxSteps: h.cfg.SearchSteps, GeneratorSlack: 0.1}
+	return SearchRate(ctx, cfg, trial)
+}
+
+// DescribeMachine collects the machine description for the results.
+func DescribeMachine(vxtun string) Machine {
+	m := Machine{NumCPU: runtime.NumCPU(), GoVersion: runtime.Version(), CPUModel: "unknown", Kernel: "unknown", Commit: "unknown"}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if out, err := exec.Command("iperf3", "--version").Output(); err == nil {
+		m.Iperf3, _, _ = strings.Cut(strings.TrimSpace(string(out)), "\n")
+		if i := strings.Index(m.Iperf3, " ("); i > 0 {
+			m.Iperf3 = m.Iperf3[:i]
+		}
+	}
+	if out, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output(); err == nil {
+		m.Commit = strings.TrimSpace(string(out))
+		if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(strings.TrimSpace(string(st))) > 0 {
+			m.Commit += " (dirty tree)"
+		}
+	}
+	if vxtun != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if out, err := exec.CommandContext(ctx, vxtun, "version").Output(); err == nil {
+			m.Vxtun, _, _ = strings.Cut(strings.TrimSpace(string(out)), "\n")
+		}
+	}
+	return m
+}

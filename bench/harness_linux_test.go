@@ -1,0 +1,224 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vxtun/vxtun/config"
+	"github.com/vxtun/vxtun/internal/nettest"
+)
+
+func TestParseProcStat(t *testing.T) {
+	tests := []struct {
+		in   string
+		want float64
+		ok   bool
+	}{
+		{"1234 (vxtun) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0 100 0 0", 3.25, true},
+		{"1234 (a b) c)) R 1 1 1 0 -1 0 0 0 0 0 7 3 0 0 20 0 1 0 1 0 0", 0.10, true},
+		{"1234 (x) S 1 2 3", 0, false},
+		{"no paren", 0, false},
+		{"1 (x) S 1 1 1 0 -1 0 0 0 0 0 abc 3 0", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := parseProcStat([]byte(tt.in))
+		if (err == nil) != tt.ok || (tt.ok && (got < tt.want-1e-9 || got > tt.want+1e-9)) {
+			t.Errorf("parseProcStat(%q) = %v, %v; want %v, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+	// Our own process has a readable, non-negative figure.
+	if s, err := procCPU(os.Getpid()); err != nil || s < 0 {
+		t.Errorf("procCPU(self) = %v, %v", s, err)
+	}
+	if rss, err := procPeakRSS(os.Getpid()); err != nil || rss <= 0 {
+		t.Errorf("procPeakRSS(self) = %v, %v; want > 0", rss, err)
+	}
+}
+
+// fakeTestbed is a testbed description without namespaces, for the pure
+// command and config builders.
+func fakeTestbed() *Testbed {
+	tb := &Testbed{Mode: "x"}
+	for i := 0; i < 2; i++ {
+		idx := byte(i + 1)
+		tb.Nodes[i] = &Node{Index: int(idx), Underlay: netip.AddrFrom4([4]byte{198, 18, 0, idx}),
+			Subnet:  netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, idx, 0}), 24),
+			Pod:     netip.AddrFrom4([4]byte{198, 19, idx, 1}),
+			VtepMAC: net.HardwareAddr{0x0e, 0x76, 0x78, 0x62, 0x00, idx}}
+	}
+	return tb
+}
+
+func TestFlannelVXLANCommands(t *testing.T) {
+	tb := fakeTestbed()
+	got := FlannelVXLANCommands(tb, tb.Nodes[0])
+	want := []string{
+		"ip link add flannel.1 address 0e:76:78:62:00:01 type vxlan id 1 local 198.18.0.1 dev ul0 dstport 8472 nolearning",
+		"ip link set flannel.1 mtu 1450",
+		"ip addr add 198.19.1.0/32 dev flannel.1",
+		"ip link set flannel.1 up",
+		"ip neigh replace 198.19.2.0 lladdr 0e:76:78:62:00:02 dev flannel.1 nud permanent",
+		"bridge fdb append 0e:76:78:62:00:02 dev flannel.1 dst 198.18.0.2 self permanent",
+		"ip route add 198.19.2.0/24 via 198.19.2.0 dev flannel.1 onlink",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d commands, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if g := strings.Join(got[i], " "); g != want[i] {
+			t.Errorf("command %d: got %q, want %q", i, g, want[i])
+		}
+	}
+}
+
+func TestVxtunCommandAndConfig(t *testing.T) {
+	c := VxtunCommand{Binary: "/x/vxtun", NetConf: "n.json", Node: "node.json", Peers: "p.json", Extra: []string{"-v"}}
+	if got, want := strings.Join(c.Argv(), " "), "/x/vxtun run -net-conf n.json -node node.json -peers p.json -v"; got != want {
+		t.Errorf("got argv %q, want %q", got, want)
+	}
+	tb := fakeTestbed()
+	for _, b := range []config.Backend{config.BackendVXLAN, config.BackendUDP} {
+		dir := t.TempDir()
+		f, err := WriteVxtunConfig(tb, tb.Nodes[1], b, dir)
+		if err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		peers, err := os.ReadFile(f.Peers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(peers), `"198.19.1.0/24"`) || !strings.Contains(string(peers), `"198.18.0.1"`) {
+			t.Errorf("%s: node 2's peers file does not name node 1:\n%s", b, peers)
+		}
+		if hasMAC := strings.Contains(string(peers), "VtepMAC"); hasMAC != (b == config.BackendVXLAN) {
+			t.Errorf("%s: peers VtepMAC present = %v", b, hasMAC)
+		}
+	}
+}
+
+func TestCheckVxtunBinary(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := CheckVxtunBinary(ctx, filepath.Join(dir, "nope")); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("missing binary: got %v, want ErrUnavailable", err)
+	}
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	stub := filepath.Join(dir, "stub")
+	if err := os.WriteFile(stub, []byte("#!"+sh+"\necho 'vxtun: not built yet' >&2; exit 2\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckVxtunBinary(ctx, stub); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "-peers") {
+		t.Errorf("stub binary: got %v, want ErrUnavailable naming the missing flags", err)
+	}
+	good := filepath.Join(dir, "good")
+	if err := os.WriteFile(good, []byte("#!"+sh+"\necho 'Usage of run:\n  -net-conf string\n  -node string\n  -peers string' >&2; exit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckVxtunBinary(ctx, good); err != nil {
+		t.Errorf("binary documenting the flags: got %v, want nil", err)
+	}
+}
+
+// TestHarnessSmoke runs the quick harness over veth and kernel vxlan on a
+// real testbed: it checks the harness works, not the speed.
+func TestHarnessSmoke(t *testing.T) {
+	nettest.RequirePrivileged(t)
+	nettest.RequireCommand(t, "iperf3", "ping", "bridge", "ss")
+	cfg := QuickConfig()
+	cfg.Modes = []string{ModeVeth, ModeKernelVXLAN}
+	cfg.SearchSteps = 1
+	cfg.PingCount = 100
+	cfg.OutDir = t.TempDir()
+	h, err := NewHarness(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := h.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		out, _ := exec.Command("ip", "netns", "list").Output()
+		if strings.Contains(string(out), "vxb-"+h.runID) {
+			t.Errorf("namespaces left behind:\n%s", out)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	res, err := h.Run(ctx)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	for _, m := range res.Modes {
+		if m.Unavailable != "" {
+			t.Fatalf("%s: %s", m.Mode, m.Unavailable)
+		}
+		for _, k := range []string{MetricTCP1, MetricTCP4, MetricPingP50, MetricPingP99} {
+			if v := m.Median[k]; !(v > 0) {
+				t.Errorf("%s %s: got %v, want > 0", m.Mode, k, v)
+			}
+		}
+		if _, ok := m.Median[MetricCPUPerGB]; ok {
+			t.Errorf("%s: got a vxtun CPU figure for a kernel mode", m.Mode)
+		}
+		if len(m.Samples[MetricUDP64]) != 1 || len(m.Samples[MetricUDP1400]) != 1 {
+			t.Errorf("%s: got UDP samples %v / %v, want one each", m.Mode, m.Samples[MetricUDP64], m.Samples[MetricUDP1400])
+		}
+	}
+	if q := res.mode(ModeKernelVXLAN).Ratio[MetricTCP1]; q != 1 {
+		t.Errorf("kernel-vxlan tcp1 ratio to itself: got %v, want 1", q)
+	}
+	if _, ok := res.mode(ModeVeth).Ratio[MetricTCP1]; !ok {
+		t.Errorf("veth has no tcp1 ratio")
+	}
+}
+
+// TestVxtunModesUp brings the vxtun modes up (pod-to-pod ping) when the
+// binary is built; until cmd/vxtun exists it skips with the reason. The CI
+// smoke run of `vxbench -quick` is what measures them.
+func TestVxtunModesUp(t *testing.T) {
+	nettest.RequirePrivileged(t)
+	nettest.RequireCommand(t, "ping", "iperf3", "bridge", "ss")
+	bin, err := filepath.Abs("../bin/vxtun")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckVxtunBinary(context.Background(), bin); err != nil {
+		t.Skipf("vxtun modes not testable yet: %v", err)
+	}
+	cfg := QuickConfig()
+	cfg.Vxtun, cfg.OutDir = bin, t.TempDir()
+	cfg.Modes = []string{ModeVxtunVXLAN, ModeVxtunUDP}
+	h, err := NewHarness(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, name := range cfg.Modes {
+		mode, err := newMode(name, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mode.(*VxtunMode).h = h
+		mr := &modeRun{mode: mode, res: newModeResult(name)}
+		if err := h.setup(ctx, mr); err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if err := mode.Stop(); err != nil {
+			t.Errorf("%s: stop: %v", name, err)
+		}
+	}
+}

@@ -1,0 +1,177 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+)
+
+// Node is one side of a testbed.
+type Node struct {
+	NS       *Netns
+	Index    int              // 1 or 2: node N owns 198.19.N.0/24
+	Underlay netip.Addr       // 198.18.0.N on ul0
+	Subnet   netip.Prefix     // 198.19.N.0/24
+	Pod      netip.Addr       // 198.19.N.1/32 on lo: the traffic endpoint
+	VtepMAC  net.HardwareAddr // used by the vxlan modes
+}
+
+// SubnetBase is the subnet's network address (198.19.N.0), the address
+// flannel puts on flannel.1 and routes the peer's subnet through.
+func (n *Node) SubnetBase() netip.Addr { return n.Subnet.Addr() }
+
+// Testbed is two namespaces joined by a veth underlay "ul0" (MTU 1500),
+// each with its pod address on lo. Which overlay carries pod-to-pod
+// traffic is the Mode's business.
+type Testbed struct {
+	Mode  string
+	Nodes [2]*Node
+	Dir   string // per-mode scratch directory (configs, logs)
+}
+
+// UnderlayMTU is the veth MTU of the testbed.
+const UnderlayMTU = 1500
+
+// ErrUnavailable is wrapped by a Mode's Setup when the mode cannot run on
+// this machine or build (e.g. the vxtun binary is missing); the harness
+// then reports the mode as unavailable instead of failing.
+var ErrUnavailable = errors.New("unavailable")
+
+// unavailable returns an error wrapping ErrUnavailable with a reason.
+func unavailable(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrUnavailable, fmt.Sprintf(format, args...))
+}
+
+// Mode is one way of carrying pod traffic between the two nodes.
+type Mode interface {
+	// Name is the short name used in flags, tables and namespace names.
+	Name() string
+	// Setup configures tb so that Nodes[0].Pod and Nodes[1].Pod reach each
+	// other. A mode that cannot run returns an error wrapping ErrUnavailable.
+	Setup(ctx context.Context, tb *Testbed) error
+	// PIDs returns the processes whose CPU time the mode's dataplane uses
+	// (nil for kernel modes).
+	PIDs() []int
+	// Check returns an error if a process of the mode has died.
+	Check() error
+	// Stop ends the mode's processes (the namespaces go away afterwards).
+	Stop() error
+}
+
+// newTestbed builds the two namespaces, the underlay and pod addresses.
+func newTestbed(ctx context.Context, h *Harness, mode, dir string) (*Testbed, error) {
+	tb := &Testbed{Mode: mode, Dir: dir}
+	for i := 0; i < 2; i++ {
+		idx := i + 1
+		ns, err := h.newNetns(ctx, fmt.Sprintf("vxb-%s-%s-%c", h.runID, mode, 'a'+i))
+		if err != nil {
+			return nil, err
+		}
+		tb.Nodes[i] = &Node{
+			NS:       ns,
+			Index:    idx,
+			Underlay: netip.AddrFrom4([4]byte{198, 18, 0, byte(idx)}),
+			Subnet:   netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, byte(idx), 0}), 24),
+			Pod:      netip.AddrFrom4([4]byte{198, 19, byte(idx), 1}),
+			// Locally administered unicast, stable per node.
+			VtepMAC: net.HardwareAddr{0x0e, 0x76, 0x78, 0x62, 0x00, byte(idx)},
+		}
+	}
+	a, b := tb.Nodes[0], tb.Nodes[1]
+	if _, err := a.NS.Run(ctx, "ip", "link", "add", "ul0", "mtu", strconv.Itoa(UnderlayMTU), "type", "veth",
+		"peer", "name", "ul0", "netns", b.NS.Name); err != nil {
+		return nil, fmt.Errorf("underlay veth: %w", err)
+	}
+	for _, n := range tb.Nodes {
+		if err := n.NS.RunAll(ctx, [][]string{
+			{"ip", "addr", "add", n.Underlay.String() + "/24", "dev", "ul0"},
+			{"ip", "link", "set", "ul0", "up"},
+			{"ip", "addr", "add", n.Pod.String() + "/32", "dev", "lo"},
+		}); err != nil {
+			return nil, fmt.Errorf("underlay: %w", err)
+		}
+	}
+	return tb, nil
+}
+
+// peer returns the other node.
+func (tb *Testbed) peer(n *Node) *Node {
+	if n == tb.Nodes[0] {
+		return tb.Nodes[1]
+	}
+	return tb.Nodes[0]
+}
+
+// VethMode routes the pod subnets directly over the underlay veth: no
+// encapsulation at all, the ceiling.
+type VethMode struct{}
+
+// Name implements Mode.
+func (VethMode) Name() string { return "veth" }
+
+// Setup implements Mode.
+func (VethMode) Setup(ctx context.Context, tb *Testbed) error {
+	for _, n := range tb.Nodes {
+		p := tb.peer(n)
+		if _, err := n.NS.Run(ctx, "ip", "route", "add", p.Subnet.String(), "via", p.Underlay.String(), "dev", "ul0"); err != nil {
+			return fmt.Errorf("veth mode: %w", err)
+		}
+	}
+	return nil
+}
+
+// PIDs implements Mode.
+func (VethMode) PIDs() []int { return nil }
+
+// Check implements Mode.
+func (VethMode) Check() error { return nil }
+
+// Stop implements Mode.
+func (VethMode) Stop() error { return nil }
+
+// KernelVXLANMode sets up the Linux vxlan device exactly as flannel's
+// vxlan backend does: flannel.1 with VNI 1, dstport 8472, nolearning, the
+// node's <subnet>.0/32 on it, MTU underlay−50, and per remote node a
+// permanent neighbour entry, a permanent fdb entry and an onlink route.
+type KernelVXLANMode struct{}
+
+// Name implements Mode.
+func (KernelVXLANMode) Name() string { return "kernel-vxlan" }
+
+// FlannelVXLANCommands returns the iproute2 commands that program node n
+// of tb the way flannel programs flannel.1 for its single peer.
+func FlannelVXLANCommands(tb *Testbed, n *Node) [][]string {
+	p := tb.peer(n)
+	return [][]string{
+		{"ip", "link", "add", "flannel.1", "address", n.VtepMAC.String(), "type", "vxlan",
+			"id", "1", "local", n.Underlay.String(), "dev", "ul0", "dstport", "8472", "nolearning"},
+		{"ip", "link", "set", "flannel.1", "mtu", strconv.Itoa(UnderlayMTU - 50)},
+		{"ip", "addr", "add", n.SubnetBase().String() + "/32", "dev", "flannel.1"},
+		{"ip", "link", "set", "flannel.1", "up"},
+		{"ip", "neigh", "replace", p.SubnetBase().String(), "lladdr", p.VtepMAC.String(), "dev", "flannel.1", "nud", "permanent"},
+		{"bridge", "fdb", "append", p.VtepMAC.String(), "dev", "flannel.1", "dst", p.Underlay.String(), "self", "permanent"},
+		{"ip", "route", "add", p.Subnet.String(), "via", p.SubnetBase().String(), "dev", "flannel.1", "onlink"},
+	}
+}
+
+// Setup implements Mode.
+func (KernelVXLANMode) Setup(ctx context.Context, tb *Testbed) error {
+	for _, n := range tb.Nodes {
+		if err := n.NS.RunAll(ctx, FlannelVXLANCommands(tb, n)); err != nil {
+			return fmt.Errorf("kernel vxlan mode: %w", err)
+		}
+	}
+	return nil
+}
+
+// PIDs implements Mode.
+func (KernelVXLANMode) PIDs() []int { return nil }
+
+// Check implements Mode.
+func (KernelVXLANMode) Check() error { return nil }
+
+// Stop implements Mode.
+func (KernelVXLANMode) Stop() error { return nil }

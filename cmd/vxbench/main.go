@@ -1,0 +1,180 @@
+// Command vxbench runs vxtun's end-to-end benchmark (package bench): plain
+// veth, kernel vxlan as flannel sets it up, vxtun VXLAN and vxtun legacy
+// UDP on a two-namespace testbed, alternating, and reports medians and
+// ratios to kernel vxlan as a table, a JSON file and an SVG chart.
+//
+// It needs root, iproute2, iperf3 and ping. Every namespace it makes is
+// removed on exit, also on Ctrl-C or SIGTERM.
+//
+//	go run ./cmd/vxbench            # full run, updates bench/RESULTS.md
+//	go run ./cmd/vxbench -quick     # CI smoke: 1 short round, checks the harness works
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/vxtun/vxtun/bench"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	var (
+		quick    = flag.Bool("quick", false, "short bounded smoke run: 1 round, 1 s measurements, few probes (checks the harness, not the speed)")
+		rounds   = flag.Int("rounds", 0, "rounds of alternating measurements (default 3, quick 1)")
+		duration = flag.Duration("duration", 0, "duration of each TCP measurement (whole seconds; default 5s, quick 1s)")
+		udpStep  = flag.Duration("udp-step", 0, "duration of each UDP rate-search trial (whole seconds; default 1s)")
+		steps    = flag.Int("udp-steps", -1, "UDP rate-search steps after the overload probe (default 7, quick 3)")
+		pings    = flag.Int("pings", 0, "ping probes per measurement at 1 ms (default 1000, quick 200)")
+		modes    = flag.String("modes", strings.Join(bench.AllModes, ","), "comma-separated modes, in alternation order")
+		out      = flag.String("out", "bench/out", "output directory: results.json, ratios.svg, configs and daemon logs")
+		vxtun    = flag.String("vxtun", "bin/vxtun", "path to the vxtun binary (build it with `make build`)")
+		results  = flag.String("results", "auto", `Markdown file whose generated section gets the results ("auto": bench/RESULTS.md for full runs, none for -quick; "" = none)`)
+	)
+	flag.Parse()
+	cfg := bench.FullConfig()
+	if *quick {
+		cfg = bench.QuickConfig()
+	}
+	if *rounds > 0 {
+		cfg.Rounds = *rounds
+	}
+	if *duration > 0 {
+		cfg.Duration = *duration
+	}
+	if *udpStep > 0 {
+		cfg.UDPStep = *udpStep
+	}
+	if *steps >= 0 {
+		cfg.SearchSteps = *steps
+	}
+	if *pings > 0 {
+		cfg.PingCount = *pings
+	}
+	cfg.Modes = nil
+	for _, m := range strings.Split(*modes, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			cfg.Modes = append(cfg.Modes, m)
+		}
+	}
+	cfg.OutDir, cfg.Vxtun, cfg.Log = *out, *vxtun, os.Stderr
+	cfg.Command = "vxbench " + strings.Join(os.Args[1:], " ")
+	resultsPath := *results
+	if resultsPath == "auto" {
+		resultsPath = ""
+		if !*quick {
+			resultsPath = "bench/RESULTS.md"
+		}
+	}
+
+	h, err := bench.NewHarness(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vxbench:", err)
+		return 2
+	}
+	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "vxbench:", err)
+		return 2
+	}
+
+	// First SIGINT/SIGTERM cancels the run; cleanup then removes every
+	// namespace. Further signals are absorbed until cleanup is done.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		n := 0
+		for s := range sigs {
+			n++
+			if n == 1 {
+				fmt.Fprintf(os.Stderr, "vxbench: %v: stopping and removing namespaces\n", s)
+				cancel()
+			} else {
+				fmt.Fprintln(os.Stderr, "vxbench: still cleaning up, please wait")
+			}
+		}
+	}()
+
+	res, runErr := h.Run(ctx)
+	if err := h.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "vxbench: cleanup:", err)
+	}
+	signal.Stop(sigs)
+	if res == nil {
+		fmt.Fprintln(os.Stderr, "vxbench:", runErr)
+		return 1
+	}
+	if errors.Is(runErr, context.Canceled) {
+		fmt.Fprintln(os.Stderr, "vxbench: interrupted; partial results follow")
+	}
+	code := 0
+	if err := writeOutputs(res, cfg.OutDir, resultsPath, runErr == nil); err != nil {
+		fmt.Fprintln(os.Stderr, "vxbench:", err)
+		code = 1
+	}
+	if runErr != nil {
+		fmt.Fprintln(os.Stderr, "vxbench:", runErr)
+		code = 1
+	}
+	return code
+}
+
+// writeOutputs prints the table and writes results.json, ratios.svg and,
+// for a complete run, the results Markdown with a chart beside it.
+func writeOutputs(res *bench.Results, outDir, resultsPath string, complete bool) error {
+	if err := res.WriteTable(os.Stdout); err != nil {
+		return err
+	}
+	jf, err := os.Create(filepath.Join(outDir, "results.json"))
+	if err != nil {
+		return err
+	}
+	if err := res.WriteJSON(jf); err != nil {
+		jf.Close()
+		return err
+	}
+	if err := jf.Close(); err != nil {
+		return err
+	}
+	chart := res.Chart()
+	if err := writeChart(chart, filepath.Join(outDir, "ratios.svg")); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "vxbench: wrote %s and %s (%.0f s)\n",
+		filepath.Join(outDir, "results.json"), filepath.Join(outDir, "ratios.svg"), res.Elapsed)
+	if resultsPath == "" || !complete {
+		return nil
+	}
+	svgName := strings.TrimSuffix(filepath.Base(resultsPath), filepath.Ext(resultsPath)) + ".svg"
+	if err := writeChart(chart, filepath.Join(filepath.Dir(resultsPath), svgName)); err != nil {
+		return err
+	}
+	if err := bench.UpdateResultsFile(resultsPath, res.Markdown(svgName)); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "vxbench: updated %s\n", resultsPath)
+	return nil
+}
+
+func writeChart(c bench.Chart, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := c.WriteSVG(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
+}
