@@ -1,0 +1,329 @@
+package fastpath
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vxtun/vxtun/config"
+	"github.com/vxtun/vxtun/internal/nettest"
+	"github.com/vxtun/vxtun/tun"
+)
+
+// Tests on real parts: namespaces joined by a veth underlay (198.18.0.1 and
+// .2), a real TUN per vxtun node with the forwarder running in-process, each
+// node's "pod" address 198.19.N.1/32 on lo, TUN address 198.19.N.0/32 and the
+// route 198.19.0.0/16 via the TUN.
+
+// transferSize is the TCP transfer per direction: 64 MiB, or less under the
+// race detector (see race_test.go).
+var transferSize = int64(64 << 20)
+
+func init() {
+	if raceEnabled {
+		transferSize = raceTransferSize
+	}
+}
+
+type vnode struct {
+	ns    *nettest.NS
+	n     int
+	under netip.Addr
+	mac   net.HardwareAddr
+	f     *Forwarder
+	done  chan error
+}
+
+func nodeMAC(n int) net.HardwareAddr { return net.HardwareAddr{0x0e, 0x76, 0x78, 0, 0, byte(n)} }
+
+func podAddr(n int) netip.Addr { return netip.AddrFrom4([4]byte{198, 19, byte(n), 1}) }
+
+func vtepAddr(n int) netip.Addr { return netip.AddrFrom4([4]byte{198, 19, byte(n), 0}) }
+
+func peerFor(n int, under netip.Addr, backend config.Backend, port uint16) config.Peer {
+	return config.Peer{
+		Name: fmt.Sprintf("node%d", n), PublicIP: under, Port: port, Backend: backend,
+		VNI: 1, Subnets: []netip.Prefix{netip.PrefixFrom(vtepAddr(n), 24)}, VtepMAC: nodeMAC(n),
+	}
+}
+
+// prepNS disables IPv6 (no stray router solicitations into the TUN) and puts
+// the pod address on lo.
+func prepNS(t *testing.T, ns *nettest.NS, n int) {
+	t.Helper()
+	if err := ns.Do(func() error {
+		return nettest.SetSysctl("net/ipv6/conf/all/disable_ipv6", "1")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ns.Run("ip", "addr", "add", podAddr(n).String()+"/32", "dev", "lo")
+}
+
+// startVXTUN opens a TUN with two queues in ns, configures it and runs a
+// forwarder there until the test ends.
+func startVXTUN(t *testing.T, ns *nettest.NS, n int, under netip.Addr, backend config.Backend, port uint16, underMTU int, peers []config.Peer) *vnode {
+	t.Helper()
+	prepNS(t, ns, n)
+	v := &vnode{ns: ns, n: n, under: under, mac: nodeMAC(n), done: make(chan error, 1)}
+	var m *tun.Multi
+	err := ns.Do(func() error {
+		var err error
+		m, err = tun.Open("vxtun0", 2, tun.Options{})
+		if err != nil {
+			return err
+		}
+		tunMTU := int(config.TunMTUFor(config.WireMTU(1500), backend, false))
+		if _, err := tun.Configure("vxtun0", tunMTU,
+			[]netip.Prefix{netip.PrefixFrom(vtepAddr(n), 32)},
+			[]netip.Prefix{netip.MustParsePrefix("198.19.0.0/16")}); err != nil {
+			m.Close()
+			return err
+		}
+		v.f, err = New(Config{
+			Backend: backend, VNI: 1, ListenAddr: netip.AddrPortFrom(under, port),
+			VtepMAC: v.mac, VtepIP: vtepAddr(n), UnderlayMTU: underMTU,
+		}, m.Devices())
+		if err != nil {
+			m.Close()
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("start vxtun node %d: %v", n, err)
+	}
+	if err := v.f.SetPeers(peers); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { v.done <- v.f.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-v.done; err != nil {
+			t.Errorf("node %d: Run: %v", n, err)
+		}
+		m.Close()
+		t.Logf("node %d stats: %+v", n, v.f.Stats())
+	})
+	return v
+}
+
+var rttRE = regexp.MustCompile(`rtt min/avg/max/mdev = ([0-9.]+)/([0-9.]+)/([0-9.]+)`)
+
+// ping pings dst from ns (source src) and returns the average RTT line.
+func ping(t *testing.T, ns *nettest.NS, src, dst netip.Addr, count int) string {
+	t.Helper()
+	nettest.RequireCommand(t, "ping")
+	out, err := ns.Try("ping", "-c", fmt.Sprint(count), "-i", "0.05", "-W", "2", "-I", src.String(), dst.String())
+	if err != nil {
+		t.Fatalf("ping %s → %s: %v\n%s", src, dst, err, out)
+	}
+	m := rttRE.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("ping %s → %s: no rtt in\n%s", src, dst, out)
+	}
+	return fmt.Sprintf("rtt min/avg/max %s/%s/%s ms", m[1], m[2], m[3])
+}
+
+// transfer sends size pseudo-random bytes over TCP from ns `from` to dst:port
+// in ns `to`, checks length and SHA-256 on both ends and returns Gbit/s.
+// during, if set, runs while the transfer is in flight.
+func transfer(t *testing.T, from, to *nettest.NS, src, dst netip.Addr, port int, size int64, during func(stop <-chan struct{})) float64 {
+	t.Helper()
+	var ln net.Listener
+	if err := to.Do(func() error {
+		var err error
+		ln, err = net.Listen("tcp4", netip.AddrPortFrom(dst, uint16(port)).String())
+		return err
+	}); err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	defer ln.Close()
+	type result struct {
+		n   int64
+		sum [32]byte
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		defer c.Close()
+		h := sha256.New()
+		n, err := io.Copy(h, c)
+		var r result
+		r.n, r.err = n, err
+		copy(r.sum[:], h.Sum(nil))
+		res <- r
+	}()
+	var conn net.Conn
+	if err := from.Do(func() error {
+		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: src.AsSlice()}}
+		var err error
+		conn, err = d.Dial("tcp4", netip.AddrPortFrom(dst, uint16(port)).String())
+		return err
+	}); err != nil {
+		t.Fatalf("dial %s: %v", dst, err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	if during != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); during(stop) }()
+	}
+	_ = conn.SetDeadline(time.Now().Add(90 * time.Second))
+	rng := rand.NewChaCha8([32]byte{byte(port)})
+	buf := make([]byte, 256<<10)
+	h := sha256.New()
+	start := time.Now()
+	var sent int64
+	for sent < size {
+		chunk := buf[:min(int64(len(buf)), size-sent)]
+		_, _ = rng.Read(chunk)
+		h.Write(chunk)
+		if _, err := conn.Write(chunk); err != nil {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("write after %d bytes: %v", sent, err)
+		}
+		sent += int64(len(chunk))
+	}
+	conn.Close()
+	var r result
+	select {
+	case r = <-res:
+	case <-time.After(60 * time.Second):
+		t.Fatal("receiver did not finish")
+	}
+	el := time.Since(start).Seconds()
+	close(stop)
+	wg.Wait()
+	if r.err != nil {
+		t.Fatalf("receive: %v", r.err)
+	}
+	if r.n != size || r.sum != [32]byte(h.Sum(nil)) {
+		t.Fatalf("received %d bytes (sha256 %x), want %d bytes (sha256 %x)", r.n, r.sum[:8], size, h.Sum(nil)[:8])
+	}
+	return float64(size) * 8 / el / 1e9
+}
+
+// TestTwoNodesVXLAN is real-parts test 1 (and, with SetPeers churning during
+// a transfer, the Go-level half of test 6): ping and TCP both ways.
+func TestTwoNodesVXLAN(t *testing.T) {
+	testTwoNodes(t, config.BackendVXLAN, 0)
+}
+
+// TestTwoNodesUDP is real-parts test 3: legacy UDP mode.
+func TestTwoNodesUDP(t *testing.T) {
+	testTwoNodes(t, config.BackendUDP, 0)
+}
+
+func testTwoNodes(t *testing.T, backend config.Backend, port uint16) {
+	h := nettest.NewTwoHosts(t)
+	ua, ub := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
+	peersA := []config.Peer{peerFor(2, ub, backend, port)}
+	a := startVXTUN(t, h.A, 1, ua, backend, port, 1500, peersA)
+	b := startVXTUN(t, h.B, 2, ub, backend, port, 1500, []config.Peer{peerFor(1, ua, backend, port)})
+
+	t.Logf("ping 1→2: %s", ping(t, h.A, podAddr(1), podAddr(2), 20))
+	t.Logf("ping 2→1: %s", ping(t, h.B, podAddr(2), podAddr(1), 20))
+
+	// While 1→2 runs, node 1's peers are replaced again and again: with the
+	// same peer, and with an extra peer coming and going.
+	extra := peerFor(7, netip.MustParseAddr("198.18.0.7"), backend, port)
+	churn := func(stop <-chan struct{}) {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			peers := peersA
+			if i%2 == 1 {
+				peers = append(peers[:len(peers):len(peers)], extra)
+			}
+			if err := a.f.SetPeers(peers); err != nil {
+				t.Errorf("SetPeers: %v", err)
+				return
+			}
+		}
+	}
+	g := transfer(t, h.A, h.B, podAddr(1), podAddr(2), 5001, transferSize, churn)
+	t.Logf("TCP 1→2: %d MiB verified, %.2f Gbit/s (peers swapped every 2 ms)", transferSize>>20, g)
+	g = transfer(t, h.B, h.A, podAddr(2), podAddr(1), 5002, transferSize, nil)
+	t.Logf("TCP 2→1: %d MiB verified, %.2f Gbit/s", transferSize>>20, g)
+
+	for _, v := range []*vnode{a, b} {
+		s := v.f.Stats()
+		if len(s.Drops) != 0 {
+			t.Errorf("node %d dropped %v, want nothing", v.n, s.Drops)
+		}
+		if s.TxPackets == 0 || s.RxPackets == 0 {
+			t.Errorf("node %d: tx %d rx %d packets, want both > 0", v.n, s.TxPackets, s.RxPackets)
+		}
+	}
+}
+
+// kernelNode sets ns up as flannel sets up a kernel-vxlan node: flannel.1
+// (VNI 1, nolearning, dstport port, own <subnet>.0/32) and, for the remote
+// node rn, a permanent neighbour, an fdb entry and an onlink route.
+func kernelNode(t *testing.T, ns *nettest.NS, n int, local netip.Addr, port uint16, rn int, remote netip.Addr, rmac net.HardwareAddr) {
+	t.Helper()
+	prepNS(t, ns, n)
+	ns.Run("ip", "link", "add", "flannel.1", "type", "vxlan", "id", "1", "local", local.String(),
+		"dev", "ul0", "dstport", fmt.Sprint(port), "nolearning")
+	ns.Run("ip", "link", "set", "flannel.1", "address", nodeMAC(n).String(), "mtu", "1450")
+	ns.Run("ip", "addr", "add", vtepAddr(n).String()+"/32", "dev", "flannel.1")
+	ns.Run("ip", "link", "set", "flannel.1", "up")
+	ns.Run("ip", "neigh", "replace", vtepAddr(rn).String(), "lladdr", rmac.String(), "dev", "flannel.1", "nud", "permanent")
+	ns.Run("bridge", "fdb", "append", rmac.String(), "dev", "flannel.1", "dst", remote.String(), "self", "permanent")
+	ns.Run("ip", "route", "add", netip.PrefixFrom(vtepAddr(rn), 24).String(), "via", vtepAddr(rn).String(), "dev", "flannel.1", "onlink")
+}
+
+// TestKernelVXLANInterop is real-parts test 2: vxtun ↔ a kernel vxlan node
+// programmed like flannel's flannel.1, on 8472 and 4789, and with the kernel
+// node's neighbour entry for vxtun removed (vxtun answers the ARP).
+func TestKernelVXLANInterop(t *testing.T) {
+	size := transferSize / 4
+	for _, port := range []uint16{8472, 4789} {
+		t.Run(fmt.Sprint(port), func(t *testing.T) {
+			h := nettest.NewTwoHosts(t)
+			ua, ub := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
+			a := startVXTUN(t, h.A, 1, ua, config.BackendVXLAN, port, 1500, []config.Peer{peerFor(2, ub, config.BackendVXLAN, port)})
+			kernelNode(t, h.B, 2, ub, port, 1, ua, a.mac)
+
+			t.Logf("ping vxtun→kernel: %s", ping(t, h.A, podAddr(1), podAddr(2), 20))
+			t.Logf("ping kernel→vxtun: %s", ping(t, h.B, podAddr(2), podAddr(1), 20))
+			g := transfer(t, h.A, h.B, podAddr(1), podAddr(2), 5001, size, nil)
+			t.Logf("TCP vxtun→kernel: %d MiB verified, %.2f Gbit/s", size>>20, g)
+			g = transfer(t, h.B, h.A, podAddr(2), podAddr(1), 5002, size, nil)
+			t.Logf("TCP kernel→vxtun: %d MiB verified, %.2f Gbit/s", size>>20, g)
+
+			// ARP path: no static neighbour for vxtun's VTEP address; the
+			// kernel broadcasts its ARP request to the default fdb entry.
+			h.B.Run("ip", "neigh", "del", vtepAddr(1).String(), "dev", "flannel.1")
+			h.B.Run("bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "flannel.1", "dst", ua.String(), "self", "permanent")
+			t.Logf("ping kernel→vxtun via ARP: %s", ping(t, h.B, podAddr(2), podAddr(1), 5))
+			neigh := h.B.Run("ip", "neigh", "show", vtepAddr(1).String(), "dev", "flannel.1")
+			if !strings.Contains(neigh, a.mac.String()) {
+				t.Errorf("kernel neighbour for %s: %q, want lladdr %s learnt by ARP", vtepAddr(1), neigh, a.mac)
+			}
+			g = transfer(t, h.B, h.A, podAddr(2), podAddr(1), 5003, size/4, nil)
+			t.Logf("TCP kernel→vxtun after ARP: %.2f Gbit/s", g)
+			if s := a.f.Stats(); len(s.Drops) != 0 {
+				t.Errorf("vxtun dropped %v, want nothing", s.Drops)
+			}
+		})
+	}
+}
