@@ -516,6 +516,7 @@ func (w *worker) decapVXLAN(d []byte, r *routing.Route) {
 		w.dropIn(r, dropBadInner)
 		return
 	}
+	completePartialChecksum(pkt)
 	in.wout = append(in.wout, d[:encap.VXLANOverhead+len(pkt)])
 	in.c.packets++
 	in.c.bytes += uint64(len(pkt))
@@ -533,6 +534,7 @@ func (w *worker) decapUDP(d []byte, r *routing.Route) {
 		}
 		return
 	}
+	completePartialChecksum(pkt)
 	in.wout = append(in.wout, pkt)
 	in.c.packets++
 	in.c.bytes += uint64(len(pkt))
