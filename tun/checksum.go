@@ -16,19 +16,22 @@ func csumAdd(b []byte, initial uint64) uint64 {
 	// Work in little-endian space: convert initial (big-endian 16-bit lanes)
 	// by swapping bytes of the folded value.
 	acc := uint64(bits.ReverseBytes16(fold64(initial)))
-	var c uint64
+	// Two independent add-with-carry chains let the CPU overlap them.
+	var c, acc2, c2 uint64
 	for len(b) >= 64 {
-		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[0:]), 0)
-		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[8:]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[0:]), c)
+		acc2, c2 = bits.Add64(acc2, binary.LittleEndian.Uint64(b[8:]), c2)
 		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[16:]), c)
-		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[24:]), c)
+		acc2, c2 = bits.Add64(acc2, binary.LittleEndian.Uint64(b[24:]), c2)
 		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[32:]), c)
-		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[40:]), c)
+		acc2, c2 = bits.Add64(acc2, binary.LittleEndian.Uint64(b[40:]), c2)
 		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[48:]), c)
-		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[56:]), c)
-		acc += c
+		acc2, c2 = bits.Add64(acc2, binary.LittleEndian.Uint64(b[56:]), c2)
 		b = b[64:]
 	}
+	acc, c = bits.Add64(acc, acc2, c)
+	acc, c = bits.Add64(acc, c2, c)
+	acc += c
 	for len(b) >= 8 {
 		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b), 0)
 		acc += c
