@@ -55,10 +55,10 @@ func (d *fakeDev) Write(bufs [][]byte, offset int) (int, error) {
 	return len(bufs), nil
 }
 
-func (d *fakeDev) BatchSize() int      { return d.batch }
-func (d *fakeDev) MTU() (int, error)   { return 1450, nil }
-func (d *fakeDev) Name() string        { return d.name }
-func (d *fakeDev) Close() error        { d.once.Do(func() { close(d.done) }); return nil }
+func (d *fakeDev) BatchSize() int    { return d.batch }
+func (d *fakeDev) MTU() (int, error) { return 1450, nil }
+func (d *fakeDev) Name() string      { return d.name }
+func (d *fakeDev) Close() error      { d.once.Do(func() { close(d.done) }); return nil }
 
 // freeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago.
 func freeUDPPort(t testing.TB) uint16 {

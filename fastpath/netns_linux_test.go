@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vxtun/vxtun/config"
+	"github.com/vxtun/vxtun/encap"
 	"github.com/vxtun/vxtun/internal/nettest"
 	"github.com/vxtun/vxtun/tun"
 )
@@ -325,5 +326,130 @@ func TestKernelVXLANInterop(t *testing.T) {
 				t.Errorf("vxtun dropped %v, want nothing", s.Drops)
 			}
 		})
+	}
+}
+
+// TestVXLANDropReasons is real-parts test 4: datagrams crafted from a plain
+// UDP socket in the peer's namespace. GBP bits are accepted; an unknown
+// source, a wrong VNI, no I bit, a wrong inner MAC, a short datagram and an
+// unknown flag are dropped and counted under their reason.
+func TestVXLANDropReasons(t *testing.T) {
+	h := nettest.NewTwoHosts(t)
+	ua, ub := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
+	a := startVXTUN(t, h.A, 1, ua, config.BackendVXLAN, 8472, 1500, []config.Peer{peerFor(2, ub, config.BackendVXLAN, 8472)})
+	h.B.Run("ip", "addr", "add", "198.18.0.3/24", "dev", "ul0")
+
+	var ln *net.UDPConn
+	if err := h.A.Do(func() error {
+		var err error
+		ln, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(podAddr(1), 7777)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+
+	frame := func(flags0, flags1 byte, policy uint16, vni uint32, dst net.HardwareAddr, tag string) []byte {
+		inner := make([]byte, 28+len(tag))
+		encap.IPv4(inner).Encode(&encap.IPv4Fields{TotalLength: uint16(len(inner)), TTL: 64, Protocol: encap.ProtocolUDP, Src: podAddr(2), Dst: podAddr(1)})
+		encap.UDP(inner[20:]).Encode(&encap.UDPFields{SrcPort: 9, DstPort: 7777, Length: uint16(8 + len(tag))})
+		copy(inner[28:], tag)
+		b := make([]byte, encap.VXLANOverhead+len(inner))
+		copy(b[encap.VXLANOverhead:], inner)
+		encap.EncapVXLAN(b, encap.VXLANOverhead, vni, dst, nodeMAC(2), encap.EtherTypeIPv4)
+		b[0], b[1] = flags0, flags1
+		b[2], b[3] = byte(policy>>8), byte(policy)
+		return b
+	}
+	send := func(from netip.Addr, b []byte) {
+		t.Helper()
+		if err := h.B.Do(func() error {
+			c, err := net.DialUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(from, 0)), net.UDPAddrFromAddrPort(netip.AddrPortFrom(ua, 8472)))
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_, err = c.Write(b)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect := func(tag string) {
+		t.Helper()
+		buf := make([]byte, 100)
+		_ = ln.SetReadDeadline(time.Now().Add(3 * time.Second))
+		n, err := ln.Read(buf)
+		if err != nil || string(buf[:n]) != tag {
+			t.Fatalf("pod received %q (%v), want %q", buf[:n], err, tag)
+		}
+	}
+	wrongMAC := net.HardwareAddr{0x0e, 0x76, 0x78, 0, 0, 0x99}
+	send(ub, frame(0x08, 0, 0, 1, a.mac, "plain"))
+	expect("plain")
+	send(ub, frame(0x88, 0x48, 0x1234, 1, a.mac, "gbp"))
+	expect("gbp")
+	send(netip.MustParseAddr("198.18.0.3"), frame(0x08, 0, 0, 1, a.mac, "unknown source"))
+	send(ub, frame(0x08, 0, 0, 2, a.mac, "wrong vni"))
+	send(ub, frame(0x00, 0, 0, 1, a.mac, "no i bit"))
+	send(ub, frame(0x08, 0, 0, 1, wrongMAC, "wrong mac"))
+	send(ub, frame(0x08, 0, 0, 1, a.mac, "short")[:12])
+	send(ub, frame(0x0c, 0, 0, 1, a.mac, "bad flag"))
+	send(ub, frame(0x08, 0, 0, 1, a.mac, "last"))
+	expect("last")
+
+	want := map[string]uint64{DropUnknownSource: 1, DropUnknownVNI: 1, DropNoIBit: 1, DropWrongMAC: 1, DropShort: 1, DropBadHeader: 1}
+	s := a.f.Stats()
+	for r, n := range want {
+		if s.Drops[r] != n {
+			t.Errorf("drops[%s] = %d, want %d", r, s.Drops[r], n)
+		}
+		if r != DropUnknownSource && s.PeerDrops["node2"][r] != n {
+			t.Errorf("peer node2 drops[%s] = %d, want %d", r, s.PeerDrops["node2"][r], n)
+		}
+	}
+	if len(s.Drops) != len(want) {
+		t.Errorf("drops %v, want exactly %v", s.Drops, want)
+	}
+	if s.RxPackets != 3 {
+		t.Errorf("rx packets %d, want 3 (plain, gbp, last)", s.RxPackets)
+	}
+}
+
+// TestTooBigDF is real-parts test 5: the underlay MTU (1400) is lower than
+// the TUN MTU (1450) allows; a DF ping gets ICMP frag-needed with the MTU
+// that fits (1350) and a TCP transfer still completes (PMTU discovery).
+func TestTooBigDF(t *testing.T) {
+	h := nettest.NewTwoHosts(t)
+	ua, ub := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
+	for _, ns := range []*nettest.NS{h.A, h.B} {
+		ns.Run("ip", "link", "set", "ul0", "mtu", "1400")
+	}
+	a := startVXTUN(t, h.A, 1, ua, config.BackendVXLAN, 0, 1400, []config.Peer{peerFor(2, ub, config.BackendVXLAN, 0)})
+	startVXTUN(t, h.B, 2, ub, config.BackendVXLAN, 0, 1400, []config.Peer{peerFor(1, ua, config.BackendVXLAN, 0)})
+
+	// TCP first, so that it is TCP that meets the frag-needed errors.
+	size := transferSize / 4
+	g := transfer(t, h.A, h.B, podAddr(1), podAddr(2), 5001, size, nil)
+	t.Logf("TCP 1→2 through PMTU: %d MiB verified, %.2f Gbit/s", size>>20, g)
+	tcpTooBig := a.f.Stats().Drops[DropTooBig]
+	if tcpTooBig == 0 {
+		t.Errorf("TCP transfer: no too_big drops, want some (frag-needed sent back)")
+	}
+
+	nettest.RequireCommand(t, "ping")
+	out, _ := h.A.Try("ping", "-c", "2", "-i", "0.2", "-W", "1", "-M", "do", "-s", "1400", "-I", podAddr(1).String(), podAddr(2).String())
+	if !strings.Contains(out, "mtu = 1350") && !strings.Contains(out, "mtu=1350") {
+		t.Fatalf("DF ping of 1428 bytes: want frag-needed with mtu 1350, got\n%s", out)
+	}
+	t.Logf("DF ping: %s", strings.TrimSpace(strings.SplitN(out, "\n", 3)[1]))
+	t.Logf("ping 1350: %s", ping(t, h.A, podAddr(1), podAddr(2), 3))
+	// A fresh destination has no cached PMTU: its DF ping gets the ICMP.
+	out, _ = h.A.Try("ping", "-c", "1", "-W", "1", "-M", "do", "-s", "1400", "-I", podAddr(1).String(), vtepAddr(2).String())
+	if !strings.Contains(out, "Frag needed and DF set (mtu = 1350)") {
+		t.Errorf("DF ping to %s: want \"Frag needed and DF set (mtu = 1350)\", got\n%s", vtepAddr(2), out)
+	}
+	if s := a.f.Stats(); s.Drops[DropTooBig] == 0 {
+		t.Errorf("drops %v, want some too_big", s.Drops)
 	}
 }
