@@ -66,6 +66,8 @@ const readBufSize = VirtioNetHdrLen + 65535 + 1
 type Stats struct {
 	BadFrames   uint64 // frames from the kernel that could not be parsed or split
 	WriteErrors uint64 // packets the kernel refused on write
+	GSOFrames   uint64 // super-packets read and split
+	SuperWrites uint64 // super-packets written (runs of more than one packet)
 }
 
 // Multi is a TUN device opened with one or more queues.
@@ -103,6 +105,9 @@ type Queue struct {
 
 	badFrames   atomic.Uint64
 	writeErrors atomic.Uint64
+	gsoFrames   atomic.Uint64
+	superWrites atomic.Uint64
+	closed      atomic.Bool
 }
 
 var _ Device = (*Queue)(nil)
@@ -295,15 +300,27 @@ func (q *Queue) Offloads() Offloads { return q.m.offloads }
 
 // Stats returns the queue's drop counters.
 func (q *Queue) Stats() Stats {
-	return Stats{BadFrames: q.badFrames.Load(), WriteErrors: q.writeErrors.Load()}
+	return Stats{
+		BadFrames: q.badFrames.Load(), WriteErrors: q.writeErrors.Load(),
+		GSOFrames: q.gsoFrames.Load(), SuperWrites: q.superWrites.Load(),
+	}
 }
 
 // Close closes the queue; a blocked Read or Write returns os.ErrClosed.
 func (q *Queue) Close() error {
+	q.closed.Store(true)
 	if err := q.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 		return fmt.Errorf("close tun %s: %w", q.m.name, err)
 	}
 	return nil
+}
+
+// closedErr maps the poller's "use of closed file" to os.ErrClosed.
+func (q *Queue) closedErr(err error) error {
+	if q.closed.Load() {
+		return os.ErrClosed
+	}
+	return err
 }
 
 func (q *Queue) doRead(fd uintptr) bool {
@@ -321,7 +338,7 @@ func (q *Queue) read(b []byte) (int, error) {
 	err := q.rc.Read(q.readFn)
 	q.ioBuf = nil
 	if err != nil {
-		return 0, err
+		return 0, q.closedErr(err)
 	}
 	if q.ioErr != nil {
 		return 0, q.ioErr
@@ -403,6 +420,7 @@ func (q *Queue) handleFrame(n int, bufs [][]byte, sizes []int, offset int) (int,
 	if err != nil {
 		return 0, err
 	}
+	q.gsoFrames.Add(1)
 	if k < g.nseg {
 		q.pend, q.pendEnd, q.pendAt = g, n, k
 	}
@@ -432,7 +450,7 @@ func (q *Queue) doWritev(fd uintptr) bool {
 func (q *Queue) writeIov() error {
 	err := q.rc.Write(q.writeFn)
 	if err != nil {
-		return err
+		return q.closedErr(err)
 	}
 	if q.ioErr != nil {
 		if q.ioErr == unix.EBADF {
@@ -493,6 +511,9 @@ func (q *Queue) Write(bufs [][]byte, offset int) (int, error) {
 			return done, fmt.Errorf("write tun %s: %w", q.m.name, err)
 		}
 		done += r.count
+		if r.count > 1 {
+			q.superWrites.Add(1)
+		}
 	}
 	return len(bufs), nil
 }
