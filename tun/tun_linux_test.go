@@ -312,4 +312,3 @@ func TestTCPOverTunPairNoVnetHdr(t *testing.T) {
 		})
 	}
 }
-
