@@ -218,7 +218,10 @@ type modeRun struct {
 	res    *ModeResult
 }
 
-const iperfPort = "5201"
+const (
+	iperfPort       = "5201"
+	udpSocketBuffer = "4M" // iperf3 -w for the UDP tests
+)
 
 // Run sets every mode up, measures them alternating for cfg.Rounds rounds
 // and returns the summarized results. Modes that cannot run are reported
@@ -518,7 +521,11 @@ func (h *Harness) ping(ctx context.Context, mr *modeRun) (p50, p99 float64, lost
 func (h *Harness) udpSearch(ctx context.Context, mr *modeRun, size int, maxRate float64) (SearchResult, error) {
 	step := secs(h.cfg.UDPStep)
 	trial := func(ctx context.Context, rate float64) (Trial, error) {
-		ir, err := h.iperf(ctx, mr, step, "-u", "-l", strconv.Itoa(size), "-b", strconv.FormatInt(int64(rate), 10))
+		// A 4 MiB socket buffer (capped by net.core.rmem_max, which the
+		// harness leaves alone) keeps iperf3's 1 ms send bursts and the
+		// receiver's scheduling delays on a busy 2-core machine from
+		// counting as path loss.
+		ir, err := h.iperf(ctx, mr, step, "-u", "-w", udpSocketBuffer, "-l", strconv.Itoa(size), "-b", strconv.FormatInt(int64(rate), 10))
 		if err != nil {
 			return Trial{}, err
 		}

@@ -242,7 +242,12 @@ func (r *Results) Chart() Chart {
 		any := false
 		for _, m := range modes {
 			q, ok := m.Ratio[met.Key]
-			g.Values = append(g.Values, ChartValue{Value: q, OK: ok})
+			v := ChartValue{Value: q, OK: ok}
+			if m.GeneratorBound[met.Key] {
+				v.Mark = "*"
+				c.Footer = "* generator (iperf3) bound: a lower bound for the path"
+			}
+			g.Values = append(g.Values, v)
 			any = any || ok
 		}
 		if any {
@@ -264,7 +269,7 @@ func (r *Results) Markdown(chart string) string {
 	}
 	c := r.Config
 	fmt.Fprintf(&b, "- Command: `%s`\n", c.Command)
-	fmt.Fprintf(&b, "- %d rounds alternating %s; TCP %d s per test; ping %d probes at 1 ms; UDP rate search ≤ %d steps of %d s, loss limit 0.1 %%.\n\n",
+	fmt.Fprintf(&b, "- %d rounds alternating %s; TCP %d s per test; ping %d probes at 1 ms; UDP rate search ≤ %d steps of %d s (iperf3 -u -w 4M), loss limit 0.1 %%.\n\n",
 		c.Rounds, strings.Join(c.Modes, " → "), c.TCPSeconds, c.PingCount, c.SearchSteps+1, c.UDPStepSecs)
 	fmt.Fprintf(&b, "| metric | unit |")
 	for _, m := range r.Modes {

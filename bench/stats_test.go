@@ -80,9 +80,9 @@ func TestChartSVG(t *testing.T) {
 		Series: []string{"veth", "kernel-vxlan", "vxtun-vxlan"},
 		Min:    0.01, Max: 10,
 		Groups: []ChartGroup{
-			{Label: "TCP 1 stream", Values: []ChartValue{{2, true}, {1, true}, {0.3, true}}},
-			{Label: "ping p50 (lower is better)", Values: []ChartValue{{0.5, true}, {1, true}, {0, false}}},
-			{Label: "huge", Values: []ChartValue{{1000, true}, {1, true}, {0.0001, true}}},
+			{Label: "TCP 1 stream", Values: []ChartValue{{Value: 2, OK: true}, {Value: 1, OK: true}, {Value: 0.3, OK: true, Mark: "*"}}},
+			{Label: "ping p50 (lower is better)", Values: []ChartValue{{Value: 0.5, OK: true}, {Value: 1, OK: true}, {}}},
+			{Label: "huge", Values: []ChartValue{{Value: 1000, OK: true}, {Value: 1, OK: true}, {Value: 0.0001, OK: true}}},
 		},
 	}
 	var buf bytes.Buffer
@@ -127,7 +127,7 @@ func TestChartSVG(t *testing.T) {
 		t.Errorf("got %d rect elements, want %d", rects, want)
 	}
 	all := strings.Join(texts, "|")
-	for _, want := range []string{"vxtun <vs> kernel & co", "n/a", "0.3×", "2×", "1e+03×", "ping p50 (lower is better)", "0.01×", "10×"} {
+	for _, want := range []string{"vxtun <vs> kernel & co", "n/a", "0.3×*", "2×", "1e+03×", "ping p50 (lower is better)", "0.01×", "10×"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("SVG text %q lacks %q", all, want)
 		}

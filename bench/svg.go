@@ -16,6 +16,8 @@ type Chart struct {
 	// Min and Max bound the log axis (e.g. 0.01 and 10); values outside are
 	// clamped and drawn with an open end.
 	Min, Max float64
+	// Footer is an optional line under the axis (e.g. what "*" means).
+	Footer string
 }
 
 // ChartGroup is one metric: a value per series; OK false means "n/a".
@@ -28,6 +30,7 @@ type ChartGroup struct {
 type ChartValue struct {
 	Value float64
 	OK    bool
+	Mark  string // appended to the value label, e.g. "*"
 }
 
 var chartColours = []string{"#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"}
@@ -53,7 +56,7 @@ func (c Chart) WriteSVG(w io.Writer) error {
 	)
 	plotW := float64(width - left - right)
 	grpH := len(c.Series)*(barH+barGap) + grpGap
-	height := top + len(c.Groups)*grpH + 40
+	height := top + len(c.Groups)*grpH + 60
 	lmin, lmax := math.Log10(c.Min), math.Log10(c.Max)
 	x := func(v float64) float64 {
 		l := math.Log10(math.Min(math.Max(v, c.Min), c.Max))
@@ -100,10 +103,13 @@ func (c Chart) WriteSVG(w io.Writer) error {
 				b.WriteString(` fill-opacity="0.5"`)
 			}
 			b.WriteString("/>")
-			fmt.Fprintf(&b, `<text x="%.1f" y="%d">%s</text>`+"\n", xe+4, y+barH-3, esc(fmt.Sprintf("%.3g×", v.Value)))
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d">%s</text>`+"\n", xe+4, y+barH-3, esc(fmt.Sprintf("%.3g×%s", v.Value, v.Mark)))
 		}
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#555555">ratio to kernel vxlan, log scale</text>`+"\n", left, plotBottom+34)
+	if c.Footer != "" {
+		fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#555555">%s</text>`+"\n", left, plotBottom+52, esc(c.Footer))
+	}
 	b.WriteString("</svg>\n")
 	_, err := w.Write(b.Bytes())
 	return err
