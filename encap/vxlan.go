@@ -171,8 +171,13 @@ func DecapVXLAN(pkt []byte, vtepMAC []byte) (vni uint32, etherType uint16, inner
 	if len(pkt) < VXLANOverhead {
 		return 0, 0, nil, ErrShort
 	}
-	if err := CheckVXLAN(pkt); err != nil {
-		return 0, 0, nil, err
+	pkt = pkt[:len(pkt):len(pkt)]
+	hdr := binary.BigEndian.Uint64(pkt[0:8])
+	// Fast path: the canonical header 08 00 00 00 | VNI | 00.
+	if hdr&0xffffffff_000000ff != VXLANFlagI<<56 {
+		if err := CheckVXLAN(pkt); err != nil {
+			return 0, 0, nil, err
+		}
 	}
 	etherType = binary.BigEndian.Uint16(pkt[20:22])
 	switch etherType {
@@ -187,7 +192,7 @@ func DecapVXLAN(pkt []byte, vtepMAC []byte) (vni uint32, etherType uint16, inner
 	default:
 		return 0, 0, nil, ErrEtherType
 	}
-	return VXLAN(pkt).VNI(), etherType, pkt[VXLANOverhead:], nil
+	return uint32(hdr>>8) & MaxVNI, etherType, pkt[VXLANOverhead:], nil
 }
 
 func macEqual(a, b []byte) bool {
