@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vxtun/vxtun/internal/nettest"
+	"golang.org/x/sys/unix"
 )
 
 // openIn opens a TUN in ns.
@@ -310,5 +312,162 @@ func TestTCPOverTunPairNoVnetHdr(t *testing.T) {
 				t.Fatalf("no-vnet device did offload: %+v", s)
 			}
 		})
+	}
+}
+
+// TestUDPOverTunPair: a UDP_SEGMENT sender in A makes the kernel hand
+// GSO_UDP_L4 super-packets to the TUN (USO); Read splits them, Write
+// coalesces them again, and a plain UDP socket in B gets intact datagrams.
+func TestUDPOverTunPair(t *testing.T) {
+	a, b, ma, mb := tunPair(t, 1, Options{}, Options{})
+	if ma.Offloads()&OffloadUSO == 0 {
+		t.Skipf("kernel did not grant USO (%v)", ma.Offloads())
+	}
+	var rc *net.UDPConn
+	if err := b.Do(func() error {
+		var err error
+		rc, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(198, 19, 2, 1)})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	rc.SetReadBuffer(8 << 20)
+	var sc *net.UDPConn
+	if err := a.Do(func() error {
+		var err error
+		sc, err = net.DialUDP("udp4", nil, rc.LocalAddr().(*net.UDPAddr))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	const seg, perSend, sends = 1400, 40, 50
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_SEGMENT, seg)
+	}); err != nil || serr != nil {
+		t.Fatalf("UDP_SEGMENT: %v %v", err, serr)
+	}
+	datagram := func(i int) []byte {
+		d := pattern(seg, byte(i))
+		binary.BigEndian.PutUint32(d, uint32(i))
+		return d
+	}
+	go func() {
+		buf := make([]byte, 0, seg*perSend)
+		for s := range sends {
+			buf = buf[:0]
+			for k := range perSend {
+				buf = append(buf, datagram(s*perSend+k)...)
+			}
+			if _, err := sc.Write(buf); err != nil {
+				t.Errorf("send: %v", err)
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	got := 0
+	buf := make([]byte, 65536)
+	rc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for got < sends*perSend {
+		rc.SetReadDeadline(time.Now().Add(2 * time.Second))
+		n, err := rc.Read(buf)
+		if err != nil {
+			break
+		}
+		if n != seg {
+			t.Fatalf("datagram of %d bytes, want %d", n, seg)
+		}
+		i := int(binary.BigEndian.Uint32(buf))
+		if want := datagram(i); !bytes.Equal(buf[:n], want) {
+			t.Fatalf("datagram %d corrupted", i)
+		}
+		got++
+	}
+	sa, sb := sumStats(ma), sumStats(mb)
+	t.Logf("got %d of %d datagrams; A %+v; B %+v", got, sends*perSend, sa, sb)
+	if got < sends*perSend*9/10 {
+		t.Errorf("got %d of %d datagrams, want at least 90%%", got, sends*perSend)
+	}
+	if sa.GSOFrames == 0 || sb.SuperWrites == 0 {
+		t.Errorf("USO split %d, UDP coalesced %d; want both > 0", sa.GSOFrames, sb.SuperWrites)
+	}
+}
+
+// TestWriteNoAlloc: writing a batch that coalesces into a super-packet, and
+// single packets, allocates nothing once the queue has seen a batch.
+func TestWriteNoAlloc(t *testing.T) {
+	nettest.RequirePrivileged(t)
+	ns := nettest.NewNS(t, "tun")
+	m := openIn(t, ns, "vxt0", 1, Options{})
+	configureIn(t, ns, "vxt0", 1500, []netip.Prefix{netip.MustParsePrefix("198.19.2.1/32")}, nil)
+	const offset = 32
+	pkts := concat(tcpFlow(t, pktSpec{seq: 1, tsopt: true}, 40, 1448, 0), tcpFlow(t, pktSpec{sport: 7, dport: 9, flags: tcpFlagACK | tcpFlagFIN}, 1, 10, 0))
+	orig := withHeadroom(pkts, offset)
+	bufs := withHeadroom(pkts, offset)
+	q := m.Queues()[0]
+	write := func() {
+		copy(bufs[0], orig[0])
+		if n, err := q.Write(bufs, offset); err != nil || n != len(bufs) {
+			t.Fatalf("write: got %d, %v", n, err)
+		}
+	}
+	write()
+	if allocs := testing.AllocsPerRun(50, write); allocs != 0 {
+		t.Fatalf("got %v allocs per Write, want 0", allocs)
+	}
+	if s := q.Stats(); s.SuperWrites == 0 || s.WriteErrors != 0 {
+		t.Fatalf("stats %+v: want super-packets written and no errors", s)
+	}
+}
+
+// TestReadNoAlloc: reading plain and super-packets allocates nothing.
+func TestReadNoAlloc(t *testing.T) {
+	nettest.RequirePrivileged(t)
+	ns := nettest.NewNS(t, "tun")
+	m := openIn(t, ns, "vxt0", 1, Options{})
+	configureIn(t, ns, "vxt0", 1500, []netip.Prefix{netip.MustParsePrefix("198.19.1.1/32")}, []netip.Prefix{netip.MustParsePrefix("198.19.2.0/24")})
+	var sc *net.UDPConn
+	if err := ns.Do(func() error {
+		var err error
+		sc, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(198, 19, 2, 5), Port: 9})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	raw, _ := sc.SyscallConn()
+	raw.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_SEGMENT, 1000) })
+	q := m.Queues()[0]
+	bufs, sizes := makeBufs(q.BatchSize(), 2048)
+	for _, size := range []int{100, 8000} {
+		msg := make([]byte, size)
+		want := (size + 999) / 1000
+		rd := func() {
+			if _, err := sc.Write(msg); err != nil {
+				t.Fatal(err)
+			}
+			for got := 0; got < want; {
+				n, err := q.Read(bufs, sizes, 16)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range n {
+					if p := bufs[i][16 : 16+sizes[i]]; p[0] == 0x45 && p[9] == protoUDP {
+						got++
+					}
+				}
+			}
+		}
+		rd()
+		if allocs := testing.AllocsPerRun(50, rd); allocs != 0 {
+			t.Fatalf("%d-byte send: got %v allocs per Read, want 0", size, allocs)
+		}
 	}
 }
