@@ -4,9 +4,24 @@
 //
 // A header view is `type X []byte` with accessors in field order; it never
 // copies and never allocates. Callers must check the length (XMinimumSize or
-// the Parse* functions) before using accessors on untrusted input. Encoders
-// write into caller-provided buffers, typically into headroom left in front of
-// the inner packet, so encapsulation needs no copy of the payload.
+// the Parse*/Decap*/ValidateIP functions) before using accessors on untrusted
+// input. Encoders write into caller-provided buffers, typically into headroom
+// left in front of the inner packet, so encapsulation needs no copy of the
+// payload:
 //
-// The package has no state and is safe for concurrent use on distinct buffers.
+//	// buf[off:off+n] holds the inner IP packet, off ≥ VXLANOverhead.
+//	start := EncapVXLAN(buf, off, vni, peerMAC, ourMAC, EtherTypeIPv4)
+//	send(buf[start : off+n]) // the kernel adds outer IP + UDP
+//
+//	vni, etherType, inner, err := DecapVXLAN(datagram, ourMAC)
+//	pkt, err := TrimIP(inner) // inner == datagram[VXLANOverhead:]
+//
+// Parsers report drops as preallocated sentinel errors (ErrShort, ErrNoIBit,
+// ErrBadFlags, ErrReserved, ErrEtherType, ErrDstMAC, ErrIPVersion,
+// ErrIPHeaderLen, ErrIPLength, ...), returned unwrapped so a dataplane can
+// count by reason with a plain comparison and no allocation.
+//
+// Slices returned by parsers alias their input; nothing is retained after a
+// call returns. The package has no state and is safe for concurrent use on
+// distinct buffers.
 package encap
