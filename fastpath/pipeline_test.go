@@ -16,6 +16,7 @@ import (
 	"github.com/vxtun/vxtun/config"
 	"github.com/vxtun/vxtun/encap"
 	"github.com/vxtun/vxtun/tun"
+	"github.com/vxtun/vxtun/tun/tuntest"
 )
 
 // In-process pipeline: two forwarders back to back over fake TUN devices and
@@ -33,19 +34,17 @@ var (
 
 type pipe struct {
 	a, b   *Forwarder
-	da, db *fakeDev
+	da, db tun.Device
 	cancel context.CancelFunc
 	errs   chan error
 }
 
-// newPipe starts two forwarders; sinkA/sinkB receive what each writes into
-// its TUN.
-func newPipe(t testing.TB, backend config.Backend, mtu int, sinkA, sinkB func([][]byte, int)) *pipe {
+// newPipe starts two forwarders, node 1 on da and node 2 on db.
+func newPipe(t testing.TB, backend config.Backend, mtu int, da, db tun.Device) *pipe {
 	t.Helper()
 	pa, pb := freeUDPPort(t), freeUDPPort(t)
 	lo := netip.MustParseAddr("127.0.0.1")
-	mk := func(port uint16, mac net.HardwareAddr, vtep string, sink func([][]byte, int), name string) (*Forwarder, *fakeDev) {
-		d := newFakeDev(name, sink)
+	mk := func(port uint16, mac net.HardwareAddr, vtep string, d tun.Device) *Forwarder {
 		f, err := New(Config{
 			Backend: backend, VNI: 1, ListenAddr: netip.AddrPortFrom(lo, port),
 			VtepMAC: mac, VtepIP: netip.MustParseAddr(vtep), UnderlayMTU: mtu,
@@ -53,11 +52,11 @@ func newPipe(t testing.TB, backend config.Backend, mtu int, sinkA, sinkB func([]
 		if err != nil {
 			t.Fatalf("New: %v", err)
 		}
-		return f, d
+		return f
 	}
-	p := &pipe{errs: make(chan error, 2)}
-	p.a, p.da = mk(pa, mac1, "198.19.1.0", sinkA, "fake1")
-	p.b, p.db = mk(pb, mac2, "198.19.2.0", sinkB, "fake2")
+	p := &pipe{errs: make(chan error, 2), da: da, db: db}
+	p.a = mk(pa, mac1, "198.19.1.0", da)
+	p.b = mk(pb, mac2, "198.19.2.0", db)
 	peer := func(name string, port uint16, mac net.HardwareAddr, n int) config.Peer {
 		return config.Peer{
 			Name: name, PublicIP: lo, Port: port, Backend: backend, VNI: 1, VtepMAC: mac,
@@ -94,15 +93,6 @@ func (p *pipe) stop(t testing.TB) {
 	p.db.Close()
 }
 
-// chanSink copies every written packet into a channel.
-func chanSink(c chan []byte) func([][]byte, int) {
-	return func(bufs [][]byte, off int) {
-		for _, b := range bufs {
-			c <- bytes.Clone(b[off:])
-		}
-	}
-}
-
 func recvN(t *testing.T, c chan []byte, n int) [][]byte {
 	t.Helper()
 	var got [][]byte
@@ -135,8 +125,16 @@ func TestPipelineBackToBack(t *testing.T) {
 }
 
 func testPipeline(t *testing.T, backend config.Backend) {
-	ca, cb := make(chan []byte, 4096), make(chan []byte, 4096)
-	p := newPipe(t, backend, 1500, chanSink(ca), chanSink(cb))
+	da, db := tuntest.New(tuntest.Config{Name: "tt1"}), tuntest.New(tuntest.Config{Name: "tt2"})
+	ca, cb := da.Outbound, db.Outbound
+	inject := func(d *tuntest.Device, pkts [][]byte) {
+		for _, pkt := range pkts {
+			if err := d.Inject(pkt); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	p := newPipe(t, backend, 1500, da, db)
 	defer p.stop(t)
 	maxInner := 1500 - config.Overhead(backend, false)
 
@@ -147,13 +145,13 @@ func testPipeline(t *testing.T, backend config.Backend) {
 	for i := range 64 {
 		batch = append(batch, udp4Packet(pod1, pod2, maxInner, uint32(i), true))
 	}
-	p.da.reads <- batch
+	inject(da, batch)
 	sent = append(sent, batch...)
 	batch = nil
 	for i, size := range []int{28, 100, 1000, maxInner, 1000, 1000, 999, 60} {
 		batch = append(batch, udp4Packet(pod1, pod2.Next(), size, uint32(100+i), false))
 	}
-	p.da.reads <- batch
+	inject(da, batch)
 	sent = append(sent, batch...)
 	got := recvN(t, cb, len(sent))
 	for i := range sent {
@@ -165,7 +163,7 @@ func testPipeline(t *testing.T, backend config.Backend) {
 	for i := range 10 {
 		sent6 = append(sent6, udp6Packet(pod2v6, pod1v6, 48+i*100, uint32(i)))
 	}
-	p.db.reads <- sent6
+	inject(db, sent6)
 	got = recvN(t, ca, len(sent6))
 	for i := range sent6 {
 		if !bytes.Equal(got[i], sent6[i]) {
@@ -177,19 +175,19 @@ func testPipeline(t *testing.T, backend config.Backend) {
 	// unreachable destination to the sender.
 	nowhere := netip.MustParseAddr("198.19.9.9")
 	orig := udp4Packet(pod1, nowhere, 100, 7, false)
-	p.da.reads <- [][]byte{orig}
+	inject(da, [][]byte{orig})
 	icmp := recvN(t, ca, 1)[0]
 	checkICMPv4(t, icmp, nowhere, pod1, encap.ICMPv4CodeNetUnreachable, 0, orig)
 
 	// Too big with DF → frag-needed carrying the MTU that fits; without DF
 	// → dropped silently; IPv6 → packet too big.
 	big := udp4Packet(pod1, pod2, maxInner+1, 8, true)
-	p.da.reads <- [][]byte{big}
+	inject(da, [][]byte{big})
 	icmp = recvN(t, ca, 1)[0]
 	checkICMPv4(t, icmp, pod2, pod1, encap.ICMPv4CodeFragNeeded, maxInner, big)
-	p.da.reads <- [][]byte{udp4Packet(pod1, pod2, maxInner+1, 9, false)}
+	inject(da, [][]byte{udp4Packet(pod1, pod2, maxInner+1, 9, false)})
 	big6 := udp6Packet(pod1v6, pod2v6, maxInner+1, 10)
-	p.da.reads <- [][]byte{big6}
+	inject(da, [][]byte{big6})
 	icmp = recvN(t, ca, 1)[0]
 	if icmp[0]>>4 != 6 || icmp[6] != encap.ProtocolICMPv6 || icmp[40] != encap.ICMPv6TypePacketTooBig ||
 		int(binary.BigEndian.Uint32(icmp[44:48])) != maxInner || encap.IPv6(icmp).DstAddr() != pod1v6 {
@@ -270,7 +268,8 @@ func TestPipelineZeroAllocs(t *testing.T) {
 	for _, backend := range []config.Backend{config.BackendVXLAN, config.BackendUDP} {
 		t.Run(string(backend), func(t *testing.T) {
 			sink := newCountSink()
-			p := newPipe(t, backend, 1500, func([][]byte, int) {}, sink.write)
+			da := newFakeDev("fake1", func([][]byte, int) {})
+			p := newPipe(t, backend, 1500, da, newFakeDev("fake2", sink.write))
 			defer p.stop(t)
 			var batch [][]byte
 			for i := range 64 {
@@ -280,7 +279,7 @@ func TestPipelineZeroAllocs(t *testing.T) {
 			var want uint64
 			run := func() {
 				want += uint64(len(batch))
-				p.da.reads <- batch
+				da.reads <- batch
 				timer.Reset(5 * time.Second)
 				for sink.pkts.Load() < want {
 					select {
@@ -314,7 +313,8 @@ func BenchmarkPipeline(b *testing.B) {
 	} {
 		b.Run(fmt.Sprintf("%s/%dB", bc.backend, bc.size), func(b *testing.B) {
 			sink := newCountSink()
-			p := newPipe(b, bc.backend, 1500, func([][]byte, int) {}, sink.write)
+			da := newFakeDev("fake1", func([][]byte, int) {})
+			p := newPipe(b, bc.backend, 1500, da, newFakeDev("fake2", sink.write))
 			defer p.stop(b)
 			const batchLen = 64
 			var batch [][]byte
@@ -341,7 +341,7 @@ func BenchmarkPipeline(b *testing.B) {
 						sent = sink.pkts.Load() + window
 					}
 				}
-				p.da.reads <- batch
+				da.reads <- batch
 				sent += batchLen
 			}
 			timer.Reset(time.Second)
