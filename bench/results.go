@@ -52,6 +52,9 @@ type Machine struct {
 	Iperf3    string `json:"iperf3"`
 	Commit    string `json:"commit"`
 	Vxtun     string `json:"vxtun,omitempty"`
+	// LoadAvg is /proc/loadavg's 1-minute figure at the start: a busy
+	// machine makes every number noisy.
+	LoadAvg float64 `json:"load_avg_1m"`
 }
 
 // RunConfig is the part of the harness configuration a result records.
@@ -263,7 +266,7 @@ func (r *Results) Markdown(chart string) string {
 	var b strings.Builder
 	mc := r.Machine
 	fmt.Fprintf(&b, "Run %s, %.0f s, commit `%s`.\n\n", r.Started.UTC().Format(time.RFC3339), r.Elapsed, mc.Commit)
-	fmt.Fprintf(&b, "- Machine: %d CPUs, %s; kernel %s; %s; %s\n", mc.NumCPU, mc.CPUModel, mc.Kernel, mc.GoVersion, mc.Iperf3)
+	fmt.Fprintf(&b, "- Machine: %d CPUs, %s; kernel %s; %s; %s; load average %.2f at the start\n", mc.NumCPU, mc.CPUModel, mc.Kernel, mc.GoVersion, mc.Iperf3, mc.LoadAvg)
 	if mc.Vxtun != "" {
 		fmt.Fprintf(&b, "- vxtun: %s\n", mc.Vxtun)
 	}

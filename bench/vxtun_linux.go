@@ -123,6 +123,10 @@ func WriteVxtunConfig(tb *Testbed, n *Node, backend config.Backend, dir string) 
 	if backend == config.BackendVXLAN {
 		node["VtepMAC"] = n.VtepMAC.String()
 		peer["VtepMAC"] = p.VtepMAC.String()
+	} else {
+		// Keep any generated MAC in the run's directory, never in the
+		// host's /var/lib.
+		node["VtepMACFile"] = filepath.Join(dir, "vtep-mac")
 	}
 	peers := map[string]any{"Peers": []any{peer}}
 	for _, w := range []struct {

@@ -68,7 +68,7 @@ func run() int {
 		}
 	}
 	cfg.OutDir, cfg.Vxtun, cfg.Log = *out, *vxtun, os.Stderr
-	cfg.Command = "vxbench " + strings.Join(os.Args[1:], " ")
+	cfg.Command = strings.TrimSpace("vxbench " + strings.Join(os.Args[1:], " "))
 	resultsPath := *results
 	if resultsPath == "auto" {
 		resultsPath = ""
