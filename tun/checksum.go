@@ -10,14 +10,24 @@ import (
 // 64-bit words with an add-with-carry chain (the one's complement sum is
 // byte-order independent up to a final byte swap).
 
+// avx2Min is the length from which the vector loop pays off.
+const avx2Min = 256
+
 // csumAdd returns the one's complement sum of b added to initial (a
 // not-yet-folded partial sum in network byte order, as from csumFold's input).
 func csumAdd(b []byte, initial uint64) uint64 {
 	// Work in little-endian space: convert initial (big-endian 16-bit lanes)
 	// by swapping bytes of the folded value.
 	acc := uint64(bits.ReverseBytes16(fold64(initial)))
-	// Two independent add-with-carry chains let the CPU overlap them.
 	var c, acc2, c2 uint64
+	if useAVX2 && len(b) >= avx2Min {
+		n := len(b) &^ 63
+		acc, c = bits.Add64(acc, csumAVX2(&b[0], n), 0)
+		acc += c
+		c = 0
+		b = b[n:]
+	}
+	// Two independent add-with-carry chains let the CPU overlap them.
 	for len(b) >= 64 {
 		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[0:]), c)
 		acc2, c2 = bits.Add64(acc2, binary.LittleEndian.Uint64(b[8:]), c2)
@@ -81,12 +91,15 @@ func pseudoSum(src, dst []byte, proto uint8, l4len int) uint64 {
 }
 
 // ipv4HeaderChecksum computes and stores the checksum of the IPv4 header h
-// (the whole IHL*4 bytes).
+// (the whole IHL*4 bytes, at least 20).
 func ipv4HeaderChecksum(h []byte) {
 	h[10], h[11] = 0, 0
-	var s uint64
-	for i := 0; i+1 < len(h); i += 2 {
-		s += uint64(binary.BigEndian.Uint16(h[i:]))
+	_ = h[19]
+	s := uint64(binary.BigEndian.Uint32(h[0:])) + uint64(binary.BigEndian.Uint32(h[4:])) +
+		uint64(binary.BigEndian.Uint32(h[8:])) + uint64(binary.BigEndian.Uint32(h[12:])) +
+		uint64(binary.BigEndian.Uint32(h[16:]))
+	for i := 20; i+3 < len(h); i += 4 {
+		s += uint64(binary.BigEndian.Uint32(h[i:]))
 	}
 	binary.BigEndian.PutUint16(h[10:], csumFinish(s))
 }

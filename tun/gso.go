@@ -139,6 +139,7 @@ func splitGSO(pkt []byte, g *gsoInfo, first int, bufs [][]byte, sizes []int, off
 		src, dst = pkt[12:16], pkt[16:20]
 		id = binary.BigEndian.Uint16(pkt[4:])
 	}
+	pbase := pseudoSum(src, dst, proto, 0)
 	var seq uint32
 	var flags uint8
 	if !g.udp {
@@ -185,7 +186,7 @@ func splitGSO(pkt []byte, g *gsoInfo, first int, bufs [][]byte, sizes []int, off
 			csumOff = 16
 		}
 		l4[csumOff], l4[csumOff+1] = 0, 0
-		c := csumFinish(csumAdd(l4, pseudoSum(src, dst, proto, len(l4))))
+		c := csumFinish(csumAdd(l4, pbase+uint64(len(l4))))
 		if g.udp && c == 0 {
 			c = 0xffff
 		}
