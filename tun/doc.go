@@ -3,11 +3,54 @@
 // tun.Device, GSO splitting on read and GRO coalescing on write, and link
 // configuration (MTU, address, route) through netlink.
 //
+// Opening: Open(name, queues, Options) attaches queues to one TUN
+// (IFF_MULTI_QUEUE when queues > 1) in the calling thread's network
+// namespace and asks for TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6 and
+// TUN_F_USO4|TUN_F_USO6, falling back to what the kernel grants
+// (Multi.Offloads says what that was). Without the virtio-net header
+// (Options.NoVnetHdr, or automatically when the kernel refuses
+// IFF_VNET_HDR) every Read returns one packet and every packet is one write.
+// The file descriptors are non-blocking and wait in the Go runtime poller, so
+// Close unblocks a pending Read or Write, which then returns os.ErrClosed.
+// Closing the last queue of the (non-persistent) TUN removes the link and,
+// with it, its addresses and routes.
+//
+// Read: the kernel hands a TCP (TSO) or UDP (USO) super-packet of up to 64
+// KiB with a virtio-net header; Read splits it into MSS-sized packets with
+// their own IP header (IPv4 id incremented, lengths, header checksum), TCP
+// sequence number (FIN/PSH only on the last, CWR only on the first) and a
+// complete TCP/UDP checksum. A plain packet with a partial checksum
+// (NEEDS_CSUM) gets its checksum completed. A super-packet with more segments
+// than bufs is returned over several Reads. Each bufs[i] must hold offset +
+// MTU bytes. Malformed frames are counted (Queue.Stats) and skipped.
+//
+// Write: consecutive TCP segments of one flow (same addresses, ports, ack,
+// options, TTL/TOS, consecutive IPv4 ids, contiguous sequence numbers, flags
+// ACK with PSH only on the last, equal payload size except a shorter last,
+// valid checksum) are written as one super-packet with a GSO virtio-net
+// header (NEEDS_CSUM, the pseudo-header sum in the checksum field), up to
+// 64 KiB. With USO the same holds for UDP datagrams of one flow. Everything
+// else is written as-is. Only the first packet of a super-packet is modified
+// (its IP length, IPv4 header checksum, PSH, L4 checksum field); the others
+// are written from the caller's buffers with writev, without copying, and
+// nothing is written beyond len(bufs[i]), so packets may point into one big
+// receive buffer. The virtio-net headers live in the Queue, so Write needs no
+// headroom.
+//
+// The splitting and coalescing functions are pure (no file descriptor) and
+// tested and fuzzed as such; checksums use an AVX2 loop where the CPU has it.
+//
 // Buffers: Read and Write take a vector of buffers and an offset; the packet
 // lives at bufs[i][offset:]. The bytes before offset are headroom owned by the
 // caller (fastpath writes outer headers there). A Device never keeps a
-// reference to a caller's buffer after a call returns.
+// reference to a caller's buffer after a call returns. Steady-state Read and
+// Write allocate nothing.
 //
 // Concurrency: one queue (one Device value) is used by at most one reader
 // and one writer goroutine at a time; distinct queues are independent.
+// Queue.Stats may be called from any goroutine.
+//
+// Link configuration: Configure sets MTU, addresses (vxtun: <own subnet>.0/32)
+// and scope-link routes (the whole Network) and brings the link up; the Link
+// it returns removes exactly what was added with Unconfigure.
 package tun
