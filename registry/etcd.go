@@ -141,7 +141,10 @@ type EtcdSource struct {
 
 	mu   sync.Mutex
 	held *heldLease // nil until acquired
-	prev netip.Prefix
+
+	// watchRev, when set (tests only), rewrites the revision a watch starts
+	// at, so a test can make it start below etcd's compaction point.
+	watchRev func(rev int64) int64
 }
 
 // NewEtcdSource checks opts and creates the etcd client. It does not wait
@@ -253,7 +256,6 @@ func (s *EtcdSource) LeaseChanges() <-chan Lease {
 func (s *EtcdSource) publishLocked(h *heldLease) {
 	old := s.held
 	s.held = h
-	s.prev = h.Subnet
 	if old != nil && old.Name == h.Name && old.PublicIP == h.PublicIP &&
 		old.Backend == h.Backend && old.VNI == h.VNI && macEqual(old.VtepMAC, h.VtepMAC) {
 		return

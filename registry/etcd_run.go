@@ -221,7 +221,11 @@ func (s *EtcdSource) watchPeers(ctx context.Context, out chan<- Update) error {
 		}
 		s.log.Info("peers synced", "peers", len(full), "revision", resp.Header.Revision)
 
-		watchOK := s.watchFrom(ctx, out, nc, peers, resp.Header.Revision+1)
+		rev := resp.Header.Revision + 1
+		if s.watchRev != nil {
+			rev = s.watchRev(rev)
+		}
+		watchOK := s.watchFrom(ctx, out, nc, peers, rev)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
