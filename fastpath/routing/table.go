@@ -165,10 +165,16 @@ type Builder struct {
 // NewBuilder starts a table. prev may be nil; when set, a peer with the same
 // Name as a route in prev keeps that route's Index.
 func NewBuilder(prev *Table) *Builder {
+	return newBuilder(prev, 0)
+}
+
+// newBuilder pre-sizes for n peers.
+func newBuilder(prev *Table, n int) *Builder {
 	return &Builder{
 		prev:   prev,
-		names:  make(map[string]struct{}),
-		owners: make(map[netip.Prefix]string),
+		peers:  make([]Route, 0, n),
+		names:  make(map[string]struct{}, n),
+		owners: make(map[netip.Prefix]string, n),
 	}
 }
 
@@ -315,12 +321,16 @@ func (b *Builder) Build() (*Table, error) {
 }
 
 func (b *Builder) assignIndexes(t *Table) {
-	used := make(map[int]bool)
-	pending := make([]int, 0)
+	prevIndex := make(map[string]int, b.prev.Len())
+	for _, r := range b.prev.Routes() {
+		prevIndex[r.Name] = r.Index
+	}
+	used := make(map[int]bool, len(t.routes))
+	var pending []int
 	for i := range t.routes {
-		if old := b.prev.ByName(t.routes[i].Name); old != nil {
-			t.routes[i].Index = old.Index
-			used[old.Index] = true
+		if old, ok := prevIndex[t.routes[i].Name]; ok {
+			t.routes[i].Index = old
+			used[old] = true
 		} else {
 			pending = append(pending, i)
 		}
@@ -342,7 +352,7 @@ func (b *Builder) assignIndexes(t *Table) {
 
 // NewTable builds a Table from peers (no previous snapshot).
 func NewTable(peers []config.Peer) (*Table, error) {
-	b := NewBuilder(nil)
+	b := newBuilder(nil, len(peers))
 	for _, p := range peers {
 		if err := b.Add(p); err != nil {
 			return nil, err
@@ -380,7 +390,7 @@ func (h *Holder) Store(t *Table) {
 // the current snapshot, and publishes it. On error the current snapshot
 // stays. It returns the new table.
 func (h *Holder) Swap(peers []config.Peer) (*Table, error) {
-	b := NewBuilder(h.Load())
+	b := newBuilder(h.Load(), len(peers))
 	for _, p := range peers {
 		if err := b.Add(p); err != nil {
 			return nil, err

@@ -571,3 +571,20 @@ func BenchmarkBuild(b *testing.B) {
 	}
 	b.ReportMetric(float64(tb.v4.nodeCount()+tb.v6.nodeCount()), "nodes")
 }
+
+func BenchmarkSwap(b *testing.B) {
+	b.ReportAllocs()
+	tb := benchTable(b, 10000)
+	peers := make([]config.Peer, 0, tb.Len())
+	for _, r := range tb.Routes() {
+		peers = append(peers, config.Peer{Name: r.Name, PublicIP: r.Underlay.Addr(), Backend: r.Backend,
+			VNI: r.VNI, VtepMAC: testMAC, Subnets: r.Prefixes})
+	}
+	var h Holder
+	h.Store(tb)
+	for b.Loop() {
+		if _, err := h.Swap(peers); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
