@@ -1,12 +1,93 @@
-// Command vxtun is the vxtun node daemon. See README.md.
+// Command vxtun is the vxtun node daemon: a userspace VXLAN / flannel-UDP
+// dataplane on a TUN device, with peers from a static file or from flannel's
+// etcd layout. See README.md.
+//
+//	vxtun run --net-conf net-conf.json --node node.json --peers peers.json
+//	vxtun run --etcd-endpoints http://10.0.0.1:2379 --iface eth0
+//	vxtun stats --debug-addr 127.0.0.1:9090
+//	vxtun version
+//
+// This package is wiring only: flags and environment, configuration loading,
+// signals and the daemon's lifecycle; the work is done by config, tun,
+// fastpath and registry.
 package main
 
 import (
 	"fmt"
+	"io"
 	"os"
+	"runtime"
+	"runtime/debug"
 )
 
+// version is set with -ldflags "-X main.version=v1.2.3"; otherwise it comes
+// from the module's build info.
+var version = ""
+
 func main() {
-	fmt.Fprintln(os.Stderr, "vxtun: not built yet")
-	os.Exit(2)
+	os.Exit(vxtunMain(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+func vxtunMain(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return runMain(args[1:], getenv, stderr)
+	case "stats":
+		return statsMain(args[1:], getenv, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, versionString())
+		return 0
+	case "help", "-h", "--help", "-help":
+		usage(stdout)
+		return 0
+	}
+	fmt.Fprintf(stderr, "vxtun: unknown command %q\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Usage: vxtun <command> [flags]
+
+Commands:
+  run      run the node daemon (vxtun run -h lists flags and environment variables)
+  stats    print the counters of a running daemon (needs its --debug-addr)
+  version  print the version
+`)
+}
+
+// versionString is "vxtun <version> (<go version>, <vcs info>)".
+func versionString() string {
+	v := version
+	extra := runtime.Version()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "" {
+			v = bi.Main.Version
+		}
+		var rev, modified string
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					modified = "+dirty"
+				}
+			}
+		}
+		if rev != "" {
+			if len(rev) > 12 {
+				rev = rev[:12]
+			}
+			extra += ", " + rev + modified
+		}
+	}
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
+	return fmt.Sprintf("vxtun %s (%s, %s/%s)", v, extra, runtime.GOOS, runtime.GOARCH)
 }

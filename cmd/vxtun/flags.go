@@ -1,0 +1,255 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vxtun/vxtun/config"
+	"github.com/vxtun/vxtun/registry"
+)
+
+// envPrefix is the prefix of every flag's environment variable: the flag
+// --etcd-endpoints is also VXTUN_ETCD_ENDPOINTS.
+const envPrefix = "VXTUN_"
+
+// envName returns the environment variable of a flag name.
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// errUsage marks command-line misuse (exit code 2); the message is printed
+// as is.
+var errUsage = errors.New("usage")
+
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string   { return e.msg }
+func (e *usageError) Is(t error) bool { return t == errUsage }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// runOptions are the settings of "vxtun run" from flags and environment.
+type runOptions struct {
+	NetConf string // --net-conf
+	Node    string // --node
+	Peers   string // --peers
+
+	EtcdEndpoints string // --etcd-endpoints, comma-separated
+	EtcdPrefix    string
+	EtcdCertFile  string
+	EtcdKeyFile   string
+	EtcdCAFile    string
+	EtcdUsername  string
+	EtcdPassword  string
+	EtcdLeaseTTL  time.Duration
+
+	PublicIP    string // --public-ip
+	Iface       string // --iface
+	Tun         string // --tun
+	Workers     int    // --workers (0: from the node file, else NumCPU)
+	SubnetFile  string // --subnet-file
+	ListenPort  int    // --listen-port (0: node file, else net-conf)
+	VtepMACFile string // --vtep-mac-file
+
+	DebugAddr string // --debug-addr ("" = off)
+	LogLevel  string // --log-level
+
+	set map[string]bool // flags given on the command line or in the environment
+}
+
+// etcdMode reports whether the peers come from etcd.
+func (o *runOptions) etcdMode() bool { return o.EtcdEndpoints != "" }
+
+// newRunFlags defines the flags of "vxtun run" on a new FlagSet.
+func newRunFlags(o *runOptions, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("vxtun run", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&o.NetConf, "net-conf", "", "flannel `net-conf.json` (static mode default "+config.DefaultNetConfPath+"; etcd mode: read from <etcd-prefix>/config unless given)")
+	fs.StringVar(&o.Node, "node", "", "node settings `file` (JSON: PublicIP, Iface, Subnet, TunName, VtepMAC/VtepMACFile, ...); required with --peers, optional with --etcd-endpoints")
+	fs.StringVar(&o.Peers, "peers", "", "static peers `file`: static mode (reloaded on SIGHUP and when it changes)")
+	fs.StringVar(&o.EtcdEndpoints, "etcd-endpoints", "", "comma-separated etcd `urls`: etcd mode (flannel's v3 layout), e.g. http://127.0.0.1:2379")
+	fs.StringVar(&o.EtcdPrefix, "etcd-prefix", registry.DefaultEtcdPrefix, "etcd key `prefix` of the network")
+	fs.StringVar(&o.EtcdCertFile, "etcd-certfile", "", "TLS client certificate `file` for etcd")
+	fs.StringVar(&o.EtcdKeyFile, "etcd-keyfile", "", "TLS client key `file` for etcd")
+	fs.StringVar(&o.EtcdCAFile, "etcd-cafile", "", "TLS CA `file` to verify etcd's certificate")
+	fs.StringVar(&o.EtcdUsername, "etcd-username", "", "etcd `user` name (authentication)")
+	fs.StringVar(&o.EtcdPassword, "etcd-password", "", "etcd `password` (prefer the environment variable)")
+	fs.DurationVar(&o.EtcdLeaseTTL, "etcd-lease-ttl", registry.DefaultLeaseTTL, "TTL of this node's subnet lease in etcd")
+	fs.StringVar(&o.PublicIP, "public-ip", "", "underlay `IP` of this node (overrides the node file's PublicIP)")
+	fs.StringVar(&o.Iface, "iface", "", "underlay `interface` (overrides the node file's Iface; the public IP is its first IPv4 address unless --public-ip is given)")
+	fs.StringVar(&o.Tun, "tun", "", "TUN interface `name` (overrides the node file's TunName; default "+config.DefaultTunName+")")
+	fs.IntVar(&o.Workers, "workers", 0, "forwarding workers = TUN queues (`n`; 0: node file's Workers, else the number of CPUs)")
+	fs.StringVar(&o.SubnetFile, "subnet-file", "", "subnet.env `path` for the flannel CNI plugin (overrides the node file's SubnetFile; default "+config.DefaultSubnetFile+")")
+	fs.IntVar(&o.ListenPort, "listen-port", 0, "underlay UDP `port` (0: node file's ListenPort, else net-conf Backend.Port, else 8472 vxlan / 8285 udp)")
+	fs.StringVar(&o.VtepMACFile, "vtep-mac-file", "", "`file` keeping this node's VTEP MAC across restarts (vxlan; default from the node file, else /var/lib/vxtun/vtep-mac)")
+	fs.StringVar(&o.DebugAddr, "debug-addr", "", "serve /metrics (Prometheus text) and /debug/pprof over HTTP on this `host:port`, e.g. 127.0.0.1:9090 (off when empty)")
+	fs.StringVar(&o.LogLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprint(w, `Usage: vxtun run [flags]
+
+Runs the node daemon: opens and configures the TUN device, writes subnet.env
+and forwards between the TUN and the underlay (VXLAN or flannel's legacy UDP).
+Peers come from a static file (--peers) or from etcd (--etcd-endpoints).
+
+Signals: SIGHUP re-reads the peers file (a bad file is logged and the old
+peers stay); SIGTERM and SIGINT shut down and remove the TUN device and
+the addresses and routes vxtun added.
+
+Exit status: 0 after a clean shutdown, 1 on a startup or runtime error,
+2 on command-line misuse.
+
+Every flag can also be set by an environment variable (shown in brackets);
+a flag on the command line wins.
+
+Flags:
+`)
+		fs.VisitAll(func(f *flag.Flag) {
+			name, usage := flag.UnquoteUsage(f)
+			fmt.Fprintf(w, "  --%s", f.Name)
+			if name != "" {
+				fmt.Fprintf(w, " %s", name)
+			}
+			fmt.Fprintf(w, "  [%s]\n", envName(f.Name))
+			fmt.Fprintf(w, "        %s", strings.ReplaceAll(usage, "\n", "\n        "))
+			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" {
+				fmt.Fprintf(w, " (default %s)", f.DefValue)
+			}
+			fmt.Fprintln(w)
+		})
+	}
+	return fs
+}
+
+// parseRunFlags parses args and then fills every flag not given on the
+// command line from its environment variable (getenv). Errors wrap errUsage,
+// except flag.ErrHelp which is returned as is.
+func parseRunFlags(args []string, getenv func(string) string, out io.Writer) (*runOptions, error) {
+	o := &runOptions{set: map[string]bool{}}
+	fs := newRunFlags(o, out)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, &usageError{msg: err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("unexpected argument %q", fs.Arg(0))
+	}
+	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if o.set[f.Name] || envErr != nil {
+			return
+		}
+		v, ok := lookupEnv(getenv, envName(f.Name))
+		if !ok {
+			return
+		}
+		if err := fs.Set(f.Name, v); err != nil {
+			envErr = usagef("invalid value %q for %s: %v", v, envName(f.Name), err)
+			return
+		}
+		o.set[f.Name] = true
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// lookupEnv treats an empty variable as unset.
+func lookupEnv(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+// check validates what can be judged without reading any file.
+func (o *runOptions) check() error {
+	switch {
+	case o.Peers != "" && o.etcdMode():
+		return usagef("--peers and --etcd-endpoints exclude each other: choose static peers or etcd")
+	case o.Peers == "" && !o.etcdMode():
+		return usagef("no peer source: give --peers FILE (static) or --etcd-endpoints URLS (etcd)")
+	case o.Peers != "" && o.Node == "":
+		return usagef("--node FILE is required with --peers (it holds this node's Subnet)")
+	case o.etcdMode() && o.Node == "" && o.PublicIP == "" && o.Iface == "":
+		return usagef("etcd mode needs this node's address: give --public-ip, --iface or --node")
+	case o.Workers < 0 || o.Workers > config.MaxWorkers:
+		return usagef("--workers %d is out of range 0..%d", o.Workers, config.MaxWorkers)
+	case o.ListenPort < 0 || o.ListenPort > 65535:
+		return usagef("--listen-port %d is out of range 0..65535", o.ListenPort)
+	case o.EtcdLeaseTTL <= 0:
+		return usagef("--etcd-lease-ttl %v must be positive", o.EtcdLeaseTTL)
+	case (o.EtcdCertFile == "") != (o.EtcdKeyFile == ""):
+		return usagef("--etcd-certfile and --etcd-keyfile go together")
+	}
+	if o.PublicIP != "" {
+		if _, err := netip.ParseAddr(o.PublicIP); err != nil {
+			return usagef("--public-ip %q is not an IP address", o.PublicIP)
+		}
+	}
+	if _, err := parseLevel(o.LogLevel); err != nil {
+		return usagef("--log-level: %v", err)
+	}
+	if o.DebugAddr != "" {
+		if _, port, err := splitHostPort(o.DebugAddr); err != nil {
+			return usagef("--debug-addr %q: %v", o.DebugAddr, err)
+		} else if port == 0 {
+			return usagef("--debug-addr %q: want a port", o.DebugAddr)
+		}
+	}
+	return nil
+}
+
+// endpoints splits --etcd-endpoints.
+func (o *runOptions) endpoints() []string {
+	var eps []string
+	for _, e := range strings.Split(o.EtcdEndpoints, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			eps = append(eps, e)
+		}
+	}
+	return eps
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info", "":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("unknown level %q (want debug, info, warn or error)", s)
+}
+
+// splitHostPort accepts host:port and :port.
+func splitHostPort(s string) (string, int, error) {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return "", 0, errors.New("want host:port")
+	}
+	host, ps := s[:i], s[i+1:]
+	port, err := strconv.Atoi(ps)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("bad port %q", ps)
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return host, port, nil
+}

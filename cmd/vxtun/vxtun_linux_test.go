@@ -1,0 +1,576 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/vxtun/vxtun/internal/nettest"
+)
+
+// vxtunBin is the binary built once by TestMain.
+var vxtunBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "vxtun-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "TestMain:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "TestMain:", err)
+		return 1
+	}
+	vxtunBin = filepath.Join(dir, "vxtun")
+	out, err := exec.Command("go", "build", "-o", vxtunBin, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "TestMain: go build: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
+}
+
+// syncBuffer collects a process's output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// proc is a vxtun process in a namespace.
+type proc struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+	err  error
+}
+
+func startVxtun(t *testing.T, ns *nettest.NS, args ...string) *proc {
+	t.Helper()
+	p := &proc{out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = ns.Command(context.Background(), append([]string{vxtunBin}, args...)...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start vxtun: %v", err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("vxtun %s output:\n%s", strings.Join(args, " "), p.out.String())
+		}
+	})
+	return p
+}
+
+// exited reports whether the process ended, and its exit code.
+func (p *proc) exited() (bool, int) {
+	select {
+	case <-p.done:
+		return true, p.cmd.ProcessState.ExitCode()
+	default:
+		return false, 0
+	}
+}
+
+func (p *proc) wait(t *testing.T, d time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(d):
+		t.Fatalf("vxtun did not exit within %v; output:\n%s", d, p.out.String())
+		return -1
+	}
+}
+
+// testNode is one vxtun node's files.
+type testNode struct {
+	ns        *nettest.NS
+	dir       string
+	index     int
+	netConf   string
+	node      string
+	peers     string
+	subnetEnv string
+	debug     string
+}
+
+const (
+	testNetConf = `{"Network": "198.19.0.0/16", "Backend": {"Type": "vxlan"}}`
+)
+
+func macOf(i int) string { return fmt.Sprintf("0e:00:00:00:00:%02x", i) }
+
+func peerJSON(i int) map[string]any {
+	return map[string]any{
+		"Name":     fmt.Sprintf("node%d", i),
+		"PublicIP": fmt.Sprintf("198.18.0.%d", i),
+		"Subnets":  []string{fmt.Sprintf("198.19.%d.0/24", i)},
+		"VtepMAC":  macOf(i),
+	}
+}
+
+func writeJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeAtomic(t, path, b)
+}
+
+// writeAtomic replaces path by rename, as an operator's tooling would.
+func writeAtomic(t *testing.T, path string, b []byte) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newTestNode writes net-conf, node and peers files for node i of a
+// two-node setup whose other node is peer.
+func newTestNode(t *testing.T, ns *nettest.NS, i int, peers ...int) *testNode {
+	t.Helper()
+	dir := t.TempDir()
+	n := &testNode{
+		ns: ns, dir: dir, index: i,
+		netConf:   filepath.Join(dir, "net-conf.json"),
+		node:      filepath.Join(dir, "node.json"),
+		peers:     filepath.Join(dir, "peers.json"),
+		subnetEnv: filepath.Join(dir, "subnet.env"),
+		debug:     "127.0.0.1:9090",
+	}
+	writeAtomic(t, n.netConf, []byte(testNetConf))
+	writeJSON(t, n.node, map[string]any{
+		"PublicIP":   fmt.Sprintf("198.18.0.%d", i),
+		"Iface":      "ul0",
+		"Subnet":     fmt.Sprintf("198.19.%d.0/24", i),
+		"VtepMAC":    macOf(i),
+		"SubnetFile": n.subnetEnv,
+		"Workers":    2,
+	})
+	n.writePeers(t, peers...)
+	if err := ns.Do(func() error { return addPod(i) }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (n *testNode) writePeers(t *testing.T, peers ...int) {
+	t.Helper()
+	var ps []any
+	for _, p := range peers {
+		ps = append(ps, peerJSON(p))
+	}
+	writeJSON(t, n.peers, map[string]any{"Peers": ps})
+}
+
+func (n *testNode) args(extra ...string) []string {
+	return append([]string{"run", "--net-conf", n.netConf, "--node", n.node, "--peers", n.peers,
+		"--debug-addr", n.debug, "--log-level", "debug"}, extra...)
+}
+
+// addPod puts the pod address 198.19.i.1/32 on lo (inside NS.Do).
+func addPod(i int) error {
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		return err
+	}
+	a, err := netlink.ParseAddr(fmt.Sprintf("198.19.%d.1/32", i))
+	if err != nil {
+		return err
+	}
+	return netlink.AddrAdd(lo, a)
+}
+
+// waitPing waits until ns can ping dst from src.
+func waitPing(t *testing.T, ns *nettest.NS, src, dst string, p ...*proc) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		for _, q := range p {
+			if ex, code := q.exited(); ex {
+				t.Fatalf("vxtun exited with %d:\n%s", code, q.out.String())
+			}
+		}
+		out, err := ns.Try("ping", "-n", "-c", "1", "-W", "1", "-I", src, dst)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ping %s -> %s: %v\n%s", src, dst, err, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// metrics fetches /metrics of the daemon listening on addr inside ns.
+func metrics(t *testing.T, ns *nettest.NS, addr string) map[string]float64 {
+	t.Helper()
+	var conn net.Conn
+	if err := ns.Do(func() error {
+		var err error
+		conn, err = net.DialTimeout("tcp", addr, 2*time.Second)
+		return err
+	}); err != nil {
+		t.Fatalf("dial debug addr: %v", err)
+	}
+	used := false
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
+		if used {
+			return nil, errors.New("one connection only")
+		}
+		used = true
+		return conn, nil
+	}}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("get /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	samples, err := parseMetrics(resp.Body)
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	m := map[string]float64{}
+	for _, s := range samples {
+		key := s.Name
+		if r, ok := s.Labels["reason"]; ok {
+			key += "/" + r
+		}
+		m[key] += s.Value
+	}
+	return m
+}
+
+// transfer sends size pseudo-random bytes from 198.19.1.1 (in a) to a
+// server on 198.19.2.1:port (in b), paced at rate bytes/s, and returns an
+// error unless the server's SHA-256 of what it received matches.
+func transfer(a, b *nettest.NS, port int, size, rate int) error {
+	var l net.Listener
+	if err := b.Do(func() error {
+		var err error
+		l, err = net.Listen("tcp", fmt.Sprintf("198.19.2.1:%d", port))
+		return err
+	}); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer l.Close()
+	srvErr := make(chan error, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			srvErr <- err
+			return
+		}
+		defer c.Close()
+		h := sha256.New()
+		if _, err := io.Copy(h, c); err != nil {
+			srvErr <- fmt.Errorf("server read: %w", err)
+			return
+		}
+		_, err = c.Write(h.Sum(nil))
+		srvErr <- err
+	}()
+	var c net.Conn
+	if err := a.Do(func() error {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(198, 19, 1, 1)}, Timeout: 5 * time.Second}
+		var err error
+		c, err = d.Dial("tcp", fmt.Sprintf("198.19.2.1:%d", port))
+		return err
+	}); err != nil {
+		return fmt.Errorf("dial: %w", err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(40 * time.Second))
+	h := sha256.New()
+	rng := rand.New(rand.NewPCG(1, 2))
+	buf := make([]byte, 64<<10)
+	start := time.Now()
+	for sent := 0; sent < size; {
+		n := min(len(buf), size-sent)
+		for i := 0; i+8 <= n; i += 8 {
+			v := rng.Uint64()
+			for k := range 8 {
+				buf[i+k] = byte(v >> (8 * k))
+			}
+		}
+		if _, err := c.Write(buf[:n]); err != nil {
+			return fmt.Errorf("client write after %d bytes: %w", sent, err)
+		}
+		h.Write(buf[:n])
+		sent += n
+		if ahead := time.Duration(float64(sent)/float64(rate)*float64(time.Second)) - time.Since(start); ahead > 0 {
+			time.Sleep(ahead)
+		}
+	}
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		return fmt.Errorf("close write: %w", err)
+	}
+	got := make([]byte, sha256.Size)
+	if _, err := io.ReadFull(c, got); err != nil {
+		return fmt.Errorf("read hash: %w", err)
+	}
+	if err := <-srvErr; err != nil {
+		return err
+	}
+	if want := h.Sum(nil); !bytes.Equal(got, want) {
+		return fmt.Errorf("server hash %x, want %x", got, want)
+	}
+	return nil
+}
+
+// TestSIGHUPReloadDuringTransfer is the dataplane issue's test 6: peers are
+// reloaded (SIGHUP) several times — once with a bad file — while a TCP
+// transfer runs; the transfer completes intact, the bad file is reported,
+// and SIGTERM removes the TUN device and its routes.
+func TestSIGHUPReloadDuringTransfer(t *testing.T) {
+	h := nettest.NewTwoHosts(t)
+	n1 := newTestNode(t, h.A, 1, 2)
+	n2 := newTestNode(t, h.B, 2, 1)
+	p1 := startVxtun(t, h.A, n1.args()...)
+	p2 := startVxtun(t, h.B, n2.args()...)
+	waitPing(t, h.A, "198.19.1.1", "198.19.2.1", p1, p2)
+
+	if env, err := os.ReadFile(n1.subnetEnv); err != nil {
+		t.Errorf("subnet.env: %v", err)
+	} else if want := "FLANNEL_SUBNET=198.19.1.1/24\nFLANNEL_MTU=1450\n"; !strings.Contains(string(env), want) {
+		t.Errorf("subnet.env:\n%s\nwant it to contain\n%s", env, want)
+	}
+
+	const size, rate = 48 << 20, 12 << 20 // about 4 s
+	xfer := make(chan error, 1)
+	go func() { xfer <- transfer(h.A, h.B, 5001, size, rate) }()
+
+	hup := func(p *proc) {
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Errorf("SIGHUP: %v", err)
+		}
+	}
+	steps := []struct {
+		name  string
+		write func()
+	}{
+		{"add node3", func() { n1.writePeers(t, 2, 3) }},
+		{"bad file", func() { writeAtomic(t, n1.peers, []byte(`{"Peers": [{"Name": "node2", "PublicIP": "198.18.0.2"`)) }},
+		{"same peers again", func() { n1.writePeers(t, 2, 3) }},
+		{"remove node3", func() { n1.writePeers(t, 2) }},
+	}
+	for _, s := range steps {
+		time.Sleep(600 * time.Millisecond)
+		s.write()
+		hup(p1)
+		hup(p2) // unchanged file on node2: a no-op reload
+	}
+	select {
+	case err := <-xfer:
+		if err != nil {
+			t.Fatalf("transfer across reloads: %v", err)
+		}
+	case <-time.After(45 * time.Second):
+		t.Fatal("transfer did not finish")
+	}
+
+	log := p1.out.String()
+	if !strings.Contains(log, "static peers file rejected; keeping the current peers") {
+		t.Errorf("no log line for the bad peers file; log:\n%s", log)
+	}
+	if !strings.Contains(log, "SIGHUP: re-reading the peers file") {
+		t.Errorf("no log line for SIGHUP; log:\n%s", log)
+	}
+	m := metrics(t, h.A, n1.debug)
+	if got := m["vxtun_peers"]; got != 1 {
+		t.Errorf("vxtun_peers after the last reload: got %v, want 1", got)
+	}
+	if got := m["vxtun_tx_packets_total"]; got < float64(size/65536) {
+		t.Errorf("vxtun_tx_packets_total: got %v, want at least %d", got, size/65536)
+	}
+	if got := m["vxtun_rx_packets_total"]; got == 0 {
+		t.Errorf("vxtun_rx_packets_total: got 0, want > 0")
+	}
+
+	// The stats command prints a readable summary from the same endpoint.
+	out, err := h.A.Try(vxtunBin, "stats", "--debug-addr", n1.debug)
+	if err != nil || !strings.Contains(out, "tx ") || !strings.Contains(out, "peers ") {
+		t.Errorf("vxtun stats: %v\n%s", err, out)
+	}
+
+	// SIGTERM: clean exit, TUN and routes gone.
+	for _, p := range []*proc{p1, p2} {
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, p := range []*proc{p1, p2} {
+		if code := p.wait(t, 10*time.Second); code != 0 {
+			t.Errorf("node%d: exit code after SIGTERM: got %d, want 0\n%s", i+1, code, p.out.String())
+		}
+	}
+	for _, ns := range []*nettest.NS{h.A, h.B} {
+		nh := ns.Handle()
+		if l, err := nh.LinkByName("vxtun0"); err == nil {
+			t.Errorf("%s: link vxtun0 (index %d) still exists after SIGTERM", ns.Name, l.Attrs().Index)
+		}
+		routes, err := nh.RouteList(nil, netlink.FAMILY_V4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range routes {
+			if r.Dst != nil && r.Dst.String() == "198.19.0.0/16" {
+				t.Errorf("%s: route %v still exists after SIGTERM", ns.Name, r)
+			}
+		}
+	}
+	if !strings.Contains(p1.out.String(), "removed the TUN device") {
+		t.Errorf("no shutdown log line:\n%s", p1.out.String())
+	}
+}
+
+// TestStartupErrors: each startup error is one line on stderr and a
+// non-zero exit, and leaves no TUN device behind.
+func TestStartupErrors(t *testing.T) {
+	nettest.RequirePrivileged(t)
+	ns := nettest.NewNS(t, "err")
+	nettest.Veth(t, ns, "ul0", "198.18.0.1/24", nettest.NewNS(t, "errb"), "ul0", "198.18.0.2/24")
+	n := newTestNode(t, ns, 1, 2)
+	badConf := filepath.Join(n.dir, "bad-net-conf.json")
+	writeAtomic(t, badConf, []byte(`{"Network": "198.19.0.0/16", "Backend": {"Type": "vxlan", "VNI": "one"}}`))
+	badPeers := filepath.Join(n.dir, "bad-peers.json")
+	writeAtomic(t, badPeers, []byte(`{"Peers": [{"Name": "node2", "PublicIP": "198.18.0.2", "Subnets": ["10.0.0.0/24"], "VtepMAC": "0e:00:00:00:00:02"}]}`))
+
+	// A socket on the VXLAN port, held by the test inside the namespace.
+	var held *net.UDPConn
+	if err := ns.Do(func() error {
+		var err error
+		held, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(198, 18, 0, 1), Port: 4789})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+
+	base := []string{"run", "--net-conf", n.netConf, "--node", n.node, "--peers", n.peers}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"bad net-conf", []string{"run", "--net-conf", badConf, "--node", n.node, "--peers", n.peers}, 1, "Backend.VNI"},
+		{"missing node file", []string{"run", "--net-conf", n.netConf, "--node", filepath.Join(n.dir, "nope.json"), "--peers", n.peers}, 1, "nope.json"},
+		{"bad peers file", []string{"run", "--net-conf", n.netConf, "--node", n.node, "--peers", badPeers}, 1, "outside the network"},
+		{"port in use", append(base, "--listen-port", "4789"), 1, "already in use"},
+		{"unknown flag", append(base, "--bogus"), 2, "bogus"},
+		{"two peer sources", append(base, "--etcd-endpoints", "http://127.0.0.1:2379"), 2, "exclude each other"},
+		{"no peer source", []string{"run", "--node", n.node}, 2, "no peer source"},
+		{"bad flag value", append(base, "--log-level", "loud"), 2, "log-level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := startVxtun(t, ns, tt.args...)
+			code := p.wait(t, 10*time.Second)
+			out := strings.TrimRight(p.out.String(), "\n")
+			if code != tt.code {
+				t.Errorf("exit code: got %d, want %d; output:\n%s", code, tt.code, out)
+			}
+			if lines := strings.Count(out, "\n") + 1; lines != 1 {
+				t.Errorf("got %d lines on stderr, want 1:\n%s", lines, out)
+			}
+			if !strings.Contains(out, tt.want) {
+				t.Errorf("stderr %q does not mention %q", out, tt.want)
+			}
+		})
+	}
+	if _, err := ns.Handle().LinkByName("vxtun0"); err == nil {
+		t.Errorf("a failed start left vxtun0 behind")
+	}
+}
+
+// TestEnvVars: settings come from VXTUN_* variables as well as flags.
+func TestEnvVars(t *testing.T) {
+	nettest.RequirePrivileged(t)
+	h := nettest.NewTwoHosts(t)
+	n1 := newTestNode(t, h.A, 1, 2)
+	n2 := newTestNode(t, h.B, 2, 1)
+	p2 := startVxtun(t, h.B, n2.args()...)
+
+	ctx := context.Background()
+	p1 := &proc{out: &syncBuffer{}, done: make(chan struct{})}
+	p1.cmd = h.A.Command(ctx, vxtunBin, "run", "--log-level", "info")
+	p1.cmd.Env = append(os.Environ(),
+		"VXTUN_NET_CONF="+n1.netConf, "VXTUN_NODE="+n1.node, "VXTUN_PEERS="+n1.peers,
+		"VXTUN_TUN=vxenv0", "VXTUN_WORKERS=1", "VXTUN_LOG_LEVEL=error")
+	p1.cmd.Stdout, p1.cmd.Stderr = p1.out, p1.out
+	if err := p1.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p1.err = p1.cmd.Wait(); close(p1.done) }()
+	t.Cleanup(func() { _ = p1.cmd.Process.Kill(); <-p1.done })
+
+	waitPing(t, h.A, "198.19.1.1", "198.19.2.1", p1, p2)
+	l, err := h.A.Handle().LinkByName("vxenv0")
+	if err != nil {
+		t.Fatalf("VXTUN_TUN=vxenv0 was not used: %v", err)
+	}
+	if mtu := l.Attrs().MTU; mtu != 1450 {
+		t.Errorf("TUN MTU: got %d, want 1450 (underlay 1500 - 50)", mtu)
+	}
+	if err := p1.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := p1.wait(t, 10*time.Second); code != 0 {
+		t.Errorf("exit code after SIGINT: got %d, want 0", code)
+	}
+	// --log-level info on the command line wins over VXTUN_LOG_LEVEL=error.
+	if out := p1.out.String(); !strings.Contains(out, "vxtun running") {
+		t.Errorf("flag did not win over the environment; output:\n%s", out)
+	}
+}
