@@ -42,6 +42,7 @@ type Config struct {
 	Modes       []string      // subset of AllModes, in alternation order
 	OutDir      string        // configs, daemon logs; created
 	Vxtun       string        // path to the vxtun binary
+	VxtunArgs   []string      // extra "vxtun run" flags (e.g. --debug-addr for pprof)
 	Quick       bool          // recorded in the results
 	Command     string        // recorded in the results
 	Log         io.Writer     // progress; nil = discard
@@ -89,9 +90,9 @@ func newMode(name string, c Config) (Mode, error) {
 	case ModeKernelVXLAN:
 		return KernelVXLANMode{}, nil
 	case ModeVxtunVXLAN:
-		return &VxtunMode{Backend: config.BackendVXLAN, Binary: c.Vxtun}, nil
+		return &VxtunMode{Backend: config.BackendVXLAN, Binary: c.Vxtun, Extra: c.VxtunArgs}, nil
 	case ModeVxtunUDP:
-		return &VxtunMode{Backend: config.BackendUDP, Binary: c.Vxtun}, nil
+		return &VxtunMode{Backend: config.BackendUDP, Binary: c.Vxtun, Extra: c.VxtunArgs}, nil
 	}
 	return nil, fmt.Errorf("unknown mode %q (have %s)", name, strings.Join(AllModes, ", "))
 }

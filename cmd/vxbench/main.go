@@ -34,11 +34,13 @@ func run() int {
 		rounds   = flag.Int("rounds", 0, "rounds of alternating measurements (default 3, quick 1)")
 		duration = flag.Duration("duration", 0, "duration of each TCP measurement (whole seconds; default 5s, quick 1s)")
 		udpStep  = flag.Duration("udp-step", 0, "duration of each UDP rate-search trial (whole seconds; default 1s)")
-		steps    = flag.Int("udp-steps", -1, "UDP rate-search steps after the overload probe (default 7, quick 3)")
+		steps    = flag.Int("udp-steps", -1, "UDP rate-search steps after the overload probe (-1: 7, quick 3)")
 		pings    = flag.Int("pings", 0, "ping probes per measurement at 1 ms (default 1000, quick 200)")
 		modes    = flag.String("modes", strings.Join(bench.AllModes, ","), "comma-separated modes, in alternation order")
 		out      = flag.String("out", "bench/out", "output directory: results.json, ratios.svg, configs and daemon logs")
-		vxtun    = flag.String("vxtun", "bin/vxtun", "path to the vxtun binary (build it with `make build`)")
+		vxtun    = flag.String("vxtun", "bin/vxtun", "path to the vxtun binary (build it with 'make build')")
+		vxArgs   = flag.String("vxtun-args", "", "extra `flags` for every 'vxtun run', space-separated (e.g. \"--debug-addr 127.0.0.1:6060\": pprof inside each node's namespace)")
+		strict   = flag.Bool("strict", false, "exit 1 when any mode is unavailable (e.g. vxtun not built), not only when one fails")
 		results  = flag.String("results", "auto", `Markdown file whose generated section gets the results ("auto": bench/RESULTS.md for full runs, none for -quick; "" = none)`)
 	)
 	flag.Parse()
@@ -67,7 +69,7 @@ func run() int {
 			cfg.Modes = append(cfg.Modes, m)
 		}
 	}
-	cfg.OutDir, cfg.Vxtun, cfg.Log = *out, *vxtun, os.Stderr
+	cfg.OutDir, cfg.Vxtun, cfg.VxtunArgs, cfg.Log = *out, *vxtun, strings.Fields(*vxArgs), os.Stderr
 	cfg.Command = strings.TrimSpace("vxbench " + strings.Join(os.Args[1:], " "))
 	resultsPath := *results
 	if resultsPath == "auto" {
@@ -126,6 +128,14 @@ func run() int {
 	if runErr != nil {
 		fmt.Fprintln(os.Stderr, "vxbench:", runErr)
 		code = 1
+	}
+	if *strict {
+		for _, m := range res.Modes {
+			if m.Unavailable != "" && !m.Failed {
+				fmt.Fprintf(os.Stderr, "vxbench: -strict: %s is %s\n", m.Mode, m.Unavailable)
+				code = 1
+			}
+		}
 	}
 	return code
 }
