@@ -30,7 +30,7 @@ type Addr struct {
 // addresses are global). An invalid ap gives the zero Addr.
 func NewAddr(ap netip.AddrPort) Addr {
 	var a Addr
-	ip := ap.Addr().Unmap()
+	ip := ap.Addr().Unmap().WithZone("")
 	if !ip.IsValid() {
 		return a
 	}
