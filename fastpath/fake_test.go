@@ -62,10 +62,10 @@ func (d *fakeDev) MTU() (int, error) { return 1450, nil }
 func (d *fakeDev) Name() string      { return d.name }
 func (d *fakeDev) Close() error      { d.once.Do(func() { close(d.done) }); return nil }
 
-// freeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago.
-func freeUDPPort(t testing.TB) uint16 {
+// freeUDPPort returns a UDP port on addr that was free a moment ago.
+func freeUDPPort(t testing.TB, addr netip.Addr) uint16 {
 	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, 0)))
 	if err != nil {
 		t.Fatal(err)
 	}

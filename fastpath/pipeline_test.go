@@ -41,9 +41,13 @@ type pipe struct {
 
 // newPipe starts two forwarders, node 1 on da and node 2 on db.
 func newPipe(t testing.TB, backend config.Backend, mtu int, da, db tun.Device) *pipe {
+	return newPipeOn(t, netip.MustParseAddr("127.0.0.1"), backend, mtu, da, db)
+}
+
+// newPipeOn is newPipe with the underlay on loopback address lo.
+func newPipeOn(t testing.TB, lo netip.Addr, backend config.Backend, mtu int, da, db tun.Device) *pipe {
 	t.Helper()
-	pa, pb := freeUDPPort(t), freeUDPPort(t)
-	lo := netip.MustParseAddr("127.0.0.1")
+	pa, pb := freeUDPPort(t, lo), freeUDPPort(t, lo)
 	mk := func(port uint16, mac net.HardwareAddr, vtep string, d tun.Device) *Forwarder {
 		f, err := New(Config{
 			Backend: backend, VNI: 1, ListenAddr: netip.AddrPortFrom(lo, port),
@@ -120,11 +124,13 @@ func expectNone(t *testing.T, c chan []byte, what string) {
 func TestPipelineBackToBack(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	for _, backend := range []config.Backend{config.BackendVXLAN, config.BackendUDP} {
-		t.Run(string(backend), func(t *testing.T) { testPipeline(t, backend) })
+		for _, lo := range []string{"127.0.0.1", "::1"} {
+			t.Run(string(backend)+"/"+lo, func(t *testing.T) { testPipeline(t, netip.MustParseAddr(lo), backend) })
+		}
 	}
 }
 
-func testPipeline(t *testing.T, backend config.Backend) {
+func testPipeline(t *testing.T, lo netip.Addr, backend config.Backend) {
 	da, db := tuntest.New(tuntest.Config{Name: "tt1"}), tuntest.New(tuntest.Config{Name: "tt2"})
 	ca, cb := da.Outbound, db.Outbound
 	inject := func(d *tuntest.Device, pkts [][]byte) {
@@ -134,9 +140,9 @@ func testPipeline(t *testing.T, backend config.Backend) {
 			}
 		}
 	}
-	p := newPipe(t, backend, 1500, da, db)
+	p := newPipeOn(t, lo, backend, 1500, da, db)
 	defer p.stop(t)
-	maxInner := 1500 - config.Overhead(backend, false)
+	maxInner := 1500 - config.Overhead(backend, lo.Is6())
 
 	// A → B: a batch of equal-size segments (one GSO run), then mixed sizes;
 	// B → A: IPv6. Every packet arrives unchanged and in order.
@@ -359,6 +365,93 @@ func BenchmarkPipeline(b *testing.B) {
 			b.ReportMetric(float64(got)/el, "pkts/s")
 			b.ReportMetric(float64(sink.bytes.Load())*8/el/1e9, "Gbit/s")
 			b.ReportMetric(100*float64(sent-min(got, sent))/float64(sent), "loss%")
+		})
+	}
+}
+
+// TestOutboundGroupsByPeer interleaves packets to three peers in one TUN
+// batch: each peer receives exactly its packets, in order, with its own VTEP
+// MAC (the batch is regrouped by peer and sent as GSO runs).
+func TestOutboundGroupsByPeer(t *testing.T) {
+	for _, backend := range []config.Backend{config.BackendVXLAN, config.BackendUDP} {
+		t.Run(string(backend), func(t *testing.T) {
+			lo := netip.MustParseAddr("127.0.0.1")
+			dev := newFakeDev("fake", func([][]byte, int) {})
+			f, err := New(Config{Backend: backend, VNI: 1, ListenAddr: netip.AddrPortFrom(lo, freeUDPPort(t, lo)),
+				VtepMAC: mac1, VtepIP: netip.MustParseAddr("198.19.1.0")}, []tun.Device{dev})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var peers []config.Peer
+			var socks []*net.UDPConn
+			for i := range 3 {
+				ip := netip.AddrFrom4([4]byte{127, 0, 0, byte(2 + i)})
+				c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				socks = append(socks, c)
+				peers = append(peers, config.Peer{
+					Name: fmt.Sprintf("p%d", i), PublicIP: ip, Port: uint16(c.LocalAddr().(*net.UDPAddr).Port),
+					Backend: backend, VNI: 1, VtepMAC: net.HardwareAddr{0x0e, 0, 0, 0, 1, byte(i)},
+					Subnets: []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, byte(10 + i), 0}), 24)},
+				})
+			}
+			if err := f.SetPeers(peers); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- f.Run(ctx) }()
+			defer func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Error(err)
+				}
+				dev.Close()
+			}()
+
+			var batch [][]byte
+			want := make([][]uint32, 3)
+			for i := range 40 {
+				p := i % 3
+				if i%7 == 0 {
+					p = 1 // uneven runs
+				}
+				size := 1000
+				if i == 39 {
+					size = 500
+				}
+				batch = append(batch, udp4Packet(pod1, netip.AddrFrom4([4]byte{198, 19, byte(10 + p), 1}), size, uint32(i), false))
+				want[p] = append(want[p], uint32(i))
+			}
+			dev.reads <- batch
+			off := 0
+			if backend == config.BackendVXLAN {
+				off = encap.VXLANOverhead
+			}
+			buf := make([]byte, 2000)
+			for p, c := range socks {
+				for k, seq := range want[p] {
+					_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+					n, err := c.Read(buf)
+					if err != nil {
+						t.Fatalf("peer %d packet %d: %v", p, k, err)
+					}
+					d := buf[:n]
+					if off > 0 && [6]byte(d[8:14]) != [6]byte(peers[p].VtepMAC) {
+						t.Errorf("peer %d: inner dst MAC % x, want %s", p, d[8:14], peers[p].VtepMAC)
+					}
+					if got := binary.BigEndian.Uint32(d[off+28:]); got != seq {
+						t.Fatalf("peer %d packet %d: seq %d, want %d (per-peer order)", p, k, got, seq)
+					}
+				}
+			}
+			waitStats(t, func() bool { return f.Stats().TxPackets == 40 })
+			if s := f.Stats(); s.TxPackets != 40 || len(s.Drops) != 0 {
+				t.Errorf("tx %d drops %v, want 40 and none", s.TxPackets, s.Drops)
+			}
 		})
 	}
 }
