@@ -87,8 +87,9 @@ type Conn struct {
 }
 
 // Listen opens a UDP socket bound to laddr in the calling goroutine's network
-// namespace (IPv4 socket for an IPv4 address, dual-stack IPv6 socket
-// otherwise). With SO_REUSEPORT (the default) several Conns may bind the same
+// namespace: an IPv4 socket for an IPv4 address, a dual-stack IPv6 socket for
+// [::] (or an invalid address), an IPv6-only socket for any other IPv6
+// address. With SO_REUSEPORT (the default) several Conns may bind the same
 // address; the kernel spreads incoming flows across them. Port 0 picks a
 // free port (see LocalAddr); bind further sockets to that port. opts may be
 // nil.
@@ -117,9 +118,11 @@ func Listen(laddr netip.AddrPort, opts *Options) (*Conn, error) {
 	if ip.Unmap().Is4() {
 		network = "udp4"
 		ip = ip.Unmap()
+	} else if ip.IsUnspecified() {
+		network = "udp" // [::] as a dual-stack socket (Go sets IPV6_V6ONLY for "udp6")
 	}
 	laddr = netip.AddrPortFrom(ip, laddr.Port())
-	v6 := network == "udp6"
+	v6 := network != "udp4"
 
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
