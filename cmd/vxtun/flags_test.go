@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envMap(kv ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+func TestParseRunFlags(t *testing.T) {
+	static := []string{"--node", "n.json", "--peers", "p.json"}
+	tests := []struct {
+		name    string
+		args    []string
+		env     []string
+		check   func(*runOptions) string // "" if fine
+		wantErr string                   // substring of a usage error
+	}{
+		{
+			name: "flags only",
+			args: append(static, "--workers", "3", "--tun", "vx1", "--listen-port", "4789"),
+			check: func(o *runOptions) string {
+				if o.Workers != 3 || o.Tun != "vx1" || o.ListenPort != 4789 || o.Peers != "p.json" {
+					return "flags not applied"
+				}
+				return ""
+			},
+		},
+		{
+			name: "environment fills unset flags",
+			env: []string{"VXTUN_NODE", "n.json", "VXTUN_PEERS", "p.json", "VXTUN_WORKERS", "2",
+				"VXTUN_DEBUG_ADDR", "127.0.0.1:9999", "VXTUN_ETCD_LEASE_TTL", "1m", "VXTUN_NET_CONF", "nc.json"},
+			check: func(o *runOptions) string {
+				if o.Node != "n.json" || o.Peers != "p.json" || o.Workers != 2 || o.DebugAddr != "127.0.0.1:9999" ||
+					o.EtcdLeaseTTL != time.Minute || o.NetConf != "nc.json" {
+					return "environment not applied"
+				}
+				if !o.set["workers"] || !o.set["node"] {
+					return "environment settings not marked as set"
+				}
+				return ""
+			},
+		},
+		{
+			name: "flag wins over environment",
+			args: append(static, "--workers", "4"),
+			env:  []string{"VXTUN_WORKERS", "9", "VXTUN_TUN", "fromenv"},
+			check: func(o *runOptions) string {
+				if o.Workers != 4 {
+					return "environment overrode a flag"
+				}
+				if o.Tun != "fromenv" {
+					return "unset flag not taken from the environment"
+				}
+				return ""
+			},
+		},
+		{
+			name: "etcd mode",
+			args: []string{"--etcd-endpoints", "http://a:2379, http://b:2379", "--iface", "eth0"},
+			check: func(o *runOptions) string {
+				if !o.etcdMode() || strings.Join(o.endpoints(), "|") != "http://a:2379|http://b:2379" {
+					return "endpoints not split"
+				}
+				if o.EtcdPrefix != "/coreos.com/network" {
+					return "default prefix is not flannel's"
+				}
+				return ""
+			},
+		},
+		{name: "bad env value", args: static, env: []string{"VXTUN_WORKERS", "many"}, wantErr: "VXTUN_WORKERS"},
+		{name: "unknown flag", args: append(static, "--nope"), wantErr: "nope"},
+		{name: "stray argument", args: append(static, "extra"), wantErr: `unexpected argument "extra"`},
+		{name: "no source", args: []string{"--node", "n.json"}, wantErr: "no peer source"},
+		{name: "both sources", args: append(static, "--etcd-endpoints", "http://x:2379"), wantErr: "exclude each other"},
+		{name: "static without node", args: []string{"--peers", "p.json"}, wantErr: "--node FILE is required"},
+		{name: "etcd without address", args: []string{"--etcd-endpoints", "http://x:2379"}, wantErr: "needs this node's address"},
+		{name: "workers range", args: append(static, "--workers", "-1"), wantErr: "--workers"},
+		{name: "port range", args: append(static, "--listen-port", "70000"), wantErr: "--listen-port"},
+		{name: "bad public ip", args: append(static, "--public-ip", "1.2.3"), wantErr: "--public-ip"},
+		{name: "bad level", args: append(static, "--log-level", "chatty"), wantErr: "--log-level"},
+		{name: "debug addr without port", args: append(static, "--debug-addr", "localhost"), wantErr: "--debug-addr"},
+		{name: "cert without key", args: []string{"--etcd-endpoints", "https://x:2379", "--public-ip", "198.18.0.1", "--etcd-certfile", "c.pem"}, wantErr: "go together"},
+		{name: "zero ttl", args: []string{"--etcd-endpoints", "http://x:2379", "--public-ip", "198.18.0.1", "--etcd-lease-ttl", "0s"}, wantErr: "--etcd-lease-ttl"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseRunFlags(tt.args, envMap(tt.env...), io.Discard)
+			if tt.wantErr != "" {
+				if err == nil {
+					t.Fatalf("got no error, want one mentioning %q", tt.wantErr)
+				}
+				if !errors.Is(err, errUsage) {
+					t.Errorf("got %v, want a usage error", err)
+				}
+				if !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("got error %q, want it to mention %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("got error %v, want none", err)
+			}
+			if msg := tt.check(o); msg != "" {
+				t.Error(msg)
+			}
+		})
+	}
+}
+
+// TestUsageDocumentsEnv: "vxtun run -h" lists every flag with its
+// environment variable.
+func TestUsageDocumentsEnv(t *testing.T) {
+	_, err := parseRunFlags([]string{"-h"}, envMap(), io.Discard)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: got %v, want flag.ErrHelp", err)
+	}
+	var buf bytes.Buffer
+	fs := newRunFlags(&runOptions{}, &buf)
+	fs.Usage()
+	out := buf.String()
+	n := 0
+	fs.VisitAll(func(f *flag.Flag) {
+		n++
+		for _, want := range []string{"--" + f.Name, "[" + envName(f.Name) + "]"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("usage does not mention %s", want)
+			}
+		}
+	})
+	if n < 20 {
+		t.Errorf("got %d flags, want at least 20", n)
+	}
+	for _, want := range []string{"VXTUN_NET_CONF", "VXTUN_ETCD_ENDPOINTS", "SIGHUP", "Exit status"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("usage does not mention %s", want)
+		}
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"net-conf", "VXTUN_NET_CONF"},
+		{"etcd-cafile", "VXTUN_ETCD_CAFILE"},
+		{"workers", "VXTUN_WORKERS"},
+	} {
+		if got := envName(tt.in); got != tt.want {
+			t.Errorf("envName(%q): got %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestMainDispatch(t *testing.T) {
+	tests := []struct {
+		args       []string
+		code       int
+		wantOut    string
+		wantStderr string
+	}{
+		{[]string{"version"}, 0, "vxtun ", ""},
+		{[]string{}, 2, "", "Usage: vxtun"},
+		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
+		{[]string{"help"}, 0, "Commands:", ""},
+		{[]string{"run", "-h"}, 0, "", "VXTUN_PEERS"},
+		{[]string{"run", "--peers", "p.json"}, 2, "", "--node FILE is required"},
+		{[]string{"stats"}, 2, "", "--debug-addr is required"},
+		{[]string{"stats", "--debug-addr", "127.0.0.1:1"}, 1, "", "vxtun stats: fetch metrics"},
+	}
+	for _, tt := range tests {
+		var out, errb bytes.Buffer
+		code := vxtunMain(tt.args, envMap(), &out, &errb)
+		if code != tt.code {
+			t.Errorf("%v: exit code: got %d, want %d (stderr %q)", tt.args, code, tt.code, errb.String())
+		}
+		if !strings.Contains(out.String(), tt.wantOut) {
+			t.Errorf("%v: stdout %q does not contain %q", tt.args, out.String(), tt.wantOut)
+		}
+		if !strings.Contains(errb.String(), tt.wantStderr) {
+			t.Errorf("%v: stderr %q does not contain %q", tt.args, errb.String(), tt.wantStderr)
+		}
+	}
+}
