@@ -270,7 +270,13 @@ func (r *Results) Markdown(chart string) string {
 	if mc.Vxtun != "" {
 		fmt.Fprintf(&b, "- vxtun: %s\n", mc.Vxtun)
 	}
+	if mc.NumCPU > 0 && mc.LoadAvg > float64(mc.NumCPU)/2 {
+		fmt.Fprintf(&b, "- **Noisy**: the machine was busy (load average %.1f on %d CPUs) when the run started.\n", mc.LoadAvg, mc.NumCPU)
+	}
 	c := r.Config
+	if c.Quick {
+		b.WriteString("- **Quick smoke run**: it checks the harness works, not the speed.\n")
+	}
 	fmt.Fprintf(&b, "- Command: `%s`\n", c.Command)
 	fmt.Fprintf(&b, "- %d rounds alternating %s; TCP %d s per test; ping %d probes at 1 ms; UDP rate search ≤ %d steps of %d s (iperf3 -u -w 4M), loss limit 0.1 %%.\n\n",
 		c.Rounds, strings.Join(c.Modes, " → "), c.TCPSeconds, c.PingCount, c.SearchSteps+1, c.UDPStepSecs)
