@@ -163,6 +163,12 @@ func (s *EtcdSource) ownName() (string, netip.Prefix) {
 	return s.held.Name, s.held.Subnet
 }
 
+// isOurs reports whether a value of our key still carries our public IP.
+func (s *EtcdSource) isOurs(value []byte) bool {
+	a, err := decodeLeaseValue(value)
+	return err == nil && a.PublicIP == s.opts.PublicIP
+}
+
 func (s *EtcdSource) signalLost() {
 	select {
 	case s.lostCh <- struct{}{}:
@@ -206,10 +212,21 @@ func (s *EtcdSource) watchPeers(ctx context.Context, out chan<- Update) error {
 			continue
 		}
 		clear(peers)
+		own, _ := s.ownName()
+		ownSeen := false
 		for _, kv := range resp.Kvs {
+			if strings.TrimPrefix(string(kv.Key), s.subnets) == own {
+				ownSeen = s.isOurs(kv.Value)
+				continue
+			}
 			if p, ok := s.kvPeer(nc, kv); ok {
 				peers[p.Name] = p
 			}
+		}
+		if !ownSeen {
+			// Lost between acquiring and listing (or while the watch was
+			// down): the watch will not report it, so do it here.
+			s.signalLost()
 		}
 		full := make([]config.Peer, 0, len(peers))
 		for _, p := range peers {
@@ -291,9 +308,7 @@ func (s *EtcdSource) applyEvents(nc *config.NetConf, peers map[string]config.Pee
 		if name == own {
 			// Our own key: deleted (expired, or removed by an operator) or
 			// overwritten with someone else's address means our lease is gone.
-			if ev.Type == mvccpb.DELETE {
-				s.signalLost()
-			} else if a, err := decodeLeaseValue(ev.Kv.Value); err != nil || a.PublicIP != s.opts.PublicIP {
+			if ev.Type == mvccpb.DELETE || !s.isOurs(ev.Kv.Value) {
 				s.signalLost()
 			}
 			continue
