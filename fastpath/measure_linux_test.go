@@ -90,4 +90,3 @@ func iperf(t *testing.T, client, server *nettest.NS, src, dst netip.Addr) float6
 	}
 	return r.End.SumReceived.BitsPerSecond / 1e9
 }
-
