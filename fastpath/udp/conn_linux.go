@@ -263,7 +263,9 @@ func (c *Conn) Close() error {
 // message that failed (its GSO datagrams may be partly sent) and err wraps
 // the errno: unix.EMSGSIZE for a datagram larger than the path MTU (DF is
 // always set), unix.EINVAL for a GSO segment over the MTU. Resume with
-// msgs[n+1:] to skip it. It blocks until the socket takes every message.
+// msgs[n+1:] to skip it. A message without a valid Addr or with a negative
+// SegmentSize fails the same way with ErrBadMessage. WriteBatch blocks until
+// the socket takes every message.
 func (c *Conn) WriteBatch(msgs []Message) (int, error) {
 	done := 0
 	for done < len(msgs) {
@@ -320,8 +322,11 @@ func (c *Conn) fill(msgs []Message, from int) (next, k int, err error) {
 	i := from
 	for ; i < len(msgs); i++ {
 		m := &msgs[i]
-		if m.Addr == nil || m.Addr.n == 0 {
-			return 0, 0, fmt.Errorf("message %d: no destination address", i)
+		if err := checkMessage(m); err != nil {
+			if k > 0 {
+				break // send what precedes it first, so msgs[n] is the bad one
+			}
+			return 0, 0, fmt.Errorf("message %d: %w", i, err)
 		}
 		nbuf := 1
 		total := len(m.Buf)
@@ -333,9 +338,6 @@ func (c *Conn) fill(msgs []Message, from int) (next, k int, err error) {
 			}
 		}
 		seg := m.SegmentSize
-		if seg < 0 {
-			return 0, 0, fmt.Errorf("message %d: negative segment size", i)
-		}
 		if seg >= total {
 			seg = 0 // one datagram
 		}
@@ -398,6 +400,20 @@ func (c *Conn) fill(msgs []Message, from int) (next, k int, err error) {
 		}
 	}
 	return i, k, nil
+}
+
+// ErrBadMessage is wrapped by WriteBatch's error for a message it cannot
+// send at all: no (or the zero) Addr, or a negative SegmentSize.
+var ErrBadMessage = errors.New("bad message")
+
+func checkMessage(m *Message) error {
+	if m.Addr == nil || m.Addr.n == 0 {
+		return fmt.Errorf("no destination address: %w", ErrBadMessage)
+	}
+	if m.SegmentSize < 0 {
+		return fmt.Errorf("negative segment size: %w", ErrBadMessage)
+	}
+	return nil
 }
 
 func setIov(v *unix.Iovec, b []byte) {

@@ -401,7 +401,31 @@ func TestCloseUnblocksRead(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if _, err := c.WriteBatch([]Message{{Buf: []byte{1}, Addr: &Addr{}}}); err == nil {
-		t.Error("WriteBatch with the zero Addr: got nil error")
+}
+
+// TestWriteBatchBadMessage: an invalid message in the middle of a batch is
+// reported at its index after the messages before it were sent.
+func TestWriteBatchBadMessage(t *testing.T) {
+	nettest.RequirePrivileged(t)
+	ns := nettest.NewNS(t, "ub")
+	rx := listenIn(t, ns, "127.0.0.1:0", &Options{DisableGRO: true})
+	tx := listenIn(t, ns, "127.0.0.1:0", nil)
+	dst := NewAddr(rx.LocalAddr())
+	a, c := pattern(10, 1), pattern(20, 2)
+	for _, bad := range []Message{
+		{Buf: []byte{1}},
+		{Buf: []byte{1}, Addr: &Addr{}},
+		{Buf: []byte{1}, Addr: &dst, SegmentSize: -1},
+	} {
+		msgs := []Message{{Buf: a, Addr: &dst}, bad, {Buf: c, Addr: &dst}}
+		n, err := tx.WriteBatch(msgs)
+		if n != 1 || !errors.Is(err, ErrBadMessage) {
+			t.Fatalf("WriteBatch with bad message %+v: got %d, %v; want 1, ErrBadMessage", bad, n, err)
+		}
+		if n, err := tx.WriteBatch(msgs[2:]); n != 1 || err != nil {
+			t.Fatalf("resume: got %d, %v", n, err)
+		}
+		got, _, _ := readDatagrams(t, rx, 2)
+		checkSame(t, got, [][]byte{a, c})
 	}
 }
