@@ -92,10 +92,11 @@ type Queue struct {
 	pend    gsoInfo // super-packet in rbuf[VirtioNetHdrLen:pendEnd] with segments left
 	pendEnd int
 	pendAt  int // next segment; 0: nothing pending
-	ioBuf   []byte
-	ioN     int
-	ioErr   error
+	rdBuf   []byte // argument and results of readFn
+	rdN     int
+	rdErr   error
 	readFn  func(uintptr) bool
+	wrErr   error // result of writeFn
 	writeFn func(uintptr) bool
 
 	// write side
@@ -324,26 +325,26 @@ func (q *Queue) closedErr(err error) error {
 }
 
 func (q *Queue) doRead(fd uintptr) bool {
-	n, err := unix.Read(int(fd), q.ioBuf)
+	n, err := unix.Read(int(fd), q.rdBuf)
 	if err == unix.EAGAIN {
 		return false
 	}
-	q.ioN, q.ioErr = n, err
+	q.rdN, q.rdErr = n, err
 	return true
 }
 
 // read reads one frame into b.
 func (q *Queue) read(b []byte) (int, error) {
-	q.ioBuf = b
+	q.rdBuf = b
 	err := q.rc.Read(q.readFn)
-	q.ioBuf = nil
+	q.rdBuf = nil
 	if err != nil {
 		return 0, q.closedErr(err)
 	}
-	if q.ioErr != nil {
-		return 0, q.ioErr
+	if q.rdErr != nil {
+		return 0, q.rdErr
 	}
-	return q.ioN, nil
+	return q.rdN, nil
 }
 
 // Read reads packets into bufs[i][offset:]; each buffer must hold offset +
@@ -428,19 +429,18 @@ func (q *Queue) handleFrame(n int, bufs [][]byte, sizes []int, offset int) (int,
 }
 
 func (q *Queue) doWritev(fd uintptr) bool {
-	var n uintptr
 	var errno syscall.Errno
 	if len(q.iov) == 1 {
-		n, _, errno = unix.Syscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(q.iov[0].Base)), uintptr(q.iov[0].Len))
+		_, _, errno = unix.Syscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(q.iov[0].Base)), uintptr(q.iov[0].Len))
 	} else {
-		n, _, errno = unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&q.iov[0])), uintptr(len(q.iov)))
+		_, _, errno = unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&q.iov[0])), uintptr(len(q.iov)))
 	}
 	if errno == unix.EAGAIN {
 		return false
 	}
-	q.ioN, q.ioErr = int(n), nil
+	q.wrErr = nil
 	if errno != 0 {
-		q.ioErr = errno
+		q.wrErr = errno
 	}
 	return true
 }
@@ -452,8 +452,8 @@ func (q *Queue) writeIov() error {
 	if err != nil {
 		return q.closedErr(err)
 	}
-	if q.ioErr != nil {
-		if q.ioErr == unix.EBADF {
+	if q.wrErr != nil {
+		if q.wrErr == unix.EBADF {
 			return os.ErrClosed
 		}
 		q.writeErrors.Add(1)
