@@ -690,3 +690,107 @@ func TestEtcdLeaseLost(t *testing.T) {
 	}
 	a.waitPeers(t, "the taker as a peer", hasPeers(l.Name))
 }
+
+// TestEtcdWaitsForConfig: a node started before the network config exists
+// keeps retrying and takes its lease once the config is written.
+func TestEtcdWaitsForConfig(t *testing.T) {
+	t.Parallel()
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	a := startNode(t, srv, "a", "198.18.0.1", "02:00:00:00:00:01", 0)
+	time.Sleep(300 * time.Millisecond)
+	if _, ok := a.src.Lease(); ok {
+		t.Fatalf("got a lease without a network config")
+	}
+	if !strings.Contains(a.logs.String(), "network config not found") {
+		t.Fatalf("missing config not logged:\n%s", a.logs.String())
+	}
+	putKey(t, cli, testPrefix+"/config", `{"Network":"198.19.0.0/16","Backend":{"Type":"vxlan"}}`)
+	if l := a.lease(t); !netip.MustParsePrefix("198.19.0.0/16").Contains(l.Subnet.Addr()) {
+		t.Fatalf("got lease %v outside the network", l.Subnet)
+	}
+	a.waitSynced(t)
+}
+
+// TestEtcdReservation: an operator's reservation (a key with our public IP
+// and no etcd lease) is used and stays without a lease.
+func TestEtcdReservation(t *testing.T) {
+	t.Parallel()
+	srv, cli := setup(t, `{"Network":"198.19.0.0/16","Backend":{"Type":"udp"}}`)
+	key := testPrefix + "/subnets/198.19.42.0-24"
+	putKey(t, cli, key, udpLease("198.18.0.1"))
+	a := startNode(t, srv, "a", "198.18.0.1", "", 0)
+	l := a.lease(t)
+	if l.Name != "198.19.42.0-24" || !l.Reservation {
+		t.Fatalf("got lease %s (reservation %v), want the reservation 198.19.42.0-24", l.Name, l.Reservation)
+	}
+	if v, id, _ := getKey(t, cli, key); v != udpLease("198.18.0.1") || id != 0 {
+		t.Fatalf("reservation after acquiring: value %s, etcd lease %x; want %s without a lease", v, id, udpLease("198.18.0.1"))
+	}
+}
+
+// TestEtcdLeaseRevoked: when our etcd lease is revoked (as when it expires)
+// the node takes its subnet back under a new etcd lease.
+func TestEtcdLeaseRevoked(t *testing.T) {
+	t.Parallel()
+	srv, cli := setup(t, `{"Network":"198.19.0.0/16","Backend":{"Type":"vxlan"}}`)
+	a := startNode(t, srv, "a", "198.18.0.1", "02:00:00:00:00:01", 2*time.Second)
+	l := a.lease(t)
+	a.waitSynced(t)
+	key := testPrefix + "/subnets/" + l.Name
+	_, id, ok := getKey(t, cli, key)
+	if !ok || id == 0 {
+		t.Fatalf("own key %s: present %v, etcd lease %x", key, ok, id)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if _, err := cli.Revoke(ctx, clientv3.LeaseID(id)); err != nil {
+		t.Fatalf("revoke: %v", err)
+	}
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		if v, newID, ok := getKey(t, cli, key); ok && newID != 0 && newID != id && v == kernelLease("198.18.0.1", "02:00:00:00:00:01") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lease %s not re-created after revocation\nlogs:\n%s", l.Name, a.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if cur, _ := a.src.Lease(); cur.Name != l.Name {
+		t.Fatalf("after revocation holds %s, want %s", cur.Name, l.Name)
+	}
+}
+
+func TestNewEtcdSourceOptions(t *testing.T) {
+	ip := netip.MustParseAddr("198.18.0.1")
+	bad := []struct {
+		name string
+		opts EtcdOptions
+	}{
+		{"no public IP", EtcdOptions{}},
+		{"IPv6 public IP", EtcdOptions{PublicIP: netip.MustParseAddr("2001:db8::1")}},
+		{"unspecified public IP", EtcdOptions{PublicIP: netip.MustParseAddr("0.0.0.0")}},
+		{"negative TTL", EtcdOptions{PublicIP: ip, LeaseTTL: -time.Second}},
+		{"cert without key", EtcdOptions{PublicIP: ip, CertFile: "c.pem"}},
+		{"key without cert", EtcdOptions{PublicIP: ip, KeyFile: "k.pem"}},
+		{"missing CA file", EtcdOptions{PublicIP: ip, CAFile: "/nonexistent/ca.pem"}},
+	}
+	for _, tt := range bad {
+		if s, err := NewEtcdSource(tt.opts); err == nil {
+			s.Close()
+			t.Errorf("%s: got no error, want one", tt.name)
+		}
+	}
+	s, err := NewEtcdSource(EtcdOptions{PublicIP: netip.MustParseAddr("::ffff:198.18.0.1"), Prefix: "coreos.com/network/"})
+	if err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	defer s.Close()
+	if s.cfgKey != "/coreos.com/network/config" || s.subnets != "/coreos.com/network/subnets/" ||
+		s.opts.LeaseTTL != DefaultLeaseTTL || s.opts.PublicIP != ip ||
+		!slices.Equal(s.opts.Endpoints, []string{DefaultEtcdEndpoint}) {
+		t.Fatalf("defaults: got config key %s, subnets %s, TTL %v, IP %v, endpoints %v",
+			s.cfgKey, s.subnets, s.opts.LeaseTTL, s.opts.PublicIP, s.opts.Endpoints)
+	}
+}
