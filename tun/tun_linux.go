@@ -91,7 +91,7 @@ type Queue struct {
 	rbuf    []byte
 	pend    gsoInfo // super-packet in rbuf[VirtioNetHdrLen:pendEnd] with segments left
 	pendEnd int
-	pendAt  int // next segment; 0: nothing pending
+	pendAt  int    // next segment; 0: nothing pending
 	rdBuf   []byte // argument and results of readFn
 	rdN     int
 	rdErr   error
