@@ -794,3 +794,36 @@ func TestNewEtcdSourceOptions(t *testing.T) {
 			s.cfgKey, s.subnets, s.opts.LeaseTTL, s.opts.PublicIP, s.opts.Endpoints)
 	}
 }
+
+// TestEtcdTLS: with --etcd-certfile/--etcd-keyfile/--etcd-cafile the source
+// talks to an etcd that requires client certificates; without the client
+// certificate it cannot.
+func TestEtcdTLS(t *testing.T) {
+	t.Parallel()
+	srv, files := etcdtest.StartTLS(t)
+	putKey(t, srv.Client(t), testPrefix+"/config", `{"Network":"198.19.0.0/16","Backend":{"Type":"udp"}}`)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+
+	src, err := NewEtcdSource(EtcdOptions{Endpoints: srv.Endpoints(), PublicIP: netip.MustParseAddr("198.18.0.1"),
+		CertFile: files.CertFile, KeyFile: files.KeyFile, CAFile: files.CAFile, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if _, err := src.Acquire(ctx); err != nil {
+		t.Fatalf("Acquire over TLS: %v", err)
+	}
+
+	noCert, err := NewEtcdSource(EtcdOptions{Endpoints: srv.Endpoints(), PublicIP: netip.MustParseAddr("198.18.0.2"),
+		CAFile: files.CAFile, DialTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer noCert.Close()
+	short, cancel2 := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel2()
+	if l, err := noCert.Acquire(short); err == nil {
+		t.Fatalf("Acquire without a client certificate: got lease %s, want an error", l.Name)
+	}
+}

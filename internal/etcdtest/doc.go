@@ -6,6 +6,8 @@
 // 127.0.0.1 ports picked at random, keeps its data in t.TempDir(), and is
 // stopped in t.Cleanup, also when the test fails. Stop and Restart let a test
 // take etcd away and bring it back on the same ports with the same data.
+// StartTLS serves clients over https and requires a client certificate; it
+// writes a throwaway CA and client certificate for the test to use.
 //
 // Concurrency: Endpoints and Client are safe for concurrent use; Stop and
 // Restart must be called from the test goroutine, not concurrently with each

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -24,8 +25,18 @@ type Server struct {
 	clientURL url.URL
 	peerURL   url.URL
 
+	tls *TLSFiles // nil: plain http
+
 	mu sync.Mutex
 	e  *embed.Etcd // nil while stopped
+}
+
+// TLSFiles are the PEM files of a TLS server: the CA that signed both
+// certificates, and a client certificate and key the server accepts.
+type TLSFiles struct {
+	CAFile, CertFile, KeyFile string
+	// serverCert, serverKey are the server's own.
+	serverCert, serverKey string
 }
 
 // Start starts an etcd server on 127.0.0.1 with random client and peer ports
@@ -33,11 +44,30 @@ type Server struct {
 // become ready; the server is stopped in t.Cleanup.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return start(t, nil)
+}
+
+// StartTLS is Start with an https client URL that requires a client
+// certificate; the returned files hold a fresh CA and a client certificate
+// signed by it.
+func StartTLS(t testing.TB) (*Server, TLSFiles) {
+	t.Helper()
+	files := makeCerts(t, t.TempDir())
+	return start(t, &files), files
+}
+
+func start(t testing.TB, files *TLSFiles) *Server {
+	t.Helper()
+	scheme := "http"
+	if files != nil {
+		scheme = "https"
+	}
 	s := &Server{
 		t:         t,
 		dir:       t.TempDir(),
-		clientURL: url.URL{Scheme: "http", Host: freeAddr(t)},
+		clientURL: url.URL{Scheme: scheme, Host: freeAddr(t)},
 		peerURL:   url.URL{Scheme: "http", Host: freeAddr(t)},
+		tls:       files,
 	}
 	if err := s.start(); err != nil {
 		t.Fatalf("start etcd: %v", err)
@@ -74,6 +104,14 @@ func (s *Server) start() error {
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	cfg.UnsafeNoFsync = true // test data; fsync only slows the tests down
 	cfg.EnableGRPCGateway = false
+	if s.tls != nil {
+		cfg.ClientTLSInfo = transport.TLSInfo{
+			CertFile:       s.tls.serverCert,
+			KeyFile:        s.tls.serverKey,
+			TrustedCAFile:  s.tls.CAFile,
+			ClientCertAuth: true,
+		}
+	}
 
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
@@ -137,11 +175,20 @@ func (s *Server) Restart() {
 // Client returns a client connected to the server, closed in t.Cleanup.
 func (s *Server) Client(t testing.TB) *clientv3.Client {
 	t.Helper()
-	c, err := clientv3.New(clientv3.Config{
+	cfg := clientv3.Config{
 		Endpoints:   s.Endpoints(),
 		DialTimeout: 5 * time.Second,
 		Logger:      zap.NewNop(),
-	})
+	}
+	if s.tls != nil {
+		info := transport.TLSInfo{CertFile: s.tls.CertFile, KeyFile: s.tls.KeyFile, TrustedCAFile: s.tls.CAFile}
+		tc, err := info.ClientConfig()
+		if err != nil {
+			t.Fatalf("etcd client TLS: %v", err)
+		}
+		cfg.TLS = tc
+	}
+	c, err := clientv3.New(cfg)
 	if err != nil {
 		t.Fatalf("etcd client: %v", err)
 	}

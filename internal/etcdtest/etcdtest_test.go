@@ -30,3 +30,17 @@ func TestStartStopRestart(t *testing.T) {
 		t.Fatalf("got %v after restart, want /k=v1", resp.Kvs)
 	}
 }
+
+func TestStartTLS(t *testing.T) {
+	s, files := StartTLS(t)
+	if len(s.Endpoints()) != 1 || s.Endpoints()[0][:8] != "https://" {
+		t.Fatalf("got endpoints %v, want one https URL", s.Endpoints())
+	}
+	for _, f := range []string{files.CAFile, files.CertFile, files.KeyFile} {
+		if f == "" {
+			t.Fatalf("missing file in %+v", files)
+		}
+	}
+	c := s.Client(t)
+	Put(t, c, "/tls", "ok")
+}
