@@ -90,6 +90,11 @@ func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
 		return nil, fmt.Errorf("new forwarder: underlay mtu %d out of range", f.mtu)
 	}
 	laddr := netip.AddrPortFrom(cfg.ListenAddr.Addr(), port)
+	maxInner := f.mtu - config.Overhead(cfg.Backend, laddr.Addr().Is6() && !laddr.Addr().Is4In6())
+	if mtu, err := devs[0].MTU(); err == nil && mtu > maxInner {
+		f.log.Warn("tun mtu exceeds what the underlay carries: larger packets get icmp frag-needed / packet-too-big",
+			"tun", devs[0].Name(), "tun_mtu", mtu, "underlay_mtu", f.mtu, "largest_inner", maxInner)
+	}
 	for i, d := range devs {
 		conn, err := udp.Listen(laddr, nil)
 		if err != nil {
@@ -111,9 +116,13 @@ func (f *Forwarder) SetPeers(peers []config.Peer) error {
 	f.tableMu.Lock()
 	defer f.tableMu.Unlock()
 	b := routing.NewBuilder(f.table.Load())
+	v4only := f.workers[0].conn.LocalAddr().Addr().Is4()
 	for _, p := range peers {
 		if p.Backend != f.cfg.Backend {
 			return fmt.Errorf("set peers: peer %q: backend %q, this node runs %q", p.Name, p.Backend, f.cfg.Backend)
+		}
+		if v4only && p.PublicIP.Unmap().Is6() {
+			return fmt.Errorf("set peers: peer %q: ipv6 public ip %s, but the underlay socket is bound to ipv4 %s", p.Name, p.PublicIP, f.workers[0].conn.LocalAddr())
 		}
 		if err := b.Add(p); err != nil {
 			return fmt.Errorf("set peers: %w", err)
