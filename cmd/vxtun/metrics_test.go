@@ -155,7 +155,7 @@ func TestStatsSummary(t *testing.T) {
 		t.Fatalf("stats: exit %d: %s", code, errb.String())
 	}
 	for _, want := range []string{
-		"backend vxlan, tun vxtun0",
+		`v1 "quoted", backend vxlan, tun vxtun0`,
 		"tx                 10 packets     14.6 KiB",
 		"rx                  7 packets      8.8 KiB",
 		"drops               6  (future_reason=1 no_route=3 wrong_mac=2)",

@@ -504,6 +504,12 @@ func (d *daemon) startDataplane(peers []config.Peer) (*dataplane, error) {
 		addrs = append(addrs, netip.PrefixFrom(d.subnet6.Masked().Addr(), 128))
 		routes = append(routes, d.nc.IPv6Network)
 	}
+	if !d.subnet6.IsValid() {
+		// No IPv6 overlay: keep the kernel from sending router
+		// solicitations and MLD reports into the TUN (they would only be
+		// counted as no_route drops).
+		disableIPv6(multi.Name(), d.log)
+	}
 	if dp.link, err = tun.Configure(multi.Name(), int(d.mtu), addrs, routes); err != nil {
 		return fail(err)
 	}
@@ -560,6 +566,15 @@ func (d *daemon) stopDataplane(dp *dataplane) {
 	}
 	if dp.fwd != nil {
 		_ = dp.fwd.Close()
+	}
+}
+
+// disableIPv6 turns IPv6 off on our own TUN device (it goes away with the
+// device). Failure is harmless: a kernel without IPv6 has no such file.
+func disableIPv6(name string, log *slog.Logger) {
+	path := "/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6"
+	if err := os.WriteFile(path, []byte("1"), 0o644); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		log.Debug("disable IPv6 on the TUN", "err", err)
 	}
 }
 

@@ -124,7 +124,7 @@ func printSummary(w io.Writer, samples []sample) {
 		}
 	}
 	if info != nil {
-		fmt.Fprintf(w, "vxtun %s, backend %s, tun %s\n", info["version"], info["backend"], info["tun"])
+		fmt.Fprintf(w, "%s, backend %s, tun %s\n", info["version"], info["backend"], info["tun"])
 	}
 	fmt.Fprintf(w, "tx       %12.0f packets %12s\n", one["vxtun_tx_packets_total"], humanBytes(one["vxtun_tx_bytes_total"]))
 	fmt.Fprintf(w, "rx       %12.0f packets %12s\n", one["vxtun_rx_packets_total"], humanBytes(one["vxtun_rx_bytes_total"]))
