@@ -398,6 +398,7 @@ func TestVXLANDropReasons(t *testing.T) {
 	send(ub, frame(0x08, 0, 0, 1, a.mac, "last"))
 	expect("last")
 
+	waitStats(t, func() bool { return a.f.Stats().RxPackets == 3 })
 	want := map[string]uint64{DropUnknownSource: 1, DropUnknownVNI: 1, DropNoIBit: 1, DropWrongMAC: 1, DropShort: 1, DropBadHeader: 1}
 	s := a.f.Stats()
 	for r, n := range want {

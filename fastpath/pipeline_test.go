@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -32,6 +33,8 @@ var (
 	mac2   = net.HardwareAddr{0x0e, 0, 0, 0, 0, 2}
 )
 
+var quietLog = slog.New(slog.DiscardHandler)
+
 type pipe struct {
 	a, b   *Forwarder
 	da, db tun.Device
@@ -51,7 +54,7 @@ func newPipeOn(t testing.TB, lo netip.Addr, backend config.Backend, mtu int, da,
 	mk := func(port uint16, mac net.HardwareAddr, vtep string, d tun.Device) *Forwarder {
 		f, err := New(Config{
 			Backend: backend, VNI: 1, ListenAddr: netip.AddrPortFrom(lo, port),
-			VtepMAC: mac, VtepIP: netip.MustParseAddr(vtep), UnderlayMTU: mtu,
+			VtepMAC: mac, VtepIP: netip.MustParseAddr(vtep), UnderlayMTU: mtu, Logger: quietLog,
 		}, []tun.Device{d})
 		if err != nil {
 			t.Fatalf("New: %v", err)
