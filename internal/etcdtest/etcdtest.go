@@ -13,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 )
 
 // startTimeout bounds how long a server may take to become ready.
@@ -26,6 +27,7 @@ type Server struct {
 	peerURL   url.URL
 
 	tls *TLSFiles // nil: plain http
+	do  func(fn func() error) error
 
 	mu sync.Mutex
 	e  *embed.Etcd // nil while stopped
@@ -44,7 +46,25 @@ type TLSFiles struct {
 // become ready; the server is stopped in t.Cleanup.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	return start(t, nil)
+	return start(t, Options{}, nil)
+}
+
+// Options place a server somewhere other than 127.0.0.1 of the test's own
+// network namespace.
+type Options struct {
+	// Host is the IP address to listen on (default 127.0.0.1).
+	Host string
+	// Do runs fn where the server's sockets (and those of clients made by
+	// Client) are to be created, e.g. nettest's NS.Do to put etcd inside a
+	// test namespace. nil runs fn directly.
+	Do func(fn func() error) error
+}
+
+// StartWith is Start with the server listening on opts.Host, its sockets
+// made through opts.Do.
+func StartWith(t testing.TB, opts Options) *Server {
+	t.Helper()
+	return start(t, opts, nil)
 }
 
 // StartTLS is Start with an https client URL that requires a client
@@ -53,21 +73,28 @@ func Start(t testing.TB) *Server {
 func StartTLS(t testing.TB) (*Server, TLSFiles) {
 	t.Helper()
 	files := makeCerts(t, t.TempDir())
-	return start(t, &files), files
+	return start(t, Options{}, &files), files
 }
 
-func start(t testing.TB, files *TLSFiles) *Server {
+func start(t testing.TB, opts Options, files *TLSFiles) *Server {
 	t.Helper()
 	scheme := "http"
 	if files != nil {
 		scheme = "https"
 	}
+	if opts.Host == "" {
+		opts.Host = "127.0.0.1"
+	}
+	if opts.Do == nil {
+		opts.Do = func(fn func() error) error { return fn() }
+	}
 	s := &Server{
 		t:         t,
 		dir:       t.TempDir(),
-		clientURL: url.URL{Scheme: scheme, Host: freeAddr(t)},
-		peerURL:   url.URL{Scheme: "http", Host: freeAddr(t)},
+		clientURL: url.URL{Scheme: scheme, Host: freeAddr(t, opts)},
+		peerURL:   url.URL{Scheme: "http", Host: freeAddr(t, opts)},
 		tls:       files,
+		do:        opts.Do,
 	}
 	if err := s.start(); err != nil {
 		t.Fatalf("start etcd: %v", err)
@@ -76,17 +103,21 @@ func start(t testing.TB, files *TLSFiles) *Server {
 	return s
 }
 
-// freeAddr returns a 127.0.0.1 address with a port that was free a moment
-// ago. (embed takes URLs, not listeners; the window in which another
+// freeAddr returns an address on opts.Host with a port that was free a
+// moment ago. (embed takes URLs, not listeners; the window in which another
 // process could take the port is tiny.)
-func freeAddr(t testing.TB) string {
+func freeAddr(t testing.TB, opts Options) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	var addr string
+	err := opts.Do(func() error {
+		l, err := net.Listen("tcp", net.JoinHostPort(opts.Host, "0"))
+		if err != nil {
+			return err
+		}
+		addr = l.Addr().String()
+		return l.Close()
+	})
 	if err != nil {
-		t.Fatalf("pick a free port: %v", err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
 		t.Fatalf("pick a free port: %v", err)
 	}
 	return addr
@@ -113,7 +144,12 @@ func (s *Server) start() error {
 		}
 	}
 
-	e, err := embed.StartEtcd(cfg)
+	var e *embed.Etcd
+	err := s.do(func() error {
+		var err error
+		e, err = embed.StartEtcd(cfg)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -188,6 +224,15 @@ func (s *Server) Client(t testing.TB) *clientv3.Client {
 		}
 		cfg.TLS = tc
 	}
+	cfg.DialOptions = []grpc.DialOption{grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+		var c net.Conn
+		err := s.do(func() error {
+			var err error
+			c, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+			return err
+		})
+		return c, err
+	})}
 	c, err := clientv3.New(cfg)
 	if err != nil {
 		t.Fatalf("etcd client: %v", err)
