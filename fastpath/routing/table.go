@@ -305,8 +305,16 @@ func (b *Builder) Build() (*Table, error) {
 	// Shorter prefixes first: a longer one then overwrites (or pushes into
 	// a child beneath) what a shorter one filled in.
 	sort.SliceStable(ents, func(i, j int) bool { return ents[i].pfx.Bits() < ents[j].pfx.Bits() })
-	t.v4.init()
-	t.v6.init()
+	var p4, p6 []netip.Prefix
+	for _, e := range ents {
+		if e.pfx.Addr().Is4() {
+			p4 = append(p4, e.pfx)
+		} else {
+			p6 = append(p6, e.pfx)
+		}
+	}
+	t.v4.init(4, p4)
+	t.v6.init(16, p6)
 	for _, e := range ents {
 		if e.pfx.Addr().Is4() {
 			a := e.pfx.Addr().As4()

@@ -588,3 +588,40 @@ func BenchmarkSwap(b *testing.B) {
 		}
 	}
 }
+
+// TestSharedLeadingBytes covers the path compression: tables whose prefixes
+// all share leading bytes, including a lone host route and a lone /0.
+func TestSharedLeadingBytes(t *testing.T) {
+	tests := []struct {
+		name     string
+		subnets  []string
+		hit, out []string
+		skip4    int
+		skip6    int
+	}{
+		{"one /16", []string{"10.1.0.0/24", "10.1.7.0/24"}, []string{"10.1.0.9", "10.1.7.255"}, []string{"10.2.0.9", "11.1.0.9", "10.1.8.0"}, 2, 0},
+		{"lone /32", []string{"10.1.2.3/32"}, []string{"10.1.2.3"}, []string{"10.1.2.4", "10.1.3.3", "0.1.2.3"}, 3, 0},
+		{"lone /0", []string{"0.0.0.0/0"}, []string{"1.2.3.4", "255.255.255.255"}, nil, 0, 0},
+		{"v6 /64s", []string{"fd00:0:0:1::/64", "fd00:0:0:2::/64"}, []string{"fd00:0:0:1::1", "fd00:0:0:2:ffff::"},
+			[]string{"fd00:0:1:1::1", "fd01:0:0:1::1", "fd00:0:0:3::"}, 0, 6},
+		{"v6 lone /128", []string{"fd00::1/128"}, []string{"fd00::1"}, []string{"fd00::", "fd00::2", "::1"}, 0, 15},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tb := mustTable(t, peer("p", "198.18.0.1", tt.subnets...))
+			if tb.v4.skip != tt.skip4 || tb.v6.skip != tt.skip6 {
+				t.Errorf("skip: got v4 %d v6 %d, want %d %d", tb.v4.skip, tb.v6.skip, tt.skip4, tt.skip6)
+			}
+			for _, a := range tt.hit {
+				if r := tb.LookupAddr(netip.MustParseAddr(a)); r == nil {
+					t.Errorf("LookupAddr(%s): got nil, want p", a)
+				}
+			}
+			for _, a := range tt.out {
+				if r := tb.LookupAddr(netip.MustParseAddr(a)); r != nil {
+					t.Errorf("LookupAddr(%s): got %s, want nil", a, r.Name)
+				}
+			}
+		})
+	}
+}
