@@ -175,8 +175,12 @@ func Listen(laddr netip.AddrPort, opts *Options) (*Conn, error) {
 				setupErr = fmt.Errorf("set IPV6_MTU_DISCOVER: %w", err)
 				return
 			}
-			// IPv4 through the dual-stack socket uses the IPv4 option.
-			_ = unix.SetsockoptInt(s, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO)
+			// IPv4 through the dual-stack socket uses the IPv4 option
+			// (TestDontFragmentV6 shows it is needed).
+			if err := unix.SetsockoptInt(s, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO); err != nil {
+				setupErr = fmt.Errorf("set IP_MTU_DISCOVER on ipv6 socket: %w", err)
+				return
+			}
 		} else if err := unix.SetsockoptInt(s, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO); err != nil {
 			setupErr = fmt.Errorf("set IP_MTU_DISCOVER: %w", err)
 			return

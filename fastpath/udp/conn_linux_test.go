@@ -429,3 +429,29 @@ func TestWriteBatchBadMessage(t *testing.T) {
 		checkSame(t, got, [][]byte{a, c})
 	}
 }
+
+// TestDontFragmentV6: the dual-stack IPv6 socket refuses over-MTU datagrams
+// too, for IPv6 destinations and for IPv4 ones sent through it.
+func TestDontFragmentV6(t *testing.T) {
+	nettest.RequirePrivileged(t)
+	ns := nettest.NewNS(t, "u6df")
+	ns.Run("ip", "link", "set", "lo", "mtu", "1500")
+	rx := listenIn(t, ns, "[::]:0", &Options{DisableGRO: true})
+	tx := listenIn(t, ns, "[::]:0", nil)
+	port := rx.LocalAddr().Port()
+	for _, tc := range []struct {
+		dst      string
+		overhead int
+	}{{"::1", 48}, {"127.0.0.1", 28}} {
+		dst := NewAddr(netip.AddrPortFrom(netip.MustParseAddr(tc.dst), port))
+		fit, big := pattern(1500-tc.overhead, 1), pattern(1500-tc.overhead+1, 2)
+		if n, err := tx.WriteBatch([]Message{{Buf: big, Addr: &dst}}); n != 0 || !errors.Is(err, unix.EMSGSIZE) {
+			t.Errorf("to %s: %d-byte datagram over MTU 1500: got %d, %v; want 0, EMSGSIZE", tc.dst, len(big), n, err)
+		}
+		if n, err := tx.WriteBatch([]Message{{Buf: fit, Addr: &dst}}); n != 1 || err != nil {
+			t.Fatalf("to %s: %d-byte datagram: got %d, %v; want 1, nil", tc.dst, len(fit), n, err)
+		}
+		got, _, _ := readDatagrams(t, rx, 1)
+		checkSame(t, got, [][]byte{fit})
+	}
+}
