@@ -22,9 +22,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/vxtun/vxtun/internal/etcdtest"
 	"github.com/vxtun/vxtun/internal/nettest"
 )
 
@@ -47,7 +45,13 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	vxtunBin = filepath.Join(dir, "vxtun")
-	out, err := exec.Command("go", "build", "-o", vxtunBin, ".").CombinedOutput()
+	args := []string{"build", "-o", vxtunBin}
+	if raceEnabled {
+		// The daemon's wiring (signals, reloads, /metrics) is checked for
+		// races too.
+		args = append(args, "-race")
+	}
+	out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "TestMain: go build: %v\n%s", err, out)
 		return 1
@@ -294,10 +298,15 @@ func metrics(t *testing.T, ns *nettest.NS, addr string) map[string]float64 {
 	return m
 }
 
-// transfer sends size pseudo-random bytes from src (in a) to a server on
-// dst:port (in b), paced at rate bytes/s, and returns an error unless the
-// server's SHA-256 of what it received matches.
-func transfer(a, b *nettest.NS, src, dst string, port int, size, rate int) error {
+// transfer sends size pseudo-random bytes from 198.19.1.1 (in a) to a
+// server on 198.19.2.1:port (in b), paced at rate bytes/s, and returns an
+// error unless the server's SHA-256 of what it received matches.
+func transfer(a, b *nettest.NS, port int, size, rate int) error {
+	return transferAddrs(a, b, "198.19.1.1", "198.19.2.1", port, size, rate)
+}
+
+// transferAddrs is transfer from src (in a) to dst (in b).
+func transferAddrs(a, b *nettest.NS, src, dst string, port int, size, rate int) error {
 	var l net.Listener
 	if err := b.Do(func() error {
 		var err error
@@ -391,7 +400,7 @@ func TestSIGHUPReloadDuringTransfer(t *testing.T) {
 
 	const size, rate = 48 << 20, 12 << 20 // about 4 s
 	xfer := make(chan error, 1)
-	go func() { xfer <- transfer(h.A, h.B, "198.19.1.1", "198.19.2.1", 5001, size, rate) }()
+	go func() { xfer <- transfer(h.A, h.B, 5001, size, rate) }()
 
 	hup := func(p *proc) {
 		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
@@ -578,150 +587,3 @@ func TestEnvVars(t *testing.T) {
 	}
 }
 
-// etcdNode is a vxtun node in etcd mode.
-type etcdNode struct {
-	ns        *nettest.NS
-	dir       string
-	subnetEnv string
-	proc      *proc
-}
-
-func (n *etcdNode) start(t *testing.T, endpoint string) {
-	t.Helper()
-	n.proc = startVxtun(t, n.ns, "run", "--etcd-endpoints", endpoint, "--iface", "ul0",
-		"--vtep-mac-file", filepath.Join(n.dir, "vtep-mac"), "--subnet-file", n.subnetEnv,
-		"--workers", "1", "--log-level", "debug")
-}
-
-// subnet waits for subnet.env and returns FLANNEL_SUBNET's address.
-func (n *etcdNode) podAddr(t *testing.T) string {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if b, err := os.ReadFile(n.subnetEnv); err == nil {
-			for _, l := range strings.Split(string(b), "\n") {
-				if v, ok := strings.CutPrefix(l, "FLANNEL_SUBNET="); ok {
-					ip, _, _ := strings.Cut(v, "/")
-					return ip
-				}
-			}
-		}
-		if ex, code := n.proc.exited(); ex {
-			t.Fatalf("vxtun exited with %d:\n%s", code, n.proc.out.String())
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no subnet.env after 15 s; log:\n%s", n.proc.out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// TestEtcdMode: two vxtun nodes with no static peers take distinct leases
-// from etcd (flannel's layout), find each other, and carry ping and TCP; a
-// restarted node keeps its subnet.
-func TestEtcdMode(t *testing.T) {
-	h := nettest.NewTwoHosts(t)
-	// etcd runs "on node A", reachable over the underlay, as on a real
-	// cluster node.
-	srv := etcdtest.StartWith(t, etcdtest.Options{Host: "198.18.0.1", Do: h.A.Do})
-	cli := srv.Client(t)
-	etcdtest.Put(t, cli, "/coreos.com/network/config",
-		`{"Network": "198.19.0.0/16", "SubnetLen": 24, "SubnetMin": "198.19.1.0", "SubnetMax": "198.19.9.0", "Backend": {"Type": "vxlan"}}`)
-	ep := srv.Endpoints()[0]
-
-	a := &etcdNode{ns: h.A, dir: t.TempDir()}
-	b := &etcdNode{ns: h.B, dir: t.TempDir()}
-	for _, n := range []*etcdNode{a, b} {
-		n.subnetEnv = filepath.Join(n.dir, "subnet.env")
-		n.start(t, ep)
-	}
-	podA, podB := a.podAddr(t), b.podAddr(t)
-	if podA == podB {
-		t.Fatalf("both nodes got subnet %s", podA)
-	}
-	for _, x := range []struct {
-		n   *etcdNode
-		pod string
-	}{{a, podA}, {b, podB}} {
-		pod := x.pod
-		if err := x.n.ns.Do(func() error {
-			lo, err := netlink.LinkByName("lo")
-			if err != nil {
-				return err
-			}
-			addr, err := netlink.ParseAddr(pod + "/32")
-			if err != nil {
-				return err
-			}
-			return netlink.AddrAdd(lo, addr)
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitPing(t, h.A, podA, podB, a.proc, b.proc)
-	waitPing(t, h.B, podB, podA, a.proc, b.proc)
-	if err := transfer(h.A, h.B, podA, podB, 5002, 8<<20, 1<<30); err != nil {
-		t.Fatalf("transfer: %v", err)
-	}
-
-	// The leases are flannel's: key <prefix>/subnets/a.b.c.d-24, value
-	// with PublicIP, BackendType and the VtepMAC vxtun keeps in its file.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	resp, err := cli.Get(ctx, "/coreos.com/network/subnets/", clientv3.WithPrefix())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(resp.Kvs) != 2 {
-		t.Fatalf("got %d leases, want 2", len(resp.Kvs))
-	}
-	macA, err := os.ReadFile(filepath.Join(a.dir, "vtep-mac"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyA := "/coreos.com/network/subnets/" + strings.TrimSuffix(podA, ".1") + ".0-24"
-	found := false
-	for _, kv := range resp.Kvs {
-		if string(kv.Key) != keyA {
-			continue
-		}
-		found = true
-		var v struct {
-			PublicIP    string
-			BackendType string
-			BackendData struct {
-				VNI     int
-				VtepMAC string
-			}
-		}
-		if err := json.Unmarshal(kv.Value, &v); err != nil {
-			t.Fatalf("lease %s: %v", kv.Key, err)
-		}
-		if v.PublicIP != "198.18.0.1" || v.BackendType != "vxlan" || v.BackendData.VNI != 1 ||
-			v.BackendData.VtepMAC != strings.TrimSpace(string(macA)) {
-			t.Errorf("lease %s: got %s, want PublicIP 198.18.0.1, vxlan, VNI 1, VtepMAC %s", kv.Key, kv.Value, macA)
-		}
-		if kv.Lease == 0 {
-			t.Errorf("lease %s has no etcd lease attached", kv.Key)
-		}
-	}
-	if !found {
-		t.Errorf("no lease %s among %d keys", keyA, len(resp.Kvs))
-	}
-
-	// Restart node A: it keeps its subnet, and traffic flows again.
-	if err := a.proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if code := a.proc.wait(t, 10*time.Second); code != 0 {
-		t.Fatalf("exit code after SIGTERM: got %d, want 0", code)
-	}
-	if err := os.Remove(a.subnetEnv); err != nil {
-		t.Fatal(err)
-	}
-	a.start(t, ep)
-	if again := a.podAddr(t); again != podA {
-		t.Errorf("after a restart node A got %s, want its old %s", again, podA)
-	}
-	waitPing(t, h.A, podA, podB, a.proc, b.proc)
-}
