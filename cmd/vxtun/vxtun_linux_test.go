@@ -586,4 +586,3 @@ func TestEnvVars(t *testing.T) {
 		t.Errorf("flag did not win over the environment; output:\n%s", out)
 	}
 }
-
