@@ -166,11 +166,13 @@ func (h *Harness) newNetns(ctx context.Context, name string) (*Netns, error) {
 		return nil, err
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.nss = append(h.nss, ns)
-	if h.closed {
-		return nil, ErrClosed // Close ran meanwhile; the next Close call removes ns
+	if h.closed { // Close ran meanwhile and will not see ns
+		h.mu.Unlock()
+		_ = ns.Delete()
+		return nil, ErrClosed
 	}
+	h.nss = append(h.nss, ns)
+	h.mu.Unlock()
 	return ns, nil
 }
 
