@@ -33,9 +33,10 @@
 // asking peer, so a kernel vxlan peer without a static neighbour entry works.
 // An unroutable destination gets ICMP net unreachable (ICMPv6 no route)
 // written back into the TUN; a packet that would not fit the underlay MTU
-// after encapsulation gets ICMP fragmentation needed (if DF is set; without
-// DF it is dropped) or ICMPv6 packet too big, carrying the largest inner size
-// that fits. The errors' source address is the original destination: it is
+// after encapsulation gets ICMP fragmentation needed (IPv4 with DF set) or
+// ICMPv6 packet too big, carrying the largest inner size that fits; an IPv4
+// packet without DF is fragmented instead, as a router would (RFC 791; a
+// header with options is dropped as too big). The errors' source address is the original destination: it is
 // routed via the TUN, while one of the host's own addresses would be dropped
 // by the kernel as a martian source.
 //

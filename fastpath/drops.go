@@ -8,8 +8,8 @@ const (
 	// unreachable goes back into the TUN).
 	DropNoRoute = "no_route"
 	// DropTooBig: the packet does not fit in the underlay MTU after
-	// encapsulation (ICMP frag-needed / packet-too-big goes back when the
-	// sender asked not to fragment), or the kernel refused it as too big.
+	// encapsulation and may not be fragmented (ICMP frag-needed /
+	// packet-too-big goes back), or the kernel refused it as too big.
 	DropTooBig = "too_big"
 	// DropBadHeader: a VXLAN flag or reserved bit that must be zero is set.
 	DropBadHeader = "bad_header"

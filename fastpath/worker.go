@@ -52,8 +52,13 @@ type outState struct {
 	msgRoute []*routing.Route
 	icmp     [][]byte
 	icmpOut  [][]byte
+	frag     [][]byte // fragment buffers, allocated at the first fragmentation
+	nfrag    int
 	c        batchCounts
 	lastLog  time.Time
+
+	lastSlot  int
+	lastRoute *routing.Route
 }
 
 type outPkt struct {
@@ -76,6 +81,7 @@ type inState struct {
 const maxSlots = 64
 
 const (
+	maxFragBufs     = 64 // IPv4 fragments one outbound batch can produce
 	maxICMPPerBatch = 16
 	maxARPPerBatch  = 16
 	maxTunWrite     = 1024
@@ -91,12 +97,12 @@ func newWorker(f *Forwarder, id int, dev tun.Device, conn *udp.Conn) *worker {
 		o.bufs[i] = make([]byte, Headroom+65536)
 	}
 	o.sizes = make([]int, bs)
-	o.pkts = make([]outPkt, 0, bs)
+	o.pkts = make([]outPkt, 0, bs+maxFragBufs)
 	o.slots = make([]*routing.Route, 0, maxSlots)
 	o.slotOff = make([]int, maxSlots+1)
-	o.frames = make([][]byte, bs)
-	o.msgs = make([]udp.Message, 0, bs)
-	o.msgRoute = make([]*routing.Route, 0, bs)
+	o.frames = make([][]byte, bs+maxFragBufs)
+	o.msgs = make([]udp.Message, 0, bs+maxFragBufs)
+	o.msgRoute = make([]*routing.Route, 0, bs+maxFragBufs)
 	o.icmp = make([][]byte, maxICMPPerBatch)
 	for i := range o.icmp {
 		o.icmp[i] = make([]byte, Headroom+encap.ICMPv6ErrorMaxLen)
@@ -186,8 +192,8 @@ func (w *worker) outbound(n int) error {
 	o.pkts = o.pkts[:0]
 	o.slots = o.slots[:0]
 	o.icmpOut = o.icmpOut[:0]
-	lastSlot := -1
-	var lastRoute *routing.Route
+	o.lastSlot, o.lastRoute = -1, nil
+	o.nfrag = 0
 	for i := 0; i < n; i++ {
 		size := o.sizes[i]
 		buf := o.bufs[i]
@@ -211,6 +217,9 @@ func (w *worker) outbound(n int) error {
 			continue
 		}
 		if maxInner := f.mtu - w.overhead(r); size > maxInner {
+			if etherType == encap.EtherTypeIPv4 && !encap.IPv4(pkt).DF() && w.fragment(pkt, maxInner, r) {
+				continue
+			}
 			o.c.drop(dropTooBig, 1)
 			w.peerDrop(r.Name, dropTooBig, 1)
 			if etherType == encap.EtherTypeIPv6 || encap.IPv4(pkt).DF() {
@@ -218,41 +227,7 @@ func (w *worker) outbound(n int) error {
 			}
 			continue
 		}
-		frame := pkt
-		if f.vxlan {
-			vni := r.VNI
-			if vni == 0 {
-				vni = f.vni
-			}
-			start := encap.EncapVXLAN(buf, Headroom, vni, r.VtepMAC[:], f.mac[:], etherType)
-			frame = buf[start : Headroom+size]
-		}
-		// Group by peer: find (or open) the peer's slot.
-		slot := lastSlot
-		if r != lastRoute {
-			slot = -1
-			for s, sr := range o.slots {
-				if sr == r {
-					slot = s
-					break
-				}
-			}
-			if slot < 0 && len(o.slots) < maxSlots {
-				slot = len(o.slots)
-				o.slots = append(o.slots, r)
-			}
-			if slot < 0 {
-				// Too many peers in one batch: send this one on its own.
-				slot = maxSlots
-			}
-			lastSlot, lastRoute = slot, r
-		}
-		if slot == maxSlots {
-			o.msgs = append(o.msgs, udp.Message{Buf: frame, Addr: &r.Sockaddr})
-			o.msgRoute = append(o.msgRoute, r)
-			continue
-		}
-		o.pkts = append(o.pkts, outPkt{slot: slot, frame: frame})
+		w.enqueue(buf, size, r, etherType)
 	}
 	err := w.sendGrouped()
 	if len(o.icmpOut) > 0 {
@@ -262,6 +237,94 @@ func (w *worker) outbound(n int) error {
 	}
 	o.c.flush(&w.out)
 	return err
+}
+
+// enqueue encapsulates the packet at buf[Headroom:Headroom+size] for r in
+// place and files it under r's slot of the batch.
+func (w *worker) enqueue(buf []byte, size int, r *routing.Route, etherType uint16) {
+	o := &w.ob
+	f := w.f
+	frame := buf[Headroom : Headroom+size]
+	if f.vxlan {
+		vni := r.VNI
+		if vni == 0 {
+			vni = f.vni
+		}
+		start := encap.EncapVXLAN(buf, Headroom, vni, r.VtepMAC[:], f.mac[:], etherType)
+		frame = buf[start : Headroom+size]
+	}
+	// Group by peer: find (or open) the peer's slot.
+	slot := o.lastSlot
+	if r != o.lastRoute {
+		slot = -1
+		for s, sr := range o.slots {
+			if sr == r {
+				slot = s
+				break
+			}
+		}
+		if slot < 0 && len(o.slots) < maxSlots {
+			slot = len(o.slots)
+			o.slots = append(o.slots, r)
+		}
+		if slot < 0 {
+			// Too many peers in one batch: send this one on its own.
+			slot = maxSlots
+		}
+		o.lastSlot, o.lastRoute = slot, r
+	}
+	if slot == maxSlots {
+		o.msgs = append(o.msgs, udp.Message{Buf: frame, Addr: &r.Sockaddr})
+		o.msgRoute = append(o.msgRoute, r)
+		return
+	}
+	o.pkts = append(o.pkts, outPkt{slot: slot, frame: frame})
+}
+
+// fragment splits the IPv4 packet pkt (DF clear) into fragments of at most
+// maxInner bytes, as a router on the path would (RFC 791), and enqueues
+// them for r. It returns false, leaving pkt to be dropped as too big, for a
+// header with options or when the batch's fragment buffers run out.
+func (w *worker) fragment(pkt []byte, maxInner int, r *routing.Route) bool {
+	o := &w.ob
+	ip := encap.IPv4(pkt)
+	if ip.HeaderLength() != encap.IPv4MinimumSize || len(pkt) < int(ip.TotalLength()) {
+		return false
+	}
+	payload := pkt[encap.IPv4MinimumSize:ip.TotalLength()]
+	chunk := (maxInner - encap.IPv4MinimumSize) &^ 7
+	if chunk <= 0 {
+		return false
+	}
+	nfrag := (len(payload) + chunk - 1) / chunk
+	if o.frag == nil {
+		o.frag = make([][]byte, maxFragBufs)
+		for i := range o.frag {
+			o.frag[i] = make([]byte, Headroom+w.f.mtu)
+		}
+	}
+	if o.nfrag+nfrag > len(o.frag) {
+		return false
+	}
+	ff := ip.FlagsFragmentOffset()
+	off0 := int(ff & 0x1fff) // in 8-byte units
+	for k := 0; k < nfrag; k++ {
+		part := payload[k*chunk : min((k+1)*chunk, len(payload))]
+		buf := o.frag[o.nfrag]
+		o.nfrag++
+		h := encap.IPv4(buf[Headroom : Headroom+encap.IPv4MinimumSize])
+		copy(h, pkt[:encap.IPv4MinimumSize])
+		copy(buf[Headroom+encap.IPv4MinimumSize:], part)
+		flags := uint16(off0+k*chunk/8) & 0x1fff
+		if k < nfrag-1 || ff&encap.IPv4FlagMF != 0 {
+			flags |= encap.IPv4FlagMF
+		}
+		h.SetFlagsFragmentOffset(flags)
+		h.SetTotalLength(uint16(encap.IPv4MinimumSize + len(part)))
+		h.UpdateChecksum()
+		w.enqueue(buf, encap.IPv4MinimumSize+len(part), r, encap.EtherTypeIPv4)
+	}
+	return true
 }
 
 // sendGrouped lays the batch's frames out peer by peer (order kept within a
