@@ -74,6 +74,9 @@ type Conn struct {
 	wsent   int
 	werr    error
 	writeFn func(fd uintptr) bool
+	// injectGSOEIO makes GSO sends fail with EIO, as on a kernel that cannot
+	// checksum them (tests only; such kernels are older than this machine).
+	injectGSOEIO bool
 
 	// read state, owned by the ReadBatch caller
 	rhdrs  []unix.Mmsghdr
@@ -300,8 +303,22 @@ func (c *Conn) WriteBatch(msgs []Message) (int, error) {
 // retrying on partial sends, and asks to wait on EAGAIN.
 func (c *Conn) doWrite(fd uintptr) bool {
 	for c.wstart < c.wend {
+		end := c.wend
+		if c.injectGSOEIO {
+			// Like the kernel: send up to the first GSO message, fail there.
+			for j := c.wstart; j < c.wend; j++ {
+				if c.wgso[j] {
+					end = j
+					break
+				}
+			}
+			if end == c.wstart {
+				c.werr = unix.EIO
+				return true
+			}
+		}
 		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd,
-			uintptr(unsafe.Pointer(&c.whdrs[c.wstart])), uintptr(c.wend-c.wstart), 0, 0, 0)
+			uintptr(unsafe.Pointer(&c.whdrs[c.wstart])), uintptr(end-c.wstart), 0, 0, 0)
 		if e == unix.EAGAIN {
 			return false
 		}

@@ -455,3 +455,76 @@ func TestDontFragmentV6(t *testing.T) {
 		checkSame(t, got, [][]byte{fit})
 	}
 }
+
+// TestGSOEIOFallback: when the kernel refuses a GSO send with EIO, the Conn
+// turns GSO off and resends the same messages as separate datagrams.
+func TestGSOEIOFallback(t *testing.T) {
+	nettest.RequirePrivileged(t)
+	ns := nettest.NewNS(t, "ue")
+	rx := listenIn(t, ns, "127.0.0.1:0", &Options{DisableGRO: true})
+	tx := listenIn(t, ns, "127.0.0.1:0", &Options{RequireGSO: true})
+	tx.injectGSOEIO = true
+	dst := NewAddr(rx.LocalAddr())
+	first := pattern(50, 0)
+	var run [][]byte
+	for i := 1; i <= 5; i++ {
+		run = append(run, pattern(300, i))
+	}
+	msgs := append([]Message{{Buf: first, Addr: &dst}}, AppendGSO(nil, run, &dst)...)
+	if n, err := tx.WriteBatch(msgs); n != 2 || err != nil {
+		t.Fatalf("WriteBatch: got %d, %v; want 2, nil", n, err)
+	}
+	if tx.GSO() {
+		t.Error("GSO() still true after EIO")
+	}
+	got, _, _ := readDatagrams(t, rx, 6)
+	checkSame(t, got, append([][]byte{first}, run...))
+}
+
+// TestGROTruncated: a GRO buffer that does not fit the receive buffer is
+// reported with Trunc.
+func TestGROTruncated(t *testing.T) {
+	nettest.RequirePrivileged(t)
+	h := nettest.NewTwoHosts(t)
+	rx := listenIn(t, h.B, "198.18.0.2:0", &Options{RequireGRO: true})
+	tx := listenIn(t, h.A, "198.18.0.1:0", &Options{RequireGSO: true})
+	dst := NewAddr(rx.LocalAddr())
+	var run [][]byte
+	for i := 0; i < 8; i++ {
+		run = append(run, pattern(1000, i))
+	}
+	if n, err := tx.WriteBatch(AppendGSO(nil, run, &dst)); n != 1 || err != nil {
+		t.Fatalf("WriteBatch: %d, %v", n, err)
+	}
+	msgs := []Message{{Buf: make([]byte, 2500)}}
+	n, err := rx.ReadBatch(msgs)
+	if n != 1 || err != nil {
+		t.Fatalf("ReadBatch: %d, %v", n, err)
+	}
+	m := msgs[0]
+	if m.SegmentSize != 1000 || !m.Trunc || m.N != 2500 {
+		t.Errorf("small buffer for an 8000-byte GRO buffer: got N %d seg %d trunc %v, want N 2500 seg 1000 trunc true", m.N, m.SegmentSize, m.Trunc)
+	}
+}
+
+// TestSocketBuffers: Listen gets the buffer sizes it asks for (root may
+// exceed rmem_max through SO_RCVBUFFORCE).
+func TestSocketBuffers(t *testing.T) {
+	nettest.RequirePrivileged(t)
+	ns := nettest.NewNS(t, "ubuf")
+	c := listenIn(t, ns, "127.0.0.1:0", &Options{RecvBuffer: 16 << 20, SendBuffer: 12 << 20})
+	var rcv, snd int
+	var gerr error
+	if err := c.rc.Control(func(fd uintptr) {
+		rcv, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
+		if gerr == nil {
+			snd, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
+		}
+	}); err != nil || gerr != nil {
+		t.Fatal(err, gerr)
+	}
+	// The kernel reports double the requested size (bookkeeping overhead).
+	if rcv < 16<<20 || snd < 12<<20 {
+		t.Errorf("buffers: got rcv %d snd %d, want at least %d and %d", rcv, snd, 16<<20, 12<<20)
+	}
+}
