@@ -45,5 +45,19 @@ bench:
 fuzz:
 	@./scripts/fuzz.sh $(FUZZTIME)
 
+# The demo: three node namespaces (two vxtun, one kernel vxlan) behind a
+# bridge in a fourth, ping and TCP across every pair, then teardown.
+demo: deps build
+	$(GO) run ./demo
+
+# End-to-end benchmark: veth, kernel vxlan, vxtun VXLAN, vxtun legacy UDP,
+# alternating, ratios to kernel vxlan; writes bench/RESULTS.md.
+bench-e2e: deps build
+	$(GO) run ./cmd/vxbench
+
+# A short bounded run of the harness (checks it works, not the speed).
+bench-e2e-smoke: deps build
+	$(GO) run ./cmd/vxbench -quick -strict
+
 clean:
 	rm -rf bin
