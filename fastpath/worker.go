@@ -92,9 +92,15 @@ func newWorker(f *Forwarder, id int, dev tun.Device, conn *udp.Conn) *worker {
 	w := &worker{f: f, id: id, dev: dev, conn: conn, peerDrops: map[string]*[numDrops]uint64{}}
 	bs := max(dev.BatchSize(), 1)
 	o := &w.ob
+	// A TUN read returns packets of at most the device MTU (super-packets
+	// come split); room for a 9000-byte MTU keeps a later MTU raise working.
+	size := 65536
+	if mtu, err := dev.MTU(); err == nil && mtu > 0 {
+		size = min(max(mtu, 9000), size)
+	}
 	o.bufs = make([][]byte, bs)
 	for i := range o.bufs {
-		o.bufs[i] = make([]byte, Headroom+65536)
+		o.bufs[i] = make([]byte, Headroom+size)
 	}
 	o.sizes = make([]int, bs)
 	o.pkts = make([]outPkt, 0, bs+maxFragBufs)
