@@ -38,6 +38,8 @@ var (
 	ErrNoNetworkConfig = errors.New("network config not found in etcd")
 	// ErrNoFreeSubnet: every subnet between SubnetMin and SubnetMax is leased.
 	ErrNoFreeSubnet = errors.New("no free subnet")
+	// ErrSourceClosed: Run ended because Close was called.
+	ErrSourceClosed = errors.New("etcd source closed")
 )
 
 const (
@@ -128,6 +130,24 @@ type heldLease struct {
 // Leases are never revoked on exit, so a restarted node keeps its subnet.
 //
 // Lease, LeaseChanges and Close are safe to call concurrently with Run.
+//
+// Peers: every key under <prefix>/subnets/ except our own becomes a
+// config.Peer named after the key ("10.244.1.0-24"), with the lease's
+// PublicIP, subnet, VNI and VtepMAC, the port of the network config's
+// Backend, and Backend "udp" when the lease has no BackendType (what
+// flanneld's udp backend writes). Skipped, with a log line: keys that are
+// not leases, malformed values (JSON, public IP, MAC, VNI), subnets outside
+// Network or overlapping ours, leases carrying our public IP, and leases of
+// another backend than the network's — vxlan and flannel's udp
+// encapsulation do not interoperate, and host-gw, wireguard and the like
+// are not encapsulations vxtun speaks. A key whose subnet parses still
+// occupies that subnet when picking ours, whatever its value.
+//
+// Lease lifetime: the key is attached to an etcd lease of LeaseTTL,
+// renewed when half of it is left. If the key disappears (expired during a
+// long etcd outage, deleted by an operator) or is overwritten with another
+// node's address, the source takes a lease again — the same subnet if it is
+// free — and announces a changed subnet on LeaseChanges.
 type EtcdSource struct {
 	opts     EtcdOptions
 	log      *slog.Logger
@@ -227,7 +247,8 @@ func etcdTLS(o EtcdOptions) (*tls.Config, error) {
 	return c, nil
 }
 
-// Close closes the etcd client. It does not revoke the lease.
+// Close closes the etcd client, which ends Run with ErrSourceClosed. It
+// does not revoke the lease.
 func (s *EtcdSource) Close() error {
 	return s.cli.Close()
 }

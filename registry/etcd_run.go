@@ -21,11 +21,26 @@ import (
 // peers: a Full update after every (re-)list — at start, after a compacted
 // watch revision, after a broken watch, after our lease changed — and Events
 // in between. While etcd is unreachable nothing is sent, so the receiver
-// keeps forwarding with the last peers. Run may be called once.
+// keeps forwarding with the last peers. Run may be called once; it returns
+// ctx.Err() when ctx is done, or ErrSourceClosed after Close.
 func (s *EtcdSource) Run(ctx context.Context, out chan<- Update) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return errors.New("etcd source: Run called twice")
 	}
+	// Close ends Run: the client is gone, retrying is pointless.
+	parent := ctx
+	ctx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	stop := context.AfterFunc(s.cli.Ctx(), cancelRun)
+	defer stop()
+	err := s.run(ctx, out)
+	if parent.Err() == nil && s.cli.Ctx().Err() != nil {
+		return ErrSourceClosed
+	}
+	return err
+}
+
+func (s *EtcdSource) run(ctx context.Context, out chan<- Update) error {
 	for bo := time.Duration(0); ; {
 		_, err := s.Acquire(ctx)
 		if err == nil {

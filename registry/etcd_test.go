@@ -827,3 +827,31 @@ func TestEtcdTLS(t *testing.T) {
 		t.Fatalf("Acquire without a client certificate: got lease %s, want an error", l.Name)
 	}
 }
+
+// TestEtcdCloseEndsRun: Close while Run is going ends Run with
+// ErrSourceClosed instead of retrying forever.
+func TestEtcdCloseEndsRun(t *testing.T) {
+	t.Parallel()
+	srv, _ := setup(t, `{"Network":"198.19.0.0/16","Backend":{"Type":"udp"}}`)
+	src, _ := newSource(t, srv, "a", "198.18.0.1", "", 0)
+	out := make(chan Update, 10)
+	done := make(chan error, 1)
+	go func() { done <- src.Run(context.Background(), out) }()
+	select {
+	case <-out:
+	case <-time.After(waitTimeout):
+		t.Fatal("no first update")
+	}
+	src.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrSourceClosed) {
+			t.Fatalf("Run after Close: got %v, want ErrSourceClosed", err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("Run did not return after Close")
+	}
+	if err := src.Run(context.Background(), out); err == nil {
+		t.Fatal("second Run: got nil, want an error")
+	}
+}
