@@ -279,11 +279,11 @@ func testTwoNodes(t *testing.T, backend config.Backend, port uint16) {
 // kernelNode sets ns up as flannel sets up a kernel-vxlan node: flannel.1
 // (VNI 1, nolearning, dstport port, own <subnet>.0/32) and, for the remote
 // node rn, a permanent neighbour, an fdb entry and an onlink route.
-func kernelNode(t *testing.T, ns *nettest.NS, n int, local netip.Addr, port uint16, rn int, remote netip.Addr, rmac net.HardwareAddr) {
+func kernelNode(t *testing.T, ns *nettest.NS, n int, local netip.Addr, port uint16, rn int, remote netip.Addr, rmac net.HardwareAddr, extra ...string) {
 	t.Helper()
 	prepNS(t, ns, n)
-	ns.Run("ip", "link", "add", "flannel.1", "type", "vxlan", "id", "1", "local", local.String(),
-		"dev", "ul0", "dstport", fmt.Sprint(port), "nolearning")
+	ns.Run(append([]string{"ip", "link", "add", "flannel.1", "type", "vxlan", "id", "1", "local", local.String(),
+		"dev", "ul0", "dstport", fmt.Sprint(port), "nolearning"}, extra...)...)
 	ns.Run("ip", "link", "set", "flannel.1", "address", nodeMAC(n).String(), "mtu", "1450")
 	ns.Run("ip", "addr", "add", vtepAddr(n).String()+"/32", "dev", "flannel.1")
 	ns.Run("ip", "link", "set", "flannel.1", "up")
@@ -293,19 +293,31 @@ func kernelNode(t *testing.T, ns *nettest.NS, n int, local netip.Addr, port uint
 }
 
 // TestKernelVXLANInterop is real-parts test 2: vxtun ↔ a kernel vxlan node
-// programmed like flannel's flannel.1, on 8472 and 4789, and with the kernel
-// node's neighbour entry for vxtun removed (vxtun answers the ARP).
+// programmed like flannel's flannel.1, on 8472 and 4789 (and with GBP on, as
+// flannel's GBP=true sets it), and with the kernel node's neighbour entry for
+// vxtun removed (vxtun answers the ARP).
 func TestKernelVXLANInterop(t *testing.T) {
 	size := transferSize / 4
-	for _, port := range []uint16{8472, 4789} {
-		t.Run(fmt.Sprint(port), func(t *testing.T) {
+	for _, tc := range []struct {
+		port  uint16
+		extra []string
+	}{{8472, nil}, {4789, nil}, {8472, []string{"gbp"}}} {
+		port := tc.port
+		t.Run(fmt.Sprint(port, tc.extra), func(t *testing.T) {
 			h := nettest.NewTwoHosts(t)
 			ua, ub := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
 			a := startVXTUN(t, h.A, 1, ua, config.BackendVXLAN, port, 1500, []config.Peer{peerFor(2, ub, config.BackendVXLAN, port)})
-			kernelNode(t, h.B, 2, ub, port, 1, ua, a.mac)
+			kernelNode(t, h.B, 2, ub, port, 1, ua, a.mac, tc.extra...)
 
 			t.Logf("ping vxtun→kernel: %s", ping(t, h.A, podAddr(1), podAddr(2), 20))
 			t.Logf("ping kernel→vxtun: %s", ping(t, h.B, podAddr(2), podAddr(1), 20))
+			if len(tc.extra) > 0 {
+				// With gbp the kernel puts the packet mark into the GBP policy
+				// ID and sets the G flag: vxtun must accept it.
+				if out, err := h.B.Try("ping", "-c", "3", "-i", "0.05", "-W", "2", "-m", "42", "-I", podAddr(2).String(), podAddr(1).String()); err != nil {
+					t.Fatalf("ping with GBP policy 42: %v\n%s", err, out)
+				}
+			}
 			g := transfer(t, h.A, h.B, podAddr(1), podAddr(2), 5001, size, nil)
 			t.Logf("TCP vxtun→kernel: %d MiB verified, %.2f Gbit/s", size>>20, g)
 			g = transfer(t, h.B, h.A, podAddr(2), podAddr(1), 5002, size, nil)
