@@ -34,6 +34,8 @@ type Config struct {
 
 // Stats is a snapshot of the forwarder's counters.
 type Stats struct {
+	// Packets and bytes count inner IP packets and their IP length (no
+	// encapsulation overhead), so Tx of one node matches Rx of its peer.
 	TxPackets, TxBytes uint64 // encapsulated and sent to the underlay
 	RxPackets, RxBytes uint64 // decapsulated and written to the TUN
 	// Drops counts dropped packets by reason (see the Drop* constants).
