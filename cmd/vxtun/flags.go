@@ -201,6 +201,11 @@ func (o *runOptions) check() error {
 			return usagef("--public-ip %q is not an IP address", o.PublicIP)
 		}
 	}
+	for _, f := range []struct{ flag, v string }{{"--tun", o.Tun}, {"--iface", o.Iface}} {
+		if f.v != "" && !validIfName(f.v) {
+			return usagef("%s %q is not a valid interface name (at most 15 bytes, no '/', ':' or spaces)", f.flag, f.v)
+		}
+	}
 	if _, err := parseLevel(o.LogLevel); err != nil {
 		return usagef("--log-level: %v", err)
 	}
@@ -212,6 +217,14 @@ func (o *runOptions) check() error {
 		}
 	}
 	return nil
+}
+
+// validIfName reports whether s can name a Linux network interface.
+func validIfName(s string) bool {
+	if len(s) > 15 || s == "." || s == ".." {
+		return false
+	}
+	return !strings.ContainsAny(s, "/: \t\n\r\x00")
 }
 
 // endpoints splits --etcd-endpoints.

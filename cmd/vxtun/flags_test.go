@@ -89,6 +89,8 @@ func TestParseRunFlags(t *testing.T) {
 		{name: "workers range", args: append(static, "--workers", "-1"), wantErr: "--workers"},
 		{name: "port range", args: append(static, "--listen-port", "70000"), wantErr: "--listen-port"},
 		{name: "bad public ip", args: append(static, "--public-ip", "1.2.3"), wantErr: "--public-ip"},
+		{name: "bad tun name", args: append(static, "--tun", "a/b"), wantErr: "--tun"},
+		{name: "long iface name", args: append(static, "--iface", "abcdefghijklmnop"), wantErr: "--iface"},
 		{name: "bad level", args: append(static, "--log-level", "chatty"), wantErr: "--log-level"},
 		{name: "debug addr without port", args: append(static, "--debug-addr", "localhost"), wantErr: "--debug-addr"},
 		{name: "cert without key", args: []string{"--etcd-endpoints", "https://x:2379", "--public-ip", "198.18.0.1", "--etcd-certfile", "c.pem"}, wantErr: "go together"},

@@ -41,7 +41,11 @@ func runMain(args []string, getenv func(string) string, stderr io.Writer) int {
 		return 2
 	}
 	level, _ := parseLevel(o.LogLevel)
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// Until the daemon runs, info and debug lines are held back: a startup
+	// error is then the only line printed. Warnings pass at once (e.g.
+	// etcd not reachable yet).
+	startup := newStartupHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(startup)
 
 	// Signals are caught from the start: SIGTERM during startup aborts it
 	// and undoes what was done.
@@ -65,7 +69,7 @@ func runMain(args []string, getenv func(string) string, stderr io.Writer) int {
 		}
 	}()
 
-	d := &daemon{opts: o, log: log, hup: hup}
+	d := &daemon{opts: o, log: log, startup: startup, hup: hup}
 	err = d.run(ctx)
 	if err != nil && !(errors.Is(err, context.Canceled) && ctx.Err() != nil) {
 		fmt.Fprintf(stderr, "vxtun: %s\n", oneLine(err.Error()))
@@ -81,9 +85,10 @@ func oneLine(s string) string {
 
 // daemon is one "vxtun run".
 type daemon struct {
-	opts *runOptions
-	log  *slog.Logger
-	hup  <-chan struct{}
+	opts    *runOptions
+	log     *slog.Logger
+	startup *startupHandler
+	hup     <-chan struct{}
 
 	nc       *config.NetConf
 	node     *config.Node
@@ -128,6 +133,10 @@ func (d *daemon) run(ctx context.Context) error {
 	if d.etcd != nil {
 		defer d.etcd.Close()
 	}
+	dp, err := d.openDataplane()
+	if err != nil {
+		return err
+	}
 
 	// The peer source runs for the daemon's whole life, across dataplane
 	// restarts; the main loop owns the peer set.
@@ -154,8 +163,10 @@ func (d *daemon) run(ctx context.Context) error {
 	// The first peer set, before the dataplane forwards.
 	select {
 	case <-ctx.Done():
+		d.stopDataplane(dp)
 		return ctx.Err()
 	case err := <-srcErr:
+		d.stopDataplane(dp)
 		return fmt.Errorf("peer source: %w", err)
 	case u := <-updates:
 		peers = registry.Apply(peerSet, u)
@@ -166,15 +177,20 @@ func (d *daemon) run(ctx context.Context) error {
 		leases = d.etcd.LeaseChanges()
 	}
 	for {
-		dp, err := d.startDataplane(peers)
-		if err != nil {
+		if dp == nil {
+			if dp, err = d.openDataplane(); err != nil {
+				return err
+			}
+		}
+		if err := d.runDataplane(dp, peers); err != nil {
+			d.stopDataplane(dp)
 			return err
 		}
-		d.dp.Store(dp)
 		if err := d.writeSubnetEnv(); err != nil {
 			d.stopDataplane(dp)
 			return err
 		}
+		d.startup.flush()
 		d.log.Info("vxtun running", "version", versionString(), "backend", d.nc.Backend.Type,
 			"tun", dp.multi.Name(), "mtu", d.mtu, "offloads", dp.multi.Offloads().String(),
 			"workers", len(dp.multi.Queues()), "listen", dp.fwd.LocalAddr().String(),
@@ -189,6 +205,7 @@ func (d *daemon) run(ctx context.Context) error {
 			}
 			return err
 		}
+		dp = nil
 		d.restarts.Add(1)
 	}
 }
@@ -482,9 +499,9 @@ func retry[T any](ctx context.Context, log *slog.Logger, what string, fn func() 
 	}
 }
 
-// startDataplane opens and configures the TUN and starts the forwarder with
-// peers. On error everything it made is undone.
-func (d *daemon) startDataplane(peers []config.Peer) (*dataplane, error) {
+// openDataplane opens and configures the TUN and creates the forwarder.
+// On error everything it made is undone.
+func (d *daemon) openDataplane() (*dataplane, error) {
 	n := d.node
 	multi, err := tun.Open(n.TunName, n.Workers, tun.Options{})
 	if err != nil {
@@ -530,18 +547,24 @@ func (d *daemon) startDataplane(peers []config.Peer) (*dataplane, error) {
 		}
 		return fail(err)
 	}
-	if err := dp.fwd.SetPeers(peers); err != nil {
-		return fail(err)
-	}
-	d.peers.Store(int64(len(peers)))
-	d.updates.Add(1)
-	ctx, cancel := context.WithCancel(context.Background())
-	dp.cancel = cancel
-	go func() { dp.done <- dp.fwd.Run(ctx) }()
 	return dp, nil
 }
 
-// stopDataplane stops the forwarder and removes what startDataplane made.
+// runDataplane gives the forwarder its peers and starts it.
+func (d *daemon) runDataplane(dp *dataplane, peers []config.Peer) error {
+	if err := dp.fwd.SetPeers(peers); err != nil {
+		return err
+	}
+	d.peers.Store(int64(len(peers)))
+	d.updates.Add(1)
+	d.dp.Store(dp)
+	ctx, cancel := context.WithCancel(context.Background())
+	dp.cancel = cancel
+	go func() { dp.done <- dp.fwd.Run(ctx) }()
+	return nil
+}
+
+// stopDataplane stops the forwarder and removes what openDataplane made.
 func (d *daemon) stopDataplane(dp *dataplane) {
 	if dp.cancel != nil {
 		dp.cancel()

@@ -87,8 +87,15 @@ type proc struct {
 
 func startVxtun(t *testing.T, ns *nettest.NS, args ...string) *proc {
 	t.Helper()
+	return startCmd(t, ns, append([]string{vxtunBin}, args...)...)
+}
+
+// startCmd starts argv in ns.
+func startCmd(t *testing.T, ns *nettest.NS, argv ...string) *proc {
+	t.Helper()
+	args := argv[1:]
 	p := &proc{out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = ns.Command(context.Background(), append([]string{vxtunBin}, args...)...)
+	p.cmd = ns.Command(context.Background(), argv...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start vxtun: %v", err)
@@ -520,14 +527,44 @@ func TestStartupErrors(t *testing.T) {
 		{"missing node file", []string{"run", "--net-conf", n.netConf, "--node", filepath.Join(n.dir, "nope.json"), "--peers", n.peers}, 1, "nope.json"},
 		{"bad peers file", []string{"run", "--net-conf", n.netConf, "--node", n.node, "--peers", badPeers}, 1, "outside the network"},
 		{"port in use", append(base, "--listen-port", "4789"), 1, "already in use"},
+		{"tun name taken", append(base, "--tun", "ul0"), 1, "ul0"},
 		{"unknown flag", append(base, "--bogus"), 2, "bogus"},
 		{"two peer sources", append(base, "--etcd-endpoints", "http://127.0.0.1:2379"), 2, "exclude each other"},
 		{"no peer source", []string{"run", "--node", n.node}, 2, "no peer source"},
 		{"bad flag value", append(base, "--log-level", "loud"), 2, "log-level"},
 	}
+	// Not root: run as nobody (the files must be readable by it).
+	if setpriv, err := exec.LookPath("setpriv"); err == nil {
+		for _, d := range []string{filepath.Dir(n.dir), n.dir} {
+			if err := os.Chmod(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tests = append(tests, struct {
+			name string
+			args []string
+			code int
+			want string
+		}{"not root", append([]string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", vxtunBin}, base...), 1, "root or CAP_NET_ADMIN"})
+	}
+	// No /dev/net/tun: hide it under a tmpfs in a private mount namespace.
+	if unshare, err := exec.LookPath("unshare"); err == nil {
+		tests = append(tests, struct {
+			name string
+			args []string
+			code int
+			want string
+		}{"no /dev/net/tun", append([]string{unshare, "-m", "--propagation", "private", "sh", "-c",
+			`mount -t tmpfs none /dev/net && exec "$0" "$@"`, vxtunBin}, base...), 1, "no TUN support"})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := startVxtun(t, ns, tt.args...)
+			var p *proc
+			if b := filepath.Base(tt.args[0]); b == "setpriv" || b == "unshare" {
+				p = startCmd(t, ns, tt.args...)
+			} else {
+				p = startVxtun(t, ns, tt.args...)
+			}
 			code := p.wait(t, 10*time.Second)
 			out := strings.TrimRight(p.out.String(), "\n")
 			if code != tt.code {
