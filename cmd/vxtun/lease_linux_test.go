@@ -1,0 +1,114 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/vxtun/vxtun/internal/etcdtest"
+	"github.com/vxtun/vxtun/internal/nettest"
+)
+
+var envSubnetRE = regexp.MustCompile(`(?m)^FLANNEL_SUBNET=198\.19\.(\d+)\.1/24$`)
+
+// envSubnet waits until subnet.env at path names a subnet other than not
+// and returns its N (198.19.N.0/24).
+func envSubnet(t *testing.T, path string, not int, p *proc) int {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if b, err := os.ReadFile(path); err == nil {
+			if m := envSubnetRE.FindSubmatch(b); m != nil {
+				if n, _ := strconv.Atoi(string(m[1])); n != not {
+					return n
+				}
+			}
+		}
+		if ex, code := p.exited(); ex {
+			t.Fatalf("vxtun exited with %d:\n%s", code, p.out.String())
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("subnet.env did not name a subnet other than %d; log:\n%s", not, p.out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestLeaseMoved: when another node takes over our lease's key (our lease
+// is lost and its subnet is no longer free), vxtun takes a new subnet and
+// restarts its dataplane: new TUN address, new subnet.env, the usurper
+// becomes a peer; the process keeps running and still shuts down cleanly.
+func TestLeaseMoved(t *testing.T) {
+	h := nettest.NewTwoHosts(t)
+	srv := etcdtest.StartWith(t, etcdtest.Options{Host: "198.18.0.1", Do: h.A.Do})
+	cli := srv.Client(t)
+	etcdtest.Put(t, cli, "/coreos.com/network/config",
+		`{"Network":"198.19.0.0/16","SubnetMin":"198.19.1.0","SubnetMax":"198.19.3.0","Backend":{"Type":"vxlan"}}`)
+	dir := t.TempDir()
+	env := filepath.Join(dir, "subnet.env")
+	const debug = "127.0.0.1:9091"
+	p := startVxtun(t, h.A, "run", "--etcd-endpoints", srv.Endpoints()[0], "--iface", "ul0",
+		"--vtep-mac-file", filepath.Join(dir, "mac"), "--subnet-file", env, "--workers", "1",
+		"--debug-addr", debug, "--log-level", "debug")
+	first := envSubnet(t, env, -1, p)
+
+	// Someone else's lease now sits at our key.
+	etcdtest.Put(t, cli, fmt.Sprintf("/coreos.com/network/subnets/198.19.%d.0-24", first),
+		`{"PublicIP":"198.18.0.99","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:99"}}`)
+	second := envSubnet(t, env, first, p)
+
+	// The TUN carries the new VTEP address only, and the route.
+	nh := h.A.Handle()
+	var addrs []netip.Prefix
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		addrs = nil
+		if l, err := nh.LinkByName("vxtun0"); err == nil {
+			as, err := nh.AddrList(l, netlink.FAMILY_V4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range as {
+				pf, _ := netip.AddrFromSlice(a.IP.To4())
+				ones, _ := a.Mask.Size()
+				addrs = append(addrs, netip.PrefixFrom(pf, ones))
+			}
+		}
+		if len(addrs) == 1 && addrs[0] == netip.MustParsePrefix(fmt.Sprintf("198.19.%d.0/32", second)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("vxtun0 addresses: got %v, want only 198.19.%d.0/32", addrs, second)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		m := metrics(t, h.A, debug)
+		if m["vxtun_dataplane_restarts_total"] == 1 && m["vxtun_peers"] == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the move: restarts %v, peers %v; want 1 and 1 (the usurper)",
+				m["vxtun_dataplane_restarts_total"], m["vxtun_peers"])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t, 10*time.Second); code != 0 {
+		t.Errorf("exit code after SIGTERM: got %d, want 0", code)
+	}
+	if _, err := nh.LinkByName("vxtun0"); err == nil {
+		t.Errorf("vxtun0 still exists after SIGTERM")
+	}
+}
