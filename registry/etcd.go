@@ -338,6 +338,10 @@ func (s *EtcdSource) acquire(ctx context.Context, prefer netip.Prefix) (*heldLea
 	if err != nil {
 		return nil, err
 	}
+	if nc.EnableIPv6 {
+		s.log.Warn("EnableIPv6 is set, but the etcd source leases IPv4 subnets only: this node takes no IPv6 subnet",
+			"ipv6-network", nc.IPv6Network)
+	}
 	attrs := leaseAttrs{PublicIP: s.opts.PublicIP, Backend: nc.Backend.Type}
 	if attrs.Backend == config.BackendVXLAN {
 		attrs.VNI = nc.Backend.VNI
