@@ -281,6 +281,7 @@ func testTwoNodes(t *testing.T, backend config.Backend, port uint16) {
 // node rn, a permanent neighbour, an fdb entry and an onlink route.
 func kernelNode(t *testing.T, ns *nettest.NS, n int, local netip.Addr, port uint16, rn int, remote netip.Addr, rmac net.HardwareAddr, extra ...string) {
 	t.Helper()
+	nettest.RequireCommand(t, "bridge")
 	prepNS(t, ns, n)
 	ns.Run(append([]string{"ip", "link", "add", "flannel.1", "type", "vxlan", "id", "1", "local", local.String(),
 		"dev", "ul0", "dstport", fmt.Sprint(port), "nolearning"}, extra...)...)
