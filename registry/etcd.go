@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -362,11 +363,7 @@ func (s *EtcdSource) acquire(ctx context.Context, prefer netip.Prefix) (*heldLea
 	keep := false
 	defer func() {
 		if !keep {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
-			if _, err := s.cli.Revoke(rctx, grant.ID); err != nil {
-				s.log.Debug("revoke unused etcd lease", "err", err)
-			}
-			cancel()
+			s.revoke(ctx, grant.ID)
 		}
 	}()
 	held := func(name string, sn netip.Prefix, id clientv3.LeaseID) *heldLease {
@@ -442,6 +439,9 @@ func (s *EtcdSource) acquire(ctx context.Context, prefer netip.Prefix) (*heldLea
 				return nil, err
 			}
 			s.log.Info("reusing lease of our public IP", "lease", mine.name, "public-ip", attrs.PublicIP)
+			// The key's previous etcd lease is left to expire: revoking it
+			// would make a still-running process with our address (an
+			// overlapping restart) re-take the key in turn.
 			return held(mine.name, mine.subnet, id), nil
 		}
 
@@ -464,6 +464,16 @@ func (s *EtcdSource) acquire(ctx context.Context, prefer netip.Prefix) (*heldLea
 		return held(name, sn, grant.ID), nil
 	}
 	return nil, fmt.Errorf("acquire lease: lost the race for a subnet %d times", acquireAttempts)
+}
+
+// revoke releases an etcd lease that holds none of our keys any more (best
+// effort: unrevoked, it expires after its TTL).
+func (s *EtcdSource) revoke(ctx context.Context, id clientv3.LeaseID) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
+	defer cancel()
+	if _, err := s.cli.Revoke(rctx, id); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		s.log.Debug("revoke unused etcd lease", "lease-id", int64(id), "err", err)
+	}
 }
 
 type leaseKV struct {
