@@ -48,7 +48,7 @@ func TestMeasure(t *testing.T) {
 			} else {
 				kernelNode(t, h.B, 2, ub, 8472, 1, ua, nodeMAC(1))
 			}
-			t.Logf("%s ping A→B (200 × 10 ms): %s", tc.name, ping(t, h.A, podAddr(1), podAddr(2), 200))
+			t.Logf("%s ping A→B (200 × 50 ms): %s", tc.name, ping(t, h.A, podAddr(1), podAddr(2), 200))
 			t.Logf("%s TCP A→B: %.2f Gbit/s", tc.name, iperf(t, h.A, h.B, podAddr(1), podAddr(2)))
 			t.Logf("%s TCP B→A: %.2f Gbit/s", tc.name, iperf(t, h.B, h.A, podAddr(2), podAddr(1)))
 		})

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -131,8 +133,18 @@ func ping(t *testing.T, ns *nettest.NS, src, dst netip.Addr, count int) string {
 	if m == nil {
 		t.Fatalf("ping %s → %s: no rtt in\n%s", src, dst, out)
 	}
-	return fmt.Sprintf("rtt min/avg/max %s/%s/%s ms", m[1], m[2], m[3])
+	var rtts []float64
+	for _, tm := range timeRE.FindAllStringSubmatch(out, -1) {
+		if v, err := strconv.ParseFloat(tm[1], 64); err == nil {
+			rtts = append(rtts, v)
+		}
+	}
+	slices.Sort(rtts)
+	pct := func(p float64) float64 { return rtts[min(len(rtts)-1, int(p*float64(len(rtts))))] }
+	return fmt.Sprintf("rtt min/avg/max %s/%s/%s ms, p50 %.3f p99 %.3f ms (%d probes)", m[1], m[2], m[3], pct(0.5), pct(0.99), len(rtts))
 }
+
+var timeRE = regexp.MustCompile(`time=([0-9.]+) ms`)
 
 // transfer sends size pseudo-random bytes over TCP from ns `from` to dst:port
 // in ns `to`, checks length and SHA-256 on both ends and returns Gbit/s.
