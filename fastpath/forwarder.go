@@ -146,6 +146,9 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	if !f.ran.CompareAndSwap(false, true) {
 		return errors.New("run forwarder: already run")
 	}
+	if f.stopping.Load() {
+		return errors.New("run forwarder: closed")
+	}
 	errc := make(chan error, 2*len(f.workers))
 	var wg sync.WaitGroup
 	for _, w := range f.workers {
