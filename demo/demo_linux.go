@@ -428,6 +428,9 @@ var (
 )
 
 func (d *demo) pings(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
 	d.section("ping, pod to pod (%d each, 0.1 s apart)", d.cfg.Pings)
 	for _, p := range d.pairs() {
 		if ctx.Err() != nil {
@@ -436,6 +439,9 @@ func (d *demo) pings(ctx context.Context) {
 		a, b := p[0], p[1]
 		out, err := d.sh(ctx, false, "ip", "netns", "exec", a.ns, "ping", "-n", "-q", "-c", strconv.Itoa(d.cfg.Pings),
 			"-i", "0.1", "-W", "1", "-I", a.pod(), b.pod())
+		if ctx.Err() != nil {
+			return // interrupted: no verdict
+		}
 		c := pingCounts.FindStringSubmatch(out)
 		r := pingRTT.FindStringSubmatch(out)
 		if c == nil {
@@ -460,6 +466,9 @@ func (d *demo) fail(format string, args ...any) {
 }
 
 func (d *demo) transfers(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
 	if d.tool == "iperf3" {
 		d.section("TCP, pod to pod: iperf3, one stream, %d s each", d.cfg.Seconds)
 	} else {
@@ -476,6 +485,9 @@ func (d *demo) transfers(ctx context.Context) {
 			res, err = d.iperf3(ctx, a, b)
 		} else {
 			res, err = d.goTransfer(ctx, a, b)
+		}
+		if ctx.Err() != nil {
+			return
 		}
 		if err != nil {
 			d.fail("TCP %s: %v", pairName(a, b), err)
@@ -576,6 +588,9 @@ func (d *demo) iperf3(ctx context.Context, a, b *node) (string, error) {
 }
 
 func (d *demo) stats(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
 	d.section("counters")
 	for _, n := range d.nodes {
 		if ctx.Err() != nil {
