@@ -373,18 +373,35 @@ func (d *daemon) finishConfig() error {
 	return checkPort(d.listenAddr())
 }
 
-// listenAddr is the underlay address the forwarder binds: the public IP when
-// it is on a local interface, else the wildcard (the public IP is then a
-// NAT address).
+// listenAddr is the underlay address the forwarder binds: the public IP
+// when it is assigned here, else the wildcard (the public IP is then a NAT
+// address, as flanneld's --public-ip allows).
 func (d *daemon) listenAddr() netip.AddrPort {
 	ip := d.underlay.IP
-	if d.underlay.Iface == "" {
+	if !isLocalAddr(ip) {
 		ip = netip.IPv4Unspecified()
 		if d.underlay.IP.Is6() {
 			ip = netip.IPv6Unspecified()
 		}
 	}
 	return netip.AddrPortFrom(ip, d.port)
+}
+
+// isLocalAddr reports whether ip is assigned to an interface of this
+// network namespace.
+func isLocalAddr(ip netip.Addr) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			if x, ok := netip.AddrFromSlice(ipn.IP); ok && x.Unmap() == ip {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // checkPort binds addr without SO_REUSEPORT for a moment, so that a port
