@@ -10,6 +10,18 @@
 // This package is wiring only: flags and environment, configuration loading,
 // signals and the daemon's lifecycle; the work is done by config, tun,
 // fastpath and registry.
+//
+// Lifecycle of "run": validate every setting (and in etcd mode read the
+// network config and take the lease), open the TUN with one queue per
+// worker, configure it (MTU, <subnet>.0/32, a route for the Network), create
+// the forwarder, start the peer source and apply its first peer set, write
+// subnet.env, forward. A lost etcd lease that comes back with another subnet
+// restarts the dataplane (TUN, link, forwarder) with the new one.
+//
+// Concurrency: the main loop owns the peer set, the lease and the
+// dataplane; the peer source, the forwarder and the signal handler run in
+// their own goroutines and talk to it over channels. The debug server reads
+// only atomics and the forwarder's Stats.
 package main
 
 import (
