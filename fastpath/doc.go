@@ -69,7 +69,8 @@
 // may be called once; when its context ends it closes the sockets, waits for
 // the inbound goroutines and returns. It does not close the TUN devices: an
 // outbound goroutine blocked in Read leaves when its device is closed, or at
-// once if the device has a SetReadDeadline method. Close releases the
+// once if the device has a SetReadDeadline method (tun.Queue has; Run clears
+// the deadline again before it returns). Close releases the
 // sockets and is idempotent.
 //
 // fastpath does not import registry: peers arrive as config.Peer values.

@@ -185,6 +185,11 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	}
 	cerr := f.Close()
 	wg.Wait()
+	for _, w := range f.workers {
+		if d, ok := w.dev.(readDeadliner); ok {
+			_ = d.SetReadDeadline(time.Time{}) // the device stays usable
+		}
+	}
 	if err == nil && ctx.Err() == nil {
 		err = cerr
 	}

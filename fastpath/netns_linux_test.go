@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/vxtun/vxtun/config"
 	"github.com/vxtun/vxtun/encap"
 	"github.com/vxtun/vxtun/internal/nettest"
@@ -478,4 +480,69 @@ func TestTooBigDF(t *testing.T) {
 	if s := a.f.Stats(); s.Drops[DropTooBig] == 0 {
 		t.Errorf("drops %v, want some too_big", s.Drops)
 	}
+}
+
+// TestRunReturnsWithTunOpen: on real TUN queues (which have
+// SetReadDeadline), Run returns when its context ends with no goroutine
+// left behind, although the queues stay open, and the queues still read.
+func TestRunReturnsWithTunOpen(t *testing.T) {
+	nettest.RequirePrivileged(t)
+	ns := nettest.NewNS(t, "fprun")
+	prepNS(t, ns, 1)
+	var m *tun.Multi
+	var f *Forwarder
+	if err := ns.Do(func() error {
+		var err error
+		if m, err = tun.Open("vxtun0", 2, tun.Options{}); err != nil {
+			return err
+		}
+		if _, err = tun.Configure("vxtun0", 1450, []netip.Prefix{netip.PrefixFrom(vtepAddr(1), 32)},
+			[]netip.Prefix{netip.MustParsePrefix("198.19.0.0/16")}); err != nil {
+			return err
+		}
+		f, err = New(Config{Backend: config.BackendVXLAN, VNI: 1, ListenAddr: netip.MustParseAddrPort("127.0.0.1:0"),
+			VtepMAC: nodeMAC(1), VtepIP: vtepAddr(1), UnderlayMTU: 1500, Logger: quietLog}, m.Devices())
+		return err
+	}); err != nil {
+		if m != nil {
+			m.Close()
+		}
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ignore := goleak.IgnoreCurrent()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: got %v, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return within 5 s of its context ending")
+	}
+	goleak.VerifyNone(t, ignore)
+	// The deadline Run used is cleared: a read waits again instead of failing.
+	q := m.Queues()[0]
+	bufs := make([][]byte, q.BatchSize())
+	for i := range bufs {
+		bufs[i] = make([]byte, 2048)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := q.Read(bufs, make([]int, len(bufs)), 0)
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("read after Run: got %v, want a packet or a wait", err)
+		}
+	case <-time.After(50 * time.Millisecond):
+	}
+	m.Close()
+	<-errc
 }

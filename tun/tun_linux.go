@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -312,6 +313,18 @@ func (q *Queue) Close() error {
 	q.closed.Store(true)
 	if err := q.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 		return fmt.Errorf("close tun %s: %w", q.m.name, err)
+	}
+	return nil
+}
+
+// SetReadDeadline sets the deadline for pending and future Reads: a Read
+// blocked waiting for the device returns an error wrapping
+// os.ErrDeadlineExceeded once t has passed (a zero t clears the deadline).
+// It wakes a blocked Read without closing the queue; segments of a
+// super-packet already read are still returned before the deadline applies.
+func (q *Queue) SetReadDeadline(t time.Time) error {
+	if err := q.f.SetReadDeadline(t); err != nil {
+		return fmt.Errorf("tun %s: set read deadline: %w", q.m.name, q.closedErr(err))
 	}
 	return nil
 }

@@ -141,6 +141,72 @@ func TestCloseUnblocksRead(t *testing.T) {
 	}
 }
 
+// TestReadDeadlineWakesRead: SetReadDeadline wakes a blocked Read with
+// os.ErrDeadlineExceeded without closing the queue, and once cleared the
+// queue reads again.
+func TestReadDeadlineWakesRead(t *testing.T) {
+	nettest.RequirePrivileged(t)
+	ns := nettest.NewNS(t, "tun")
+	for _, opts := range []Options{{}, {NoVnetHdr: true}} {
+		m := openIn(t, ns, "vxt0", 1, opts)
+		configureIn(t, ns, "vxt0", 1500, []netip.Prefix{netip.MustParsePrefix("198.19.1.1/32")}, []netip.Prefix{netip.MustParsePrefix("198.19.2.0/24")})
+		q := m.Queues()[0]
+		bufs, sizes := makeBufs(q.BatchSize(), 2048)
+		errc := make(chan error, 1)
+		go func() {
+			for { // the new link may send a packet or two of its own
+				if _, err := q.Read(bufs, sizes, 0); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+		time.Sleep(20 * time.Millisecond)
+		if err := q.SetReadDeadline(time.Now()); err != nil {
+			t.Fatalf("%+v: SetReadDeadline: %v", opts, err)
+		}
+		select {
+		case err := <-errc:
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("%+v: read after deadline: got %v, want os.ErrDeadlineExceeded", opts, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%+v: SetReadDeadline did not unblock Read", opts)
+		}
+		if err := q.SetReadDeadline(time.Time{}); err != nil {
+			t.Fatalf("%+v: clear deadline: %v", opts, err)
+		}
+		// The queue still works: a datagram routed into the TUN is read.
+		if err := ns.Do(func() error {
+			c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(198, 19, 2, 5), Port: 9})
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_, err = c.Write([]byte("after deadline"))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			n, err := q.Read(bufs, sizes, 0)
+			if err != nil {
+				t.Fatalf("%+v: read after clearing the deadline: %v", opts, err)
+			}
+			if p := bufs[n-1][:sizes[n-1]]; len(p) > 28 && p[9] == protoUDP {
+				if got := string(p[28:]); got != "after deadline" {
+					t.Fatalf("%+v: got payload %q, want %q", opts, got, "after deadline")
+				}
+				break
+			}
+		}
+		m.Close()
+		if err := q.SetReadDeadline(time.Now()); !errors.Is(err, os.ErrClosed) {
+			t.Fatalf("%+v: deadline on a closed queue: got %v, want os.ErrClosed", opts, err)
+		}
+	}
+}
+
 // shuttle forwards every packet read from one queue to another until either
 // is closed.
 func shuttle(from, to *Queue, batch int, wg *sync.WaitGroup) {
