@@ -15,8 +15,10 @@ all: build
 deps:
 	@./scripts/deps.sh
 
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
 build:
-	$(GO) build -o bin/vxtun ./cmd/vxtun
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/vxtun ./cmd/vxtun
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
