@@ -50,7 +50,7 @@ fuzz:
 # The demo: three node namespaces (two vxtun, one kernel vxlan) behind a
 # bridge in a fourth, ping and TCP across every pair, then teardown.
 demo: deps build
-	$(GO) run ./demo
+	$(GO) run ./demo -vxtun $(CURDIR)/bin/vxtun
 
 # End-to-end benchmark: veth, kernel vxlan, vxtun VXLAN, vxtun legacy UDP,
 # alternating, ratios to kernel vxlan; writes bench/RESULTS.md.
