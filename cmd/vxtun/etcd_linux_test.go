@@ -329,3 +329,58 @@ func e2eTCPEcho(a, b *nettest.NS, src, dst string, port, size int) error {
 	}
 	return nil
 }
+
+// TestEtcdMode is issue 5's test 1 and the restart half of test 3: two
+// vxtun nodes with no static peers each lease a distinct subnet in
+// flannel's format, find each other, and ping and TCP cross both ways; a
+// node restarted with SIGTERM comes back with the same subnet.
+func TestEtcdMode(t *testing.T) {
+	e := newE2EEtcd(t, `{"Network":"198.19.0.0/16","SubnetMin":"198.19.1.0","SubnetMax":"198.19.200.0","Backend":{"Type":"vxlan"}}`)
+	na, nb := e.newNode(t, e.h.A), e.newNode(t, e.h.B)
+	sa, sb := e.startPair(t, na, nb)
+	ip := func(i int) string { return fmt.Sprintf("198.19.%d.1", i) }
+
+	for _, x := range []struct {
+		n    *e2eEtcdNode
+		i    int
+		addr string
+	}{{na, sa, "198.18.0.1"}, {nb, sb, "198.18.0.2"}} {
+		v, raw := e.leaseOf(t, x.i)
+		mac, err := os.ReadFile(filepath.Join(x.n.dir, "vtep-mac"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bd, _ := v["BackendData"].(map[string]any)
+		if v["PublicIP"] != x.addr || v["BackendType"] != "vxlan" || bd == nil ||
+			bd["VtepMAC"] != strings.TrimSpace(string(mac)) || bd["VNI"] != float64(1) {
+			t.Fatalf("lease of 198.19.%d.0/24: got %s, want PublicIP %s, vxlan, VNI 1, VtepMAC %s",
+				x.i, raw, x.addr, strings.TrimSpace(string(mac)))
+		}
+	}
+	na.waitPeers(t, 1)
+	nb.waitPeers(t, 1)
+	waitPing(t, e.h.A, ip(sa), ip(sb), na.p, nb.p)
+	waitPing(t, e.h.B, ip(sb), ip(sa), na.p, nb.p)
+	if err := e2eTCPEcho(e.h.A, e.h.B, ip(sa), ip(sb), 7301, 4<<20); err != nil {
+		t.Fatalf("TCP A→B: %v", err)
+	}
+	if err := e2eTCPEcho(e.h.B, e.h.A, ip(sb), ip(sa), 7302, 4<<20); err != nil {
+		t.Fatalf("TCP B→A: %v", err)
+	}
+
+	// Restart B: it must take its own lease again, not a new subnet.
+	nb.stop(t, syscall.SIGTERM)
+	if err := os.Remove(nb.subnetEnv); err != nil {
+		t.Fatal(err)
+	}
+	nb.start(t)
+	if got := nb.waitSubnet(t); got != sb {
+		t.Fatalf("after restart: got subnet 198.19.%d.0/24, want 198.19.%d.0/24", got, sb)
+	}
+	nb.waitPeers(t, 1)
+	na.waitPeers(t, 1)
+	waitPing(t, e.h.A, ip(sa), ip(sb), na.p, nb.p)
+	if err := e2eTCPEcho(e.h.B, e.h.A, ip(sb), ip(sa), 7303, 1<<20); err != nil {
+		t.Fatalf("TCP B→A after restart: %v", err)
+	}
+}
