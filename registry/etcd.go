@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -279,7 +280,7 @@ func (s *EtcdSource) publishLocked(h *heldLease) {
 	old := s.held
 	s.held = h
 	if old != nil && old.Name == h.Name && old.PublicIP == h.PublicIP &&
-		old.Backend == h.Backend && old.VNI == h.VNI && macEqual(old.VtepMAC, h.VtepMAC) {
+		old.Backend == h.Backend && old.VNI == h.VNI && bytes.Equal(old.VtepMAC, h.VtepMAC) {
 		return
 	}
 	select {
@@ -558,10 +559,6 @@ func addr4(a netip.Addr) uint64 {
 
 func fromAddr4(v uint64) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
-}
-
-func macEqual(a, b net.HardwareAddr) bool {
-	return string(a) == string(b)
 }
 
 // sleepCtx sleeps for d or until ctx is done.

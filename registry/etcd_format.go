@@ -34,9 +34,6 @@ var (
 	ErrUnsupportedBackend = errors.New("unsupported backend")
 )
 
-// maxVNI is the largest 24-bit VXLAN network identifier.
-const maxVNI = 1<<24 - 1
-
 // parseSubnetKey parses the last element of a lease key ("10.244.1.0-24",
 // optionally followed by "&<ipv6>-<len>") into the IPv4 subnet. The address
 // must be the subnet's network address.
@@ -125,7 +122,7 @@ func encodeLeaseValue(a leaseAttrs) ([]byte, error) {
 		if _, err := config.ParseVtepMAC(a.VtepMAC.String()); err != nil {
 			return nil, fmt.Errorf("encode lease: VtepMAC: %w", err)
 		}
-		if a.VNI > maxVNI {
+		if a.VNI > config.MaxVNI {
 			return nil, fmt.Errorf("encode lease: VNI %d out of range", a.VNI)
 		}
 		data, err := json.Marshal(vxlanData{VNI: a.VNI, VtepMAC: a.VtepMAC.String()})
@@ -168,7 +165,7 @@ func decodeLeaseValue(b []byte) (leaseAttrs, error) {
 		if err := json.Unmarshal(v.BackendData, &d); err != nil {
 			return leaseAttrs{}, fmt.Errorf("%w: BackendData: %v", ErrBadLeaseValue, err)
 		}
-		if d.VNI > maxVNI {
+		if d.VNI > config.MaxVNI {
 			return leaseAttrs{}, fmt.Errorf("%w: VNI %d out of range", ErrBadLeaseValue, d.VNI)
 		}
 		mac, err := config.ParseVtepMAC(d.VtepMAC)

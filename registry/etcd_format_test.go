@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"net/netip"
@@ -63,7 +64,7 @@ func TestEncodeLeaseValue(t *testing.T) {
 				t.Fatalf("decode own encoding: %v", err)
 			}
 			if back.PublicIP != tt.in.PublicIP || back.Backend != tt.in.Backend || back.VNI != tt.in.VNI ||
-				!macEqual(back.VtepMAC, tt.in.VtepMAC) {
+				!bytes.Equal(back.VtepMAC, tt.in.VtepMAC) {
 				t.Fatalf("round trip: got %+v, want %+v", back, tt.in)
 			}
 		})
@@ -275,7 +276,7 @@ func FuzzLeasePeer(f *testing.F) {
 				p.Subnets[0].Overlaps(own) || !p.PublicIP.Is4() || p.PublicIP == self || p.Backend != nc.Backend.Type {
 				t.Fatalf("accepted unusable peer %+v from %q=%q", p, key, value)
 			}
-			if p.Backend == config.BackendVXLAN && (len(p.VtepMAC) != 6 || p.VNI == 0 || p.VNI > maxVNI) {
+			if p.Backend == config.BackendVXLAN && (len(p.VtepMAC) != 6 || p.VNI == 0 || p.VNI > config.MaxVNI) {
 				t.Fatalf("accepted vxlan peer without MAC/VNI %+v from %q=%q", p, key, value)
 			}
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 	"time"
 
@@ -171,7 +170,7 @@ func (s *EtcdSource) reacquire(ctx context.Context, prefer netip.Prefix) {
 	}
 }
 
-// ownName returns the held lease's name.
+// ownName returns the held lease's name and subnet.
 func (s *EtcdSource) ownName() (string, netip.Prefix) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -243,11 +242,7 @@ func (s *EtcdSource) watchPeers(ctx context.Context, out chan<- Update) error {
 			// down): the watch will not report it, so do it here.
 			s.signalLost()
 		}
-		full := make([]config.Peer, 0, len(peers))
-		for _, p := range peers {
-			full = append(full, p)
-		}
-		slices.SortFunc(full, func(a, b config.Peer) int { return strings.Compare(a.Name, b.Name) })
+		full := sortedPeers(peers)
 		if err := send(ctx, out, Update{Full: true, Peers: full}); err != nil {
 			return err
 		}
@@ -415,19 +410,4 @@ func leasePeer(nc *config.NetConf, name string, value []byte, self netip.Addr, o
 		p.VtepMAC = a.VtepMAC
 	}
 	return p, nil
-}
-
-func peerEqual(a, b config.Peer) bool {
-	return a.Name == b.Name && a.PublicIP == b.PublicIP && a.Port == b.Port &&
-		a.Backend == b.Backend && a.VNI == b.VNI && macEqual(a.VtepMAC, b.VtepMAC) &&
-		slices.Equal(a.Subnets, b.Subnets)
-}
-
-func send(ctx context.Context, out chan<- Update, u Update) error {
-	select {
-	case out <- u:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

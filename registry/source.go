@@ -1,8 +1,10 @@
 package registry
 
 import (
+	"bytes"
 	"context"
-	"sort"
+	"slices"
+	"strings"
 
 	"github.com/vxtun/vxtun/config"
 )
@@ -68,10 +70,32 @@ func Apply(set map[string]config.Peer, u Update) []config.Peer {
 			delete(set, ev.Peer.Name)
 		}
 	}
+	return sortedPeers(set)
+}
+
+// sortedPeers returns the peers of set sorted by name.
+func sortedPeers(set map[string]config.Peer) []config.Peer {
 	out := make([]config.Peer, 0, len(set))
 	for _, p := range set {
 		out = append(out, p)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	slices.SortFunc(out, func(a, b config.Peer) int { return strings.Compare(a.Name, b.Name) })
 	return out
+}
+
+// peerEqual reports whether a and b describe the same peer identically.
+func peerEqual(a, b config.Peer) bool {
+	return a.Name == b.Name && a.PublicIP == b.PublicIP && a.Port == b.Port &&
+		a.Backend == b.Backend && a.VNI == b.VNI && bytes.Equal(a.VtepMAC, b.VtepMAC) &&
+		slices.Equal(a.Subnets, b.Subnets)
+}
+
+// send delivers u on out unless ctx ends first.
+func send(ctx context.Context, out chan<- Update, u Update) error {
+	select {
+	case out <- u:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

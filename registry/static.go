@@ -116,7 +116,7 @@ func (s *StaticSource) Run(ctx context.Context, out chan<- Update) error {
 		return fmt.Errorf("static peers: %w", err)
 	}
 	s.log.Info("static peers loaded", "file", s.path, "peers", len(peers))
-	if err := staticSend(ctx, out, Update{Full: true, Peers: peers}); err != nil {
+	if err := send(ctx, out, Update{Full: true, Peers: peers}); err != nil {
 		return err
 	}
 
@@ -177,18 +177,9 @@ func (s *StaticSource) Run(ctx context.Context, out chan<- Update) error {
 		peers = np
 		s.log.Info("static peers reloaded", "file", s.path, "peers", len(np),
 			"added", added, "removed", removed, "updated", updated)
-		if err := staticSend(ctx, out, Update{Full: true, Peers: np}); err != nil {
+		if err := send(ctx, out, Update{Full: true, Peers: np}); err != nil {
 			return err
 		}
-	}
-}
-
-func staticSend(ctx context.Context, out chan<- Update, u Update) error {
-	select {
-	case out <- u:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 
@@ -204,16 +195,10 @@ func diffPeers(a, b []config.Peer) (added, removed, updated int) {
 		switch {
 		case !ok:
 			added++
-		case !staticPeerEqual(p, q):
+		case !peerEqual(p, q):
 			updated++
 		}
 		delete(old, p.Name)
 	}
 	return added, len(old), updated
-}
-
-func staticPeerEqual(a, b config.Peer) bool {
-	return a.Name == b.Name && a.PublicIP == b.PublicIP && a.Port == b.Port &&
-		a.Backend == b.Backend && a.VNI == b.VNI && bytes.Equal(a.VtepMAC, b.VtepMAC) &&
-		slices.Equal(a.Subnets, b.Subnets)
 }
