@@ -21,8 +21,11 @@
 // sequence number (FIN/PSH only on the last, CWR only on the first) and a
 // complete TCP/UDP checksum. A plain packet with a partial checksum
 // (NEEDS_CSUM) gets its checksum completed. A super-packet with more segments
-// than bufs is returned over several Reads. Each bufs[i] must hold offset +
-// MTU bytes. Malformed frames are counted (Queue.Stats) and skipped.
+// than bufs is returned over several Reads. After the first frame (for which
+// Read waits), Read keeps reading frames without waiting until bufs are full
+// or none is queued, so packets that queued up while the caller was busy
+// come back as one batch. Each bufs[i] must hold offset + MTU bytes.
+// Malformed frames are counted (Queue.Stats) and skipped.
 //
 // Write: consecutive TCP segments of one flow (same addresses, ports, ack,
 // options, TTL/TOS, consecutive IPv4 ids, contiguous sequence numbers, flags

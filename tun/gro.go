@@ -23,6 +23,12 @@ const maxOpenRuns = 32
 // maxSuperPacket is the largest IP packet a run may grow to.
 const maxSuperPacket = 65535
 
+// maxUDPSegments bounds the datagrams of a UDP (USO) run: the kernel refuses
+// a UDP_L4 GSO packet from a TUN with more than UDP_MAX_SEGMENTS segments
+// (EINVAL in virtio_net_hdr_to_skb; 64 on older kernels, 128 on newer ones),
+// which small datagrams reach long before 64 KiB.
+const maxUDPSegments = 64
+
 type groRun struct {
 	first, last int // packet indices in bufs
 	count       int
@@ -177,7 +183,7 @@ func canJoin(r *groRun, l, q []byte, qg *groPkt) bool {
 		}
 	}
 	if r.udp {
-		return true
+		return r.count < maxUDPSegments
 	}
 	lt, qt := l[r.l4off:r.hdrLen], q[r.l4off:r.hdrLen]
 	return binary.BigEndian.Uint32(qt[4:]) == r.nextSeq &&

@@ -162,6 +162,7 @@ func TestCoalesce(t *testing.T) {
 		{"udp off", tcpFlow(t, u, 3, 1200, 0), false, []int{1, 1, 1}, []uint8{GSONone, GSONone, GSONone}},
 		{"udp4", tcpFlow(t, u, 3, 1200, 100), true, []int{3}, []uint8{GSOUDPL4}},
 		{"udp6", tcpFlow(t, u6, 4, 1200, 0), true, []int{4}, []uint8{GSOUDPL4}},
+		{"udp segment limit", tcpFlow(t, u, 2*maxUDPSegments+3, 64, 0), true, []int{maxUDPSegments, maxUDPSegments, 3}, []uint8{GSOUDPL4, GSOUDPL4, GSOUDPL4}},
 		{"ipv4 fragment", [][]byte{mod(flowA[0], func(p []byte) { p[6] |= 0x20; fixIPv4(p) }), flowA[1]}, false, []int{1, 1}, []uint8{GSONone, GSONone}},
 		{"not ip", [][]byte{{0x00, 1, 2, 3}, {}, flowA[0], flowA[1]}, false, []int{1, 1, 2}, []uint8{GSONone, GSONone, GSOTCPv4}},
 	}

@@ -89,16 +89,17 @@ type Queue struct {
 	uso  bool
 
 	// read side
-	rbuf    []byte
-	pend    gsoInfo // super-packet in rbuf[VirtioNetHdrLen:pendEnd] with segments left
-	pendEnd int
-	pendAt  int    // next segment; 0: nothing pending
-	rdBuf   []byte // argument and results of readFn
-	rdN     int
-	rdErr   error
-	readFn  func(uintptr) bool
-	wrErr   error // result of writeFn
-	writeFn func(uintptr) bool
+	rbuf      []byte
+	pend      gsoInfo // super-packet in rbuf[VirtioNetHdrLen:pendEnd] with segments left
+	pendEnd   int
+	pendAt    int    // next segment; 0: nothing pending
+	rdBuf     []byte // argument and results of readFn
+	rdN       int
+	rdErr     error
+	readFn    func(uintptr) bool
+	tryReadFn func(uintptr) bool
+	wrErr     error // result of writeFn
+	writeFn   func(uintptr) bool
 
 	// write side
 	gro  groTable
@@ -233,6 +234,7 @@ func newQueue(m *Multi, fd int, vnet bool) (*Queue, error) {
 		q.rbuf = make([]byte, readBufSize)
 	}
 	q.readFn = q.doRead
+	q.tryReadFn = q.doTryRead
 	q.writeFn = q.doWritev
 	return q, nil
 }
@@ -346,6 +348,25 @@ func (q *Queue) doRead(fd uintptr) bool {
 	return true
 }
 
+// doTryRead is doRead without waiting: EAGAIN is a result (rdErr).
+func (q *Queue) doTryRead(fd uintptr) bool {
+	q.rdN, q.rdErr = unix.Read(int(fd), q.rdBuf)
+	return true
+}
+
+// tryRead reads one frame into b if one is queued, without blocking; ok is
+// false when none is (or on any error, which the next blocking read
+// reports).
+func (q *Queue) tryRead(b []byte) (n int, ok bool) {
+	q.rdBuf = b
+	err := q.rc.Read(q.tryReadFn)
+	q.rdBuf = nil
+	if err != nil || q.rdErr != nil {
+		return 0, false
+	}
+	return q.rdN, true
+}
+
 // read reads one frame into b.
 func (q *Queue) read(b []byte) (int, error) {
 	q.rdBuf = b
@@ -375,34 +396,57 @@ func (q *Queue) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		sizes[0] = n
 		return 1, nil
 	}
-	for {
-		if q.pendAt > 0 {
-			pkt := q.rbuf[VirtioNetHdrLen:q.pendEnd]
-			n, err := splitGSO(pkt, &q.pend, q.pendAt, bufs, sizes, offset)
-			if err != nil {
-				q.pendAt = 0
-				return 0, fmt.Errorf("read tun %s: %w", q.m.name, err)
-			}
-			q.pendAt += n
-			if q.pendAt >= q.pend.nseg {
-				q.pendAt = 0
-			}
-			return n, nil
-		}
-		n, err := q.read(q.rbuf)
+	// Segments left over from a super-packet come first; then frames are
+	// read until bufs are full or the device has none queued: the first read
+	// waits, the following ones do not. One Read thus drains what queued up
+	// while the caller was busy, and the caller sends it as one batch.
+	n := 0
+	if q.pendAt > 0 {
+		pkt := q.rbuf[VirtioNetHdrLen:q.pendEnd]
+		k, err := splitGSO(pkt, &q.pend, q.pendAt, bufs, sizes, offset)
 		if err != nil {
+			q.pendAt = 0
 			return 0, fmt.Errorf("read tun %s: %w", q.m.name, err)
 		}
-		n, err = q.handleFrame(n, bufs, sizes, offset)
+		q.pendAt += k
+		if q.pendAt < q.pend.nseg {
+			return k, nil
+		}
+		q.pendAt = 0
+		n = k
+	}
+	for n < len(bufs) {
+		var fn int
+		if n == 0 {
+			var err error
+			if fn, err = q.read(q.rbuf); err != nil {
+				return 0, fmt.Errorf("read tun %s: %w", q.m.name, err)
+			}
+		} else {
+			var ok bool
+			if fn, ok = q.tryRead(q.rbuf); !ok {
+				break
+			}
+		}
+		k, err := q.handleFrame(fn, bufs[n:], sizes[n:], offset)
 		if errors.Is(err, ErrBadFrame) || errors.Is(err, ErrUnsupportedGSO) {
 			q.badFrames.Add(1)
 			continue
 		}
 		if err != nil {
+			if n > 0 {
+				// Return what was read; this frame is lost (counted).
+				q.badFrames.Add(1)
+				break
+			}
 			return 0, fmt.Errorf("read tun %s: %w", q.m.name, err)
 		}
-		return n, nil
+		n += k
+		if q.pendAt > 0 {
+			break // rbuf holds the rest of a super-packet
+		}
 	}
+	return n, nil
 }
 
 // handleFrame turns the frame rbuf[:n] into packets in bufs.

@@ -486,6 +486,50 @@ func TestUDPOverTunPair(t *testing.T) {
 	}
 }
 
+// TestWriteManySmallUDP: one Write of many small datagrams of one flow
+// (more than the kernel's UDP GSO segment limit) is accepted whole and every
+// datagram arrives.
+func TestWriteManySmallUDP(t *testing.T) {
+	nettest.RequirePrivileged(t)
+	ns := nettest.NewNS(t, "tun")
+	m := openIn(t, ns, "vxt0", 1, Options{})
+	if m.Offloads()&OffloadUSO == 0 {
+		t.Skipf("kernel did not grant USO (%v)", m.Offloads())
+	}
+	configureIn(t, ns, "vxt0", 1500, []netip.Prefix{netip.MustParsePrefix("198.19.2.1/32")}, nil)
+	var rc *net.UDPConn
+	if err := ns.Do(func() error {
+		var err error
+		rc, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(198, 19, 2, 1), Port: 5300})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	rc.SetReadBuffer(4 << 20)
+	const count, size = 300, 64
+	pkts := tcpFlow(t, pktSpec{udp: true, id: 1, sport: 4000, dport: 5300}, count, size, 0)
+	const offset = 16
+	q := m.Queues()[0]
+	if n, err := q.Write(withHeadroom(pkts, offset), offset); err != nil || n != count {
+		t.Fatalf("write: got %d, %v, want %d, nil", n, err, count)
+	}
+	if s := q.Stats(); s.WriteErrors != 0 || s.SuperWrites == 0 {
+		t.Fatalf("stats %+v: want super-packets written and no write errors", s)
+	}
+	buf := make([]byte, 2048)
+	for i := range count {
+		rc.SetReadDeadline(time.Now().Add(2 * time.Second))
+		n, err := rc.Read(buf)
+		if err != nil {
+			t.Fatalf("datagram %d of %d: %v", i, count, err)
+		}
+		if want := pkts[i][28:]; !bytes.Equal(buf[:n], want) {
+			t.Fatalf("datagram %d: got %d bytes %x, want %x", i, n, buf[:min(n, 8)], want[:8])
+		}
+	}
+}
+
 // TestWriteNoAlloc: writing a batch that coalesces into a super-packet, and
 // single packets, allocates nothing once the queue has seen a batch.
 func TestWriteNoAlloc(t *testing.T) {
@@ -555,6 +599,62 @@ func TestReadNoAlloc(t *testing.T) {
 		if allocs := testing.AllocsPerRun(50, rd); allocs != 0 {
 			t.Fatalf("%d-byte send: got %v allocs per Read, want 0", size, allocs)
 		}
+	}
+}
+
+// TestReadBatchesQueuedFrames: frames that queued up before Read are
+// returned by one Read (up to len(bufs)), the rest by the next.
+func TestReadBatchesQueuedFrames(t *testing.T) {
+	nettest.RequirePrivileged(t)
+	ns := nettest.NewNS(t, "tun")
+	for _, batch := range []int{DefaultBatchSize, 4} {
+		m := openIn(t, ns, "vxt0", 1, Options{})
+		configureIn(t, ns, "vxt0", 1500, []netip.Prefix{netip.MustParsePrefix("198.19.1.1/32")}, []netip.Prefix{netip.MustParsePrefix("198.19.2.0/24")})
+		q := m.Queues()[0]
+		const sent = 10
+		if err := ns.Do(func() error {
+			c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(198, 19, 2, 5), Port: 9})
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			for i := range sent {
+				if _, err := c.Write([]byte{byte(i)}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		bufs, sizes := makeBufs(batch, 2048)
+		var got []byte // payload bytes in arrival order
+		var reads []int
+		for len(got) < sent {
+			n, err := q.Read(bufs, sizes, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reads = append(reads, n)
+			for i := range n {
+				if p := bufs[i][:sizes[i]]; len(p) == 29 && p[9] == protoUDP {
+					got = append(got, p[28])
+				}
+			}
+		}
+		if want := []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}; !bytes.Equal(got, want) {
+			t.Fatalf("batch %d: got payloads %v, want %v", batch, got, want)
+		}
+		// Everything was queued before the first Read: full reads until the
+		// datagrams (and any packet of the link's own) are drained.
+		wantReads := (sent + batch - 1) / batch
+		if len(reads) > wantReads+1 {
+			t.Fatalf("batch %d: %d reads of %v packets, want at most %d", batch, len(reads), reads, wantReads+1)
+		}
+		if reads[0] < min(batch, sent) {
+			t.Fatalf("batch %d: first read returned %d packets, want %d", batch, reads[0], min(batch, sent))
+		}
+		m.Close()
 	}
 }
 
