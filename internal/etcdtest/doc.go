@@ -3,11 +3,13 @@
 // end-to-end tests of etcd mode.
 //
 // Ownership: a Server belongs to the test that started it. It listens on
-// 127.0.0.1 ports picked at random, keeps its data in t.TempDir(), and is
-// stopped in t.Cleanup, also when the test fails. Stop and Restart let a test
-// take etcd away and bring it back on the same ports with the same data.
-// StartTLS serves clients over https and requires a client certificate; it
-// writes a throwaway CA and client certificate for the test to use.
+// ports picked at random on 127.0.0.1, or with StartWith on Options.Host
+// inside whatever namespace Options.Do enters (nettest's NS.Do), keeps its
+// data in t.TempDir(), and is stopped in t.Cleanup, also when the test
+// fails. Stop and Restart let a test take etcd away and bring it back on the
+// same ports with the same data. StartTLS serves clients over https and
+// requires a client certificate; it writes a throwaway CA and client
+// certificate for the test to use.
 //
 // Concurrency: Endpoints and Client are safe for concurrent use; Stop and
 // Restart must be called from the test goroutine, not concurrently with each
