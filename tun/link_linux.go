@@ -17,7 +17,17 @@ type Link struct {
 	Routes []netip.Prefix
 }
 
-// Configure sets the link's MTU, adds addrs (for vxtun: <own subnet>.0/32,
+// TxQueueLen is the transmit queue length Configure gives the link (the
+// kernel's default for a TUN is 500). It is the ring of packets the kernel
+// holds for each queue until Read takes them: when it is full the kernel
+// drops (counted as the link's TX dropped). vxtun shares CPUs with the
+// applications whose packets it carries, so the ring has to absorb what they
+// send while the reader waits for a CPU; 500 packets are ~1 ms of 64-byte
+// datagrams at the rates this machine reaches.
+const TxQueueLen = 4096
+
+// Configure sets the link's MTU and transmit queue length (TxQueueLen, if
+// the link's is lower), adds addrs (for vxtun: <own subnet>.0/32,
 // as flannel gives flannel.1), brings the link up and adds a route for each
 // prefix in routes (the whole Network) through the link with scope link. It
 // runs in the calling thread's network namespace. Addresses and routes that
@@ -38,6 +48,11 @@ func Configure(name string, mtu int, addrs, routes []netip.Prefix) (*Link, error
 	if mtu > 0 {
 		if err := netlink.LinkSetMTU(l, mtu); err != nil {
 			return fail(fmt.Errorf("mtu %d: %w", mtu, err))
+		}
+	}
+	if l.Attrs().TxQLen < TxQueueLen {
+		if err := netlink.LinkSetTxQLen(l, TxQueueLen); err != nil {
+			return fail(fmt.Errorf("txqueuelen %d: %w", TxQueueLen, err))
 		}
 	}
 	for _, a := range addrs {

@@ -77,6 +77,9 @@ func TestOpenConfigure(t *testing.T) {
 	if link.Attrs().Flags&net.FlagUp == 0 {
 		t.Fatalf("link not up")
 	}
+	if got := link.Attrs().TxQLen; got != TxQueueLen {
+		t.Fatalf("txqueuelen: got %d, want %d", got, TxQueueLen)
+	}
 	countAddrs := func() int {
 		as, err := h.AddrList(link, netlink.FAMILY_V4)
 		if err != nil {
