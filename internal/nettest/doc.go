@@ -6,13 +6,14 @@
 // that made it and is deleted in t.Cleanup, also when the test fails. Nothing
 // is ever created in the host's own namespace.
 //
-// Concurrency: NS.Do locks the calling goroutine to its OS thread for the
-// duration of the callback; callers may run Do from many goroutines at once.
-// Sockets and TUN devices opened inside Do stay in that namespace after Do
-// returns.
+// Concurrency: NS.Do runs its callback on a goroutine of its own, locked to
+// an OS thread switched into the namespace, and waits for it; callers may run
+// Do from many goroutines at once. Sockets and TUN devices opened inside Do
+// stay in that namespace after Do returns.
 //
 // Privileges: RequirePrivileged skips a test that needs root, /dev/net/tun
-// and netns when they are missing, unless the environment variable
-// VXTUN_REQUIRE_PRIV=1 is set (CI sets it), in which case the skip becomes a
-// failure, so CI proves that every privileged test ran.
+// and iproute2 when they are missing (RequireCommand likewise for other
+// programs), unless the environment variable VXTUN_REQUIRE_PRIV=1 is set (CI
+// sets it), in which case the skip becomes a failure, so CI proves that every
+// privileged test ran.
 package nettest
