@@ -94,7 +94,7 @@ func ParseNode(file string, data []byte) (*Node, error) {
 		n.PublicIP = ip
 	}
 	if j.Iface != "" {
-		if err := checkIfName(j.Iface); err != nil {
+		if err := CheckIfName(j.Iface); err != nil {
 			return nil, keyErr(file, "Iface", "%v", err)
 		}
 	}
@@ -125,7 +125,7 @@ func ParseNode(file string, data []byte) (*Node, error) {
 	}
 	n.TunName = DefaultTunName
 	if j.TunName != "" {
-		if err := checkIfName(j.TunName); err != nil {
+		if err := CheckIfName(j.TunName); err != nil {
 			return nil, keyErr(file, "TunName", "%v", err)
 		}
 		n.TunName = j.TunName
@@ -315,8 +315,9 @@ func parseUnderlayIP(s string) (netip.Addr, error) {
 	return ip, nil
 }
 
-// checkIfName validates a Linux interface name (IFNAMSIZ 16 with the NUL).
-func checkIfName(s string) error {
+// CheckIfName reports why s cannot name a Linux network interface (at most
+// 15 bytes: IFNAMSIZ 16 with the NUL; no '/', ':' or whitespace).
+func CheckIfName(s string) error {
 	switch {
 	case len(s) > 15:
 		return fmt.Errorf("interface name %q is longer than 15 bytes", s)

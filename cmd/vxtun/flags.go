@@ -90,7 +90,7 @@ func newRunFlags(o *runOptions, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.Workers, "workers", 0, "forwarding workers = TUN queues (`n`; 0: node file's Workers, else the number of CPUs)")
 	fs.StringVar(&o.SubnetFile, "subnet-file", "", "subnet.env `path` for the flannel CNI plugin (overrides the node file's SubnetFile; default "+config.DefaultSubnetFile+")")
 	fs.IntVar(&o.ListenPort, "listen-port", 0, "underlay UDP `port` (0: node file's ListenPort, else net-conf Backend.Port, else 8472 vxlan / 8285 udp)")
-	fs.StringVar(&o.VtepMACFile, "vtep-mac-file", "", "`file` keeping this node's VTEP MAC across restarts (vxlan; default from the node file, else /var/lib/vxtun/vtep-mac)")
+	fs.StringVar(&o.VtepMACFile, "vtep-mac-file", "", "`file` keeping this node's VTEP MAC across restarts (vxlan; overrides the node file's VtepMAC/VtepMACFile; etcd mode default /var/lib/vxtun/vtep-mac)")
 	fs.StringVar(&o.DebugAddr, "debug-addr", "", "serve /metrics (Prometheus text) and /debug/pprof over HTTP on this `host:port`, e.g. 127.0.0.1:9090 (off when empty)")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.Usage = func() {
@@ -202,8 +202,11 @@ func (o *runOptions) check() error {
 		}
 	}
 	for _, f := range []struct{ flag, v string }{{"--tun", o.Tun}, {"--iface", o.Iface}} {
-		if f.v != "" && !validIfName(f.v) {
-			return usagef("%s %q is not a valid interface name (at most 15 bytes, no '/', ':' or spaces)", f.flag, f.v)
+		if f.v == "" {
+			continue
+		}
+		if err := config.CheckIfName(f.v); err != nil {
+			return usagef("%s: %v", f.flag, err)
 		}
 	}
 	if _, err := parseLevel(o.LogLevel); err != nil {
@@ -217,14 +220,6 @@ func (o *runOptions) check() error {
 		}
 	}
 	return nil
-}
-
-// validIfName reports whether s can name a Linux network interface.
-func validIfName(s string) bool {
-	if len(s) > 15 || s == "." || s == ".." {
-		return false
-	}
-	return !strings.ContainsAny(s, "/: \t\n\r\x00")
 }
 
 // endpoints splits --etcd-endpoints.
