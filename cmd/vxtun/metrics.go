@@ -4,7 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -37,12 +38,10 @@ type metricsSnapshot struct {
 // writeMetrics writes s in the Prometheus text exposition format (0.0.4).
 func writeMetrics(w io.Writer, s metricsSnapshot) error {
 	bw := bufio.NewWriter(w)
-	counter := func(name, help string, v uint64) {
-		fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
+	metric := func(typ, name, help string, v uint64) {
+		fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", name, help, name, typ, name, v)
 	}
-	gauge := func(name, help string, v uint64) {
-		fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s gauge\n%s %d\n", name, help, name, name, v)
-	}
+	counter := func(name, help string, v uint64) { metric("counter", name, help, v) }
 	fmt.Fprintf(bw, "# HELP vxtun_info Build and configuration of this daemon.\n# TYPE vxtun_info gauge\n")
 	fmt.Fprintf(bw, "vxtun_info{version=%s,backend=%s,tun=%s} 1\n", quote(s.Version), quote(s.Backend), quote(s.Tun))
 	counter("vxtun_tx_packets_total", "Packets encapsulated and sent to the underlay.", s.Stats.TxPackets)
@@ -51,32 +50,22 @@ func writeMetrics(w io.Writer, s metricsSnapshot) error {
 	counter("vxtun_rx_bytes_total", "Inner bytes decapsulated and written to the TUN.", s.Stats.RxBytes)
 
 	fmt.Fprintf(bw, "# HELP vxtun_drops_total Dropped packets by reason.\n# TYPE vxtun_drops_total counter\n")
-	reasons := map[string]bool{}
+	reasons := map[string]uint64{}
 	for _, r := range dropReasons {
-		reasons[r] = true
+		reasons[r] = 0
 	}
-	for r := range s.Stats.Drops {
-		reasons[r] = true
-	}
+	maps.Copy(reasons, s.Stats.Drops)
 	for _, r := range sortedKeys(reasons) {
-		fmt.Fprintf(bw, "vxtun_drops_total{reason=%s} %d\n", quote(r), s.Stats.Drops[r])
+		fmt.Fprintf(bw, "vxtun_drops_total{reason=%s} %d\n", quote(r), reasons[r])
 	}
 	fmt.Fprintf(bw, "# HELP vxtun_peer_drops_total Dropped packets by peer and reason.\n# TYPE vxtun_peer_drops_total counter\n")
-	peers := map[string]bool{}
-	for p := range s.Stats.PeerDrops {
-		peers[p] = true
-	}
-	for _, p := range sortedKeys(peers) {
+	for _, p := range sortedKeys(s.Stats.PeerDrops) {
 		m := s.Stats.PeerDrops[p]
-		rs := map[string]bool{}
-		for r := range m {
-			rs[r] = true
-		}
-		for _, r := range sortedKeys(rs) {
+		for _, r := range sortedKeys(m) {
 			fmt.Fprintf(bw, "vxtun_peer_drops_total{peer=%s,reason=%s} %d\n", quote(p), quote(r), m[r])
 		}
 	}
-	gauge("vxtun_peers", "Peers in the routing table.", uint64(s.Peers))
+	metric("gauge", "vxtun_peers", "Peers in the routing table.", uint64(s.Peers))
 	counter("vxtun_peer_updates_total", "Peer sets applied to the routing table.", s.PeerUpdates)
 	counter("vxtun_peer_update_errors_total", "Peer sets rejected (the previous table stayed).", s.PeerUpdateErrors)
 	counter("vxtun_tun_bad_frames_total", "Frames from the TUN that could not be parsed or split.", s.TunBadFrames)
@@ -85,13 +74,9 @@ func writeMetrics(w io.Writer, s metricsSnapshot) error {
 	return bw.Flush()
 }
 
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+// sortedKeys returns the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
 }
 
 // quote quotes a label value (backslash, double quote and newline escaped).

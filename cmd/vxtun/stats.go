@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/pprof"
-	"sort"
 	"strings"
 	"time"
 )
@@ -130,7 +129,7 @@ func printSummary(w io.Writer, samples []sample) {
 	fmt.Fprintf(w, "rx       %12.0f packets %12s\n", one["vxtun_rx_packets_total"], humanBytes(one["vxtun_rx_bytes_total"]))
 	var total float64
 	var parts []string
-	for _, r := range sortedFloatKeys(drops) {
+	for _, r := range sortedKeys(drops) {
 		total += drops[r]
 		if drops[r] > 0 {
 			parts = append(parts, fmt.Sprintf("%s=%.0f", r, drops[r]))
@@ -141,14 +140,9 @@ func printSummary(w io.Writer, samples []sample) {
 		fmt.Fprintf(w, "  (%s)", strings.Join(parts, " "))
 	}
 	fmt.Fprintln(w)
-	peers := make([]string, 0, len(peerDrops))
-	for p := range peerDrops {
-		peers = append(peers, p)
-	}
-	sort.Strings(peers)
-	for _, p := range peers {
+	for _, p := range sortedKeys(peerDrops) {
 		var parts []string
-		for _, r := range sortedFloatKeys(peerDrops[p]) {
+		for _, r := range sortedKeys(peerDrops[p]) {
 			parts = append(parts, fmt.Sprintf("%s=%.0f", r, peerDrops[p][r]))
 		}
 		fmt.Fprintf(w, "  peer %s: %s\n", p, strings.Join(parts, " "))
@@ -159,15 +153,6 @@ func printSummary(w io.Writer, samples []sample) {
 		fmt.Fprintf(w, "tun      %12.0f bad frames, %.0f write errors\n",
 			one["vxtun_tun_bad_frames_total"], one["vxtun_tun_write_errors_total"])
 	}
-}
-
-func sortedFloatKeys(m map[string]float64) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func humanBytes(b float64) string {
