@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -122,16 +123,15 @@ func (d *daemon) run(ctx context.Context) error {
 	if err := d.loadConfig(ctx); err != nil {
 		return err
 	}
-	var stopDebug func()
+	if d.etcd != nil {
+		defer d.etcd.Close()
+	}
 	if d.opts.DebugAddr != "" {
-		var err error
-		if stopDebug, err = d.startDebug(); err != nil {
+		stopDebug, err := d.startDebug()
+		if err != nil {
 			return err
 		}
 		defer stopDebug()
-	}
-	if d.etcd != nil {
-		defer d.etcd.Close()
 	}
 	dp, err := d.openDataplane()
 	if err != nil {
@@ -278,8 +278,11 @@ func (d *daemon) loadConfig(ctx context.Context) error {
 		}
 	} else {
 		// etcd mode without a node file: the node is described by flags.
-		j := fmt.Sprintf(`{"PublicIP":%q,"Iface":%q}`, o.PublicIP, o.Iface)
-		if d.node, err = config.ParseNode("command line", []byte(j)); err != nil {
+		j, err := json.Marshal(struct{ PublicIP, Iface string }{o.PublicIP, o.Iface})
+		if err != nil {
+			return fmt.Errorf("node from flags: %w", err)
+		}
+		if d.node, err = config.ParseNode("command line", j); err != nil {
 			return err
 		}
 	}
