@@ -16,8 +16,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -73,27 +71,10 @@ func (n *e2eEtcdNode) start(t *testing.T) {
 	n.p = startVxtun(t, n.ns, n.args...)
 }
 
-var e2eSubnetRE = regexp.MustCompile(`(?m)^FLANNEL_SUBNET=198\.19\.(\d+)\.1/24$`)
-
-// waitSubnet waits for subnet.env and returns N of FLANNEL_SUBNET=198.19.N.1/24.
+// waitSubnet waits for subnet.env and returns N of its subnet 198.19.N.0/24.
 func (n *e2eEtcdNode) waitSubnet(t *testing.T) int {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if ex, code := n.p.exited(); ex {
-			t.Fatalf("vxtun exited with %d:\n%s", code, n.p.out.String())
-		}
-		if b, err := os.ReadFile(n.subnetEnv); err == nil {
-			if m := e2eSubnetRE.FindSubmatch(b); m != nil {
-				i, _ := strconv.Atoi(string(m[1]))
-				return i
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no subnet.env with a 198.19.N.1/24 subnet after 30s; output:\n%s", n.p.out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return envSubnet(t, n.subnetEnv, -1, n.p)
 }
 
 // waitPeers waits until the daemon's vxtun_peers metric is want.
@@ -280,32 +261,14 @@ func TestEtcdOutage(t *testing.T) {
 // b), sends size random bytes and checks that the same bytes come back, so
 // TCP data crosses both ways.
 func e2eTCPEcho(a, b *nettest.NS, src, dst string, port, size int) error {
-	var l net.Listener
-	if err := b.Do(func() error {
-		var err error
-		l, err = net.Listen("tcp", net.JoinHostPort(dst, strconv.Itoa(port)))
+	c, l, _, err := tcpPair(a, b, src, dst, port, func(c net.Conn) error {
+		_, err := io.Copy(c, c)
 		return err
-	}); err != nil {
-		return fmt.Errorf("listen: %w", err)
+	})
+	if err != nil {
+		return err
 	}
 	defer l.Close()
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		_, _ = io.Copy(c, c)
-	}()
-	var c net.Conn
-	if err := a.Do(func() error {
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
-		var err error
-		c, err = d.Dial("tcp", net.JoinHostPort(dst, strconv.Itoa(port)))
-		return err
-	}); err != nil {
-		return fmt.Errorf("dial: %w", err)
-	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 	want := make([]byte, size)

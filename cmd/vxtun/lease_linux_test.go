@@ -3,40 +3,35 @@ package main
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/vxtun/vxtun/config"
 	"github.com/vxtun/vxtun/internal/etcdtest"
 	"github.com/vxtun/vxtun/internal/nettest"
 )
 
-var envSubnetRE = regexp.MustCompile(`(?m)^FLANNEL_SUBNET=198\.19\.(\d+)\.1/24$`)
-
-// envSubnet waits until subnet.env at path names a subnet other than not
-// and returns its N (198.19.N.0/24).
+// envSubnet waits until subnet.env at path names a subnet 198.19.N.0/24
+// with N other than not and returns N.
 func envSubnet(t *testing.T, path string, not int, p *proc) int {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	overlay := netip.MustParsePrefix("198.19.0.0/16")
+	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if b, err := os.ReadFile(path); err == nil {
-			if m := envSubnetRE.FindSubmatch(b); m != nil {
-				if n, _ := strconv.Atoi(string(m[1])); n != not {
-					return n
-				}
+		if e, err := config.ReadSubnetEnv(path); err == nil && e.Subnet.Bits() == 24 && overlay.Contains(e.Subnet.Addr()) {
+			if n := int(e.Subnet.Addr().As4()[2]); n != not {
+				return n
 			}
 		}
 		if ex, code := p.exited(); ex {
 			t.Fatalf("vxtun exited with %d:\n%s", code, p.out.String())
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("subnet.env did not name a subnet other than %d; log:\n%s", not, p.out.String())
+			t.Fatalf("subnet.env did not name a 198.19.N.0/24 subnet other than %d; log:\n%s", not, p.out.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

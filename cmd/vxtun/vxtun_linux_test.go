@@ -93,9 +93,19 @@ func startVxtun(t *testing.T, ns *nettest.NS, args ...string) *proc {
 // startCmd starts argv in ns.
 func startCmd(t *testing.T, ns *nettest.NS, argv ...string) *proc {
 	t.Helper()
+	return startCmdEnv(t, ns, nil, argv...)
+}
+
+// startCmdEnv starts argv in ns with env added to this process's
+// environment; the process is killed in t.Cleanup if it still runs.
+func startCmdEnv(t *testing.T, ns *nettest.NS, env []string, argv ...string) *proc {
+	t.Helper()
 	args := argv[1:]
 	p := &proc{out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = ns.Command(context.Background(), argv...)
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start vxtun: %v", err)
@@ -232,15 +242,7 @@ func (n *testNode) args(extra ...string) []string {
 
 // addPod puts the pod address 198.19.i.1/32 on lo (inside NS.Do).
 func addPod(i int) error {
-	lo, err := netlink.LinkByName("lo")
-	if err != nil {
-		return err
-	}
-	a, err := netlink.ParseAddr(fmt.Sprintf("198.19.%d.1/32", i))
-	if err != nil {
-		return err
-	}
-	return netlink.AddrAdd(lo, a)
+	return nettest.LinkUp("lo", fmt.Sprintf("198.19.%d.1/32", i))
 }
 
 // waitPing waits until ns can ping dst from src.
@@ -312,42 +314,53 @@ func transfer(a, b *nettest.NS, port int, size, rate int) error {
 	return transferAddrs(a, b, "198.19.1.1", "198.19.2.1", port, size, rate)
 }
 
-// transferAddrs is transfer from src (in a) to dst (in b).
-func transferAddrs(a, b *nettest.NS, src, dst string, port int, size, rate int) error {
-	var l net.Listener
+// tcpPair listens on dst:port inside b, runs serve on the one connection
+// it accepts, and dials it from src inside a. The caller closes the
+// connection and then the listener; serve's result arrives on srvErr.
+func tcpPair(a, b *nettest.NS, src, dst string, port int, serve func(net.Conn) error) (c net.Conn, l net.Listener, srvErr <-chan error, err error) {
 	if err := b.Do(func() error {
 		var err error
 		l, err = net.Listen("tcp", net.JoinHostPort(dst, strconv.Itoa(port)))
 		return err
 	}); err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return nil, nil, nil, fmt.Errorf("listen: %w", err)
 	}
-	defer l.Close()
-	srvErr := make(chan error, 1)
+	errc := make(chan error, 1)
 	go func() {
 		c, err := l.Accept()
 		if err != nil {
-			srvErr <- err
+			errc <- err
 			return
 		}
 		defer c.Close()
-		h := sha256.New()
-		if _, err := io.Copy(h, c); err != nil {
-			srvErr <- fmt.Errorf("server read: %w", err)
-			return
-		}
-		_, err = c.Write(h.Sum(nil))
-		srvErr <- err
+		errc <- serve(c)
 	}()
-	var c net.Conn
 	if err := a.Do(func() error {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
 		var err error
 		c, err = d.Dial("tcp", net.JoinHostPort(dst, strconv.Itoa(port)))
 		return err
 	}); err != nil {
-		return fmt.Errorf("dial: %w", err)
+		l.Close()
+		return nil, nil, nil, fmt.Errorf("dial: %w", err)
 	}
+	return c, l, errc, nil
+}
+
+// transferAddrs is transfer from src (in a) to dst (in b).
+func transferAddrs(a, b *nettest.NS, src, dst string, port int, size, rate int) error {
+	c, l, srvErr, err := tcpPair(a, b, src, dst, port, func(c net.Conn) error {
+		h := sha256.New()
+		if _, err := io.Copy(h, c); err != nil {
+			return fmt.Errorf("server read: %w", err)
+		}
+		_, err := c.Write(h.Sum(nil))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(40 * time.Second))
 	h := sha256.New()
@@ -591,18 +604,10 @@ func TestEnvVars(t *testing.T) {
 	n2 := newTestNode(t, h.B, 2, 1)
 	p2 := startVxtun(t, h.B, n2.args()...)
 
-	ctx := context.Background()
-	p1 := &proc{out: &syncBuffer{}, done: make(chan struct{})}
-	p1.cmd = h.A.Command(ctx, vxtunBin, "run", "--log-level", "info")
-	p1.cmd.Env = append(os.Environ(),
-		"VXTUN_NET_CONF="+n1.netConf, "VXTUN_NODE="+n1.node, "VXTUN_PEERS="+n1.peers,
-		"VXTUN_TUN=vxenv0", "VXTUN_WORKERS=1", "VXTUN_LOG_LEVEL=error")
-	p1.cmd.Stdout, p1.cmd.Stderr = p1.out, p1.out
-	if err := p1.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p1.err = p1.cmd.Wait(); close(p1.done) }()
-	t.Cleanup(func() { _ = p1.cmd.Process.Kill(); <-p1.done })
+	p1 := startCmdEnv(t, h.A, []string{
+		"VXTUN_NET_CONF=" + n1.netConf, "VXTUN_NODE=" + n1.node, "VXTUN_PEERS=" + n1.peers,
+		"VXTUN_TUN=vxenv0", "VXTUN_WORKERS=1", "VXTUN_LOG_LEVEL=error"},
+		vxtunBin, "run", "--log-level", "info")
 
 	waitPing(t, h.A, "198.19.1.1", "198.19.2.1", p1, p2)
 	l, err := h.A.Handle().LinkByName("vxenv0")
