@@ -148,18 +148,11 @@ type family struct {
 func (f family) check(file, network string, subnetLen int, smin, smax string) (
 	pfx netip.Prefix, slen int, lo, hi netip.Addr, err error) {
 	netKey := f.key + "Network"
-	if f.key == "" {
-		netKey = "Network"
-	}
 	lenKey := f.key + "SubnetLen"
 	minKey := f.key + "SubnetMin"
 	maxKey := f.key + "SubnetMax"
 	if network == "" {
-		what := "EnableIPv4"
-		if f.bits == 128 {
-			what = "EnableIPv6"
-		}
-		return pfx, 0, lo, hi, keyErr(file, netKey, "missing (required when %s is true)", what)
+		return pfx, 0, lo, hi, keyErr(file, netKey, "missing (required when EnableIPv%d is true)", ipVersion(f.bits))
 	}
 	pfx, err = parsePrefixFamily(network, f.bits)
 	if err != nil {

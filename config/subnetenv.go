@@ -134,17 +134,11 @@ func ParseSubnetEnv(file string, data []byte) (SubnetEnv, error) {
 		case "FLANNEL_NETWORK":
 			e.Network, err = parseEnvPrefix(v, 32)
 		case "FLANNEL_SUBNET":
-			e.Subnet, err = parseEnvPrefix(v, 32)
-			if err == nil {
-				err = checkEnvSubnet(e.Subnet)
-			}
+			e.Subnet, err = parseEnvSubnet(v, 32)
 		case "FLANNEL_IPV6_NETWORK":
 			e.IPv6Network, err = parseEnvPrefix(v, 128)
 		case "FLANNEL_IPV6_SUBNET":
-			e.IPv6Subnet, err = parseEnvPrefix(v, 128)
-			if err == nil {
-				err = checkEnvSubnet(e.IPv6Subnet)
-			}
+			e.IPv6Subnet, err = parseEnvSubnet(v, 128)
 		case "FLANNEL_MTU":
 			var m int
 			m, err = strconv.Atoi(v)
@@ -203,6 +197,15 @@ func parseEnvPrefix(v string, bits int) (netip.Prefix, error) {
 		return p, err
 	}
 	return p.Masked(), nil
+}
+
+// parseEnvSubnet is parseEnvPrefix for a node subnet (checkEnvSubnet).
+func parseEnvSubnet(v string, bits int) (netip.Prefix, error) {
+	p, err := parseEnvPrefix(v, bits)
+	if err == nil {
+		err = checkEnvSubnet(p)
+	}
+	return p, err
 }
 
 // within reports whether all of p lies inside network.
