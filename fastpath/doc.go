@@ -34,7 +34,9 @@
 // An unroutable destination gets ICMP net unreachable (ICMPv6 no route)
 // written back into the TUN; a packet that would not fit the underlay MTU
 // after encapsulation gets ICMP fragmentation needed (IPv4 with DF set) or
-// ICMPv6 packet too big, carrying the largest inner size that fits; an IPv4
+// ICMPv6 packet too big, carrying the largest inner size that fits (also when
+// the kernel refuses a send as too big because the path MTU to the peer has
+// shrunk below UnderlayMTU: the size then comes from udp.Conn.PathMTU); an IPv4
 // packet without DF is fragmented instead, as a router would (RFC 791; a
 // header with options is dropped as too big). The errors' source address is the original destination: it is
 // routed via the TUN, while one of the host's own addresses would be dropped

@@ -546,3 +546,30 @@ func TestRunReturnsWithTunOpen(t *testing.T) {
 	m.Close()
 	<-errc
 }
+
+// TestPathMTUShrunk: the underlay link and Config.UnderlayMTU say 1500, but
+// the route to the peer has MTU 1400 (as after an ICMP from a router on the
+// path). A DF ping that no longer fits is answered with ICMP frag-needed
+// carrying the inner size that fits (1350) instead of vanishing, and pings
+// of that size get through.
+func TestPathMTUShrunk(t *testing.T) {
+	nettest.RequireCommand(t, "ping")
+	h := nettest.NewTwoHosts(t)
+	ua, ub := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
+	a := startVXTUN(t, h.A, 1, ua, config.BackendVXLAN, 0, 1500, []config.Peer{peerFor(2, ub, config.BackendVXLAN, 0)})
+	startVXTUN(t, h.B, 2, ub, config.BackendVXLAN, 0, 1500, []config.Peer{peerFor(1, ua, config.BackendVXLAN, 0)})
+	t.Logf("ping: %s", ping(t, h.A, podAddr(1), podAddr(2), 3))
+	h.A.Run("ip", "route", "add", ub.String()+"/32", "dev", "ul0", "mtu", "1400")
+
+	out, _ := h.A.Try("ping", "-c", "1", "-W", "1", "-M", "do", "-s", "1400", "-I", podAddr(1).String(), podAddr(2).String())
+	if !strings.Contains(out, "mtu = 1350") && !strings.Contains(out, "mtu=1350") {
+		t.Fatalf("DF ping of 1428 bytes over a 1400-byte path: want frag-needed with mtu 1350, got\n%s", out)
+	}
+	if s := a.f.Stats(); s.Drops[DropTooBig] == 0 {
+		t.Errorf("drops %v, want too_big counted", s.Drops)
+	}
+	out, err := h.A.Try("ping", "-c", "2", "-i", "0.2", "-W", "1", "-M", "do", "-s", "1322", "-I", podAddr(1).String(), podAddr(2).String())
+	if err != nil {
+		t.Fatalf("DF ping of 1350 bytes: %v\n%s", err, out)
+	}
+}

@@ -389,6 +389,7 @@ func (w *worker) sendGrouped() error {
 		reason := dropSendError
 		if errors.Is(werr, unix.EMSGSIZE) || errors.Is(werr, unix.EINVAL) {
 			reason = dropTooBig
+			w.answerTooBig(&o.msgs[failed], o.msgRoute[failed])
 		}
 		o.c.drop(reason, segs)
 		w.peerDrop(o.msgRoute[failed].Name, reason, segs)
@@ -401,6 +402,53 @@ func (w *worker) sendGrouped() error {
 	clear(o.msgRoute)
 	o.msgRoute = o.msgRoute[:0]
 	return err
+}
+
+// answerTooBig handles a message the kernel refused as too big although it
+// fit Config.UnderlayMTU: the path MTU to the peer has shrunk (a route MTU,
+// or an ICMP error the host received). Each inner packet of m larger than
+// what now fits gets ICMP frag-needed (IPv4 with DF) or packet-too-big
+// (IPv6) into the TUN, carrying that size, so the sender lowers its path MTU
+// instead of retransmitting into a silent drop.
+func (w *worker) answerTooBig(m *udp.Message, r *routing.Route) {
+	pmtu, err := w.conn.PathMTU(&r.Sockaddr)
+	if err != nil {
+		return
+	}
+	maxInner := pmtu - w.overhead(r)
+	if maxInner < 68 || pmtu >= w.f.mtu {
+		return // nothing smaller to report: the refusal had another cause
+	}
+	skip := 0
+	if w.f.vxlan {
+		skip = encap.VXLANOverhead
+	}
+	frame := func(d []byte) {
+		if len(d) <= skip {
+			return
+		}
+		pkt := d[skip:]
+		if len(pkt) <= maxInner {
+			return
+		}
+		if pkt[0]>>4 == 6 || (len(pkt) >= encap.IPv4MinimumSize && encap.IPv4(pkt).DF()) {
+			w.icmpError(pkt, true, maxInner)
+		}
+	}
+	switch {
+	case m.Bufs != nil:
+		for _, d := range m.Bufs {
+			frame(d)
+		}
+	case m.SegmentSize > 0:
+		for b := m.Buf; len(b) > 0; {
+			n := min(m.SegmentSize, len(b))
+			frame(b[:n])
+			b = b[n:]
+		}
+	default:
+		frame(m.Buf)
+	}
 }
 
 // msgSize returns the datagrams and payload bytes of an outgoing message.

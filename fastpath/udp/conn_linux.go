@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -87,6 +88,11 @@ type Conn struct {
 	rgot   int
 	rerr   error
 	readFn func(fd uintptr) bool
+
+	// probe is a socket of the same family and network namespace, used
+	// only to ask the kernel for a destination's path MTU (PathMTU).
+	probeMu sync.Mutex
+	probe   int
 }
 
 // Listen opens a UDP socket bound to laddr in the calling goroutine's network
@@ -146,7 +152,7 @@ func Listen(laddr netip.AddrPort, opts *Options) (*Conn, error) {
 		return nil, fmt.Errorf("listen udp %s: %w", laddr, err)
 	}
 	uc := pc.(*net.UDPConn)
-	c := &Conn{pc: uc, batch: o.BatchSize}
+	c := &Conn{pc: uc, batch: o.BatchSize, probe: -1}
 	fail := func(err error) (*Conn, error) {
 		uc.Close()
 		return nil, fmt.Errorf("listen udp %s: %w", laddr, err)
@@ -222,7 +228,41 @@ func Listen(laddr netip.AddrPort, opts *Options) (*Conn, error) {
 	c.rctl = make([]byte, c.batch*recvCtlSize)
 	c.writeFn = c.doWrite
 	c.readFn = c.doRead
+	family := unix.AF_INET
+	if v6 {
+		family = unix.AF_INET6
+	}
+	if c.probe, err = unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
+		return fail(fmt.Errorf("path mtu probe socket: %w", err))
+	}
 	return c, nil
+}
+
+// PathMTU returns the kernel's current path MTU towards a (the route's MTU,
+// lowered by any ICMP "fragmentation needed" / "packet too big" the host
+// has received): the largest outer IP packet a send to a can carry. It
+// sends nothing. Safe for concurrent use; meant for the rare EMSGSIZE path.
+func (c *Conn) PathMTU(a *Addr) (int, error) {
+	if a == nil || !a.IsValid() {
+		return 0, fmt.Errorf("path mtu: %w", ErrBadMessage)
+	}
+	c.probeMu.Lock()
+	defer c.probeMu.Unlock()
+	if c.probe < 0 {
+		return 0, fmt.Errorf("path mtu to %s: %w", a, net.ErrClosed)
+	}
+	_, _, e := unix.Syscall(unix.SYS_CONNECT, uintptr(c.probe), uintptr(unsafe.Pointer(a.rawPtr())), uintptr(a.n))
+	if e != 0 {
+		return 0, fmt.Errorf("path mtu to %s: connect: %w", a, e)
+	}
+	mtu, err := unix.GetsockoptInt(c.probe, unix.IPPROTO_IP, unix.IP_MTU)
+	if err != nil {
+		mtu, err = unix.GetsockoptInt(c.probe, unix.IPPROTO_IPV6, unix.IPV6_MTU)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("path mtu to %s: %w", a, err)
+	}
+	return mtu, nil
 }
 
 // probeGSO reports whether the kernel knows UDP_SEGMENT.
@@ -258,6 +298,12 @@ func (c *Conn) BatchSize() int { return c.batch }
 // Close closes the socket; blocked ReadBatch/WriteBatch calls return
 // net.ErrClosed. Idempotent.
 func (c *Conn) Close() error {
+	c.probeMu.Lock()
+	if c.probe >= 0 {
+		unix.Close(c.probe)
+		c.probe = -1
+	}
+	c.probeMu.Unlock()
 	err := c.pc.Close()
 	if errors.Is(err, net.ErrClosed) {
 		return nil

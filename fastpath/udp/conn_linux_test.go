@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -170,6 +171,33 @@ func TestDontFragment(t *testing.T) {
 	out := h.B.Run("cat", "/proc/net/snmp")
 	if reasm := snmpField(out, "Ip:", "ReasmReqds"); reasm != "0" {
 		t.Errorf("receiver IP ReasmReqds: got %s, want 0 (fragments arrived)", reasm)
+	}
+}
+
+// TestPathMTU: PathMTU reports the link MTU, then a lower route MTU, and
+// sends nothing.
+func TestPathMTU(t *testing.T) {
+	h := nettest.NewTwoHosts(t)
+	rx := listenIn(t, h.B, "198.18.0.2:0", &Options{DisableGRO: true})
+	tx := listenIn(t, h.A, "198.18.0.1:0", nil)
+	dst := NewAddr(rx.LocalAddr())
+	if mtu, err := tx.PathMTU(&dst); err != nil || mtu != 1500 {
+		t.Fatalf("path mtu over the veth: got %d, %v; want 1500", mtu, err)
+	}
+	h.A.Run("ip", "route", "add", "198.18.0.2/32", "dev", "ul0", "mtu", "1400")
+	if mtu, err := tx.PathMTU(&dst); err != nil || mtu != 1400 {
+		t.Fatalf("path mtu with a 1400-byte route: got %d, %v; want 1400", mtu, err)
+	}
+	if mtu, err := tx.PathMTU(&Addr{}); err == nil {
+		t.Fatalf("path mtu to the zero Addr: got %d, nil; want an error", mtu)
+	}
+	out := h.B.Run("cat", "/proc/net/snmp")
+	if got := snmpField(out, "Udp:", "InDatagrams"); got != "0" {
+		t.Errorf("receiver UDP InDatagrams: got %s, want 0 (the probe sent something)", got)
+	}
+	tx.Close()
+	if _, err := tx.PathMTU(&dst); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("path mtu after Close: got %v, want net.ErrClosed", err)
 	}
 }
 

@@ -3,7 +3,8 @@
 // (UDP_GRO) on receive, SO_REUSEPORT so that each worker owns one socket on
 // the same port, large socket buffers, and Don't Fragment on every outer
 // packet (IP_PMTUDISC_DO / IPV6_PMTUDISC_DO, RFC 7348 §4.3): a datagram too
-// big for the path fails with EMSGSIZE instead of being fragmented.
+// big for the path fails with EMSGSIZE instead of being fragmented, and
+// Conn.PathMTU tells the caller what the path carries now.
 //
 // # Ownership and concurrency
 //
