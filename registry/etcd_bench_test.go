@@ -26,7 +26,7 @@ func BenchmarkEtcdInitialSync(b *testing.B) {
 		b.Run(fmt.Sprintf("leases=%d", n), func(b *testing.B) {
 			srv := etcdtest.Start(b)
 			cli := srv.Client(b)
-			putKey(b, cli, testPrefix+"/config", `{"Network":"10.0.0.0/8","SubnetLen":24,"Backend":{"Type":"vxlan"}}`)
+			etcdtest.Put(b, cli, testPrefix+"/config", `{"Network":"10.0.0.0/8","SubnetLen":24,"Backend":{"Type":"vxlan"}}`)
 			writeLeases(b, cli, n)
 			quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 

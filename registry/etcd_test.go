@@ -54,15 +54,6 @@ func testLogger(name string) (*slog.Logger, *logBuf) {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", name), lb
 }
 
-func putKey(t testing.TB, cli *clientv3.Client, key, value string, opts ...clientv3.OpOption) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := cli.Put(ctx, key, value, opts...); err != nil {
-		t.Fatalf("put %s: %v", key, err)
-	}
-}
-
 func deleteKey(t testing.TB, cli *clientv3.Client, key string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -260,7 +251,7 @@ func setup(t *testing.T, netconf string) (*etcdtest.Server, *clientv3.Client) {
 	t.Helper()
 	srv := etcdtest.Start(t)
 	cli := srv.Client(t)
-	putKey(t, cli, testPrefix+"/config", netconf)
+	etcdtest.Put(t, cli, testPrefix+"/config", netconf)
 	return srv, cli
 }
 
@@ -471,7 +462,7 @@ func TestEtcdTwoNodesAndExpiry(t *testing.T) {
 func TestEtcdOutage(t *testing.T) {
 	t.Parallel()
 	srv, cli := setup(t, `{"Network":"198.19.0.0/16","Backend":{"Type":"vxlan"}}`)
-	putKey(t, cli, testPrefix+"/subnets/198.19.200.0-24", kernelLease("198.18.0.200", "02:00:00:00:00:c8"))
+	etcdtest.Put(t, cli, testPrefix+"/subnets/198.19.200.0-24", kernelLease("198.18.0.200", "02:00:00:00:00:c8"))
 	a := startNode(t, srv, "a", "198.18.0.1", "02:00:00:00:00:01", 0)
 	a.waitPeers(t, "first peer", hasPeers("198.19.200.0-24"))
 	_, before := a.snapshot()
@@ -485,7 +476,7 @@ func TestEtcdOutage(t *testing.T) {
 	}
 
 	srv.Restart()
-	putKey(t, cli, testPrefix+"/subnets/198.19.201.0-24", kernelLease("198.18.0.201", "02:00:00:00:00:c9"))
+	etcdtest.Put(t, cli, testPrefix+"/subnets/198.19.201.0-24", kernelLease("198.18.0.201", "02:00:00:00:00:c9"))
 	a.waitPeers(t, "lease added after etcd returned", hasPeers("198.19.200.0-24", "198.19.201.0-24"))
 	if _, _, ok := getKey(t, cli, testPrefix+"/subnets/"+a.lease(t).Name); !ok {
 		t.Fatalf("own lease %s gone after the outage", a.lease(t).Name)
@@ -498,7 +489,7 @@ func TestEtcdCompaction(t *testing.T) {
 	t.Parallel()
 	srv, cli := setup(t, `{"Network":"198.19.0.0/16","Backend":{"Type":"vxlan"}}`)
 	for i := 0; i < 5; i++ {
-		putKey(t, cli, testPrefix+"/subnets/198.19.200.0-24", kernelLease("198.18.0.200", fmt.Sprintf("02:00:00:00:00:%02x", i+1)))
+		etcdtest.Put(t, cli, testPrefix+"/subnets/198.19.200.0-24", kernelLease("198.18.0.200", fmt.Sprintf("02:00:00:00:00:%02x", i+1)))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
@@ -519,7 +510,7 @@ func TestEtcdCompaction(t *testing.T) {
 		}
 	})
 	a.waitPeers(t, "initial peer", hasPeers("198.19.200.0-24"))
-	putKey(t, cli, testPrefix+"/subnets/198.19.201.0-24", kernelLease("198.18.0.201", "02:00:00:00:00:c9"))
+	etcdtest.Put(t, cli, testPrefix+"/subnets/198.19.201.0-24", kernelLease("198.18.0.201", "02:00:00:00:00:c9"))
 	a.waitPeers(t, "lease added after the resync", hasPeers("198.19.200.0-24", "198.19.201.0-24"))
 
 	_, updates := a.snapshot()
@@ -554,10 +545,10 @@ func TestEtcdBadData(t *testing.T) {
 		"x/y":            kernelLease("198.18.0.11", "02:00:00:00:00:0b"),
 	}
 	for k, v := range bad {
-		putKey(t, cli, testPrefix+"/subnets/"+k, v)
+		etcdtest.Put(t, cli, testPrefix+"/subnets/"+k, v)
 	}
 	good := kernelLease("198.18.0.2", "02:00:00:00:00:02")
-	putKey(t, cli, testPrefix+"/subnets/198.19.2.0-24", good)
+	etcdtest.Put(t, cli, testPrefix+"/subnets/198.19.2.0-24", good)
 
 	a := startNode(t, srv, "a", "198.18.0.1", "02:00:00:00:00:01", 0)
 	a.waitPeers(t, "only the good lease", hasPeers("198.19.2.0-24"))
@@ -570,11 +561,11 @@ func TestEtcdBadData(t *testing.T) {
 		t.Fatalf("logged %d skipped leases, want >= %d:\n%s", n, len(bad), a.logs.String())
 	}
 
-	putKey(t, cli, testPrefix+"/subnets/198.19.2.0-24", `{"PublicIP":"198.18.0.2","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:00"}}`)
+	etcdtest.Put(t, cli, testPrefix+"/subnets/198.19.2.0-24", `{"PublicIP":"198.18.0.2","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:00"}}`)
 	a.waitPeers(t, "lease gone bad removed", hasPeers())
-	putKey(t, cli, testPrefix+"/subnets/198.19.2.0-24", good)
+	etcdtest.Put(t, cli, testPrefix+"/subnets/198.19.2.0-24", good)
 	a.waitPeers(t, "lease fixed added", hasPeers("198.19.2.0-24"))
-	putKey(t, cli, testPrefix+"/subnets/198.19.11.0-24", kernelLease("198.18.0.12", "02:00:00:00:00:0c"))
+	etcdtest.Put(t, cli, testPrefix+"/subnets/198.19.11.0-24", kernelLease("198.18.0.12", "02:00:00:00:00:0c"))
 	a.waitPeers(t, "still watching", hasPeers("198.19.11.0-24", "198.19.2.0-24"))
 }
 
@@ -594,7 +585,7 @@ func TestEtcdKernelVXLANLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := testPrefix + "/subnets/198.19.2.0-24"
-	putKey(t, cli, key, kernelLease("198.18.0.2", "5e:a1:07:1c:2b:3d"), clientv3.WithLease(grant.ID))
+	etcdtest.Put(t, cli, key, kernelLease("198.18.0.2", "5e:a1:07:1c:2b:3d"), clientv3.WithLease(grant.ID))
 	peers := a.waitPeers(t, "kernel node", hasPeers("198.19.2.0-24"))
 	want := config.Peer{Name: "198.19.2.0-24", PublicIP: netip.MustParseAddr("198.18.0.2"), Port: 8472,
 		Subnets: []netip.Prefix{netip.MustParsePrefix("198.19.2.0/24")}, Backend: config.BackendVXLAN,
@@ -604,8 +595,8 @@ func TestEtcdKernelVXLANLease(t *testing.T) {
 	}
 
 	// flanneld renews by re-putting the same value: no event.
-	putKey(t, cli, key, kernelLease("198.18.0.2", "5e:a1:07:1c:2b:3d"), clientv3.WithLease(grant.ID))
-	putKey(t, cli, key, kernelLease("198.18.0.2", "5e:a1:07:1c:2b:3e"), clientv3.WithLease(grant.ID))
+	etcdtest.Put(t, cli, key, kernelLease("198.18.0.2", "5e:a1:07:1c:2b:3d"), clientv3.WithLease(grant.ID))
+	etcdtest.Put(t, cli, key, kernelLease("198.18.0.2", "5e:a1:07:1c:2b:3e"), clientv3.WithLease(grant.ID))
 	a.waitPeers(t, "new MAC", func(m map[string]config.Peer) bool {
 		return m["198.19.2.0-24"].VtepMAC.String() == "5e:a1:07:1c:2b:3e"
 	})
@@ -629,8 +620,8 @@ func TestEtcdKernelVXLANLease(t *testing.T) {
 func TestEtcdUDPLease(t *testing.T) {
 	t.Parallel()
 	srv, cli := setup(t, `{"Network":"198.19.0.0/16","Backend":{"Type":"udp"}}`)
-	putKey(t, cli, testPrefix+"/subnets/198.19.3.0-24", udpLease("198.18.0.3"))
-	putKey(t, cli, testPrefix+"/subnets/198.19.4.0-24", kernelLease("198.18.0.4", "02:00:00:00:00:04"))
+	etcdtest.Put(t, cli, testPrefix+"/subnets/198.19.3.0-24", udpLease("198.18.0.3"))
+	etcdtest.Put(t, cli, testPrefix+"/subnets/198.19.4.0-24", kernelLease("198.18.0.4", "02:00:00:00:00:04"))
 	a := startNode(t, srv, "a", "198.18.0.1", "", 0)
 	peers := a.waitPeers(t, "udp peer", hasPeers("198.19.3.0-24"))
 	want := config.Peer{Name: "198.19.3.0-24", PublicIP: netip.MustParseAddr("198.18.0.3"), Port: 8285,
@@ -675,7 +666,7 @@ func TestEtcdLeaseLost(t *testing.T) {
 	default:
 	}
 
-	putKey(t, cli, key, kernelLease("198.18.0.9", "02:00:00:00:00:09"))
+	etcdtest.Put(t, cli, key, kernelLease("198.18.0.9", "02:00:00:00:00:09"))
 	var moved Lease
 	select {
 	case moved = <-a.src.LeaseChanges():
@@ -705,7 +696,7 @@ func TestEtcdWaitsForConfig(t *testing.T) {
 	if !strings.Contains(a.logs.String(), "network config not found") {
 		t.Fatalf("missing config not logged:\n%s", a.logs.String())
 	}
-	putKey(t, cli, testPrefix+"/config", `{"Network":"198.19.0.0/16","Backend":{"Type":"vxlan"}}`)
+	etcdtest.Put(t, cli, testPrefix+"/config", `{"Network":"198.19.0.0/16","Backend":{"Type":"vxlan"}}`)
 	if l := a.lease(t); !netip.MustParsePrefix("198.19.0.0/16").Contains(l.Subnet.Addr()) {
 		t.Fatalf("got lease %v outside the network", l.Subnet)
 	}
@@ -718,7 +709,7 @@ func TestEtcdReservation(t *testing.T) {
 	t.Parallel()
 	srv, cli := setup(t, `{"Network":"198.19.0.0/16","Backend":{"Type":"udp"}}`)
 	key := testPrefix + "/subnets/198.19.42.0-24"
-	putKey(t, cli, key, udpLease("198.18.0.1"))
+	etcdtest.Put(t, cli, key, udpLease("198.18.0.1"))
 	a := startNode(t, srv, "a", "198.18.0.1", "", 0)
 	l := a.lease(t)
 	if l.Name != "198.19.42.0-24" || !l.Reservation {
@@ -801,7 +792,7 @@ func TestNewEtcdSourceOptions(t *testing.T) {
 func TestEtcdTLS(t *testing.T) {
 	t.Parallel()
 	srv, files := etcdtest.StartTLS(t)
-	putKey(t, srv.Client(t), testPrefix+"/config", `{"Network":"198.19.0.0/16","Backend":{"Type":"udp"}}`)
+	etcdtest.Put(t, srv.Client(t), testPrefix+"/config", `{"Network":"198.19.0.0/16","Backend":{"Type":"udp"}}`)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 

@@ -210,9 +210,7 @@ func TestEtcdKernelVXLANNode(t *testing.T) {
 	}
 	key := e2eEtcdPrefix + "/subnets/198.19.2.0-24"
 	lease := `{"PublicIP":"198.18.0.2","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"` + macB + `"}}`
-	if _, err := e.cli.Put(ctx, key, lease, clientv3.WithLease(grant.ID)); err != nil {
-		t.Fatal(err)
-	}
+	etcdtest.Put(t, e.cli, key, lease, clientv3.WithLease(grant.ID))
 
 	waitPing(t, e.h.A, "198.19.1.1", "198.19.2.1", na.p)
 	waitPing(t, e.h.B, "198.19.2.1", "198.19.1.1", na.p)

@@ -241,12 +241,13 @@ func (s *Server) Client(t testing.TB) *clientv3.Client {
 	return c
 }
 
-// Put writes key=value, failing the test on error.
-func Put(t testing.TB, c *clientv3.Client, key, value string) {
+// Put writes key=value with opts (e.g. clientv3.WithLease), failing the
+// test on error.
+func Put(t testing.TB, c *clientv3.Client, key, value string, opts ...clientv3.OpOption) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := c.Put(ctx, key, value); err != nil {
+	if _, err := c.Put(ctx, key, value, opts...); err != nil {
 		t.Fatalf("put %s: %v", key, err)
 	}
 }
