@@ -74,10 +74,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 	}
 	d.dir, err = os.MkdirTemp("", "vxtun-demo-")
 	if err != nil {
-		return err
-	}
-	if err := os.Chmod(d.dir, 0o755); err != nil {
-		return err
+		return fmt.Errorf("work directory: %w", err)
 	}
 	defer func() {
 		if terr := d.teardown(); err == nil {
@@ -89,6 +86,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 			os.RemoveAll(d.dir)
 		}
 	}()
+	if err := os.Chmod(d.dir, 0o755); err != nil {
+		return fmt.Errorf("work directory: %w", err)
+	}
 	if err := d.build(ctx); err != nil {
 		return err
 	}
@@ -307,7 +307,7 @@ func (d *demo) setup(ctx context.Context) error {
 
 func (d *demo) writeConfig(n *node) error {
 	if err := os.MkdirAll(n.dir, 0o755); err != nil {
-		return err
+		return fmt.Errorf("config of %s: %w", n.name(), err)
 	}
 	var peers []map[string]any
 	for _, p := range d.nodes {
@@ -332,10 +332,10 @@ func (d *demo) writeConfig(n *node) error {
 	for _, f := range files {
 		b, err := json.MarshalIndent(f.v, "", "  ")
 		if err != nil {
-			return err
+			return fmt.Errorf("%s of %s: %w", f.name, n.name(), err)
 		}
 		if err := os.WriteFile(filepath.Join(n.dir, f.name), append(b, '\n'), 0o644); err != nil {
-			return err
+			return fmt.Errorf("config of %s: %w", n.name(), err)
 		}
 	}
 	return nil
@@ -354,7 +354,7 @@ func (d *demo) startVxtun(ctx context.Context) error {
 		fmt.Fprintf(d.out, "  + %s  (log: %s)\n", strings.Join(argv, " "), n.log)
 		f, err := os.Create(n.log)
 		if err != nil {
-			return err
+			return fmt.Errorf("log of %s: %w", n.name(), err)
 		}
 		n.cmd = exec.Command(argv[0], argv[1:]...)
 		n.cmd.Stdout, n.cmd.Stderr = f, f
