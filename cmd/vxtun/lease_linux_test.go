@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -105,5 +106,37 @@ func TestLeaseMoved(t *testing.T) {
 	}
 	if _, err := nh.LinkByName("vxtun0"); err == nil {
 		t.Errorf("vxtun0 still exists after SIGTERM")
+	}
+}
+
+// TestLeaseMovedNetConfChanged: a lease lost and taken again under a
+// changed network config (here a smaller Network) is not applied to the
+// running dataplane, which was set up for the old one: vxtun says so,
+// exits 1 and removes its TUN device, so that a restart reads the new
+// config.
+func TestLeaseMovedNetConfChanged(t *testing.T) {
+	h := nettest.NewTwoHosts(t)
+	srv := etcdtest.StartWith(t, etcdtest.Options{Host: "198.18.0.1", Do: h.A.Do})
+	cli := srv.Client(t)
+	etcdtest.Put(t, cli, "/coreos.com/network/config",
+		`{"Network":"198.19.0.0/16","SubnetMin":"198.19.1.0","SubnetMax":"198.19.3.0","Backend":{"Type":"vxlan"}}`)
+	dir := t.TempDir()
+	env := filepath.Join(dir, "subnet.env")
+	p := startVxtun(t, h.A, "run", "--etcd-endpoints", srv.Endpoints()[0], "--iface", "ul0",
+		"--vtep-mac-file", filepath.Join(dir, "mac"), "--subnet-file", env, "--workers", "1")
+	first := envSubnet(t, env, -1, p)
+
+	etcdtest.Put(t, cli, "/coreos.com/network/config",
+		`{"Network":"198.19.0.0/17","SubnetMin":"198.19.1.0","SubnetMax":"198.19.3.0","Backend":{"Type":"vxlan"}}`)
+	etcdtest.Put(t, cli, fmt.Sprintf("/coreos.com/network/subnets/198.19.%d.0-24", first),
+		`{"PublicIP":"198.18.0.99","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:99"}}`)
+	if code := p.wait(t, 20*time.Second); code != 1 {
+		t.Fatalf("exit code after the config changed: got %d, want 1\n%s", code, p.out.String())
+	}
+	if out := p.out.String(); !strings.Contains(out, "network config in etcd changed") {
+		t.Errorf("no error line about the changed config:\n%s", out)
+	}
+	if _, err := h.A.Handle().LinkByName("vxtun0"); err == nil {
+		t.Errorf("vxtun0 still exists after the exit")
 	}
 }

@@ -259,12 +259,35 @@ func (d *daemon) loop(ctx context.Context, dp *dataplane, peerSet map[string]con
 				}
 				continue
 			}
+			if err := d.checkLeaseNetConf(l.NetConf); err != nil {
+				return false, err
+			}
 			d.log.Warn("our lease moved to another subnet: restarting the dataplane",
 				"old", d.subnet.String(), "new", l.Subnet.String())
 			d.subnet = l.Subnet
 			return true, nil
 		}
 	}
+}
+
+// checkLeaseNetConf refuses a new lease taken under a network config that
+// the running dataplane was not set up for: its subnet may lie outside the
+// routed Network, or the encapsulation may differ. The daemon then exits, so
+// that a restart reads the new config. With --net-conf only the Network and
+// the backend type are compared, as at startup.
+func (d *daemon) checkLeaseNetConf(nc *config.NetConf) error {
+	if nc == nil {
+		return nil
+	}
+	same := nc.Network == d.nc.Network && nc.Backend.Type == d.nc.Backend.Type
+	if d.opts.NetConf == "" {
+		same = same && nc.SubnetLen == d.nc.SubnetLen && nc.Backend == d.nc.Backend
+	}
+	if same {
+		return nil
+	}
+	return fmt.Errorf("network config in etcd changed (Network %s, backend %+v; running with Network %s, backend %+v): restart vxtun to apply it",
+		nc.Network, nc.Backend, d.nc.Network, d.nc.Backend)
 }
 
 // loadConfig reads and validates every setting, and in etcd mode reads the
