@@ -16,7 +16,9 @@
 // worker, configure it (MTU, <subnet>.0/32, a route for the Network), create
 // the forwarder, start the peer source and apply its first peer set, write
 // subnet.env, forward. A lost etcd lease that comes back with another subnet
-// restarts the dataplane (TUN, link, forwarder) with the new one.
+// restarts the dataplane (TUN, link, forwarder) with the new one; if the
+// network config in etcd changed meanwhile, the daemon exits with an error
+// instead, so that a restart applies the new config.
 //
 // Concurrency: the main loop owns the peer set, the lease and the
 // dataplane; the peer source, the forwarder and the signal handler run in
