@@ -1,6 +1,6 @@
 // Package config owns vxtun's configuration formats: flannel's net-conf.json,
-// the node settings, the static peers file, and writing flannel's
-// /run/flannel/subnet.env.
+// the node settings, the static peers file, flannel's /run/flannel/subnet.env
+// (written, and read back as the CNI plugin reads it), and the MTU types.
 //
 // Everything here is plain data and pure parsing with validation; errors are
 // *Error values that name the file and the key (and, for JSON syntax and type
@@ -11,8 +11,9 @@
 //
 // Values returned by the parsers are owned by the caller; the package keeps
 // no state and is safe for concurrent use. The only functions that touch the
-// system are the Load* readers, WriteSubnetEnv, LoadOrCreateVtepMAC (files)
-// and Node.ResolveUnderlay (reads interfaces of the current namespace).
+// system are the Load* readers, ReadSubnetEnv, WriteSubnetEnv,
+// LoadOrCreateVtepMAC and Node.ResolveVtepMAC (files), and
+// Node.ResolveUnderlay (reads interfaces of the current namespace).
 //
 // # net-conf.json (flannel's format, parsed as flannel parses it)
 //

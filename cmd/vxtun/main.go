@@ -23,7 +23,8 @@
 // Concurrency: the main loop owns the peer set, the lease and the
 // dataplane; the peer source, the forwarder and the signal handler run in
 // their own goroutines and talk to it over channels. The debug server reads
-// only atomics and the forwarder's Stats.
+// only atomics, the settings fixed before it starts, and the Stats of the
+// forwarder and the TUN queues.
 package main
 
 import (
