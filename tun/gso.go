@@ -139,6 +139,17 @@ func splitGSO(pkt []byte, g *gsoInfo, first int, bufs [][]byte, sizes []int, off
 		src, dst = pkt[12:16], pkt[16:20]
 		id = binary.BigEndian.Uint16(pkt[4:])
 	}
+	// IPv4 header sum without total length, id and checksum, which differ
+	// per segment: summed once from pkt, not re-read from each segment
+	// (re-reading words just written narrower stalls store forwarding).
+	var hsum uint64
+	if !g.v6 {
+		for i := 0; i+1 < g.l4off; i += 2 {
+			if i != 2 && i != 4 && i != 10 {
+				hsum += uint64(binary.BigEndian.Uint16(pkt[i:]))
+			}
+		}
+	}
 	pbase := pseudoSum(src, dst, proto, 0)
 	var seq uint32
 	var flags uint8
@@ -164,9 +175,10 @@ func splitGSO(pkt []byte, g *gsoInfo, first int, bufs [][]byte, sizes []int, off
 		if g.v6 {
 			binary.BigEndian.PutUint16(seg[4:], uint16(segLen-40))
 		} else {
+			sid := id + uint16(k)
 			binary.BigEndian.PutUint16(seg[2:], uint16(segLen))
-			binary.BigEndian.PutUint16(seg[4:], id+uint16(k))
-			ipv4HeaderChecksum(seg[:int(seg[0]&0xf)*4])
+			binary.BigEndian.PutUint16(seg[4:], sid)
+			binary.BigEndian.PutUint16(seg[10:], csumFinish(hsum+uint64(segLen)+uint64(sid)))
 		}
 		l4 := seg[g.l4off:]
 		var csumOff int
