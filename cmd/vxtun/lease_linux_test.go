@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/vxtun/vxtun/config"
 	"github.com/vxtun/vxtun/internal/etcdtest"
@@ -38,27 +39,48 @@ func envSubnet(t *testing.T, path string, not int, p *proc) int {
 	}
 }
 
+// leaseNode is one etcd-mode vxtun in namespace A of a two-host underlay,
+// with etcd in A as well and a network of three subnets 198.19.1-3.0/24.
+type leaseNode struct {
+	h   *nettest.TwoHosts
+	cli *clientv3.Client
+	env string // its subnet.env
+	p   *proc
+}
+
+const leaseNetConf = `{"Network":"198.19.0.0/16","SubnetMin":"198.19.1.0","SubnetMax":"198.19.3.0","Backend":{"Type":"vxlan"}}`
+
+func startLeaseNode(t *testing.T, extra ...string) *leaseNode {
+	t.Helper()
+	h := nettest.NewTwoHosts(t)
+	srv := etcdtest.StartWith(t, etcdtest.Options{Host: "198.18.0.1", Do: h.A.Do})
+	cli := srv.Client(t)
+	etcdtest.Put(t, cli, "/coreos.com/network/config", leaseNetConf)
+	dir := t.TempDir()
+	env := filepath.Join(dir, "subnet.env")
+	p := startVxtun(t, h.A, append([]string{"run", "--etcd-endpoints", srv.Endpoints()[0], "--iface", "ul0",
+		"--vtep-mac-file", filepath.Join(dir, "mac"), "--subnet-file", env, "--workers", "1"}, extra...)...)
+	return &leaseNode{h: h, cli: cli, env: env, p: p}
+}
+
+// usurp puts someone else's lease at the key of subnet 198.19.i.0/24.
+func (n *leaseNode) usurp(t *testing.T, i int) {
+	t.Helper()
+	etcdtest.Put(t, n.cli, fmt.Sprintf("/coreos.com/network/subnets/198.19.%d.0-24", i),
+		`{"PublicIP":"198.18.0.99","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:99"}}`)
+}
+
 // TestLeaseMoved: when another node takes over our lease's key (our lease
 // is lost and its subnet is no longer free), vxtun takes a new subnet and
 // restarts its dataplane: new TUN address, new subnet.env, the usurper
 // becomes a peer; the process keeps running and still shuts down cleanly.
 func TestLeaseMoved(t *testing.T) {
-	h := nettest.NewTwoHosts(t)
-	srv := etcdtest.StartWith(t, etcdtest.Options{Host: "198.18.0.1", Do: h.A.Do})
-	cli := srv.Client(t)
-	etcdtest.Put(t, cli, "/coreos.com/network/config",
-		`{"Network":"198.19.0.0/16","SubnetMin":"198.19.1.0","SubnetMax":"198.19.3.0","Backend":{"Type":"vxlan"}}`)
-	dir := t.TempDir()
-	env := filepath.Join(dir, "subnet.env")
 	const debug = "127.0.0.1:9091"
-	p := startVxtun(t, h.A, "run", "--etcd-endpoints", srv.Endpoints()[0], "--iface", "ul0",
-		"--vtep-mac-file", filepath.Join(dir, "mac"), "--subnet-file", env, "--workers", "1",
-		"--debug-addr", debug, "--log-level", "debug")
+	ln := startLeaseNode(t, "--debug-addr", debug, "--log-level", "debug")
+	h, p, env := ln.h, ln.p, ln.env
 	first := envSubnet(t, env, -1, p)
 
-	// Someone else's lease now sits at our key.
-	etcdtest.Put(t, cli, fmt.Sprintf("/coreos.com/network/subnets/198.19.%d.0-24", first),
-		`{"PublicIP":"198.18.0.99","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:99"}}`)
+	ln.usurp(t, first)
 	second := envSubnet(t, env, first, p)
 
 	// The TUN carries the new VTEP address only, and the route.
@@ -115,21 +137,12 @@ func TestLeaseMoved(t *testing.T) {
 // exits 1 and removes its TUN device, so that a restart reads the new
 // config.
 func TestLeaseMovedNetConfChanged(t *testing.T) {
-	h := nettest.NewTwoHosts(t)
-	srv := etcdtest.StartWith(t, etcdtest.Options{Host: "198.18.0.1", Do: h.A.Do})
-	cli := srv.Client(t)
-	etcdtest.Put(t, cli, "/coreos.com/network/config",
-		`{"Network":"198.19.0.0/16","SubnetMin":"198.19.1.0","SubnetMax":"198.19.3.0","Backend":{"Type":"vxlan"}}`)
-	dir := t.TempDir()
-	env := filepath.Join(dir, "subnet.env")
-	p := startVxtun(t, h.A, "run", "--etcd-endpoints", srv.Endpoints()[0], "--iface", "ul0",
-		"--vtep-mac-file", filepath.Join(dir, "mac"), "--subnet-file", env, "--workers", "1")
-	first := envSubnet(t, env, -1, p)
+	ln := startLeaseNode(t)
+	h, p := ln.h, ln.p
+	first := envSubnet(t, ln.env, -1, p)
 
-	etcdtest.Put(t, cli, "/coreos.com/network/config",
-		`{"Network":"198.19.0.0/17","SubnetMin":"198.19.1.0","SubnetMax":"198.19.3.0","Backend":{"Type":"vxlan"}}`)
-	etcdtest.Put(t, cli, fmt.Sprintf("/coreos.com/network/subnets/198.19.%d.0-24", first),
-		`{"PublicIP":"198.18.0.99","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:99"}}`)
+	etcdtest.Put(t, ln.cli, "/coreos.com/network/config", strings.Replace(leaseNetConf, "/16", "/17", 1))
+	ln.usurp(t, first)
 	if code := p.wait(t, 20*time.Second); code != 1 {
 		t.Fatalf("exit code after the config changed: got %d, want 1\n%s", code, p.out.String())
 	}
