@@ -52,15 +52,12 @@ const leaseNetConf = `{"Network":"198.19.0.0/16","SubnetMin":"198.19.1.0","Subne
 
 func startLeaseNode(t *testing.T, extra ...string) *leaseNode {
 	t.Helper()
-	h := nettest.NewTwoHosts(t)
-	srv := etcdtest.StartWith(t, etcdtest.Options{Host: "198.18.0.1", Do: h.A.Do})
-	cli := srv.Client(t)
-	etcdtest.Put(t, cli, "/coreos.com/network/config", leaseNetConf)
+	e := newE2EEtcd(t, leaseNetConf)
 	dir := t.TempDir()
 	env := filepath.Join(dir, "subnet.env")
-	p := startVxtun(t, h.A, append([]string{"run", "--etcd-endpoints", srv.Endpoints()[0], "--iface", "ul0",
+	p := startVxtun(t, e.h.A, append([]string{"run", "--etcd-endpoints", e.srv.Endpoints()[0], "--iface", "ul0",
 		"--vtep-mac-file", filepath.Join(dir, "mac"), "--subnet-file", env, "--workers", "1"}, extra...)...)
-	return &leaseNode{h: h, cli: cli, env: env, p: p}
+	return &leaseNode{h: e.h, cli: e.cli, env: env, p: p}
 }
 
 // usurp puts someone else's lease at the key of subnet 198.19.i.0/24.
