@@ -274,7 +274,7 @@ func (s *EtcdSource) LeaseChanges() <-chan Lease {
 	return s.leaseCh
 }
 
-// publish records h as held and announces it if it differs from the
+// publishLocked records h as held and announces it if it differs from the
 // previous lease. Called with s.mu held.
 func (s *EtcdSource) publishLocked(h *heldLease) {
 	old := s.held
@@ -505,7 +505,7 @@ func ttlSeconds(d time.Duration) int64 {
 	return max(s, 1)
 }
 
-// fitsConfig: sn is a subnet this node may hold under nc.
+// fitsConfig reports whether sn is a subnet this node may hold under nc.
 func fitsConfig(nc *config.NetConf, sn netip.Prefix) bool {
 	return sn.Bits() == nc.SubnetLen && !sn.Addr().Less(nc.SubnetMin) && !nc.SubnetMax.Less(sn.Addr())
 }
