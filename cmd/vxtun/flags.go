@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -213,10 +214,12 @@ func (o *runOptions) check() error {
 		return usagef("--log-level: %v", err)
 	}
 	if o.DebugAddr != "" {
-		if _, port, err := splitHostPort(o.DebugAddr); err != nil {
-			return usagef("--debug-addr %q: %v", o.DebugAddr, err)
-		} else if port == 0 {
-			return usagef("--debug-addr %q: want a port", o.DebugAddr)
+		_, ps, err := net.SplitHostPort(o.DebugAddr)
+		if err != nil {
+			return usagef("--debug-addr %q: want host:port", o.DebugAddr)
+		}
+		if port, err := strconv.ParseUint(ps, 10, 16); err != nil || port == 0 {
+			return usagef("--debug-addr %q: want a port 1..65535", o.DebugAddr)
 		}
 	}
 	return nil
@@ -245,19 +248,4 @@ func parseLevel(s string) (slog.Level, error) {
 		return slog.LevelError, nil
 	}
 	return 0, fmt.Errorf("unknown level %q (want debug, info, warn or error)", s)
-}
-
-// splitHostPort accepts host:port and :port.
-func splitHostPort(s string) (string, int, error) {
-	i := strings.LastIndexByte(s, ':')
-	if i < 0 {
-		return "", 0, errors.New("want host:port")
-	}
-	host, ps := s[:i], s[i+1:]
-	port, err := strconv.Atoi(ps)
-	if err != nil || port < 0 || port > 65535 {
-		return "", 0, fmt.Errorf("bad port %q", ps)
-	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	return host, port, nil
 }
