@@ -11,7 +11,11 @@
 // (Options.NoVnetHdr, or automatically when the kernel refuses
 // IFF_VNET_HDR) every Read returns one packet and every packet is one write.
 // The file descriptors are non-blocking and wait in the Go runtime poller, so
-// Close unblocks a pending Read or Write, which then returns os.ErrClosed.
+// Close unblocks a pending Read or Write, which then returns os.ErrClosed,
+// and SetReadDeadline wakes a pending Read without closing the queue. The
+// read and write system calls themselves are RawSyscalls (they never block):
+// a Syscall would wake the runtime's sysmon thread after every idle period,
+// a futex call on each packet's path.
 // Closing the last queue of the (non-persistent) TUN removes the link and,
 // with it, its addresses and routes.
 //
