@@ -229,6 +229,10 @@ type Underlay struct {
 	IP    netip.Addr
 	Iface string // "" when PublicIP is on no local interface (e.g. NAT)
 	MTU   WireMTU
+	// Local reports whether IP is assigned to an interface of this network
+	// namespace. When it is not, IP is a NAT address (flanneld's
+	// --public-ip) and the dataplane binds the wildcard address.
+	Local bool
 }
 
 // ErrNoUnderlayMTU is returned by ResolveUnderlay when PublicIP is on no
@@ -238,7 +242,8 @@ var ErrNoUnderlayMTU = errors.New("cannot detect the underlay MTU: PublicIP is o
 // ResolveUnderlay looks the underlay up in the current network namespace:
 // with Iface, its MTU and (unless PublicIP is set) its first IPv4 address;
 // with only PublicIP, the interface holding that address. UnderlayMTU, when
-// set, overrides the interface MTU.
+// set, overrides the interface MTU. Local tells whether the address is
+// assigned here.
 func (n *Node) ResolveUnderlay() (Underlay, error) {
 	u := Underlay{IP: n.PublicIP, MTU: n.UnderlayMTU}
 	if n.Iface != "" {
@@ -250,50 +255,66 @@ func (n *Node) ResolveUnderlay() (Underlay, error) {
 		if u.MTU == 0 {
 			u.MTU = WireMTU(ifi.MTU)
 		}
-		if !u.IP.IsValid() {
-			addrs, err := ifi.Addrs()
+		if u.IP.IsValid() {
+			holder, err := interfaceWith(u.IP)
 			if err != nil {
-				return u, keyErr(n.File, "Iface", "list addresses of %s: %v", ifi.Name, err)
+				return u, err
 			}
-			for _, a := range addrs {
-				if ipn, ok := a.(*net.IPNet); ok {
-					if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Unmap().Is4() {
-						u.IP = ip.Unmap()
-						break
-					}
-				}
-			}
-			if !u.IP.IsValid() {
-				return u, keyErr(n.File, "Iface", "interface %s has no IPv4 address", ifi.Name)
-			}
+			u.Local = holder != nil
+			return u, nil
 		}
-		return u, nil
-	}
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return u, fmt.Errorf("list interfaces: %w", err)
-	}
-	for _, ifi := range ifs {
 		addrs, err := ifi.Addrs()
 		if err != nil {
-			continue
+			return u, keyErr(n.File, "Iface", "list addresses of %s: %v", ifi.Name, err)
 		}
 		for _, a := range addrs {
 			if ipn, ok := a.(*net.IPNet); ok {
-				if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Unmap() == u.IP {
-					u.Iface = ifi.Name
-					if u.MTU == 0 {
-						u.MTU = WireMTU(ifi.MTU)
-					}
+				if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Unmap().Is4() {
+					u.IP, u.Local = ip.Unmap(), true
 					return u, nil
 				}
 			}
 		}
+		return u, keyErr(n.File, "Iface", "interface %s has no IPv4 address", ifi.Name)
+	}
+	ifi, err := interfaceWith(u.IP)
+	if err != nil {
+		return u, err
+	}
+	if ifi != nil {
+		u.Iface, u.Local = ifi.Name, true
+		if u.MTU == 0 {
+			u.MTU = WireMTU(ifi.MTU)
+		}
+		return u, nil
 	}
 	if u.MTU == 0 {
 		return u, &Error{File: n.File, Key: "UnderlayMTU", Err: ErrNoUnderlayMTU}
 	}
 	return u, nil
+}
+
+// interfaceWith returns the interface of the current network namespace
+// that holds ip, or nil.
+func interfaceWith(ip netip.Addr) (*net.Interface, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("list interfaces: %w", err)
+	}
+	for i := range ifs {
+		addrs, err := ifs[i].Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				if x, ok := netip.AddrFromSlice(ipn.IP); ok && x.Unmap() == ip {
+					return &ifs[i], nil
+				}
+			}
+		}
+	}
+	return nil, nil
 }
 
 // parseUnderlayIP parses a peer's or node's underlay address: a unicast,

@@ -207,14 +207,14 @@ func TestResolveUnderlayLoopback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u.IP != netip.MustParseAddr("127.0.0.1") || u.Iface != "lo" || u.MTU != WireMTU(lo.MTU) {
-		t.Errorf("got %+v, want 127.0.0.1 on lo with MTU %d", u, lo.MTU)
+	if u.IP != netip.MustParseAddr("127.0.0.1") || u.Iface != "lo" || u.MTU != WireMTU(lo.MTU) || !u.Local {
+		t.Errorf("got %+v, want local 127.0.0.1 on lo with MTU %d", u, lo.MTU)
 	}
 
 	n, _ = ParseNode("node.json", []byte(`{"PublicIP": "127.0.0.1", "UnderlayMTU": 1500}`))
 	u, err = n.ResolveUnderlay()
-	if err != nil || u.Iface != "lo" || u.MTU != 1500 {
-		t.Errorf("PublicIP on lo with UnderlayMTU: got %+v, %v; want lo, MTU 1500", u, err)
+	if err != nil || u.Iface != "lo" || u.MTU != 1500 || !u.Local {
+		t.Errorf("PublicIP on lo with UnderlayMTU: got %+v, %v; want local, lo, MTU 1500", u, err)
 	}
 
 	// 192.0.2.0/24 (TEST-NET-1) is on no interface here.
@@ -223,8 +223,14 @@ func TestResolveUnderlayLoopback(t *testing.T) {
 		t.Errorf("PublicIP on no interface: got %v, want ErrNoUnderlayMTU", err)
 	}
 	n, _ = ParseNode("node.json", []byte(`{"PublicIP": "192.0.2.7", "UnderlayMTU": 1400}`))
-	if u, err := n.ResolveUnderlay(); err != nil || u.MTU != 1400 || u.Iface != "" {
-		t.Errorf("PublicIP on no interface with UnderlayMTU: got %+v, %v", u, err)
+	if u, err := n.ResolveUnderlay(); err != nil || u.MTU != 1400 || u.Iface != "" || u.Local {
+		t.Errorf("PublicIP on no interface with UnderlayMTU: got %+v, %v; want not local, MTU 1400", u, err)
+	}
+	// A NAT address with the interface named (flanneld's --public-ip with
+	// --iface): the interface's MTU, the address not local.
+	n, _ = ParseNode("node.json", []byte(`{"PublicIP": "192.0.2.7", "Iface": "lo"}`))
+	if u, err := n.ResolveUnderlay(); err != nil || u.Iface != "lo" || u.MTU != WireMTU(lo.MTU) || u.Local {
+		t.Errorf("NAT PublicIP with Iface lo: got %+v, %v; want lo, MTU %d, not local", u, err, lo.MTU)
 	}
 	n, _ = ParseNode("node.json", []byte(`{"Iface": "nosuchif0"}`))
 	if _, err := n.ResolveUnderlay(); err == nil {

@@ -404,30 +404,13 @@ func (d *daemon) finishConfig() error {
 // address, as flanneld's --public-ip allows).
 func (d *daemon) listenAddr() netip.AddrPort {
 	ip := d.underlay.IP
-	if !isLocalAddr(ip) {
+	if !d.underlay.Local {
 		ip = netip.IPv4Unspecified()
 		if d.underlay.IP.Is6() {
 			ip = netip.IPv6Unspecified()
 		}
 	}
 	return netip.AddrPortFrom(ip, d.port)
-}
-
-// isLocalAddr reports whether ip is assigned to an interface of this
-// network namespace.
-func isLocalAddr(ip netip.Addr) bool {
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return false
-	}
-	for _, a := range addrs {
-		if ipn, ok := a.(*net.IPNet); ok {
-			if x, ok := netip.AddrFromSlice(ipn.IP); ok && x.Unmap() == ip {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // checkPort binds addr without SO_REUSEPORT for a moment, so that a port

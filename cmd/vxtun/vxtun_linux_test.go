@@ -628,3 +628,22 @@ func TestEnvVars(t *testing.T) {
 		t.Errorf("flag did not win over the environment; output:\n%s", out)
 	}
 }
+
+// TestPublicIPNotLocal: a --public-ip that is on no interface here (a NAT
+// address, as flanneld's --public-ip allows) makes vxtun bind the wildcard
+// address, so traffic sent to the node's real address still arrives.
+func TestPublicIPNotLocal(t *testing.T) {
+	h := nettest.NewTwoHosts(t)
+	n1 := newTestNode(t, h.A, 1, 2)
+	n2 := newTestNode(t, h.B, 2, 1)
+	p1 := startVxtun(t, h.A, n1.args("--public-ip", "198.18.0.77")...)
+	p2 := startVxtun(t, h.B, n2.args()...)
+	waitPing(t, h.A, "198.19.1.1", "198.19.2.1", p1, p2)
+	waitPing(t, h.B, "198.19.2.1", "198.19.1.1", p1, p2)
+	if out := p1.out.String(); !strings.Contains(out, "listen=0.0.0.0:8472") {
+		t.Errorf("vxtun with a NAT public IP: want listen=0.0.0.0:8472 in its log:\n%s", out)
+	}
+	if out := p2.out.String(); !strings.Contains(out, "listen=198.18.0.2:8472") {
+		t.Errorf("vxtun with a local public IP: want listen=198.18.0.2:8472 in its log:\n%s", out)
+	}
+}
