@@ -30,8 +30,8 @@ var (
 	ErrBadLeaseKey   = errors.New("bad lease key")
 	ErrBadLeaseValue = errors.New("bad lease value")
 	// ErrUnsupportedBackend is a lease of a backend vxtun does not speak
-	// (host-gw, wireguard, ...).
-	ErrUnsupportedBackend = errors.New("unsupported backend")
+	// (host-gw, wireguard, ...): config's sentinel for the same thing.
+	ErrUnsupportedBackend = config.ErrUnsupportedBackend
 )
 
 // parseSubnetKey parses the last element of a lease key ("10.244.1.0-24",
@@ -132,7 +132,7 @@ func encodeLeaseValue(a leaseAttrs) ([]byte, error) {
 		v.BackendType = string(config.BackendVXLAN)
 		v.BackendData = data
 	default:
-		return nil, fmt.Errorf("encode lease: %w %q", ErrUnsupportedBackend, a.Backend)
+		return nil, fmt.Errorf("encode lease: %w: %q", ErrUnsupportedBackend, a.Backend)
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -175,7 +175,7 @@ func decodeLeaseValue(b []byte) (leaseAttrs, error) {
 		a.VNI = d.VNI
 		a.VtepMAC = mac
 	default:
-		return leaseAttrs{}, fmt.Errorf("%w %q", ErrUnsupportedBackend, v.BackendType)
+		return leaseAttrs{}, fmt.Errorf("%w: %q", ErrUnsupportedBackend, v.BackendType)
 	}
 	return a, nil
 }
