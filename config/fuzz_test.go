@@ -98,7 +98,7 @@ func FuzzParseNode(f *testing.F) {
 		if (!n.PublicIP.IsValid() && n.Iface == "") || n.TunName == "" || n.Workers < 1 || n.SubnetFile == "" {
 			t.Fatalf("incomplete node %+v", n)
 		}
-		if n.VtepMAC != nil && checkVtepMAC(n.VtepMAC) != nil {
+		if n.VtepMAC != nil && CheckVtepMAC(n.VtepMAC) != nil {
 			t.Fatalf("bad MAC accepted: %v", n.VtepMAC)
 		}
 		_ = n.Validate(nc)
@@ -139,7 +139,7 @@ func FuzzParsePeers(f *testing.F) {
 				t.Fatalf("empty or duplicate name %q", p.Name)
 			}
 			names[p.Name] = true
-			if !p.PublicIP.IsValid() || p.Port == 0 || len(p.Subnets) == 0 || checkVtepMAC(p.VtepMAC) != nil {
+			if !p.PublicIP.IsValid() || p.Port == 0 || len(p.Subnets) == 0 || CheckVtepMAC(p.VtepMAC) != nil {
 				t.Fatalf("incomplete peer %+v", p)
 			}
 			for _, s := range p.Subnets {

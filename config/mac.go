@@ -20,13 +20,14 @@ func ParseVtepMAC(s string) (net.HardwareAddr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid MAC address %q", s)
 	}
-	if err := checkVtepMAC(mac); err != nil {
+	if err := CheckVtepMAC(mac); err != nil {
 		return nil, err
 	}
 	return mac, nil
 }
 
-func checkVtepMAC(mac net.HardwareAddr) error {
+// CheckVtepMAC reports why mac cannot be a VTEP MAC (see ParseVtepMAC).
+func CheckVtepMAC(mac net.HardwareAddr) error {
 	switch {
 	case len(mac) != 6:
 		return fmt.Errorf("MAC address %s is not 6 bytes", mac)

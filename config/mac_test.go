@@ -16,7 +16,7 @@ func TestNewVtepMAC(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := checkVtepMAC(mac); err != nil {
+		if err := CheckVtepMAC(mac); err != nil {
 			t.Fatalf("%s: %v", mac, err)
 		}
 		if mac[0]&0x02 == 0 {

@@ -119,7 +119,7 @@ func encodeLeaseValue(a leaseAttrs) ([]byte, error) {
 	switch a.Backend {
 	case config.BackendUDP:
 	case config.BackendVXLAN:
-		if _, err := config.ParseVtepMAC(a.VtepMAC.String()); err != nil {
+		if err := config.CheckVtepMAC(a.VtepMAC); err != nil {
 			return nil, fmt.Errorf("encode lease: VtepMAC: %w", err)
 		}
 		if a.VNI > config.MaxVNI {
