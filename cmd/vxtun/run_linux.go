@@ -317,10 +317,10 @@ func (d *daemon) loadConfig(ctx context.Context) error {
 			return fmt.Errorf("--public-ip %q: %w", o.PublicIP, err)
 		}
 		n.PublicIP = ip.Unmap()
-		if o.set["iface"] {
+		if o.Iface != "" {
 			n.Iface = o.Iface
 		}
-	case o.set["iface"]:
+	case o.Iface != "":
 		n.Iface = o.Iface
 		n.PublicIP = netip.Addr{} // from the interface
 	}
