@@ -38,7 +38,9 @@
 // the kernel refuses a send as too big because the path MTU to the peer has
 // shrunk below UnderlayMTU: the size then comes from udp.Conn.PathMTU); an IPv4
 // packet without DF is fragmented instead, as a router would (RFC 791; a
-// header with options is dropped as too big). The errors' source address is the original destination: it is
+// header with options is dropped as too big; so is one refused by the
+// kernel for a shrunken path MTU, as it was already encapsulated). The
+// errors' source address is the original destination: it is
 // routed via the TUN, while one of the host's own addresses would be dropped
 // by the kernel as a martian source.
 //
