@@ -23,7 +23,10 @@ type Link struct {
 // drops (counted as the link's TX dropped). vxtun shares CPUs with the
 // applications whose packets it carries, so the ring has to absorb what they
 // send while the reader waits for a CPU; 500 packets are ~1 ms of 64-byte
-// datagrams at the rates this machine reaches.
+// datagrams at the rates this machine reaches (bench: 32 % loss at 195 kpps
+// with 500 on a busy machine, 0.6 % with more). The ring counts packets, not
+// bytes: a stalled reader can hold up to TxQueueLen super-packets (64 KiB
+// each) of kernel memory per queue; TCP's window keeps its share far lower.
 const TxQueueLen = 4096
 
 // Configure sets the link's MTU and transmit queue length (TxQueueLen, if
