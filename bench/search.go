@@ -53,7 +53,8 @@ type SearchResult struct {
 // cfg.LossLimit by binary search. It first offers cfg.Max to learn what the
 // generator can produce; the search then runs between 0 and the lower of
 // Max and that rate. A passing trial in which the generator fell short of
-// the offered rate ends the search as generator-bound.
+// the offered rate ends the search as generator-bound, unless the generator
+// had produced more in an earlier trial (then it was a hiccup).
 func SearchRate(ctx context.Context, cfg SearchConfig, trial TrialFunc) (SearchResult, error) {
 	if !(cfg.Max > 0) || !(cfg.LossLimit > 0) || !(cfg.Resolution > 0) || cfg.MaxSteps < 0 || cfg.GeneratorSlack < 0 || cfg.GeneratorSlack >= 1 {
 		return SearchResult{}, fmt.Errorf("search rate: bad config %+v", cfg)
@@ -85,6 +86,7 @@ func SearchRate(ctx context.Context, cfg SearchConfig, trial TrialFunc) (SearchR
 		return res, nil
 	}
 	lo, hi := 0.0, cfg.Max
+	maxSent := first.Sent
 	if short(first) && first.Sent > 0 {
 		hi = first.Sent
 	}
@@ -114,10 +116,14 @@ func SearchRate(ctx context.Context, cfg SearchConfig, trial TrialFunc) (SearchR
 		}
 		lo = rate
 		res.Rate, res.Best = rate, t
-		if short(t) {
+		// Short of a rate the generator has produced before (the overload
+		// probe sent more) is a hiccup of a busy machine, not its limit:
+		// the search goes on.
+		if short(t) && t.Sent >= (1-cfg.GeneratorSlack)*maxSent {
 			res.GeneratorBound = true
 			break
 		}
+		maxSent = max(maxSent, t.Sent)
 	}
 	if res.Rate == 0 && len(res.Trials) > 0 {
 		return res, errNoPass

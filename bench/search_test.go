@@ -61,6 +61,33 @@ func TestSearchRate(t *testing.T) {
 	}
 }
 
+// TestSearchRateGeneratorHiccup: one trial in which the generator falls far
+// short of what it produced before (a busy machine) does not end the search
+// as generator-bound.
+func TestSearchRateGeneratorHiccup(t *testing.T) {
+	cfg := SearchConfig{Max: 1000, LossLimit: 0.1, Resolution: 0.02, MaxSteps: 12, GeneratorSlack: 0.1}
+	path := fakePath(230, 5000)
+	n := 0
+	hiccup := func(ctx context.Context, offered float64) (Trial, error) {
+		n++
+		tr, err := path(ctx, offered)
+		if n == 2 { // the first trial after the overload probe
+			tr.Sent, tr.Received = offered/10, offered/10
+		}
+		return tr, err
+	}
+	res, err := SearchRate(context.Background(), cfg, hiccup)
+	if err != nil {
+		t.Fatalf("got error %v, want nil", err)
+	}
+	if res.GeneratorBound {
+		t.Errorf("got generatorBound after a hiccup, want false (trials %+v)", res.Trials)
+	}
+	if got := res.Best.Received; got < 230*0.98 || got > 230 {
+		t.Errorf("got received rate %.2f, want in [%.2f, 230] (trials %+v)", got, 230*0.98, res.Trials)
+	}
+}
+
 func TestSearchRateNoPass(t *testing.T) {
 	lossy := func(_ context.Context, offered float64) (Trial, error) {
 		return Trial{Sent: offered, Received: offered / 2, LossPercent: 50}, nil
