@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vxtun/vxtun/internal/flannelvxlan"
 )
 
 // Addresses of the demo (the RFC 2544 benchmark ranges).
@@ -274,18 +278,17 @@ func (d *demo) setup(ctx context.Context) error {
 
 	k := d.nodes[2]
 	d.section("%s: kernel vxlan flannel.1, programmed as flannel does", k.name())
-	steps = [][]string{
-		{"ip", "-n", k.ns, "link", "add", "flannel.1", "address", k.mac(), "type", "vxlan", "id", "1",
-			"local", k.ul(), "dev", "ul0", "dstport", "8472", "nolearning"},
-		{"ip", "-n", k.ns, "link", "set", "flannel.1", "mtu", "1450", "up"},
-		{"ip", "-n", k.ns, "addr", "add", k.vtep() + "/32", "dev", "flannel.1"},
-	}
+	kdev := flannelvxlan.Device{Local: netip.MustParseAddr(k.ul()), MAC: mustMAC(k.mac()),
+		Subnet: netip.MustParsePrefix(k.subnet())}
+	var remotes []flannelvxlan.Remote
 	for _, r := range d.nodes[:2] {
-		steps = append(steps,
-			[]string{"ip", "-n", k.ns, "neigh", "replace", r.vtep(), "lladdr", r.mac(), "dev", "flannel.1", "nud", "permanent"},
-			[]string{"bridge", "-n", k.ns, "fdb", "replace", r.mac(), "dev", "flannel.1", "dst", r.ul(), "self", "permanent"},
-			[]string{"ip", "-n", k.ns, "route", "replace", r.subnet(), "via", r.vtep(), "dev", "flannel.1", "onlink"},
-		)
+		remotes = append(remotes, flannelvxlan.Remote{Subnet: netip.MustParsePrefix(r.subnet()),
+			PublicIP: netip.MustParseAddr(r.ul()), VtepMAC: mustMAC(r.mac())})
+	}
+	steps = nil
+	for _, c := range kdev.Commands(remotes...) {
+		// ip and bridge both take "-n NETNS" right after the program name.
+		steps = append(steps, append([]string{c[0], "-n", k.ns}, c[1:]...))
 	}
 	for _, s := range steps {
 		if err := run(s...); err != nil {
@@ -678,4 +681,13 @@ func tail(path string, n int) string {
 		b = b[len(b)-n:]
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// mustMAC parses one of the demo's own constant MACs.
+func mustMAC(s string) net.HardwareAddr {
+	m, err := net.ParseMAC(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
 }

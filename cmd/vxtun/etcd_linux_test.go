@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/vxtun/vxtun/internal/etcdtest"
+	"github.com/vxtun/vxtun/internal/flannelvxlan"
 	"github.com/vxtun/vxtun/internal/nettest"
 )
 
@@ -187,16 +189,10 @@ func TestEtcdKernelVXLANNode(t *testing.T) {
 	macA := va["BackendData"].(map[string]any)["VtepMAC"].(string)
 
 	const macB = "0e:00:00:00:00:02"
-	for _, c := range [][]string{
-		{"ip", "link", "add", "flannel.1", "address", macB, "type", "vxlan", "id", "1", "local", "198.18.0.2",
-			"dev", "ul0", "dstport", "8472", "nolearning"},
-		{"ip", "link", "set", "flannel.1", "mtu", "1450"},
-		{"ip", "addr", "add", "198.19.2.0/32", "dev", "flannel.1"},
-		{"ip", "link", "set", "flannel.1", "up"},
-		{"ip", "neigh", "replace", "198.19.1.0", "lladdr", macA, "dev", "flannel.1", "nud", "permanent"},
-		{"bridge", "fdb", "append", macA, "dev", "flannel.1", "dst", "198.18.0.1", "self", "permanent"},
-		{"ip", "route", "add", "198.19.1.0/24", "via", "198.19.1.0", "dev", "flannel.1", "onlink"},
-	} {
+	kernel := flannelvxlan.Device{Local: netip.MustParseAddr("198.18.0.2"), MAC: mustMAC(t, macB),
+		Subnet: netip.MustParsePrefix("198.19.2.0/24")}
+	for _, c := range kernel.Commands(flannelvxlan.Remote{Subnet: netip.MustParsePrefix("198.19.1.0/24"),
+		PublicIP: netip.MustParseAddr("198.18.0.1"), VtepMAC: mustMAC(t, macA)}) {
 		e.h.B.Run(c...)
 	}
 	if err := e.h.B.Do(func() error { return addPod(2) }); err != nil {
@@ -344,4 +340,13 @@ func TestEtcdMode(t *testing.T) {
 	if err := e2eTCPEcho(e.h.B, e.h.A, ip(sb), ip(sa), 7303, 1<<20); err != nil {
 		t.Fatalf("TCP B→A after restart: %v", err)
 	}
+}
+
+func mustMAC(t *testing.T, s string) net.HardwareAddr {
+	t.Helper()
+	m, err := net.ParseMAC(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -1,0 +1,11 @@
+// Package flannelvxlan builds the ip(8) and bridge(8) commands that program a
+// Linux kernel vxlan device exactly as flannel's vxlan backend programs
+// flannel.1: VNI 1, dstport 8472, nolearning, the node's own <subnet>.0/32 on
+// the device, and per remote lease a permanent neighbour entry, a permanent
+// fdb entry and an onlink route. Tests, the demo and the benchmark harness use
+// it to build the kernel-vxlan peer vxtun must interoperate with.
+//
+// It only returns argument vectors; running them (in which network
+// namespace) is the caller's business. The package has no state and is safe
+// for concurrent use.
+package flannelvxlan
