@@ -66,8 +66,8 @@ func TestFlannelVXLANCommands(t *testing.T) {
 		"ip addr add 198.19.1.0/32 dev flannel.1",
 		"ip link set flannel.1 up",
 		"ip neigh replace 198.19.2.0 lladdr 0e:76:78:62:00:02 dev flannel.1 nud permanent",
-		"bridge fdb append 0e:76:78:62:00:02 dev flannel.1 dst 198.18.0.2 self permanent",
-		"ip route add 198.19.2.0/24 via 198.19.2.0 dev flannel.1 onlink",
+		"bridge fdb replace 0e:76:78:62:00:02 dev flannel.1 dst 198.18.0.2 self permanent",
+		"ip route replace 198.19.2.0/24 via 198.19.2.0 dev flannel.1 onlink",
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d commands, want %d", len(got), len(want))

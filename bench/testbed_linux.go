@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+
+	"github.com/vxtun/vxtun/internal/flannelvxlan"
 )
 
 // Node is one side of a testbed.
@@ -145,16 +147,8 @@ func (KernelVXLANMode) Name() string { return "kernel-vxlan" }
 // of tb the way flannel programs flannel.1 for its single peer.
 func FlannelVXLANCommands(tb *Testbed, n *Node) [][]string {
 	p := tb.peer(n)
-	return [][]string{
-		{"ip", "link", "add", "flannel.1", "address", n.VtepMAC.String(), "type", "vxlan",
-			"id", "1", "local", n.Underlay.String(), "dev", "ul0", "dstport", "8472", "nolearning"},
-		{"ip", "link", "set", "flannel.1", "mtu", strconv.Itoa(UnderlayMTU - 50)},
-		{"ip", "addr", "add", n.SubnetBase().String() + "/32", "dev", "flannel.1"},
-		{"ip", "link", "set", "flannel.1", "up"},
-		{"ip", "neigh", "replace", p.SubnetBase().String(), "lladdr", p.VtepMAC.String(), "dev", "flannel.1", "nud", "permanent"},
-		{"bridge", "fdb", "append", p.VtepMAC.String(), "dev", "flannel.1", "dst", p.Underlay.String(), "self", "permanent"},
-		{"ip", "route", "add", p.Subnet.String(), "via", p.SubnetBase().String(), "dev", "flannel.1", "onlink"},
-	}
+	d := flannelvxlan.Device{Local: n.Underlay, MAC: n.VtepMAC, Subnet: n.Subnet, MTU: UnderlayMTU - 50}
+	return d.Commands(flannelvxlan.Remote{Subnet: p.Subnet, PublicIP: p.Underlay, VtepMAC: p.VtepMAC})
 }
 
 // Setup implements Mode.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vxtun/vxtun/internal/flannelvxlan"
 	"github.com/vxtun/vxtun/internal/nettest"
 )
 
@@ -44,17 +45,16 @@ func captureKernelVXLAN(t *testing.T) (payload []byte, srcPort int) {
 	nettest.RequireCommand(t, "bridge")
 	h := nettest.NewTwoHosts(t)
 	a := h.A
-	const dev = "flannel.1"
-	a.Run("ip", "link", "add", dev, "address", net.HardwareAddr(goldenLocalMAC).String(),
-		"type", "vxlan", "id", "1", "local", "198.18.0.1", "dev", "ul0", "dstport", "8472", "nolearning")
+	d := flannelvxlan.Device{Local: netip.MustParseAddr("198.18.0.1"), MAC: net.HardwareAddr(goldenLocalMAC),
+		Subnet: netip.MustParsePrefix("198.19.1.0/24")}
+	cmds := d.Commands(flannelvxlan.Remote{Subnet: netip.MustParsePrefix("198.19.2.0/24"),
+		PublicIP: netip.MustParseAddr("198.18.0.2"), VtepMAC: net.HardwareAddr(goldenPeerMAC)})
+	a.Run(cmds[0]...) // ip link add flannel.1 ...
+	// No IPv6 on the device: its router solicitations would race the capture.
 	a.Run("sysctl", "-qw", "net.ipv6.conf.flannel/1.disable_ipv6=1")
-	a.Run("ip", "addr", "add", "198.19.1.0/32", "dev", dev)
-	a.Run("ip", "link", "set", dev, "up")
-	a.Run("ip", "neigh", "add", "198.19.2.0", "lladdr", net.HardwareAddr(goldenPeerMAC).String(),
-		"dev", dev, "nud", "permanent")
-	a.Run("bridge", "fdb", "append", net.HardwareAddr(goldenPeerMAC).String(), "dev", dev,
-		"dst", "198.18.0.2", "self", "permanent")
-	a.Run("ip", "route", "add", "198.19.2.0/24", "via", "198.19.2.0", "dev", dev, "onlink")
+	for _, c := range cmds[1:] {
+		a.Run(c...)
+	}
 
 	var conn net.PacketConn
 	if err := h.B.Do(func() error {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/vxtun/vxtun/config"
 	"github.com/vxtun/vxtun/encap"
+	"github.com/vxtun/vxtun/internal/flannelvxlan"
 	"github.com/vxtun/vxtun/internal/nettest"
 	"github.com/vxtun/vxtun/tun"
 )
@@ -297,14 +298,12 @@ func kernelNode(t *testing.T, ns *nettest.NS, n int, local netip.Addr, port uint
 	t.Helper()
 	nettest.RequireCommand(t, "bridge")
 	prepNS(t, ns, n)
-	ns.Run(append([]string{"ip", "link", "add", "flannel.1", "type", "vxlan", "id", "1", "local", local.String(),
-		"dev", "ul0", "dstport", fmt.Sprint(port), "nolearning"}, extra...)...)
-	ns.Run("ip", "link", "set", "flannel.1", "address", nodeMAC(n).String(), "mtu", "1450")
-	ns.Run("ip", "addr", "add", vtepAddr(n).String()+"/32", "dev", "flannel.1")
-	ns.Run("ip", "link", "set", "flannel.1", "up")
-	ns.Run("ip", "neigh", "replace", vtepAddr(rn).String(), "lladdr", rmac.String(), "dev", "flannel.1", "nud", "permanent")
-	ns.Run("bridge", "fdb", "append", rmac.String(), "dev", "flannel.1", "dst", remote.String(), "self", "permanent")
-	ns.Run("ip", "route", "add", netip.PrefixFrom(vtepAddr(rn), 24).String(), "via", vtepAddr(rn).String(), "dev", "flannel.1", "onlink")
+	d := flannelvxlan.Device{Local: local, Port: port, MAC: nodeMAC(n),
+		Subnet: netip.PrefixFrom(vtepAddr(n), 24), Extra: extra}
+	for _, c := range d.Commands(flannelvxlan.Remote{Subnet: netip.PrefixFrom(vtepAddr(rn), 24),
+		PublicIP: remote, VtepMAC: rmac}) {
+		ns.Run(c...)
+	}
 }
 
 // TestKernelVXLANInterop is real-parts test 2: vxtun ↔ a kernel vxlan node
