@@ -5,6 +5,9 @@ import (
 	"math/bits"
 )
 
+// avx2Min is the length from which the vector loop pays off.
+const avx2Min = 256
+
 // Checksum returns the 16-bit one's complement sum (RFC 1071) of b, taken as
 // big-endian 16-bit words (an odd last byte is padded with zero), added to
 // initial, a partial sum from an earlier call or a pseudo-header. The result
@@ -13,13 +16,20 @@ import (
 //
 // It adds 8 bytes at a time into a 64-bit accumulator with carry (the sum is
 // byte-order independent, RFC 1071 §2(B), so words are loaded little-endian
-// and the result swapped once at the end). b may start at any alignment.
+// and the result swapped once at the end); on amd64 with AVX2, buffers of at
+// least avx2Min bytes go through a vector loop first. b may start at any
+// alignment.
 func Checksum(b []byte, initial uint32) uint16 {
 	// Fold initial to 16 bits and move it into the little-endian domain.
 	in := initial>>16 + initial&0xffff
 	in = in>>16 + in&0xffff
 	sum := uint64(bits.ReverseBytes16(uint16(in)))
 	var c uint64
+	if len(b) >= avx2Min && useAVX2 {
+		n := len(b) &^ 63
+		sum, c = bits.Add64(sum, csumAVX2(&b[0], n), 0)
+		b = b[n:]
+	}
 	for len(b) >= 64 {
 		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[0:8]), c)
 		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[8:16]), c)
@@ -52,6 +62,26 @@ func Checksum(b []byte, initial uint32) uint16 {
 	s = s&0xffff + s>>16
 	s = s&0xffff + s>>16
 	return bits.ReverseBytes16(uint16(s))
+}
+
+// ChecksumAdd returns the one's complement sum of b (big-endian 16-bit
+// words, an odd last byte padded with zero) added to initial, an unfolded
+// 64-bit partial sum such as a pseudo-header sum plus lengths. The result is
+// folded to 16 bits (it is < 0x10000), so it can be passed on as initial,
+// added to further partial sums, or given to ChecksumFold.
+func ChecksumAdd(b []byte, initial uint64) uint64 {
+	return uint64(Checksum(b, uint32(ChecksumFold(initial))))
+}
+
+// ChecksumFold folds a 64-bit one's complement partial sum to 16 bits with
+// end-around carry. It is not complemented: a checksum field gets
+// ^ChecksumFold(s).
+func ChecksumFold(s uint64) uint16 {
+	s = (s >> 32) + (s & 0xffffffff)
+	s = (s >> 32) + (s & 0xffffffff)
+	s = (s >> 16) + (s & 0xffff)
+	s = (s >> 16) + (s & 0xffff)
+	return uint16(s)
 }
 
 // ChecksumCombine adds two 16-bit one's complement sums.

@@ -40,22 +40,7 @@ func (m *cpuMeter) stop(bytes int64) {
 // Benchmarks of the pure offload paths on a 64 KiB TCP super-packet (the
 // size the kernel hands a TUN with TSO, and the size Write builds).
 //
-//	go test -run XXX -bench 'Split|Coalesce|Checksum' -benchmem ./tun/
-
-func BenchmarkChecksum(b *testing.B) {
-	for _, n := range []int{64, 1500, 65535} {
-		buf := pattern(n, 1)
-		b.Run(sizeName(n), func(b *testing.B) {
-			b.SetBytes(int64(n))
-			b.ReportAllocs()
-			var s uint64
-			for b.Loop() {
-				s += csumAdd(buf, 0)
-			}
-			_ = s
-		})
-	}
-}
+//	go test -run XXX -bench 'Split|Coalesce' -benchmem ./tun/
 
 func BenchmarkSplit(b *testing.B) {
 	for _, c := range []struct {
@@ -146,24 +131,4 @@ func BenchmarkCoalesce(b *testing.B) {
 			cm.stop(int64(total))
 		})
 	}
-}
-
-func sizeName(n int) string {
-	switch {
-	case n >= 1<<10:
-		return itoa(n>>10) + "KiB"
-	default:
-		return itoa(n) + "B"
-	}
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"testing"
+
+	"github.com/vxtun/vxtun/encap"
 )
 
 // FuzzSplit feeds a virtio-net header and packet to the splitter: it must
@@ -52,7 +54,7 @@ func FuzzSplit(f *testing.F) {
 				if !g.v6 && int(binary.BigEndian.Uint16(seg[2:])) != len(seg) {
 					t.Fatalf("segment %d: ipv4 length %d, want %d", at+i, binary.BigEndian.Uint16(seg[2:]), len(seg))
 				}
-				if !g.v6 && fold64(csumAdd(seg[:g.l4off], 0)) != 0xffff {
+				if !g.v6 && encap.ChecksumFold(encap.ChecksumAdd(seg[:g.l4off], 0)) != 0xffff {
 					t.Fatalf("segment %d: invalid ipv4 header checksum", at+i)
 				}
 				payload = append(payload, seg[g.hdrLen:]...)

@@ -3,6 +3,8 @@ package tun
 import (
 	"bytes"
 	"encoding/binary"
+
+	"github.com/vxtun/vxtun/encap"
 )
 
 // GRO: coalescing the packets of one Write into super-packets.
@@ -127,7 +129,7 @@ func l4Valid(p []byte, l4off int, v6 bool, proto uint8) bool {
 	} else {
 		ps = pseudoSum(p[12:16], p[16:20], proto, len(p)-l4off)
 	}
-	return fold64(csumAdd(p[l4off:], ps)) == 0xffff
+	return encap.ChecksumFold(encap.ChecksumAdd(p[l4off:], ps)) == 0xffff
 }
 
 // sameFlow reports whether p and q (both ok, same L4 protocol) have equal
@@ -330,7 +332,7 @@ func finishRun(r *groRun, bufs [][]byte, offset int, vh []byte) {
 		f.CsumOffset = 16
 		l4[13] |= r.lastFlags & tcpFlagPSH
 	}
-	binary.BigEndian.PutUint16(l4[f.CsumOffset:], fold64(ps))
+	binary.BigEndian.PutUint16(l4[f.CsumOffset:], encap.ChecksumFold(ps))
 	VirtioNetHdr(vh).Encode(&f)
 }
 

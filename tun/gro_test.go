@@ -3,6 +3,8 @@ package tun
 import (
 	"encoding/binary"
 	"testing"
+
+	"github.com/vxtun/vxtun/encap"
 )
 
 // tcpFlow returns n consecutive segments of one TCP flow with payload size
@@ -254,5 +256,5 @@ func fixIPv4(p []byte) { ipv4HeaderChecksum(p[:20]) }
 func fixTCPChecksum(p []byte) {
 	l4 := p[20:]
 	l4[16], l4[17] = 0, 0
-	binary.BigEndian.PutUint16(l4[16:], csumFinish(csumAdd(l4, pseudoSum(p[12:16], p[16:20], protoTCP, len(l4)))))
+	binary.BigEndian.PutUint16(l4[16:], csumFinish(encap.ChecksumAdd(l4, pseudoSum(p[12:16], p[16:20], protoTCP, len(l4)))))
 }

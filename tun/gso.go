@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/vxtun/vxtun/encap"
 )
 
 // Errors of GSO splitting and frame handling.
@@ -198,7 +200,7 @@ func splitGSO(pkt []byte, g *gsoInfo, first int, bufs [][]byte, sizes []int, off
 			csumOff = 16
 		}
 		l4[csumOff], l4[csumOff+1] = 0, 0
-		c := csumFinish(csumAdd(l4, pbase+uint64(len(l4))))
+		c := csumFinish(encap.ChecksumAdd(l4, pbase+uint64(len(l4))))
 		if g.udp && c == 0 {
 			c = 0xffff
 		}
@@ -217,7 +219,7 @@ func finishChecksum(h VirtioNetHdr, pkt []byte) error {
 	if cs >= len(pkt) || co > len(pkt)-cs-2 {
 		return fmt.Errorf("csum_start %d csum_offset %d in %d-byte packet: %w", cs, co, len(pkt), ErrBadFrame)
 	}
-	c := csumFinish(csumAdd(pkt[cs:], 0))
+	c := csumFinish(encap.ChecksumAdd(pkt[cs:], 0))
 	if c == 0 {
 		c = 0xffff
 	}

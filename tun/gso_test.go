@@ -1,39 +1,10 @@
 package tun
 
 import (
-	"encoding/binary"
 	"errors"
 	"io"
 	"testing"
 )
-
-func TestChecksumAgainstNaive(t *testing.T) {
-	naive := func(b []byte, init uint64) uint16 {
-		s := init
-		for i := 0; i+1 < len(b); i += 2 {
-			s += uint64(binary.BigEndian.Uint16(b[i:]))
-		}
-		if len(b)%2 == 1 {
-			s += uint64(b[len(b)-1]) << 8
-		}
-		for s>>16 != 0 {
-			s = s>>16 + s&0xffff
-		}
-		return uint16(s)
-	}
-	for _, n := range []int{0, 1, 2, 3, 7, 8, 9, 63, 64, 65, 127, 1500, 65535} {
-		for _, init := range []uint64{0, 0xffff, 0x1234_5678_9abc} {
-			b := pattern(n, byte(n))
-			if n > 4 {
-				b[n/2] = 0xff
-			}
-			got, want := fold64(csumAdd(b, init)), naive(b, init)
-			if got != want {
-				t.Errorf("len %d init %#x: got %#04x, want %#04x", n, init, got, want)
-			}
-		}
-	}
-}
 
 type splitCase struct {
 	name    string

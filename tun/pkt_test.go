@@ -8,6 +8,7 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/vxtun/vxtun/encap"
 )
 
 // Packet construction and independent verification for the tests, built on
@@ -197,7 +198,7 @@ func gsoHdr(t testing.TB, p []byte, mss int) []byte {
 	} else {
 		ps = pseudoSum(p[12:16], p[16:20], proto, len(p)-l4off)
 	}
-	binary.BigEndian.PutUint16(p[l4off+int(f.CsumOffset):], fold64(ps))
+	binary.BigEndian.PutUint16(p[l4off+int(f.CsumOffset):], encap.ChecksumFold(ps))
 	h := make([]byte, VirtioNetHdrLen)
 	VirtioNetHdr(h).Encode(&f)
 	return h

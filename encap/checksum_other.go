@@ -1,6 +1,6 @@
 //go:build !amd64
 
-package tun
+package encap
 
 const useAVX2 = false
 
