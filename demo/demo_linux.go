@@ -44,7 +44,6 @@ type node struct {
 
 func (n *node) ul() string     { return fmt.Sprintf("198.18.0.%d", n.idx) }
 func (n *node) pod() string    { return fmt.Sprintf("198.19.%d.1", n.idx) }
-func (n *node) vtep() string   { return fmt.Sprintf("198.19.%d.0", n.idx) }
 func (n *node) subnet() string { return fmt.Sprintf("198.19.%d.0/24", n.idx) }
 func (n *node) mac() string    { return fmt.Sprintf("0e:76:78:00:00:%02x", n.idx) }
 func (n *node) name() string   { return fmt.Sprintf("node%d", n.idx) }
