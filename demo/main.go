@@ -20,14 +20,13 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/vxtun/vxtun/internal/interrupt"
 )
 
 // Config is one demo run.
@@ -64,24 +63,10 @@ func main() {
 
 	// The first SIGINT/SIGTERM/SIGHUP cancels the run; cleanup then runs
 	// and further signals are absorbed until it is done.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	go func() {
-		n := 0
-		for s := range sigs {
-			n++
-			if n == 1 {
-				fmt.Fprintf(os.Stderr, "\ndemo: %v: stopping and cleaning up\n", s)
-				cancel()
-			} else {
-				fmt.Fprintln(os.Stderr, "demo: still cleaning up, please wait")
-			}
-		}
-	}()
+	ctx, stop := interrupt.Context(os.Stderr, "demo", "stopping and cleaning up")
+	defer stop()
 	err := Run(ctx, cfg, os.Stdout)
-	signal.Stop(sigs)
+	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)

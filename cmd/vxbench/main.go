@@ -16,12 +16,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/vxtun/vxtun/bench"
+	"github.com/vxtun/vxtun/internal/interrupt"
 )
 
 func main() {
@@ -89,30 +88,16 @@ func run() int {
 		return 2
 	}
 
-	// First SIGINT/SIGTERM cancels the run; cleanup then removes every
+	// First SIGINT/SIGTERM/SIGHUP cancels the run; cleanup then removes every
 	// namespace. Further signals are absorbed until cleanup is done.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	go func() {
-		n := 0
-		for s := range sigs {
-			n++
-			if n == 1 {
-				fmt.Fprintf(os.Stderr, "vxbench: %v: stopping and removing namespaces\n", s)
-				cancel()
-			} else {
-				fmt.Fprintln(os.Stderr, "vxbench: still cleaning up, please wait")
-			}
-		}
-	}()
+	ctx, stop := interrupt.Context(os.Stderr, "vxbench", "stopping and removing namespaces")
+	defer stop()
 
 	res, runErr := h.Run(ctx)
 	if err := h.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "vxbench: cleanup:", err)
 	}
-	signal.Stop(sigs)
+	stop()
 	if res == nil {
 		fmt.Fprintln(os.Stderr, "vxbench:", runErr)
 		return 1
