@@ -1,0 +1,17 @@
+// Package hostnet owns every change vxtun makes to the host's network
+// state: link configuration (MTU, queue length, addresses, routes), sysctls,
+// and, as they arrive, routes to peers, neighbour/fdb entries, kernel vxlan
+// devices and nftables rules. Nothing else in vxtun changes the host.
+//
+// A Host is declarative where it can be: it is told what the host should
+// look like, records how to undo each change, and Close undoes all of them
+// in reverse order and reports failures in one error. hostnet/hostnettest
+// is an in-memory fake for unit tests.
+//
+// Concurrency: a Host's methods are safe for concurrent use (one mutex).
+// The Linux implementation acts in the network namespace of the calling
+// thread; callers that switch namespaces lock their OS thread.
+//
+// Imports: vishvananda/netlink, golang.org/x/sys/unix (and google/nftables
+// for rules). Linux-only code is in _linux.go files.
+package hostnet

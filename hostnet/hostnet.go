@@ -1,0 +1,39 @@
+package hostnet
+
+import (
+	"net/netip"
+)
+
+// Host is every change vxtun makes to the host's network state. Each
+// method makes the host look as asked and records how to undo it; Close
+// undoes everything in reverse order. It is modelled on a router that is
+// told the desired state, not given a list of commands.
+//
+// The Linux implementation (New) works in the network namespace of the
+// thread that calls it; hostnettest.Fake records state for unit tests.
+type Host interface {
+	// ConfigureLink gives an existing link (the TUN) its MTU and transmit
+	// queue length, adds its addresses, brings it up and adds its routes.
+	// Addresses and routes that already exist are accepted and not removed
+	// later. On error what this call added is removed again.
+	ConfigureLink(l Link) error
+	// SetSysctl writes value to /proc/sys/<key> (e.g.
+	// "net/ipv6/conf/vxtun0/disable_ipv6"); Close restores the old value
+	// unless the file is gone (a removed link's settings go with it).
+	SetSysctl(key, value string) error
+	// Changes describes what is currently applied, one line per change,
+	// for logs ("route 198.19.0.0/16 dev vxtun0").
+	Changes() []string
+	// Close undoes every change in reverse order; a link that has gone
+	// away is not an error. Idempotent.
+	Close() error
+}
+
+// Link is the configuration of one link.
+type Link struct {
+	Name       string
+	MTU        int            // 0 leaves the MTU as it is
+	TxQueueLen int            // raised to this if lower; 0 leaves it
+	Addrs      []netip.Prefix // e.g. <own subnet>.0/32
+	Routes     []netip.Prefix // routed through the link, scope link
+}
