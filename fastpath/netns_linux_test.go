@@ -20,6 +20,7 @@ import (
 
 	"github.com/vxtun/vxtun/config"
 	"github.com/vxtun/vxtun/encap"
+	"github.com/vxtun/vxtun/hostnet"
 	"github.com/vxtun/vxtun/internal/flannelvxlan"
 	"github.com/vxtun/vxtun/internal/nettest"
 	"github.com/vxtun/vxtun/tun"
@@ -88,9 +89,9 @@ func startVXTUN(t *testing.T, ns *nettest.NS, n int, under netip.Addr, backend c
 			return err
 		}
 		tunMTU := int(config.TunMTUFor(config.WireMTU(1500), backend, false))
-		if _, err := tun.Configure("vxtun0", tunMTU,
-			[]netip.Prefix{netip.PrefixFrom(vtepAddr(n), 32)},
-			[]netip.Prefix{netip.MustParsePrefix("198.19.0.0/16")}); err != nil {
+		if err := hostnet.New().ConfigureLink(hostnet.Link{Name: "vxtun0", MTU: tunMTU, TxQueueLen: tun.TxQueueLen,
+			Addrs:  []netip.Prefix{netip.PrefixFrom(vtepAddr(n), 32)},
+			Routes: []netip.Prefix{netip.MustParsePrefix("198.19.0.0/16")}}); err != nil {
 			m.Close()
 			return err
 		}
@@ -495,8 +496,9 @@ func TestRunReturnsWithTunOpen(t *testing.T) {
 		if m, err = tun.Open("vxtun0", 2, tun.Options{}); err != nil {
 			return err
 		}
-		if _, err = tun.Configure("vxtun0", 1450, []netip.Prefix{netip.PrefixFrom(vtepAddr(1), 32)},
-			[]netip.Prefix{netip.MustParsePrefix("198.19.0.0/16")}); err != nil {
+		if err = hostnet.New().ConfigureLink(hostnet.Link{Name: "vxtun0", MTU: 1450, TxQueueLen: tun.TxQueueLen,
+			Addrs:  []netip.Prefix{netip.PrefixFrom(vtepAddr(1), 32)},
+			Routes: []netip.Prefix{netip.MustParsePrefix("198.19.0.0/16")}}); err != nil {
 			return err
 		}
 		f, err = New(Config{Backend: config.BackendVXLAN, VNI: 1, ListenAddr: netip.MustParseAddrPort("127.0.0.1:0"),

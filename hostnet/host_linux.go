@@ -38,6 +38,9 @@ func (h *host) record(desc string, undo func() error) {
 func (h *host) ConfigureLink(cfg Link) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.closed {
+		return fmt.Errorf("configure %s: %w", cfg.Name, ErrClosed)
+	}
 	l, err := netlink.LinkByName(cfg.Name)
 	if err != nil {
 		return fmt.Errorf("configure %s: %w", cfg.Name, err)
@@ -47,15 +50,32 @@ func (h *host) ConfigureLink(cfg Link) error {
 		h.rollback(mark)
 		return fmt.Errorf("configure %s: %w", cfg.Name, err)
 	}
-	if cfg.MTU > 0 {
+	name := cfg.Name
+	if old := l.Attrs().MTU; cfg.MTU > 0 && cfg.MTU != old {
 		if err := netlink.LinkSetMTU(l, cfg.MTU); err != nil {
 			return fail(fmt.Errorf("mtu %d: %w", cfg.MTU, err))
 		}
+		h.record(fmt.Sprintf("mtu %d dev %s (was %d)", cfg.MTU, name, old), func() error {
+			return linkGone(name, func(l netlink.Link) error {
+				if err := netlink.LinkSetMTU(l, old); err != nil {
+					return fmt.Errorf("restore mtu %d dev %s: %w", old, name, err)
+				}
+				return nil
+			})
+		})
 	}
-	if cfg.TxQueueLen > 0 && l.Attrs().TxQLen < cfg.TxQueueLen {
+	if old := l.Attrs().TxQLen; cfg.TxQueueLen > 0 && old < cfg.TxQueueLen {
 		if err := netlink.LinkSetTxQLen(l, cfg.TxQueueLen); err != nil {
 			return fail(fmt.Errorf("txqueuelen %d: %w", cfg.TxQueueLen, err))
 		}
+		h.record(fmt.Sprintf("txqueuelen %d dev %s (was %d)", cfg.TxQueueLen, name, old), func() error {
+			return linkGone(name, func(l netlink.Link) error {
+				if err := netlink.LinkSetTxQLen(l, old); err != nil {
+					return fmt.Errorf("restore txqueuelen %d dev %s: %w", old, name, err)
+				}
+				return nil
+			})
+		})
 	}
 	for _, a := range cfg.Addrs {
 		addr := &netlink.Addr{IPNet: prefixNet(a)}
@@ -64,7 +84,6 @@ func (h *host) ConfigureLink(cfg Link) error {
 			return fail(fmt.Errorf("address %s: %w", a, err))
 		}
 		if err == nil {
-			name := cfg.Name
 			h.record(fmt.Sprintf("address %s dev %s", a, name), func() error {
 				return linkGone(name, func(l netlink.Link) error {
 					if err := netlink.AddrDel(l, addr); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
@@ -85,7 +104,6 @@ func (h *host) ConfigureLink(cfg Link) error {
 			return fail(fmt.Errorf("route %s: %w", p, err))
 		}
 		if err == nil {
-			name := cfg.Name
 			h.record(fmt.Sprintf("route %s dev %s", p.Masked(), name), func() error {
 				return linkGone(name, func(netlink.Link) error {
 					if err := netlink.RouteDel(r); err != nil && !errors.Is(err, unix.ESRCH) {
@@ -116,6 +134,9 @@ func linkGone(name string, fn func(netlink.Link) error) error {
 func (h *host) SetSysctl(key, value string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.closed {
+		return fmt.Errorf("sysctl %s: %w", key, ErrClosed)
+	}
 	if strings.Contains(key, "..") || filepath.IsAbs(key) {
 		return fmt.Errorf("sysctl %q: not a key under /proc/sys", key)
 	}

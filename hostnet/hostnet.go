@@ -1,8 +1,13 @@
 package hostnet
 
 import (
+	"errors"
 	"net/netip"
 )
+
+// ErrClosed is returned by a Host's methods after Close: a change made then
+// could never be undone.
+var ErrClosed = errors.New("host closed")
 
 // Host is every change vxtun makes to the host's network state. Each
 // method makes the host look as asked and records how to undo it; Close
@@ -15,7 +20,8 @@ type Host interface {
 	// ConfigureLink gives an existing link (the TUN) its MTU and transmit
 	// queue length, adds its addresses, brings it up and adds its routes.
 	// Addresses and routes that already exist are accepted and not removed
-	// later. On error what this call added is removed again.
+	// later; Close restores the MTU and queue length it changed (the link
+	// stays up). On error what this call changed is undone again.
 	ConfigureLink(l Link) error
 	// SetSysctl writes value to /proc/sys/<key> (e.g.
 	// "net/ipv6/conf/vxtun0/disable_ipv6"); Close restores the old value

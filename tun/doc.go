@@ -1,7 +1,7 @@
 // Package tun owns the Linux TUN device: opening it with IFF_VNET_HDR and
 // offloads, multi-queue, batch Read/Write in the shape of wireguard-go's
-// tun.Device, GSO splitting on read and GRO coalescing on write, and link
-// configuration (MTU, address, route) through netlink.
+// tun.Device, GSO splitting on read and GRO coalescing on write. Link
+// configuration (MTU, TxQueueLen, addresses, routes) is hostnet's.
 //
 // Opening: Open(name, queues, Options) attaches queues to one TUN
 // (IFF_MULTI_QUEUE when queues > 1) in the calling thread's network
@@ -56,8 +56,4 @@
 // Concurrency: one queue (one Device value) is used by at most one reader
 // and one writer goroutine at a time; distinct queues are independent.
 // Queue.Stats may be called from any goroutine.
-//
-// Link configuration: Configure sets MTU, addresses (vxtun: <own subnet>.0/32)
-// and scope-link routes (the whole Network) and brings the link up; the Link
-// it returns removes exactly what was added with Unconfigure.
 package tun

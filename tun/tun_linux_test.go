@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vxtun/vxtun/hostnet"
 	"github.com/vxtun/vxtun/internal/nettest"
 	"golang.org/x/sys/unix"
 )
@@ -35,17 +36,21 @@ func openIn(t testing.TB, ns *nettest.NS, name string, queues int, opts Options)
 	return m
 }
 
-func configureIn(t testing.TB, ns *nettest.NS, name string, mtu int, addrs, routes []netip.Prefix) *Link {
+// configureIn configures the link name in ns through hostnet, as the
+// dataplane does; the returned Host undoes it.
+func configureIn(t testing.TB, ns *nettest.NS, name string, mtu int, addrs, routes []netip.Prefix) hostnet.Host {
 	t.Helper()
-	var l *Link
+	h := hostnet.New()
 	if err := ns.Do(func() error {
-		var err error
-		l, err = Configure(name, mtu, addrs, routes)
-		return err
+		return h.ConfigureLink(hostnet.Link{Name: name, MTU: mtu, TxQueueLen: TxQueueLen, Addrs: addrs, Routes: routes})
 	}); err != nil {
 		t.Fatalf("configure: %v", err)
 	}
-	return l
+	return h
+}
+
+func prefixNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
 func TestOpenConfigure(t *testing.T) {
@@ -99,23 +104,24 @@ func TestOpenConfigure(t *testing.T) {
 	}
 	// Configuring again is accepted (nothing new added).
 	l2 := configureIn(t, ns, "vxt0", 1400, []netip.Prefix{addr}, []netip.Prefix{route})
-	if len(l2.Addrs)+len(l2.Routes) != 0 {
-		t.Fatalf("second configure claims to have added %v %v", l2.Addrs, l2.Routes)
+	if got := l2.Changes(); len(got) != 0 {
+		t.Fatalf("second configure claims to have changed %q", got)
 	}
-	if err := ns.Do(l.Unconfigure); err != nil {
+	if err := ns.Do(l.Close); err != nil {
 		t.Fatalf("unconfigure: %v", err)
 	}
 	if a, r := countAddrs(), countRoutes(); a != 0 || r != 0 {
 		t.Fatalf("after unconfigure: got %d addresses, %d routes; want 0, 0", a, r)
 	}
+	l3 := configureIn(t, ns, "vxt0", 1400, []netip.Prefix{addr}, []netip.Prefix{route})
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.LinkByName("vxt0"); err == nil {
 		t.Fatalf("link still exists after closing the last queue")
 	}
-	if err := ns.Do(l.Unconfigure); err != nil {
-		t.Fatalf("unconfigure of a removed link: got %v, want nil", err)
+	if err := ns.Do(l3.Close); err != nil {
+		t.Fatalf("close of a host whose link was removed: got %v, want nil", err)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/vxtun/vxtun/config"
 	"github.com/vxtun/vxtun/fastpath"
+	"github.com/vxtun/vxtun/hostnet"
 	"github.com/vxtun/vxtun/registry"
 	"github.com/vxtun/vxtun/tun"
 )
@@ -113,7 +114,7 @@ type daemon struct {
 // dataplane is the TUN device, its link configuration and the forwarder.
 type dataplane struct {
 	multi  *tun.Multi
-	link   *tun.Link
+	link   hostnet.Host
 	fwd    *fastpath.Forwarder
 	cancel context.CancelFunc
 	done   chan error // receives Run's result once
@@ -553,7 +554,8 @@ func (d *daemon) openDataplane() (*dataplane, error) {
 		// counted as no_route drops).
 		disableIPv6(multi.Name(), d.log)
 	}
-	if dp.link, err = tun.Configure(multi.Name(), int(d.mtu), addrs, routes); err != nil {
+	dp.link = hostnet.New()
+	if err = dp.link.ConfigureLink(hostnet.Link{Name: multi.Name(), MTU: int(d.mtu), TxQueueLen: tun.TxQueueLen, Addrs: addrs, Routes: routes}); err != nil {
 		return fail(err)
 	}
 	cfg := fastpath.Config{
@@ -604,7 +606,7 @@ func (d *daemon) stopDataplane(dp *dataplane) {
 		}
 	}
 	if dp.link != nil {
-		if err := dp.link.Unconfigure(); err != nil {
+		if err := dp.link.Close(); err != nil {
 			d.log.Warn("remove link configuration", "err", err)
 		}
 	}

@@ -1,0 +1,184 @@
+package hostnettest
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/vxtun/vxtun/hostnet"
+)
+
+// Method names for Fail.
+const (
+	ConfigureLink = "ConfigureLink"
+	SetSysctl     = "SetSysctl"
+	Close         = "Close"
+)
+
+// Fake is a hostnet.Host that keeps the host's state in memory. The zero
+// value is not usable; call New.
+type Fake struct {
+	mu      sync.Mutex
+	links   map[string]hostnet.Link
+	sysctls map[string]string
+	fail    map[string]error
+	calls   []string
+	closed  bool
+}
+
+var _ hostnet.Host = (*Fake)(nil)
+
+// New returns an empty Fake.
+func New() *Fake {
+	return &Fake{links: map[string]hostnet.Link{}, sysctls: map[string]string{}, fail: map[string]error{}}
+}
+
+// Fail makes the next call of method (ConfigureLink, SetSysctl, Close)
+// return err without changing the state. A nil err clears it.
+func (f *Fake) Fail(method string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err == nil {
+		delete(f.fail, method)
+		return
+	}
+	f.fail[method] = err
+}
+
+// failing consumes a planned failure of method; callers hold mu.
+func (f *Fake) failing(method string) error {
+	f.calls = append(f.calls, method)
+	err, ok := f.fail[method]
+	if !ok {
+		return nil
+	}
+	delete(f.fail, method)
+	return err
+}
+
+// ConfigureLink records the link's configuration. Asking again merges:
+// addresses and routes are added once, MTU replaced, the queue length only
+// raised, as on a real host.
+func (f *Fake) ConfigureLink(l hostnet.Link) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.failing(ConfigureLink); err != nil {
+		return fmt.Errorf("configure %s: %w", l.Name, err)
+	}
+	if f.closed {
+		return fmt.Errorf("configure %s: %w", l.Name, hostnet.ErrClosed)
+	}
+	cur, ok := f.links[l.Name]
+	if !ok {
+		cur = hostnet.Link{Name: l.Name}
+	}
+	if l.MTU > 0 {
+		cur.MTU = l.MTU
+	}
+	cur.TxQueueLen = max(cur.TxQueueLen, l.TxQueueLen)
+	for _, a := range l.Addrs {
+		if !slices.Contains(cur.Addrs, a) {
+			cur.Addrs = append(cur.Addrs, a)
+		}
+	}
+	for _, r := range l.Routes {
+		if !slices.Contains(cur.Routes, r.Masked()) {
+			cur.Routes = append(cur.Routes, r.Masked())
+		}
+	}
+	f.links[l.Name] = cur
+	return nil
+}
+
+// SetSysctl records key=value.
+func (f *Fake) SetSysctl(key, value string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.failing(SetSysctl); err != nil {
+		return fmt.Errorf("sysctl %s=%s: %w", key, value, err)
+	}
+	if f.closed {
+		return fmt.Errorf("sysctl %s: %w", key, hostnet.ErrClosed)
+	}
+	f.sysctls[key] = value
+	return nil
+}
+
+// Changes describes the recorded state in the real Host's words, sorted
+// by kind (links, then sysctls).
+func (f *Fake) Changes() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(f.links)) {
+		l := f.links[name]
+		if l.MTU > 0 {
+			out = append(out, fmt.Sprintf("mtu %d dev %s", l.MTU, name))
+		}
+		if l.TxQueueLen > 0 {
+			out = append(out, fmt.Sprintf("txqueuelen %d dev %s", l.TxQueueLen, name))
+		}
+		for _, a := range l.Addrs {
+			out = append(out, fmt.Sprintf("address %s dev %s", a, name))
+		}
+		for _, r := range l.Routes {
+			out = append(out, fmt.Sprintf("route %s dev %s", r, name))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(f.sysctls)) {
+		out = append(out, fmt.Sprintf("sysctl %s=%s", k, f.sysctls[k]))
+	}
+	return out
+}
+
+// Close forgets all state, as the real Host undoes it. A planned failure
+// is returned, but the state is still undone (as the real Host undoes what
+// it can). Idempotent.
+func (f *Fake) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	err := f.failing(Close)
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	clear(f.links)
+	clear(f.sysctls)
+	if err != nil {
+		return fmt.Errorf("undo host changes: %w", err)
+	}
+	return nil
+}
+
+// Link returns the recorded configuration of the link called name.
+func (f *Fake) Link(name string) (hostnet.Link, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l, ok := f.links[name]
+	l.Addrs, l.Routes = slices.Clone(l.Addrs), slices.Clone(l.Routes)
+	return l, ok
+}
+
+// Sysctl returns the recorded value of key.
+func (f *Fake) Sysctl(key string) (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.sysctls[key]
+	return v, ok
+}
+
+// Closed reports whether Close was called.
+func (f *Fake) Closed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closed
+}
+
+// Calls returns the names of the methods called so far (not the
+// accessors), in order.
+func (f *Fake) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}

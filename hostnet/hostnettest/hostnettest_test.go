@@ -1,0 +1,115 @@
+package hostnettest
+
+import (
+	"errors"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/vxtun/vxtun/hostnet"
+)
+
+func TestFakeRecordsState(t *testing.T) {
+	f := New()
+	var h hostnet.Host = f
+	a := netip.MustParsePrefix("198.19.1.0/32")
+	r := netip.MustParsePrefix("198.19.0.0/16")
+	if err := h.ConfigureLink(hostnet.Link{Name: "vxtun0", MTU: 1450, TxQueueLen: 4096, Addrs: []netip.Prefix{a}, Routes: []netip.Prefix{r}}); err != nil {
+		t.Fatal(err)
+	}
+	// Again, with a lower queue length and a new route: merged.
+	r6 := netip.MustParsePrefix("2001:2:0:1000::1/52")
+	if err := h.ConfigureLink(hostnet.Link{Name: "vxtun0", TxQueueLen: 100, Addrs: []netip.Prefix{a}, Routes: []netip.Prefix{r, r6}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.SetSysctl("net/ipv6/conf/vxtun0/disable_ipv6", "1"); err != nil {
+		t.Fatal(err)
+	}
+	l, ok := f.Link("vxtun0")
+	if !ok {
+		t.Fatal("link vxtun0 not recorded")
+	}
+	wantRoutes := []netip.Prefix{r, r6.Masked()}
+	if l.MTU != 1450 || l.TxQueueLen != 4096 || !slices.Equal(l.Addrs, []netip.Prefix{a}) || !slices.Equal(l.Routes, wantRoutes) {
+		t.Fatalf("link: got %+v, want mtu 1450 txqueuelen 4096 addrs [%v] routes %v", l, a, wantRoutes)
+	}
+	if v, ok := f.Sysctl("net/ipv6/conf/vxtun0/disable_ipv6"); !ok || v != "1" {
+		t.Fatalf("sysctl: got %q, %v; want \"1\", true", v, ok)
+	}
+	want := []string{
+		"mtu 1450 dev vxtun0", "txqueuelen 4096 dev vxtun0", "address 198.19.1.0/32 dev vxtun0",
+		"route 198.19.0.0/16 dev vxtun0", "route 2001:2:0:1000::/52 dev vxtun0",
+		"sysctl net/ipv6/conf/vxtun0/disable_ipv6=1",
+	}
+	if got := h.Changes(); !slices.Equal(got, want) {
+		t.Fatalf("changes: got %q, want %q", got, want)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.Changes(); len(got) != 0 || !f.Closed() {
+		t.Fatalf("after close: got changes %q, closed %v; want none, true", got, f.Closed())
+	}
+	if _, ok := f.Link("vxtun0"); ok {
+		t.Fatal("link still recorded after close")
+	}
+	if err := h.SetSysctl("a/b", "1"); !errors.Is(err, hostnet.ErrClosed) {
+		t.Fatalf("set after close: got %v, want ErrClosed", err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatalf("second close: got %v, want nil", err)
+	}
+}
+
+func TestFakeFail(t *testing.T) {
+	boom := errors.New("boom")
+	tests := []struct {
+		method string
+		call   func(h hostnet.Host) error
+	}{
+		{ConfigureLink, func(h hostnet.Host) error { return h.ConfigureLink(hostnet.Link{Name: "vxtun0", MTU: 1450}) }},
+		{SetSysctl, func(h hostnet.Host) error { return h.SetSysctl("net/ipv4/ip_forward", "1") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method, func(t *testing.T) {
+			f := New()
+			f.Fail(tt.method, boom)
+			if err := tt.call(f); !errors.Is(err, boom) {
+				t.Fatalf("first call: got %v, want boom", err)
+			}
+			if got := f.Changes(); len(got) != 0 {
+				t.Fatalf("failed call changed state: %q", got)
+			}
+			if err := tt.call(f); err != nil {
+				t.Fatalf("second call: got %v, want nil (failure is one-shot)", err)
+			}
+			if got := len(f.Changes()); got != 1 {
+				t.Fatalf("changes after second call: got %d, want 1", got)
+			}
+			if got, want := f.Calls(), []string{tt.method, tt.method}; !slices.Equal(got, want) {
+				t.Fatalf("calls: got %q, want %q", got, want)
+			}
+		})
+	}
+	t.Run(Close, func(t *testing.T) {
+		f := New()
+		if err := f.SetSysctl("k", "v"); err != nil {
+			t.Fatal(err)
+		}
+		f.Fail(Close, boom)
+		if err := f.Close(); !errors.Is(err, boom) {
+			t.Fatalf("close: got %v, want boom", err)
+		}
+		if got := f.Changes(); len(got) != 0 {
+			t.Fatalf("state after failed close: got %q, want it undone anyway", got)
+		}
+	})
+	t.Run("cleared", func(t *testing.T) {
+		f := New()
+		f.Fail(SetSysctl, boom)
+		f.Fail(SetSysctl, nil)
+		if err := f.SetSysctl("k", "v"); err != nil {
+			t.Fatalf("got %v, want nil after clearing the failure", err)
+		}
+	})
+}
