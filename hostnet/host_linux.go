@@ -24,9 +24,16 @@ type host struct {
 
 // change is one applied change and how to undo it.
 type change struct {
+	kind int // kindOther, or a declarative state updated in place
 	desc string
 	undo func() error
 }
+
+// Kinds of change.
+const (
+	kindOther   = iota
+	kindForward // SetForwardAccept's rules, one entry for all of them
+)
 
 // New returns the Linux Host for the calling thread's network namespace.
 func New() Host { return &host{} }

@@ -27,6 +27,15 @@ type Host interface {
 	// "net/ipv6/conf/vxtun0/disable_ipv6"); Close restores the old value
 	// unless the file is gone (a removed link's settings go with it).
 	SetSysctl(key, value string) error
+	// SetForwardAccept makes the rules that accept forwarded packets from
+	// and to networks (flanneld's --iptables-forward-rules) exactly those
+	// for networks; an empty list removes them. The rules go into vxtun's
+	// own nftables table and, because an accept there does not override
+	// a drop in another base chain, at the top of every filter chain at
+	// the forward hook (iptables-nft's FORWARD, native tables), tagged so
+	// that a later run replaces rules left by a crashed one. Close removes
+	// them.
+	SetForwardAccept(networks []netip.Prefix) error
 	// Changes describes what is currently applied, one line per change,
 	// for logs ("route 198.19.0.0/16 dev vxtun0").
 	Changes() []string

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what vxtun's build, tests, demo and benchmarks need on a fresh
-# Debian machine: iproute2, iperf3, ping, tcpdump (apt-get) and staticcheck
+# Debian machine: iproute2, iperf3, ping, tcpdump, iptables, nftables (apt-get) and staticcheck
 # (Go module proxy). Installs only what is missing; safe to run repeatedly.
 set -euo pipefail
 
@@ -12,6 +12,10 @@ command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
 command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v make >/dev/null 2>&1 || need+=(make)
+# hostnet's forward-accept tests: iptables-nft (a FORWARD policy of DROP as
+# Docker leaves it) and nft (to read the ruleset). vxtun itself needs neither.
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
+command -v nft >/dev/null 2>&1 || need+=(nftables)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "deps: missing ${need[*]}; run as root or apt-get install them" >&2

@@ -3,7 +3,9 @@ package hostnettest
 import (
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/vxtun/vxtun/hostnet"
@@ -13,7 +15,9 @@ import (
 const (
 	ConfigureLink = "ConfigureLink"
 	SetSysctl     = "SetSysctl"
-	Close         = "Close"
+	// SetForwardAccept's name for Fail.
+	SetForwardAccept = "SetForwardAccept"
+	Close            = "Close"
 )
 
 // Fake is a hostnet.Host that keeps the host's state in memory. The zero
@@ -22,6 +26,7 @@ type Fake struct {
 	mu      sync.Mutex
 	links   map[string]hostnet.Link
 	sysctls map[string]string
+	forward []netip.Prefix
 	fail    map[string]error
 	calls   []string
 	closed  bool
@@ -34,7 +39,8 @@ func New() *Fake {
 	return &Fake{links: map[string]hostnet.Link{}, sysctls: map[string]string{}, fail: map[string]error{}}
 }
 
-// Fail makes the next call of method (ConfigureLink, SetSysctl, Close)
+// Fail makes the next call of method (ConfigureLink, SetSysctl,
+// SetForwardAccept, Close)
 // return err without changing the state. A nil err clears it.
 func (f *Fake) Fail(method string, err error) {
 	f.mu.Lock()
@@ -105,6 +111,37 @@ func (f *Fake) SetSysctl(key, value string) error {
 	return nil
 }
 
+// SetForwardAccept records networks (masked, deduplicated) as the
+// forward-accept set, replacing the previous one.
+func (f *Fake) SetForwardAccept(networks []netip.Prefix) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.failing(SetForwardAccept); err != nil {
+		return fmt.Errorf("forward accept %v: %w", networks, err)
+	}
+	if f.closed {
+		return fmt.Errorf("forward accept: %w", hostnet.ErrClosed)
+	}
+	var nets []netip.Prefix
+	for _, p := range networks {
+		if !p.IsValid() {
+			return fmt.Errorf("forward accept: invalid network %v", p)
+		}
+		if !slices.Contains(nets, p.Masked()) {
+			nets = append(nets, p.Masked())
+		}
+	}
+	f.forward = nets
+	return nil
+}
+
+// ForwardAccept returns the recorded forward-accept networks.
+func (f *Fake) ForwardAccept() []netip.Prefix {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.forward)
+}
+
 // Changes describes the recorded state in the real Host's words, sorted
 // by kind (links, then sysctls).
 func (f *Fake) Changes() []string {
@@ -129,6 +166,13 @@ func (f *Fake) Changes() []string {
 	for _, k := range slices.Sorted(maps.Keys(f.sysctls)) {
 		out = append(out, fmt.Sprintf("sysctl %s=%s", k, f.sysctls[k]))
 	}
+	if len(f.forward) > 0 {
+		s := make([]string, len(f.forward))
+		for i, p := range f.forward {
+			s[i] = p.String()
+		}
+		out = append(out, "nftables forward accept "+strings.Join(s, " "))
+	}
 	return out
 }
 
@@ -145,6 +189,7 @@ func (f *Fake) Close() error {
 	f.closed = true
 	clear(f.links)
 	clear(f.sysctls)
+	f.forward = nil
 	if err != nil {
 		return fmt.Errorf("undo host changes: %w", err)
 	}

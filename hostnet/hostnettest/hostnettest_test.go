@@ -69,6 +69,9 @@ func TestFakeFail(t *testing.T) {
 	}{
 		{ConfigureLink, func(h hostnet.Host) error { return h.ConfigureLink(hostnet.Link{Name: "vxtun0", MTU: 1450}) }},
 		{SetSysctl, func(h hostnet.Host) error { return h.SetSysctl("net/ipv4/ip_forward", "1") }},
+		{SetForwardAccept, func(h hostnet.Host) error {
+			return h.SetForwardAccept([]netip.Prefix{netip.MustParsePrefix("198.19.0.0/16")})
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method, func(t *testing.T) {
@@ -112,4 +115,39 @@ func TestFakeFail(t *testing.T) {
 			t.Fatalf("got %v, want nil after clearing the failure", err)
 		}
 	})
+}
+
+func TestFakeForwardAccept(t *testing.T) {
+	f := New()
+	n4 := netip.MustParsePrefix("198.19.0.0/16")
+	n6 := netip.MustParsePrefix("2001:2:0:1000::/52")
+	steps := []struct {
+		set  []netip.Prefix
+		want []netip.Prefix
+	}{
+		{[]netip.Prefix{n4, netip.MustParsePrefix("198.19.7.7/16")}, []netip.Prefix{n4}},
+		{[]netip.Prefix{n6, n4}, []netip.Prefix{n6, n4}},
+		{nil, nil},
+		{[]netip.Prefix{n4}, []netip.Prefix{n4}},
+	}
+	for i, s := range steps {
+		if err := f.SetForwardAccept(s.set); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if got := f.ForwardAccept(); !slices.Equal(got, s.want) {
+			t.Fatalf("step %d: got %v, want %v", i, got, s.want)
+		}
+	}
+	if err := f.SetForwardAccept([]netip.Prefix{{}}); err == nil {
+		t.Fatal("invalid prefix: got nil error")
+	}
+	if got, want := f.Changes(), []string{"nftables forward accept 198.19.0.0/16"}; !slices.Equal(got, want) {
+		t.Fatalf("changes: got %q, want %q", got, want)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.ForwardAccept(); len(got) != 0 {
+		t.Fatalf("after close: got %v, want none", got)
+	}
 }
