@@ -16,7 +16,7 @@ func FuzzSplit(f *testing.F) {
 		spec pktSpec
 		mss  int
 	}{
-		{pktSpec{seq: 1, payload: pattern(3000, 1), flags: tcpFlagACK | tcpFlagPSH}, 1000},
+		{pktSpec{seq: 1, payload: pattern(3000, 1), flags: encap.TCPFlagACK | encap.TCPFlagPSH}, 1000},
 		{pktSpec{v6: true, seq: 1, payload: pattern(2000, 2), tsopt: true}, 700},
 		{pktSpec{udp: true, payload: pattern(1000, 3)}, 300},
 		{pktSpec{v6: true, udp: true, payload: pattern(10, 4)}, 3},
@@ -44,9 +44,9 @@ func FuzzSplit(f *testing.F) {
 			}
 			for i := range n {
 				seg := bufs[i][8 : 8+sizes[i]]
-				proto := uint8(protoTCP)
+				proto := uint8(encap.ProtocolTCP)
 				if g.udp {
-					proto = protoUDP
+					proto = encap.ProtocolUDP
 				}
 				if !l4Valid(seg, g.l4off, g.v6, proto) {
 					t.Fatalf("segment %d: invalid l4 checksum", at+i)
@@ -84,7 +84,7 @@ func FuzzCoalesce(f *testing.F) {
 		return b
 	}
 	f.Add(enc(tcpFlow(f, pktSpec{seq: 1, tsopt: true}, 4, 300, 100)), true)
-	f.Add(enc(tcpFlow(f, pktSpec{v6: true, seq: 1, flags: tcpFlagACK | tcpFlagPSH}, 3, 200, 0)), false)
+	f.Add(enc(tcpFlow(f, pktSpec{v6: true, seq: 1, flags: encap.TCPFlagACK | encap.TCPFlagPSH}, 3, 200, 0)), false)
 	f.Add(enc(tcpFlow(f, pktSpec{udp: true}, 3, 100, 50)), true)
 	f.Add(enc(tcpFlow(f, pktSpec{v6: true, udp: true}, 3, 100, 0)), true)
 	f.Add(enc(concat(tcpFlow(f, pktSpec{seq: 1}, 2, 100, 0), tcpFlow(f, pktSpec{sport: 9, dport: 10}, 2, 100, 0))), false)

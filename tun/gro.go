@@ -44,7 +44,7 @@ type groRun struct {
 	nextSeq     uint32 // TCP: sequence number the next member must have
 	lastID      uint16 // IPv4 id of the last packet
 	lastFlags   uint8  // TCP flags of the last packet
-	hash        uint32 // flow hash, to skip most sameFlow calls
+	hash        uint32 // encap.FlowHash, to skip most sameFlow calls
 }
 
 // groTable is reused by one device for every Write; it allocates only when a
@@ -88,7 +88,7 @@ func parseGROPkt(p []byte, udpOK bool) groPkt {
 	}
 	l4 := p[g.l4off:]
 	switch proto {
-	case protoTCP:
+	case encap.ProtocolTCP:
 		if len(l4) < 20 {
 			return g
 		}
@@ -98,10 +98,10 @@ func parseGROPkt(p []byte, udpOK bool) groPkt {
 		}
 		g.hdrLen = g.l4off + doff
 		g.ok = true
-		if l4[13]&^tcpFlagPSH != tcpFlagACK || len(p) == g.hdrLen {
+		if l4[13]&^encap.TCPFlagPSH != encap.TCPFlagACK || len(p) == g.hdrLen {
 			return g
 		}
-	case protoUDP:
+	case encap.ProtocolUDP:
 		if len(l4) < 8 {
 			return g
 		}
@@ -125,9 +125,9 @@ func parseGROPkt(p []byte, udpOK bool) groPkt {
 func l4Valid(p []byte, l4off int, v6 bool, proto uint8) bool {
 	var ps uint64
 	if v6 {
-		ps = pseudoSum(p[8:24], p[24:40], proto, len(p)-l4off)
+		ps = uint64(encap.PseudoHeaderChecksum(proto, p[8:24], p[24:40], uint16(len(p)-l4off)))
 	} else {
-		ps = pseudoSum(p[12:16], p[16:20], proto, len(p)-l4off)
+		ps = uint64(encap.PseudoHeaderChecksum(proto, p[12:16], p[16:20], uint16(len(p)-l4off)))
 	}
 	return encap.ChecksumFold(encap.ChecksumAdd(p[l4off:], ps)) == 0xffff
 }
@@ -143,23 +143,6 @@ func sameFlow(p, q []byte, pg, qg *groPkt) bool {
 	}
 	return binary.BigEndian.Uint64(p[12:]) == binary.BigEndian.Uint64(q[12:]) &&
 		binary.BigEndian.Uint32(p[20:]) == binary.BigEndian.Uint32(q[20:])
-}
-
-// flowHash mixes addresses, ports and protocol of an ok packet.
-func flowHash(p []byte, g *groPkt) uint32 {
-	var x uint64
-	if g.v6 {
-		x = binary.LittleEndian.Uint64(p[8:]) ^ binary.LittleEndian.Uint64(p[16:]) ^
-			binary.LittleEndian.Uint64(p[24:]) ^ binary.LittleEndian.Uint64(p[32:])
-	} else {
-		x = binary.LittleEndian.Uint64(p[12:])
-	}
-	x ^= uint64(binary.LittleEndian.Uint32(p[g.l4off:])) << 17
-	if g.udp {
-		x ^= 0x9e3779b97f4a7c15
-	}
-	x *= 0xff51afd7ed558ccd
-	return uint32(x ^ x>>32)
 }
 
 // canJoin reports whether q (parsed as qg) may be appended to run r whose
@@ -190,7 +173,7 @@ func canJoin(r *groRun, l, q []byte, qg *groPkt) bool {
 	lt, qt := l[r.l4off:r.hdrLen], q[r.l4off:r.hdrLen]
 	return binary.BigEndian.Uint32(qt[4:]) == r.nextSeq &&
 		binary.BigEndian.Uint32(qt[8:]) == binary.BigEndian.Uint32(lt[8:]) && // ack
-		qt[13]&^tcpFlagPSH == lt[13] &&
+		qt[13]&^encap.TCPFlagPSH == lt[13] &&
 		bytes.Equal(qt[20:], lt[20:]) // options
 }
 
@@ -217,7 +200,7 @@ func (t *groTable) coalesce(bufs [][]byte, offset int, udpOK bool) {
 		}
 		// Find the flow's open run.
 		slot := -1
-		h := flowHash(q, &qg)
+		h := encap.FlowHash(q)
 		for k, ri := range t.open {
 			r := &t.runs[ri]
 			if r.hash != h {
@@ -244,7 +227,7 @@ func (t *groTable) coalesce(bufs [][]byte, offset int, udpOK bool) {
 				if !r.udp {
 					r.nextSeq += uint32(pl)
 					r.lastFlags = q[r.l4off+13]
-					if r.lastFlags&tcpFlagPSH != 0 {
+					if r.lastFlags&encap.TCPFlagPSH != 0 {
 						r.closed = true
 					}
 				}
@@ -273,7 +256,7 @@ func (t *groTable) coalesce(bufs [][]byte, offset int, udpOK bool) {
 			l4 := q[qg.l4off:]
 			nr.nextSeq = binary.BigEndian.Uint32(l4[4:]) + uint32(nr.payload)
 			nr.lastFlags = l4[13]
-			if nr.lastFlags&tcpFlagPSH != 0 {
+			if nr.lastFlags&encap.TCPFlagPSH != 0 {
 				nr.closed = true
 			}
 		}
@@ -302,10 +285,10 @@ func finishRun(r *groRun, bufs [][]byte, offset int, vh []byte) {
 	l := bufs[r.first][offset:]
 	total := r.hdrLen + r.payload
 	l4len := total - r.l4off
-	var proto uint8 = protoTCP
+	var proto uint8 = encap.ProtocolTCP
 	var ps uint64
 	if r.udp {
-		proto = protoUDP
+		proto = encap.ProtocolUDP
 	}
 	f := VirtioNetHdrFields{
 		Flags:     VirtioNetHdrFNeedsCsum,
@@ -315,12 +298,12 @@ func finishRun(r *groRun, bufs [][]byte, offset int, vh []byte) {
 	}
 	if r.v6 {
 		binary.BigEndian.PutUint16(l[4:], uint16(total-40))
-		ps = pseudoSum(l[8:24], l[24:40], proto, l4len)
+		ps = uint64(encap.PseudoHeaderChecksum(proto, l[8:24], l[24:40], uint16(l4len)))
 		f.GSOType = GSOTCPv6
 	} else {
 		binary.BigEndian.PutUint16(l[2:], uint16(total))
-		ipv4HeaderChecksum(l[:20])
-		ps = pseudoSum(l[12:16], l[16:20], proto, l4len)
+		encap.IPv4(l).UpdateChecksum()
+		ps = uint64(encap.PseudoHeaderChecksum(proto, l[12:16], l[16:20], uint16(l4len)))
 		f.GSOType = GSOTCPv4
 	}
 	l4 := l[r.l4off:]
@@ -330,7 +313,7 @@ func finishRun(r *groRun, bufs [][]byte, offset int, vh []byte) {
 		binary.BigEndian.PutUint16(l4[4:], uint16(l4len))
 	} else {
 		f.CsumOffset = 16
-		l4[13] |= r.lastFlags & tcpFlagPSH
+		l4[13] |= r.lastFlags & encap.TCPFlagPSH
 	}
 	binary.BigEndian.PutUint16(l4[f.CsumOffset:], encap.ChecksumFold(ps))
 	VirtioNetHdr(vh).Encode(&f)

@@ -21,7 +21,7 @@ func tcpFlow(t testing.TB, base pktSpec, n, mss, last int) [][]byte {
 		s.seq, s.id = seq, id
 		s.payload = pattern(size, byte(i))
 		if i != n-1 {
-			s.flags &^= tcpFlagPSH
+			s.flags &^= encap.TCPFlagPSH
 		}
 		pkts = append(pkts, s.build(t))
 		seq += uint32(size)
@@ -127,7 +127,7 @@ func concat(parts ...[][]byte) [][]byte {
 func TestCoalesce(t *testing.T) {
 	a := pktSpec{seq: 1000, id: 10, ack: 5, tsopt: true, tsval: 9}
 	b := pktSpec{seq: 77, id: 500, sport: 40001, dport: 5201}
-	a6 := pktSpec{v6: true, seq: 0xfffffff0, ack: 1, flags: tcpFlagACK | tcpFlagPSH}
+	a6 := pktSpec{v6: true, seq: 0xfffffff0, ack: 1, flags: encap.TCPFlagACK | encap.TCPFlagPSH}
 	u := pktSpec{udp: true, id: 1}
 	u6 := pktSpec{v6: true, udp: true}
 	mod := func(p []byte, f func([]byte)) []byte { p = append([]byte(nil), p...); f(p); return p }
@@ -146,7 +146,7 @@ func TestCoalesce(t *testing.T) {
 		{"single", flowA[:1], false, []int{1}, []uint8{GSONone}},
 		{"short middle closes", tcpFlow(t, a, 2, 1000, 500)[0:2:2], false, []int{2}, []uint8{GSOTCPv4}},
 		{"after short starts anew", concat(tcpFlow(t, a, 2, 1000, 500), tcpFlow(t, pktSpec{seq: 2500, id: 12, ack: 5, tsopt: true, tsval: 9}, 2, 1000, 0)), false, []int{2, 2}, []uint8{GSOTCPv4, GSOTCPv4}},
-		{"psh in middle", concat(tcpFlow(t, pktSpec{seq: 1000, id: 10, flags: tcpFlagACK | tcpFlagPSH}, 2, 1000, 0), tcpFlow(t, pktSpec{seq: 3000, id: 12}, 2, 1000, 0)), false, []int{2, 2}, []uint8{GSOTCPv4, GSOTCPv4}},
+		{"psh in middle", concat(tcpFlow(t, pktSpec{seq: 1000, id: 10, flags: encap.TCPFlagACK | encap.TCPFlagPSH}, 2, 1000, 0), tcpFlow(t, pktSpec{seq: 3000, id: 12}, 2, 1000, 0)), false, []int{2, 2}, []uint8{GSOTCPv4, GSOTCPv4}},
 		{"seq gap", concat(flowA[:2], flowA[3:]), false, []int{2, 2}, []uint8{GSOTCPv4, GSOTCPv4}},
 		{"interleaved flows", [][]byte{flowA[0], tcpFlow(t, b, 2, 1000, 0)[0], flowA[1], tcpFlow(t, b, 2, 1000, 0)[1], flowA[2]}, false, []int{3, 2}, []uint8{GSOTCPv4, GSOTCPv4}},
 		{"bad checksum passes through", [][]byte{flowA[0], mod(flowA[1], func(p []byte) { p[len(p)-1] ^= 0xff }), flowA[2]}, false, []int{1, 1, 1}, []uint8{GSONone, GSONone, GSONone}},
@@ -157,8 +157,8 @@ func TestCoalesce(t *testing.T) {
 		{"different options", [][]byte{flowA[0], tcpFlow(t, pktSpec{seq: 2000, id: 11, ack: 5, tsopt: true, tsval: 10}, 1, 1000, 0)[0]}, false, []int{1, 1}, []uint8{GSONone, GSONone}},
 		{"ip id not consecutive", [][]byte{flowA[0], tcpFlow(t, pktSpec{seq: 2000, id: 30, ack: 5, tsopt: true, tsval: 9}, 1, 1000, 0)[0]}, false, []int{1, 1}, []uint8{GSONone, GSONone}},
 		{"ttl differs", [][]byte{flowA[0], tcpFlow(t, pktSpec{seq: 2000, id: 11, ack: 5, tsopt: true, tsval: 9, ttl: 3}, 1, 1000, 0)[0]}, false, []int{1, 1}, []uint8{GSONone, GSONone}},
-		{"fin not joined, order kept", concat(flowA[:2], tcpFlow(t, pktSpec{seq: 3000, id: 12, ack: 5, tsopt: true, tsval: 9, flags: tcpFlagACK | tcpFlagFIN}, 1, 1000, 0)), false, []int{2, 1}, []uint8{GSOTCPv4, GSONone}},
-		{"syn", tcpFlow(t, pktSpec{flags: tcpFlagSYN}, 2, 0, 0)[:1], false, []int{1}, []uint8{GSONone}},
+		{"fin not joined, order kept", concat(flowA[:2], tcpFlow(t, pktSpec{seq: 3000, id: 12, ack: 5, tsopt: true, tsval: 9, flags: encap.TCPFlagACK | encap.TCPFlagFIN}, 1, 1000, 0)), false, []int{2, 1}, []uint8{GSOTCPv4, GSONone}},
+		{"syn", tcpFlow(t, pktSpec{flags: encap.TCPFlagSYN}, 2, 0, 0)[:1], false, []int{1}, []uint8{GSONone}},
 		{"bigger than gso size", [][]byte{flowA[0], tcpFlow(t, pktSpec{seq: 2000, id: 11, ack: 5, tsopt: true, tsval: 9}, 1, 1001, 0)[0]}, false, []int{1, 1}, []uint8{GSONone, GSONone}},
 		{"64k limit", tcpFlow(t, pktSpec{seq: 1}, 50, 1460, 0), false, []int{44, 6}, []uint8{GSOTCPv4, GSOTCPv4}},
 		{"udp off", tcpFlow(t, u, 3, 1200, 0), false, []int{1, 1, 1}, []uint8{GSONone, GSONone, GSONone}},
@@ -251,10 +251,10 @@ func TestCoalesceNoAlloc(t *testing.T) {
 	}
 }
 
-func fixIPv4(p []byte) { ipv4HeaderChecksum(p[:20]) }
+func fixIPv4(p []byte) { encap.IPv4(p).UpdateChecksum() }
 
 func fixTCPChecksum(p []byte) {
 	l4 := p[20:]
 	l4[16], l4[17] = 0, 0
-	binary.BigEndian.PutUint16(l4[16:], csumFinish(encap.ChecksumAdd(l4, pseudoSum(p[12:16], p[16:20], protoTCP, len(l4)))))
+	binary.BigEndian.PutUint16(l4[16:], csumFinish(encap.ChecksumAdd(l4, uint64(encap.PseudoHeaderChecksum(encap.ProtocolTCP, p[12:16], p[16:20], uint16(len(l4)))))))
 }

@@ -17,20 +17,6 @@ var (
 	ErrUnsupportedGSO = errors.New("unsupported gso type")
 )
 
-const (
-	protoTCP = 6
-	protoUDP = 17
-
-	tcpFlagFIN = 0x01
-	tcpFlagSYN = 0x02
-	tcpFlagRST = 0x04
-	tcpFlagPSH = 0x08
-	tcpFlagACK = 0x10
-	tcpFlagURG = 0x20
-	tcpFlagECE = 0x40
-	tcpFlagCWR = 0x80
-)
-
 // gsoInfo is what a split needs to know about a super-packet, derived from
 // the packet itself and the virtio-net header.
 type gsoInfo struct {
@@ -89,7 +75,7 @@ func parseGSO(h VirtioNetHdr, pkt []byte) (gsoInfo, error) {
 			return g, fmt.Errorf("csum_start %d: %w", cs, ErrBadFrame)
 		}
 		g.l4off = cs
-	} else if (typ == GSOUDPL4 && proto != protoUDP) || (typ != GSOUDPL4 && proto != protoTCP) {
+	} else if (typ == GSOUDPL4 && proto != encap.ProtocolUDP) || (typ != GSOUDPL4 && proto != encap.ProtocolTCP) {
 		return g, fmt.Errorf("gso type %d with ip protocol %d: %w", typ, proto, ErrBadFrame)
 	}
 	if typ == GSOUDPL4 {
@@ -131,9 +117,9 @@ func splitGSO(pkt []byte, g *gsoInfo, first int, bufs [][]byte, sizes []int, off
 	hdr := pkt[:g.hdrLen]
 	var src, dst []byte
 	var id uint16
-	var proto uint8 = protoTCP
+	var proto uint8 = encap.ProtocolTCP
 	if g.udp {
-		proto = protoUDP
+		proto = encap.ProtocolUDP
 	}
 	if g.v6 {
 		src, dst = pkt[8:24], pkt[24:40]
@@ -152,7 +138,7 @@ func splitGSO(pkt []byte, g *gsoInfo, first int, bufs [][]byte, sizes []int, off
 			}
 		}
 	}
-	pbase := pseudoSum(src, dst, proto, 0)
+	pbase := uint64(encap.PseudoHeaderChecksum(proto, src, dst, 0))
 	var seq uint32
 	var flags uint8
 	if !g.udp {
@@ -191,10 +177,10 @@ func splitGSO(pkt []byte, g *gsoInfo, first int, bufs [][]byte, sizes []int, off
 			binary.BigEndian.PutUint32(l4[4:], seq+uint32(k*g.gsoSize))
 			f := flags
 			if k != g.nseg-1 {
-				f &^= tcpFlagFIN | tcpFlagPSH
+				f &^= encap.TCPFlagFIN | encap.TCPFlagPSH
 			}
 			if k != 0 {
-				f &^= tcpFlagCWR
+				f &^= encap.TCPFlagCWR
 			}
 			l4[13] = f
 			csumOff = 16

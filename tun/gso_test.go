@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/vxtun/vxtun/encap"
 )
 
 type splitCase struct {
@@ -16,11 +18,11 @@ type splitCase struct {
 func TestSplit(t *testing.T) {
 	cases := []splitCase{
 		{"tcp4 even", pktSpec{seq: 1000, id: 7, payload: pattern(3000, 1)}, 1000, []int{1000, 1000, 1000}},
-		{"tcp4 short last", pktSpec{seq: 0xffffff00, id: 0xfffe, payload: pattern(2500, 2), flags: tcpFlagACK | tcpFlagPSH | tcpFlagFIN}, 1000, []int{1000, 1000, 500}},
-		{"tcp4 cwr options", pktSpec{seq: 5, payload: pattern(4344, 3), flags: tcpFlagACK | tcpFlagCWR, tsopt: true}, 1448, []int{1448, 1448, 1448}},
+		{"tcp4 short last", pktSpec{seq: 0xffffff00, id: 0xfffe, payload: pattern(2500, 2), flags: encap.TCPFlagACK | encap.TCPFlagPSH | encap.TCPFlagFIN}, 1000, []int{1000, 1000, 500}},
+		{"tcp4 cwr options", pktSpec{seq: 5, payload: pattern(4344, 3), flags: encap.TCPFlagACK | encap.TCPFlagCWR, tsopt: true}, 1448, []int{1448, 1448, 1448}},
 		{"tcp4 one segment", pktSpec{seq: 5, payload: pattern(100, 4)}, 1448, []int{100}},
 		{"tcp4 odd sizes", pktSpec{seq: 9, payload: pattern(2999, 5)}, 1001, []int{1001, 1001, 997}},
-		{"tcp6 64k", pktSpec{v6: true, seq: 1, payload: pattern(65535-40-32, 6), tsopt: true, flags: tcpFlagACK | tcpFlagPSH}, 1428, nil},
+		{"tcp6 64k", pktSpec{v6: true, seq: 1, payload: pattern(65535-40-32, 6), tsopt: true, flags: encap.TCPFlagACK | encap.TCPFlagPSH}, 1428, nil},
 		{"tcp4 64k", pktSpec{seq: 1, payload: pattern(65535-20-20, 7)}, 1460, nil},
 		{"udp4", pktSpec{udp: true, id: 3, payload: pattern(3500, 8)}, 1200, []int{1200, 1200, 1100}},
 		{"udp6", pktSpec{v6: true, udp: true, payload: pattern(2400, 9)}, 1200, []int{1200, 1200}},

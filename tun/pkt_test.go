@@ -71,11 +71,11 @@ func (s pktSpec) build(t testing.TB) []byte {
 	} else {
 		f := s.flags
 		if f == 0 {
-			f = tcpFlagACK
+			f = encap.TCPFlagACK
 		}
 		tc := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), Seq: s.seq, Ack: s.ack, Window: 502,
-			FIN: f&tcpFlagFIN != 0, SYN: f&tcpFlagSYN != 0, RST: f&tcpFlagRST != 0, PSH: f&tcpFlagPSH != 0,
-			ACK: f&tcpFlagACK != 0, URG: f&tcpFlagURG != 0, ECE: f&tcpFlagECE != 0, CWR: f&tcpFlagCWR != 0}
+			FIN: f&encap.TCPFlagFIN != 0, SYN: f&encap.TCPFlagSYN != 0, RST: f&encap.TCPFlagRST != 0, PSH: f&encap.TCPFlagPSH != 0,
+			ACK: f&encap.TCPFlagACK != 0, URG: f&encap.TCPFlagURG != 0, ECE: f&encap.TCPFlagECE != 0, CWR: f&encap.TCPFlagCWR != 0}
 		if s.tsopt {
 			ts := make([]byte, 8)
 			binary.BigEndian.PutUint32(ts, s.tsval)
@@ -184,19 +184,19 @@ func gsoHdr(t testing.TB, p []byte, mss int) []byte {
 	f.GSOSize = uint16(mss)
 	f.CsumStart = uint16(l4off)
 	var proto uint8
-	if (v6 && p[6] == protoUDP) || (!v6 && p[9] == protoUDP) {
-		f.GSOType, f.CsumOffset, f.HdrLen, proto = GSOUDPL4, 6, uint16(l4off+8), protoUDP
+	if (v6 && p[6] == encap.ProtocolUDP) || (!v6 && p[9] == encap.ProtocolUDP) {
+		f.GSOType, f.CsumOffset, f.HdrLen, proto = GSOUDPL4, 6, uint16(l4off+8), encap.ProtocolUDP
 	} else {
-		f.GSOType, f.CsumOffset, f.HdrLen, proto = GSOTCPv4, 16, uint16(l4off+int(p[l4off+12]>>4)*4), protoTCP
+		f.GSOType, f.CsumOffset, f.HdrLen, proto = GSOTCPv4, 16, uint16(l4off+int(p[l4off+12]>>4)*4), encap.ProtocolTCP
 		if v6 {
 			f.GSOType = GSOTCPv6
 		}
 	}
 	var ps uint64
 	if v6 {
-		ps = pseudoSum(p[8:24], p[24:40], proto, len(p)-l4off)
+		ps = uint64(encap.PseudoHeaderChecksum(proto, p[8:24], p[24:40], uint16(len(p)-l4off)))
 	} else {
-		ps = pseudoSum(p[12:16], p[16:20], proto, len(p)-l4off)
+		ps = uint64(encap.PseudoHeaderChecksum(proto, p[12:16], p[16:20], uint16(len(p)-l4off)))
 	}
 	binary.BigEndian.PutUint16(p[l4off+int(f.CsumOffset):], encap.ChecksumFold(ps))
 	h := make([]byte, VirtioNetHdrLen)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vxtun/vxtun/encap"
 	"github.com/vxtun/vxtun/hostnet"
 	"github.com/vxtun/vxtun/internal/nettest"
 	"golang.org/x/sys/unix"
@@ -202,7 +203,7 @@ func TestReadDeadlineWakesRead(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%+v: read after clearing the deadline: %v", opts, err)
 			}
-			if p := bufs[n-1][:sizes[n-1]]; len(p) > 28 && p[9] == protoUDP {
+			if p := bufs[n-1][:sizes[n-1]]; len(p) > 28 && p[9] == encap.ProtocolUDP {
 				if got := string(p[28:]); got != "after deadline" {
 					t.Fatalf("%+v: got payload %q, want %q", opts, got, "after deadline")
 				}
@@ -547,7 +548,7 @@ func TestWriteNoAlloc(t *testing.T) {
 	m := openIn(t, ns, "vxt0", 1, Options{})
 	configureIn(t, ns, "vxt0", 1500, []netip.Prefix{netip.MustParsePrefix("198.19.2.1/32")}, nil)
 	const offset = 32
-	pkts := concat(tcpFlow(t, pktSpec{seq: 1, tsopt: true}, 40, 1448, 0), tcpFlow(t, pktSpec{sport: 7, dport: 9, flags: tcpFlagACK | tcpFlagFIN}, 1, 10, 0))
+	pkts := concat(tcpFlow(t, pktSpec{seq: 1, tsopt: true}, 40, 1448, 0), tcpFlow(t, pktSpec{sport: 7, dport: 9, flags: encap.TCPFlagACK | encap.TCPFlagFIN}, 1, 10, 0))
 	orig := withHeadroom(pkts, offset)
 	bufs := withHeadroom(pkts, offset)
 	q := m.Queues()[0]
@@ -598,7 +599,7 @@ func TestReadNoAlloc(t *testing.T) {
 					t.Fatal(err)
 				}
 				for i := range n {
-					if p := bufs[i][16 : 16+sizes[i]]; p[0] == 0x45 && p[9] == protoUDP {
+					if p := bufs[i][16 : 16+sizes[i]]; p[0] == 0x45 && p[9] == encap.ProtocolUDP {
 						got++
 					}
 				}
@@ -646,7 +647,7 @@ func TestReadBatchesQueuedFrames(t *testing.T) {
 			}
 			reads = append(reads, n)
 			for i := range n {
-				if p := bufs[i][:sizes[i]]; len(p) == 29 && p[9] == protoUDP {
+				if p := bufs[i][:sizes[i]]; len(p) == 29 && p[9] == encap.ProtocolUDP {
 					got = append(got, p[28])
 				}
 			}
