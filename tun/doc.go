@@ -36,8 +36,13 @@
 // ACK with PSH only on the last, equal payload size except a shorter last,
 // valid checksum) are written as one super-packet with a GSO virtio-net
 // header (NEEDS_CSUM, the pseudo-header sum in the checksum field), up to
-// 64 KiB. With USO the same holds for UDP datagrams of one flow. Everything
-// else is written as-is. Only the first packet of a super-packet is modified
+// 64 KiB. With USO the same holds for UDP datagrams of one flow. A packet
+// above the link's MTU (re-read every second) is never written as a plain
+// packet, which forwarding would drop: TCP (with TSO) or UDP (with USO)
+// becomes a GSO super-packet of its own with segments of at most the MTU
+// (e.g. a kernel vxlan peer's tunnelled-GSO packet), anything else is
+// dropped; both are counted (Stats.OversizeGSO, Stats.OversizeDropped).
+// Everything else is written as-is. Only the first packet of a super-packet is modified
 // (its IP length, IPv4 header checksum, PSH, L4 checksum field); the others
 // are written from the caller's buffers with writev, without copying, and
 // nothing is written beyond len(bufs[i]), so packets may point into one big

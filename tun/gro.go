@@ -36,6 +36,8 @@ type groRun struct {
 	count       int
 	passthrough bool // written as-is, never joined
 	closed      bool // no more members
+	gso         bool // one packet above the MTU, written as a super-packet
+	drop        bool // one packet above the MTU that GSO cannot express
 	udp, v6     bool
 	l4off       int
 	hdrLen      int
@@ -50,6 +52,11 @@ type groRun struct {
 // groTable is reused by one device for every Write; it allocates only when a
 // batch is larger than any before.
 type groTable struct {
+	// mtu is the device MTU (0: unknown, no limit): no packet above it is
+	// written as a plain packet or joins a run. tso says the device takes
+	// TCP super-packets. The Queue sets both before each coalesce.
+	mtu  int
+	tso  bool
 	next []int // next member of a run, -1 at the end; indexed like bufs
 	runs []groRun
 	open []int // indices into runs, oldest first
@@ -193,6 +200,13 @@ func (t *groTable) coalesce(bufs [][]byte, offset int, udpOK bool) {
 	for i := range bufs {
 		t.next[i] = -1
 		q := bufs[i][offset:]
+		if t.mtu > 0 && len(q) > t.mtu {
+			// Never a segment of a run (its size is no MSS), never written
+			// as it is (forwarding would drop it): a super-packet of its
+			// own, or dropped.
+			t.runs = append(t.runs, t.oversize(i, q, udpOK))
+			continue
+		}
 		qg := parseGROPkt(q, udpOK)
 		if !qg.ok {
 			t.runs = append(t.runs, groRun{first: i, last: i, count: 1, passthrough: true, closed: true})
@@ -272,13 +286,45 @@ func (t *groTable) coalesce(bufs [][]byte, offset int, udpOK bool) {
 	}
 }
 
+// oversize returns the run for packet i, q, which is larger than t.mtu: a
+// GSO super-packet with segments of at most t.mtu bytes if q is TCP (with
+// TSO) or UDP (with USO) with sound headers, else a run to drop. Its L4
+// checksum is not verified: a kernel peer's tunnelled GSO packet carries
+// only the pseudo-header sum there (CHECKSUM_PARTIAL), and the kernel
+// computes each segment's checksum anyway.
+func (t *groTable) oversize(i int, q []byte, udpOK bool) groRun {
+	drop := groRun{first: i, last: i, count: 1, passthrough: true, closed: true, drop: true}
+	g := parseGROPkt(q, udpOK)
+	if !g.ok || (g.udp && !udpOK) || (!g.udp && !t.tso) {
+		return drop
+	}
+	l4 := q[g.l4off:]
+	if g.udp && int(encap.UDP(l4).Length()) != len(l4) {
+		return drop
+	}
+	gsoSize := t.mtu - g.hdrLen
+	payload := len(q) - g.hdrLen
+	if gsoSize <= 0 || (g.udp && (payload+gsoSize-1)/gsoSize > maxUDPSegments) {
+		return drop
+	}
+	r := groRun{
+		first: i, last: i, count: 1, closed: true, gso: true,
+		udp: g.udp, v6: g.v6, l4off: g.l4off, hdrLen: g.hdrLen,
+		gsoSize: gsoSize, payload: payload,
+	}
+	if !g.udp {
+		r.lastFlags = encap.TCP(l4).Flags()
+	}
+	return r
+}
+
 // finishRun prepares run r for writing: for a run of more than one packet it
 // rewrites the leader's IP length (and IPv4 header checksum), sets PSH if the
 // last member had it, puts the pseudo-header sum into the L4 checksum field
 // (UDP: also the length) and fills vh with a GSO header; otherwise vh is
 // zeroed. The leader's bytes are modified.
 func finishRun(r *groRun, bufs [][]byte, offset int, vh []byte) {
-	if r.count == 1 {
+	if r.count == 1 && !r.gso {
 		clearVirtioNetHdr(vh)
 		return
 	}
@@ -314,6 +360,9 @@ func finishRun(r *groRun, bufs [][]byte, offset int, vh []byte) {
 	} else {
 		f.CsumOffset = 16
 		l4[13] |= r.lastFlags & encap.TCPFlagPSH
+		if r.lastFlags&encap.TCPFlagCWR != 0 {
+			f.GSOType |= GSOECN // only an oversize packet (one of its own) has CWR
+		}
 	}
 	binary.BigEndian.PutUint16(l4[f.CsumOffset:], encap.ChecksumFold(ps))
 	VirtioNetHdr(vh).Encode(&f)

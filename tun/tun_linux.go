@@ -69,6 +69,13 @@ type Stats struct {
 	WriteErrors uint64 // packets the kernel refused on write
 	GSOFrames   uint64 // super-packets read and split
 	SuperWrites uint64 // super-packets written (runs of more than one packet)
+	// OversizeGSO counts packets above the device MTU written as a GSO
+	// super-packet of their own (e.g. a kernel peer's tunnelled-GSO TCP).
+	OversizeGSO uint64
+	// OversizeDropped counts packets above the device MTU dropped because
+	// GSO cannot express them (no virtio-net header, not TCP/UDP, no
+	// TSO/USO, bad headers): written as they are, forwarding would drop them.
+	OversizeDropped uint64
 }
 
 // Multi is a TUN device opened with one or more queues.
@@ -78,6 +85,29 @@ type Multi struct {
 	queues   []*Queue
 	ctl      int // AF_INET datagram socket for SIOCGIFMTU, in the device's netns
 	closed   sync.Once
+
+	mtu   atomic.Int64 // last MTU read by writeMTU
+	mtuAt atomic.Int64 // when (UnixNano)
+}
+
+// mtuRefresh is how often Write re-reads the link's MTU, which hostnet (or
+// an operator) may change while the device is open.
+const mtuRefresh = time.Second
+
+// writeMTU returns the link's MTU for Write, re-read at most every
+// mtuRefresh; 0 if it cannot be read (then no packet counts as oversize).
+func (m *Multi) writeMTU() int {
+	now := time.Now().UnixNano()
+	if at := m.mtuAt.Load(); at != 0 && now-at < int64(mtuRefresh) {
+		return int(m.mtu.Load())
+	}
+	mtu, err := m.MTU()
+	if err != nil {
+		mtu = 0
+	}
+	m.mtu.Store(int64(mtu))
+	m.mtuAt.Store(now)
+	return mtu
 }
 
 // Queue is one queue of a TUN device; it implements Device.
@@ -110,6 +140,8 @@ type Queue struct {
 	writeErrors atomic.Uint64
 	gsoFrames   atomic.Uint64
 	superWrites atomic.Uint64
+	oversizeGSO atomic.Uint64
+	oversizeDrp atomic.Uint64
 	closed      atomic.Bool
 }
 
@@ -307,6 +339,7 @@ func (q *Queue) Stats() Stats {
 	return Stats{
 		BadFrames: q.badFrames.Load(), WriteErrors: q.writeErrors.Load(),
 		GSOFrames: q.gsoFrames.Load(), SuperWrites: q.superWrites.Load(),
+		OversizeGSO: q.oversizeGSO.Load(), OversizeDropped: q.oversizeDrp.Load(),
 	}
 }
 
@@ -547,12 +580,20 @@ func (q *Queue) addIov(b []byte) {
 // Write writes the packets bufs[i][offset:], coalescing TCP (and, with USO,
 // UDP) segments of one flow into super-packets. It returns len(bufs) unless
 // the device is closed. Packets the kernel refuses are counted in
-// Stats.WriteErrors. The leader packet of a super-packet has its IP and
+// Stats.WriteErrors. No packet above the link's MTU is written as a plain
+// packet (forwarding would drop it): a TCP/UDP one becomes a GSO
+// super-packet of its own, anything else is dropped (Stats.Oversize*).
+// The leader packet of a super-packet has its IP and
 // L4 headers rewritten in place; the virtio-net headers live in the queue,
 // so offset may be 0. Members are not copied (writev).
 func (q *Queue) Write(bufs [][]byte, offset int) (int, error) {
+	mtu := q.m.writeMTU()
 	if !q.vnet {
 		for i, b := range bufs {
+			if mtu > 0 && len(b)-offset > mtu {
+				q.oversizeDrp.Add(1)
+				continue
+			}
 			q.iov = q.iov[:0]
 			q.addIov(b[offset:])
 			if len(q.iov) == 0 {
@@ -564,6 +605,7 @@ func (q *Queue) Write(bufs [][]byte, offset int) (int, error) {
 		}
 		return len(bufs), nil
 	}
+	q.gro.mtu, q.gro.tso = mtu, q.m.offloads&OffloadTSO != 0
 	q.gro.coalesce(bufs, offset, q.uso)
 	runs := q.gro.runs
 	if need := len(runs) * VirtioNetHdrLen; cap(q.hdrs) < need {
@@ -572,6 +614,14 @@ func (q *Queue) Write(bufs [][]byte, offset int) (int, error) {
 	done := 0
 	for ri := range runs {
 		r := &runs[ri]
+		if r.drop {
+			q.oversizeDrp.Add(1)
+			done += r.count
+			continue
+		}
+		if r.gso {
+			q.oversizeGSO.Add(1)
+		}
 		vh := q.hdrs[ri*VirtioNetHdrLen : (ri+1)*VirtioNetHdrLen]
 		finishRun(r, bufs, offset, vh)
 		q.iov = q.iov[:0]
