@@ -48,9 +48,10 @@ fuzz:
 	@./scripts/fuzz.sh $(FUZZTIME)
 
 # The demo: three node namespaces (two vxtun, one kernel vxlan) behind a
-# bridge in a fourth, ping and TCP across every pair, then teardown.
+# bridge in a fourth, a pod behind cni0 on each (CNI bridge + host-local),
+# ping and TCP across every pair of pods, then teardown.
 demo: deps build
-	$(GO) run ./demo -vxtun $(CURDIR)/bin/vxtun
+	$(GO) run ./cmd/vxdemo -vxtun $(CURDIR)/bin/vxtun
 
 # End-to-end benchmark: veth, kernel vxlan, vxtun VXLAN, vxtun legacy UDP,
 # alternating, ratios to kernel vxlan; writes bench/RESULTS.md.

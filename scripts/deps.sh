@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Installs what vxtun's build, tests, demo and benchmarks need on a fresh
-# Debian machine: iproute2, iperf3, ping, tcpdump, iptables, nftables (apt-get) and staticcheck
-# (Go module proxy). Installs only what is missing; safe to run repeatedly.
+# Debian machine: iproute2, iperf3, ping, tcpdump, ethtool, iptables (nft
+# backend), nftables (apt-get), staticcheck and the CNI reference plugins
+# bridge and host-local (Go module proxy; the plugins go to CNI_BIN_DIR,
+# outside the repository, where internal/nettest looks for them). Installs
+# only what is missing; safe to run repeatedly.
 set -euo pipefail
 
 STATICCHECK_VERSION=v0.8.2
+CNI_PLUGINS_VERSION=v1.10.0 # keep in step with nettest.CNIPluginsVersion
+CNI_BIN_DIR=${VXTUN_CNI_PATH:-/var/cache/vxtun-test/cni/bin}
 
 need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
@@ -12,6 +17,7 @@ command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
 command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v make >/dev/null 2>&1 || need+=(make)
+command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
 # hostnet's forward-accept tests: iptables-nft (a FORWARD policy of DROP as
 # Docker leaves it) and nft (to read the ruleset). vxtun itself needs neither.
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
@@ -31,5 +37,13 @@ gobin="$(go env GOPATH)/bin"
 if [ ! -x "$gobin/staticcheck" ]; then
 	echo "deps: go install staticcheck@$STATICCHECK_VERSION"
 	go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
+if [ ! -x "$CNI_BIN_DIR/bridge" ] || [ ! -x "$CNI_BIN_DIR/host-local" ]; then
+	echo "deps: go install containernetworking/plugins bridge, host-local@$CNI_PLUGINS_VERSION into $CNI_BIN_DIR"
+	mkdir -p "$CNI_BIN_DIR"
+	# Outside this module, so its go.mod does not take part.
+	(cd / && GOBIN="$CNI_BIN_DIR" GOFLAGS=-buildvcs=false go install \
+		"github.com/containernetworking/plugins/plugins/main/bridge@$CNI_PLUGINS_VERSION" \
+		"github.com/containernetworking/plugins/plugins/ipam/host-local@$CNI_PLUGINS_VERSION")
 fi
 go mod download

@@ -105,6 +105,7 @@ func testConfig(t *testing.T) Config {
 func TestDemoQuick(t *testing.T) {
 	nettest.RequirePrivileged(t)
 	nettest.RequireCommand(t, "ping", "bridge")
+	nettest.RequireCNI(t)
 	cfg := testConfig(t)
 	var out lockedBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -142,6 +143,26 @@ func TestDemoQuick(t *testing.T) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
+	// Every pod sits behind its node's cni0 with an address host-local gave
+	// it from the node's subnet, and the MTU of the node's subnet.env.
+	for _, n := range []string{"node1 (vxtun)", "node2 (vxtun)", "node3 (kernel)"} {
+		i := n[4:5]
+		pod := regexp.MustCompile(regexp.QuoteMeta(n) + `\s+pod vxdemo-[0-9a-f]{6}-n` + i + `-pod: eth0 198\.19\.` + i +
+			`\.\d+/24 mtu 1450, gateway 198\.19\.` + i + `\.1 on cni0`)
+		if !pod.MatchString(text) {
+			t.Errorf("no pod line for %s behind cni0", n)
+		}
+	}
+	for _, want := range []string{
+		`"type":"bridge"`, `"isGateway":true`, `"hairpinMode":true`, `"mtu":1450`,
+		`"ranges":[[{"subnet":"198.19.1.0/24"}]]`, `"routes":[{"dst":"198.19.0.0/16"}]`,
+		"node3 subnet.env (as flanneld writes it): FLANNEL_NETWORK=198.19.0.0/16 FLANNEL_SUBNET=198.19.3.1/24",
+		"pods detached (CNI DEL) on node1, node2, node3",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
 	// vxtun stats ran on both vxtun nodes and counted the traffic.
 	if n := len(regexp.MustCompile(`(?m)^\s+tx\s+[1-9]\d* packets`).FindAllString(text, -1)); n != 2 {
 		t.Errorf("got %d vxtun stats blocks with traffic, want 2", n)
@@ -159,6 +180,7 @@ func TestDemoQuick(t *testing.T) {
 func TestDemoInterrupted(t *testing.T) {
 	nettest.RequirePrivileged(t)
 	nettest.RequireCommand(t, "ping", "bridge")
+	nettest.RequireCNI(t)
 	cfg := testConfig(t)
 	cfg.Pings = 50 // long enough to be interrupted
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

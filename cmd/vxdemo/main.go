@@ -1,22 +1,3 @@
-// Command demo shows vxtun working with a Linux kernel vxlan node, on one
-// machine, without touching the host's own network namespace:
-//
-//	sudo go run ./demo            # or: make demo
-//	sudo go run ./demo -quick     # short run (CI)
-//
-// It builds vxtun, makes four network namespaces — a "switch" holding a
-// Linux bridge, and three nodes plugged into it (underlay 198.18.0.1-3/24) —
-// runs vxtun (VXLAN) on node1 and node2, and programs node3's kernel vxlan
-// device exactly as flannel programs flannel.1 (VNI 1, nolearning,
-// <subnet>.0/32, a permanent neighbour, fdb entry and onlink route per
-// remote node). Each node has a "pod" address 198.19.N.1/32 on lo. Then it
-// pings and runs a TCP transfer between every pair of pods, prints what it
-// saw (RTT, throughput, vxtun's packet and drop counters) and removes
-// everything again — also on Ctrl-C and on failure.
-//
-// It needs root, iproute2 and ping (installed with apt-get if missing);
-// iperf3 is used for the transfers when installed, else the demo itself
-// sends and checks the data (-tool go).
 package main
 
 import (
