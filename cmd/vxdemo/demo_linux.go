@@ -32,15 +32,6 @@ const (
 	port      = "5201"
 )
 
-// issue13Workaround: until the fix of issue 13 (branch wt-hostnet) is
-// merged, vxtun writes the inner super-packets of a kernel vxlan sender's
-// tunnelled GSO to its TUN unsplit, forwarding them to cni0 fails
-// (frag-needed) and TCP from node3's pod to a vxtun node's pod stalls. The
-// demo turns off the tunnel segmentation offload of node3's underlay veth.
-//
-// MERGE: set this to false when wt-hostnet is merged.
-const issue13Workaround = true
-
 // node is one demo node.
 type node struct {
 	idx    int
@@ -190,11 +181,6 @@ func (d *demo) preflight(ctx context.Context) error {
 	if err := d.ensure(ctx, "ping", "iputils-ping"); err != nil {
 		return err
 	}
-	if issue13Workaround {
-		if err := d.ensure(ctx, "ethtool", "ethtool"); err != nil {
-			return err
-		}
-	}
 	if _, err := nettest.CNIPath(); err != nil {
 		return fmt.Errorf("pods need the CNI plugins: %w (make deps)", err)
 	}
@@ -324,11 +310,6 @@ func (d *demo) setup(ctx context.Context) error {
 	for _, c := range kdev.Commands(remotes...) {
 		// ip and bridge both take "-n NETNS" right after the program name.
 		steps = append(steps, append([]string{c[0], "-n", k.ns}, c[1:]...))
-	}
-	if issue13Workaround {
-		fmt.Fprintf(d.out, "  (issue 13 workaround until its fix is merged: no tunnel segmentation offload on %s's ul0)\n", k.name())
-		steps = append(steps, []string{"ip", "netns", "exec", k.ns, "ethtool", "-K", "ul0",
-			"tx-udp_tnl-segmentation", "off", "tx-udp_tnl-csum-segmentation", "off"})
 	}
 	for _, s := range steps {
 		if err := run(s...); err != nil {

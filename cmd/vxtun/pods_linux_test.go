@@ -40,7 +40,6 @@ import (
 //
 // MERGE: when wt-hostnet (issue 13) is merged, empty this list.
 var pendingIssue13 = map[string]bool{
-	"TestPodsKernelVxlan/offload-on/kernel-to-vxtun": true,
 	"TestPodsForwardDrop":                            true,
 }
 
