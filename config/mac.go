@@ -91,7 +91,7 @@ func LoadOrCreateVtepMAC(path string) (net.HardwareAddr, error) {
 }
 
 func readVtepMAC(path string) (net.HardwareAddr, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path, MaxConfigFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("read VtepMAC file: %w", err)
 	}
