@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"syscall"
 
@@ -102,6 +104,29 @@ func OpenUserspace(cfg Config) (Dataplane, error) {
 		return fail(err)
 	}
 	return u, nil
+}
+
+// CheckUserspace checks, before anything is changed, that the userspace
+// dataplane can start: the TUN driver is there and cfg.ListenAddr can be
+// bound. The port is bound without SO_REUSEPORT for a moment, so a port
+// held by another process (another vxtun, flanneld, a kernel vxlan device)
+// is reported instead of shared.
+func CheckUserspace(cfg Config) error {
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		return fmt.Errorf("no TUN support: %w (load the tun module: modprobe tun)", err)
+	}
+	addr := cfg.ListenAddr
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("udp port %d on %s is already in use (another vxtun, flanneld or a kernel vxlan device?)", addr.Port(), addr.Addr())
+		}
+		if errors.Is(err, syscall.EADDRNOTAVAIL) {
+			return fmt.Errorf("cannot bind %s: the address is not on this host", addr)
+		}
+		return fmt.Errorf("bind %s: %w", addr, err)
+	}
+	return c.Close()
 }
 
 // explainTunError adds the likely cause to a failure to open the TUN.

@@ -14,3 +14,6 @@ func OpenUserspace(cfg Config) (Dataplane, error) {
 	}
 	return nil, ErrNeedsLinux
 }
+
+// CheckUserspace reports that the userspace dataplane needs Linux.
+func CheckUserspace(cfg Config) error { return ErrNeedsLinux }
