@@ -86,7 +86,7 @@ type harness struct {
 	cfg     Config
 	opener  *dataplanetest.Opener
 	log     *syncWriter
-	done    chan error // Run's result, read by waitDone
+	done    chan error    // Run's result, read by waitDone
 	ended   chan struct{} // closed when Run returned
 	cancel  context.CancelFunc
 	started chan struct{}
@@ -391,4 +391,3 @@ func TestStartupErrors(t *testing.T) {
 		})
 	}
 }
-
