@@ -1,10 +1,20 @@
 // Package registry owns where peers come from: the static peers file and
-// flannel's etcd v3 lease layout. A Source emits the current peer set and
-// then add/update/remove events as config.Peer data.
+// flannel's etcd v3 lease layout (a Kubernetes source is to come). A Source
+// emits the current peer set and then add/update/remove events as
+// config.Peer data.
 //
-// registry does not import fastpath; cmd/vxtun connects the two: it folds
-// each Update into its peer set with Apply and hands the result to the
-// forwarder.
+// Seam: Settings choose a source; New (registry.go) is the one place that
+// creates it, and Traits says what the node must know beforehand. Beyond
+// Source.Run, a source has optional capabilities the node finds by type
+// assertion: LeaseHolder (it assigns this node's subnet), Reloader (its
+// input is re-read on SIGHUP), NetConfProvider (it keeps the network
+// config), io.Closer. A new source is a new file here, a section in
+// Settings and a case in Traits and New; the node does not change.
+//
+// Imports: config, internal/backoff, the etcd client. registry does not
+// import fastpath or dataplane; the node connects them: it folds each
+// Update into its peer set with Apply and hands the result to the
+// dataplane.
 //
 // Concurrency: Run is called once per Source; it returns when its context
 // ends (an EtcdSource also after Close), having stopped the goroutines it

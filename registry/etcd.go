@@ -20,9 +20,10 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
+	grpcbackoff "google.golang.org/grpc/backoff"
 
 	"github.com/vxtun/vxtun/config"
+	"github.com/vxtun/vxtun/internal/backoff"
 )
 
 // Defaults of EtcdOptions, as flanneld has them.
@@ -210,7 +211,7 @@ func NewEtcdSource(opts EtcdOptions) (*EtcdSource, error) {
 		Password:             opts.Password,
 		Logger:               zap.NewNop(),
 		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: minBackoff, Multiplier: 1.6, Jitter: 0.2, MaxDelay: maxBackoff},
+			Backoff:           grpcbackoff.Config{BaseDelay: minBackoff, Multiplier: 1.6, Jitter: 0.2, MaxDelay: maxBackoff},
 			MinConnectTimeout: opts.DialTimeout,
 		})},
 	})
@@ -380,7 +381,7 @@ func (s *EtcdSource) acquire(ctx context.Context, prefer netip.Prefix) (*heldLea
 
 	for attempt := 0; attempt < acquireAttempts; attempt++ {
 		if attempt > 0 {
-			if err := sleepCtx(ctx, time.Duration(rand.Int64N(int64(20*time.Millisecond)))); err != nil {
+			if err := backoff.Sleep(ctx, time.Duration(rand.Int64N(int64(20*time.Millisecond)))); err != nil {
 				return nil, err
 			}
 		}
@@ -561,19 +562,7 @@ func fromAddr4(v uint64) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
-// sleepCtx sleeps for d or until ctx is done.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// nextBackoff doubles d within [minBackoff, maxBackoff].
-func nextBackoff(d time.Duration) time.Duration {
-	return min(max(2*d, minBackoff), maxBackoff)
+// newBackoff is the backoff for reconnecting, re-listing and re-acquiring.
+func newBackoff() backoff.Backoff {
+	return backoff.Backoff{Min: minBackoff, Max: maxBackoff}
 }

@@ -13,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/vxtun/vxtun/config"
+	"github.com/vxtun/vxtun/internal/backoff"
 )
 
 // Run implements Source. It acquires the lease if Acquire has not (retrying
@@ -40,19 +41,11 @@ func (s *EtcdSource) Run(ctx context.Context, out chan<- Update) error {
 }
 
 func (s *EtcdSource) run(ctx context.Context, out chan<- Update) error {
-	for bo := time.Duration(0); ; {
-		_, err := s.Acquire(ctx)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		bo = nextBackoff(bo)
-		s.log.Error("acquire lease (retrying)", "err", err, "retry-in", bo)
-		if err := sleepCtx(ctx, bo); err != nil {
-			return err
-		}
+	if _, err := backoff.Retry(ctx, newBackoff(), func() (Lease, error) { return s.Acquire(ctx) },
+		func(err error, wait time.Duration) {
+			s.log.Error("acquire lease (retrying)", "err", err, "retry-in", wait)
+		}); err != nil {
+		return err
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -74,6 +67,8 @@ func (s *EtcdSource) run(ctx context.Context, out chan<- Update) error {
 // lets a node ride out an etcd outage of up to half the TTL (12 h) without
 // losing its subnet.
 func (s *EtcdSource) keepLease(ctx context.Context) {
+	maxRetry := renewRetryMax(s.opts.LeaseTTL)
+	bo := backoff.Backoff{Min: min(time.Second, maxRetry), Max: maxRetry}
 	retry := time.Duration(0)
 	for {
 		s.mu.Lock()
@@ -104,6 +99,7 @@ func (s *EtcdSource) keepLease(ctx context.Context) {
 			s.log.Warn("our lease is gone from etcd, re-acquiring", "lease", h.Name)
 			s.reacquire(ctx, h.Subnet)
 			retry = 0
+			bo.Reset()
 		case <-timer:
 			rctx, cancel := context.WithTimeout(ctx, opTimeout)
 			resp, err := s.cli.KeepAliveOnce(rctx, h.id)
@@ -116,15 +112,17 @@ func (s *EtcdSource) keepLease(ctx context.Context) {
 				}
 				s.mu.Unlock()
 				retry = 0
+				bo.Reset()
 				s.log.Debug("lease renewed", "lease", h.Name, "ttl-seconds", resp.TTL)
 			case errors.Is(err, rpctypes.ErrLeaseNotFound):
 				s.log.Warn("our etcd lease expired, re-acquiring", "lease", h.Name)
 				s.reacquire(ctx, h.Subnet)
 				retry = 0
+				bo.Reset()
 			case ctx.Err() != nil:
 				return
 			default:
-				retry = min(max(2*retry, time.Second), renewRetryMax(s.opts.LeaseTTL))
+				retry = bo.Next()
 				s.log.Warn("renew lease (retrying)", "lease", h.Name, "err", err, "retry-in", retry)
 			}
 		}
@@ -147,26 +145,19 @@ func (s *EtcdSource) reacquire(ctx context.Context, prefer netip.Prefix) {
 	case <-s.lostCh:
 	default:
 	}
-	for bo := time.Duration(0); ; {
-		h, err := s.acquire(ctx, prefer)
-		if err == nil {
-			s.mu.Lock()
-			s.publishLocked(h)
-			s.mu.Unlock()
-			select {
-			case s.resyncCh <- struct{}{}:
-			default:
-			}
-			return
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		bo = nextBackoff(bo)
-		s.log.Error("re-acquire lease (retrying)", "err", err, "retry-in", bo)
-		if sleepCtx(ctx, bo) != nil {
-			return
-		}
+	h, err := backoff.Retry(ctx, newBackoff(), func() (*heldLease, error) { return s.acquire(ctx, prefer) },
+		func(err error, wait time.Duration) {
+			s.log.Error("re-acquire lease (retrying)", "err", err, "retry-in", wait)
+		})
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	s.publishLocked(h)
+	s.mu.Unlock()
+	select {
+	case s.resyncCh <- struct{}{}:
+	default:
 	}
 }
 
@@ -192,13 +183,12 @@ func (s *EtcdSource) signalLost() {
 
 // watchPeers lists and watches <prefix>/subnets/ until ctx is done.
 func (s *EtcdSource) watchPeers(ctx context.Context, out chan<- Update) error {
-	var bo time.Duration
+	bo := newBackoff()
+	var wait time.Duration // before the next (re-)list; 0 after a good watch
 	peers := map[string]config.Peer{}
 	for {
-		if bo > 0 {
-			if err := sleepCtx(ctx, bo); err != nil {
-				return err
-			}
+		if err := backoff.Sleep(ctx, wait); err != nil {
+			return err
 		}
 		// Drain a pending resync request: this list serves it.
 		select {
@@ -210,8 +200,8 @@ func (s *EtcdSource) watchPeers(ctx context.Context, out chan<- Update) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			bo = nextBackoff(bo)
-			s.log.Warn("read network config (retrying, keeping last peers)", "err", err, "retry-in", bo)
+			wait = bo.Next()
+			s.log.Warn("read network config (retrying, keeping last peers)", "err", err, "retry-in", wait)
 			continue
 		}
 		lctx, cancel := context.WithTimeout(ctx, opTimeout)
@@ -221,8 +211,8 @@ func (s *EtcdSource) watchPeers(ctx context.Context, out chan<- Update) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			bo = nextBackoff(bo)
-			s.log.Warn("list leases (retrying, keeping last peers)", "err", err, "retry-in", bo)
+			wait = bo.Next()
+			s.log.Warn("list leases (retrying, keeping last peers)", "err", err, "retry-in", wait)
 			continue
 		}
 		clear(peers)
@@ -257,9 +247,10 @@ func (s *EtcdSource) watchPeers(ctx context.Context, out chan<- Update) error {
 			return ctx.Err()
 		}
 		if watchOK {
-			bo = 0
+			bo.Reset()
+			wait = 0
 		} else {
-			bo = nextBackoff(bo)
+			wait = bo.Next()
 		}
 	}
 }

@@ -28,7 +28,7 @@ type StaticOptions struct {
 // StaticSource is a Source backed by the static peers file (see package
 // config for the format). Run emits the file's peers as a Full update, then
 // re-reads the file when it changes (polled: inode, size, mtime; so an
-// atomic rename is noticed) and when Reload is called (cmd/vxtun calls it on
+// atomic rename is noticed) and when Reload is called (the node calls it on
 // SIGHUP). A changed, valid file is sent as a Full update; an unchanged peer
 // set sends nothing. A file that fails to read or parse is logged and the
 // previous peers stay in force.

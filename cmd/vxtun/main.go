@@ -7,24 +7,20 @@
 //	vxtun stats --debug-addr 127.0.0.1:9090
 //	vxtun version
 //
-// This package is wiring only: flags and environment, configuration loading,
-// signals and the daemon's lifecycle; the work is done by config, tun,
-// fastpath and registry.
+// This package is wiring only. It owns the flags and their environment
+// variables, the subcommands, signal handling and exit codes: "run" turns
+// the flags into a node.Config and calls node.Run (package node is the
+// daemon: settings, run loop, peer sets, lease moves, subnet.env, the debug
+// server); "stats" fetches and summarises a daemon's /metrics.
 //
-// Lifecycle of "run": validate every setting (and in etcd mode read the
-// network config and take the lease), open the TUN with one queue per
-// worker, configure it (MTU, <subnet>.0/32, a route for the Network), create
-// the forwarder, start the peer source and apply its first peer set, write
-// subnet.env, forward. A lost etcd lease that comes back with another subnet
-// restarts the dataplane (TUN, link, forwarder) with the new one; if the
-// network config in etcd changed meanwhile, the daemon exits with an error
-// instead, so that a restart applies the new config.
+// Imports: node, registry (for its settings and defaults), config (flag
+// checks). Nothing imports cmd.
 //
-// Concurrency: the main loop owns the peer set, the lease and the
-// dataplane; the peer source, the forwarder and the signal handler run in
-// their own goroutines and talk to it over channels. The debug server reads
-// only atomics, the settings fixed before it starts, and the Stats of the
-// forwarder and the TUN queues.
+// Concurrency: a signal goroutine cancels the node's context on SIGTERM or
+// SIGINT and sends on the node's Reload channel on SIGHUP; everything else
+// runs in the node (see its doc). Exit status: 0 after a clean shutdown, 1
+// on a startup or runtime error (one "vxtun: ..." line on stderr), 2 on
+// command-line misuse.
 package main
 
 import (

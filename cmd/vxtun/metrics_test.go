@@ -6,19 +6,28 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vxtun/vxtun/fastpath"
+	"github.com/vxtun/vxtun/dataplane"
+	"github.com/vxtun/vxtun/node"
 )
 
-func testSnapshot() metricsSnapshot {
-	return metricsSnapshot{
+// dropReasons are the userspace dataplane's drop reasons (README).
+var dropReasons = []string{"no_route", "too_big", "bad_header", "no_i_bit", "unknown_vni", "wrong_mac",
+	"unknown_source", "short", "bad_inner", "arp", "send_error"}
+
+func testSnapshot() node.Metrics {
+	drops := map[string]uint64{"no_route": 3, "wrong_mac": 2, "future_reason": 1}
+	for _, r := range dropReasons {
+		drops[r] += 0 // the userspace dataplane reports every reason
+	}
+	return node.Metrics{
 		Version: `v1 "quoted"`,
 		Backend: "vxlan",
 		Tun:     "vxtun0",
-		Stats: fastpath.Stats{
+		Stats: dataplane.Stats{
 			TxPackets: 10, TxBytes: 15000, RxPackets: 7, RxBytes: 9000,
-			Drops: map[string]uint64{fastpath.DropNoRoute: 3, fastpath.DropWrongMAC: 2, "future_reason": 1},
+			Drops: drops,
 			PeerDrops: map[string]map[string]uint64{
-				"node2": {fastpath.DropWrongMAC: 2},
+				"node2": {"wrong_mac": 2},
 			},
 		},
 		Peers:            2,
@@ -27,12 +36,17 @@ func testSnapshot() metricsSnapshot {
 	}
 }
 
+// metricsText is what node.DebugHandler serves on /metrics for s.
+func metricsText(s node.Metrics) string {
+	rec := httptest.NewRecorder()
+	node.DebugHandler(func() node.Metrics { return s }).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return rec.Body.String()
+}
+
+// TestMetricsRoundTrip: "vxtun stats" parses what the daemon serves.
 func TestMetricsRoundTrip(t *testing.T) {
-	var buf bytes.Buffer
-	if err := writeMetrics(&buf, testSnapshot()); err != nil {
-		t.Fatal(err)
-	}
-	samples, err := parseMetrics(&buf)
+	buf := bytes.NewBufferString(metricsText(testSnapshot()))
+	samples, err := parseMetrics(buf)
 	if err != nil {
 		t.Fatalf("parse our own output: %v\n%s", err, buf.String())
 	}
@@ -129,9 +143,7 @@ func TestParseSample(t *testing.T) {
 }
 
 func FuzzParseMetrics(f *testing.F) {
-	var buf bytes.Buffer
-	_ = writeMetrics(&buf, testSnapshot())
-	f.Add(buf.String())
+	f.Add(metricsText(testSnapshot()))
 	f.Add("a 1\n# comment\nb{c=\"d\"} 2\n")
 	f.Add(`m{l="\` + "\n")
 	f.Add("{} 1")
@@ -147,7 +159,7 @@ func FuzzParseMetrics(f *testing.F) {
 }
 
 func TestStatsSummary(t *testing.T) {
-	srv := httptest.NewServer(newDebugMux(testSnapshot))
+	srv := httptest.NewServer(node.DebugHandler(testSnapshot))
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	var out, errb bytes.Buffer

@@ -7,32 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/pprof"
 	"strings"
 	"time"
 )
-
-// newDebugMux serves /metrics from snap and the pprof handlers.
-func newDebugMux(snap func() metricsSnapshot) *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		_ = writeMetrics(w, snap())
-	})
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
-			http.NotFound(w, r)
-			return
-		}
-		fmt.Fprintln(w, "vxtun debug endpoint: /metrics /debug/pprof/")
-	})
-	return mux
-}
 
 // statsMain is "vxtun stats": fetch /metrics from a running daemon and print
 // a summary.
@@ -100,7 +77,7 @@ func fetchMetrics(ctx context.Context, addr string) (string, error) {
 	return string(b), nil
 }
 
-// printSummary prints the samples of writeMetrics readably.
+// printSummary prints the samples of a daemon's /metrics readably.
 func printSummary(w io.Writer, samples []sample) {
 	one := map[string]float64{}
 	drops := map[string]float64{}

@@ -1,0 +1,208 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+
+	"github.com/vxtun/vxtun/config"
+	"github.com/vxtun/vxtun/fastpath"
+	"github.com/vxtun/vxtun/hostnet"
+	"github.com/vxtun/vxtun/tun"
+)
+
+// userspaceDropReasons are the drop reasons the forwarder counts; Stats
+// reports each, zero or not, so /metrics shows a series per reason from
+// the start (a counter that appears only once non-zero confuses rate()).
+var userspaceDropReasons = []string{
+	fastpath.DropNoRoute, fastpath.DropTooBig, fastpath.DropBadHeader, fastpath.DropNoIBit,
+	fastpath.DropUnknownVNI, fastpath.DropWrongMAC, fastpath.DropUnknownSource, fastpath.DropShort,
+	fastpath.DropBadInner, fastpath.DropARP, fastpath.DropSendError,
+}
+
+// userspace is the TUN device, its link configuration (through
+// Config.Host) and the fastpath forwarder.
+type userspace struct {
+	cfg   Config
+	log   *slog.Logger
+	multi *tun.Multi
+	fwd   *fastpath.Forwarder // nil until OpenUserspace made it
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// OpenUserspace is the Opener of the userspace dataplane: it opens the TUN
+// device cfg.DeviceName with cfg.Workers queues, turns IPv6 off on it when
+// there is no IPv6 subnet, gives it its MTU, transmit queue length,
+// <subnet>.0 address(es) and a route for the Network(s) through cfg.Host,
+// and creates the forwarder (one UDP socket per queue on cfg.ListenAddr).
+// It owns cfg.Host from here on: Close, or a failed Open, closes it.
+func OpenUserspace(cfg Config) (Dataplane, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.NetConf == nil || cfg.Host == nil {
+		return nil, errors.New("open userspace dataplane: NetConf and Host are required")
+	}
+	multi, err := tun.Open(cfg.DeviceName, cfg.Workers, tun.Options{})
+	if err != nil {
+		_ = cfg.Host.Close()
+		return nil, explainTunError(err)
+	}
+	u := &userspace{cfg: cfg, log: log, multi: multi}
+	fail := func(err error) (Dataplane, error) {
+		if cerr := u.Close(); cerr != nil {
+			log.Warn("undo a failed dataplane start", "err", cerr)
+		}
+		return nil, err
+	}
+	var addrs, routes []netip.Prefix
+	if cfg.Subnet.IsValid() {
+		addrs = append(addrs, netip.PrefixFrom(cfg.Subnet.Masked().Addr(), 32))
+		routes = append(routes, cfg.NetConf.Network)
+	}
+	if cfg.Subnet6.IsValid() {
+		addrs = append(addrs, netip.PrefixFrom(cfg.Subnet6.Masked().Addr(), 128))
+		routes = append(routes, cfg.NetConf.IPv6Network)
+	} else {
+		// No IPv6 overlay: keep the kernel from sending router
+		// solicitations and MLD reports into the TUN (they would only be
+		// counted as no_route drops). Harmless when it fails: a kernel
+		// without IPv6 has no such file.
+		key := "net/ipv6/conf/" + multi.Name() + "/disable_ipv6"
+		if err := cfg.Host.SetSysctl(key, "1"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			log.Debug("disable IPv6 on the TUN", "err", err)
+		}
+	}
+	if err := cfg.Host.ConfigureLink(hostLink(multi.Name(), int(cfg.MTU), addrs, routes)); err != nil {
+		return fail(err)
+	}
+	fc := fastpath.Config{
+		Backend:     cfg.NetConf.Backend.Type,
+		VNI:         cfg.NetConf.Backend.VNI,
+		ListenAddr:  cfg.ListenAddr,
+		VtepMAC:     cfg.VtepMAC,
+		UnderlayMTU: int(cfg.Underlay.MTU),
+		Logger:      log,
+	}
+	if cfg.Subnet.IsValid() {
+		fc.VtepIP = cfg.Subnet.Masked().Addr()
+	}
+	if u.fwd, err = fastpath.New(fc, multi.Devices()); err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fail(fmt.Errorf("udp port %d is already in use: %w", cfg.ListenAddr.Port(), err))
+		}
+		return fail(err)
+	}
+	return u, nil
+}
+
+// CheckUserspace checks, before anything is changed, that the userspace
+// dataplane can start: the TUN driver is there and cfg.ListenAddr can be
+// bound. The port is bound without SO_REUSEPORT for a moment, so a port
+// held by another process (another vxtun, flanneld, a kernel vxlan device)
+// is reported instead of shared.
+func CheckUserspace(cfg Config) error {
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		return fmt.Errorf("no TUN support: %w (load the tun module: modprobe tun)", err)
+	}
+	addr := cfg.ListenAddr
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("udp port %d on %s is already in use (another vxtun, flanneld or a kernel vxlan device?)", addr.Port(), addr.Addr())
+		}
+		if errors.Is(err, syscall.EADDRNOTAVAIL) {
+			return fmt.Errorf("cannot bind %s: the address is not on this host", addr)
+		}
+		return fmt.Errorf("bind %s: %w", addr, err)
+	}
+	return c.Close()
+}
+
+// explainTunError adds the likely cause to a failure to open the TUN.
+func explainTunError(err error) error {
+	switch {
+	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("%w (vxtun needs root or CAP_NET_ADMIN)", err)
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENODEV):
+		return fmt.Errorf("%w (no TUN support: load the tun module)", err)
+	case errors.Is(err, syscall.EBUSY), errors.Is(err, syscall.EINVAL):
+		return fmt.Errorf("%w (is the interface name taken by another device or another vxtun?)", err)
+	}
+	return err
+}
+
+func (u *userspace) SetPeers(peers []config.Peer) error { return u.fwd.SetPeers(peers) }
+
+func (u *userspace) Run(ctx context.Context) error { return u.fwd.Run(ctx) }
+
+func (u *userspace) Stats() Stats {
+	fs := u.fwd.Stats()
+	s := Stats{
+		TxPackets: fs.TxPackets, TxBytes: fs.TxBytes,
+		RxPackets: fs.RxPackets, RxBytes: fs.RxBytes,
+		Drops:     make(map[string]uint64, len(userspaceDropReasons)+len(fs.Drops)),
+		PeerDrops: fs.PeerDrops,
+	}
+	for _, r := range userspaceDropReasons {
+		s.Drops[r] = 0
+	}
+	for r, n := range fs.Drops {
+		s.Drops[r] = n
+	}
+	for _, q := range u.multi.Queues() {
+		qs := q.Stats()
+		s.DeviceBadFrames += qs.BadFrames
+		s.DeviceWriteErrors += qs.WriteErrors
+	}
+	return s
+}
+
+func (u *userspace) Info() Info {
+	return Info{
+		Kind:     "userspace",
+		Device:   u.multi.Name(),
+		Listen:   u.fwd.LocalAddr().String(),
+		Offloads: u.multi.Offloads().String(),
+		Workers:  len(u.multi.Queues()),
+	}
+}
+
+func (u *userspace) Overhead() int {
+	return config.Overhead(u.cfg.NetConf.Backend.Type, u.cfg.Underlay.IP.Is6())
+}
+
+// Close removes the link configuration, closes the TUN (which removes the
+// device) and the forwarder's sockets. Idempotent; Stats and Info stay
+// callable afterwards (the counters keep their last values).
+func (u *userspace) Close() error {
+	u.closeOnce.Do(func() {
+		var errs []error
+		if err := u.cfg.Host.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("remove link configuration: %w", err))
+		}
+		if err := u.multi.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close tun: %w", err))
+		}
+		if u.fwd != nil {
+			_ = u.fwd.Close()
+		}
+		u.closeErr = errors.Join(errs...)
+	})
+	return u.closeErr
+}
+
+// hostLink is the link configuration of the TUN.
+func hostLink(name string, mtu int, addrs, routes []netip.Prefix) hostnet.Link {
+	return hostnet.Link{Name: name, MTU: mtu, TxQueueLen: tun.TxQueueLen, Addrs: addrs, Routes: routes}
+}

@@ -1,0 +1,88 @@
+package node
+
+import (
+	"log/slog"
+	"net/netip"
+
+	"github.com/vxtun/vxtun/dataplane"
+	"github.com/vxtun/vxtun/hostnet"
+	"github.com/vxtun/vxtun/registry"
+)
+
+// DefaultVtepMACFile keeps the VTEP MAC when the peer source leases the
+// subnet (etcd mode) and neither the node file nor Config.VtepMACFile
+// names a file: such a node may run without a node file.
+const DefaultVtepMACFile = "/var/lib/vxtun/vtep-mac"
+
+// Config is every setting of a node, already parsed (cmd/vxtun builds it
+// from flags and environment). Zero values mean "not set".
+type Config struct {
+	// NetConfFile is flannel's net-conf.json. Empty: read it from the peer
+	// source when it keeps one (etcd), else config.DefaultNetConfPath.
+	NetConfFile string
+	// NodeFile is the node settings file. Empty: the node is described by
+	// PublicIP and Iface alone.
+	NodeFile string
+	// Registry chooses the peer source.
+	Registry registry.Settings
+
+	// Overrides of the node file's settings.
+	PublicIP    netip.Addr // with it, Iface only names the interface
+	Iface       string     // alone: the interface's first IPv4 address is the public IP
+	TunName     string
+	Workers     int
+	SubnetFile  string
+	ListenPort  uint16
+	VtepMACFile string // replaces the node file's VtepMAC and VtepMACFile
+
+	// DebugAddr serves /metrics and /debug/pprof/ on host:port (empty: off).
+	DebugAddr string
+	// Version is reported in the "vxtun running" line and vxtun_info.
+	Version string
+	// Logger receives the node's log lines; nil means slog.Default().
+	Logger *slog.Logger
+	// Reload delivers reload requests (cmd sends one per SIGHUP): the peer
+	// source re-reads its input if it is a registry.Reloader.
+	Reload <-chan struct{}
+	// Started, if set, is called each time the node forwards: after the
+	// dataplane took its first peer set and subnet.env was written, just
+	// before the "vxtun running" line (cmd releases held-back log lines).
+	Started func()
+
+	// Opener opens the dataplane; nil means dataplane.OpenUserspace (and
+	// then Check defaults to dataplane.CheckUserspace).
+	Opener dataplane.Opener
+	// Check, if set, is called with the dataplane's config before the peer
+	// source is contacted, so that a missing device driver or a port in
+	// use fails the start early.
+	Check func(dataplane.Config) error
+	// NewHost returns the host-network changer a dataplane gets (one per
+	// dataplane; the dataplane closes it). nil means hostnet.New on Linux.
+	NewHost func() hostnet.Host
+	// NewSource creates the peer source; nil means registry.New (tests
+	// substitute a fake).
+	NewSource func(registry.Settings, registry.Node) (registry.Source, error)
+}
+
+// withDefaults fills in the defaults of the hooks.
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Opener == nil {
+		c.Opener = dataplane.OpenUserspace
+		if c.Check == nil {
+			c.Check = dataplane.CheckUserspace
+		}
+	}
+	if c.NewHost == nil {
+		c.NewHost = defaultHost
+	}
+	if c.NewSource == nil {
+		c.NewSource = registry.New
+	}
+	if c.Version == "" {
+		c.Version = "devel"
+	}
+	return c
+}

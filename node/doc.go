@@ -1,0 +1,31 @@
+// Package node is the vxtun node daemon as a library: Config (every
+// setting, already parsed) → New → (*Node).Run.
+//
+// Run resolves the settings (node file merged with the Config's overrides,
+// the network config from its file or the peer source, underlay address
+// and MTU, UDP port, VTEP MAC), creates the one peer source
+// (registry.New), takes the subnet lease if the source is a
+// registry.LeaseHolder, opens the dataplane through Config.Opener (the
+// userspace TUN forwarder by default), applies peer sets (a rejected one
+// leaves the previous one in force and is counted), writes subnet.env,
+// restarts the dataplane with the new subnet when the lease moves, and
+// serves /metrics and pprof on Config.DebugAddr. It stops when its context
+// ends, and at once, with the error, when the dataplane or the peer source
+// fails. Signals are the caller's: cmd/vxtun cancels the context on
+// SIGTERM and sends on Config.Reload on SIGHUP.
+//
+// Ownership: the Node owns its peer source, the peer set, the lease and the
+// dataplane it opened (and, through it, the hostnet.Host it gave it); all
+// are released before Run returns. subnet.env stays, as with flanneld.
+//
+// Imports: config, registry, dataplane, hostnet, internal/backoff,
+// prometheus client_golang. Not fastpath or tun: the dataplane seam hides
+// them.
+//
+// Concurrency: Run's goroutine owns the peer set, the lease and the
+// dataplane; the peer source and the dataplane's Run have goroutines of
+// their own and talk to it over channels. Metrics (and the /metrics
+// collector) may be called from any goroutine: it reads only atomics,
+// settings fixed before the debug server starts, and the Stats and Info of
+// the current dataplane.
+package node

@@ -1,0 +1,159 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vxtun/vxtun/dataplane"
+)
+
+// Metrics is what /metrics reports: a snapshot taken at scrape time.
+type Metrics struct {
+	Version string
+	Backend string
+	Tun     string
+	Stats   dataplane.Stats
+	Peers   int
+
+	PeerUpdates      uint64 // peer sets applied
+	PeerUpdateErrors uint64 // peer sets the dataplane rejected
+	Restarts         uint64 // dataplane restarts (the lease moved)
+}
+
+// Metrics returns the node's counters and the current dataplane's Stats.
+// Safe at any time, from any goroutine.
+func (n *Node) Metrics() Metrics {
+	m := Metrics{
+		Version:          n.cfg.Version,
+		Peers:            int(n.peers.Load()),
+		PeerUpdates:      n.updates.Load(),
+		PeerUpdateErrors: n.rejected.Load(),
+		Restarts:         n.restarts.Load(),
+	}
+	m.Backend, _ = n.backend.Load().(string)
+	if r := n.cur.Load(); r != nil {
+		m.Tun = r.info.Device
+		m.Stats = r.dp.Stats()
+	}
+	return m
+}
+
+// The metrics: names, help and label sets are part of vxtun's interface
+// (README "/metrics").
+var (
+	descInfo = prometheus.NewDesc("vxtun_info", "Build and configuration of this daemon.",
+		[]string{"version", "backend", "tun"}, nil)
+	descTxPackets = counterDesc("vxtun_tx_packets_total", "Packets encapsulated and sent to the underlay.")
+	descTxBytes   = counterDesc("vxtun_tx_bytes_total", "Inner bytes encapsulated and sent to the underlay.")
+	descRxPackets = counterDesc("vxtun_rx_packets_total", "Packets decapsulated and written to the TUN.")
+	descRxBytes   = counterDesc("vxtun_rx_bytes_total", "Inner bytes decapsulated and written to the TUN.")
+	descDrops     = prometheus.NewDesc("vxtun_drops_total", "Dropped packets by reason.", []string{"reason"}, nil)
+	descPeerDrops = prometheus.NewDesc("vxtun_peer_drops_total", "Dropped packets by peer and reason.",
+		[]string{"peer", "reason"}, nil)
+	descPeers        = prometheus.NewDesc("vxtun_peers", "Peers in the routing table.", nil, nil)
+	descUpdates      = counterDesc("vxtun_peer_updates_total", "Peer sets applied to the routing table.")
+	descUpdateErrors = counterDesc("vxtun_peer_update_errors_total", "Peer sets rejected (the previous table stayed).")
+	descBadFrames    = counterDesc("vxtun_tun_bad_frames_total", "Frames from the TUN that could not be parsed or split.")
+	descWriteErrors  = counterDesc("vxtun_tun_write_errors_total", "Packets the kernel refused on TUN write.")
+	descRestarts     = counterDesc("vxtun_dataplane_restarts_total", "Dataplane restarts (the etcd lease moved to another subnet).")
+	allDescs         = []*prometheus.Desc{descInfo, descTxPackets, descTxBytes, descRxPackets, descRxBytes, descDrops, descPeerDrops, descPeers, descUpdates, descUpdateErrors, descBadFrames, descWriteErrors, descRestarts}
+)
+
+func counterDesc(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
+
+// collector is a prometheus.Collector that takes one Metrics snapshot per
+// scrape: nothing is counted per packet for it.
+type collector struct {
+	snap func() Metrics
+}
+
+// NewCollector returns a collector of vxtun's metrics over snap (e.g.
+// (*Node).Metrics), called once per scrape.
+func NewCollector(snap func() Metrics) prometheus.Collector { return collector{snap: snap} }
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range allDescs {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	m := c.snap()
+	metric := func(d *prometheus.Desc, t prometheus.ValueType, v uint64, labels ...string) {
+		for i, l := range labels {
+			labels[i] = strings.ToValidUTF8(l, "\uFFFD") // peer names come from the registry
+		}
+		ch <- prometheus.MustNewConstMetric(d, t, float64(v), labels...)
+	}
+	metric(descInfo, prometheus.GaugeValue, 1, m.Version, m.Backend, m.Tun)
+	metric(descTxPackets, prometheus.CounterValue, m.Stats.TxPackets)
+	metric(descTxBytes, prometheus.CounterValue, m.Stats.TxBytes)
+	metric(descRxPackets, prometheus.CounterValue, m.Stats.RxPackets)
+	metric(descRxBytes, prometheus.CounterValue, m.Stats.RxBytes)
+	for r, v := range m.Stats.Drops {
+		metric(descDrops, prometheus.CounterValue, v, r)
+	}
+	for p, reasons := range m.Stats.PeerDrops {
+		for r, v := range reasons {
+			metric(descPeerDrops, prometheus.CounterValue, v, p, r)
+		}
+	}
+	metric(descPeers, prometheus.GaugeValue, uint64(max(m.Peers, 0)))
+	metric(descUpdates, prometheus.CounterValue, m.PeerUpdates)
+	metric(descUpdateErrors, prometheus.CounterValue, m.PeerUpdateErrors)
+	metric(descBadFrames, prometheus.CounterValue, m.Stats.DeviceBadFrames)
+	metric(descWriteErrors, prometheus.CounterValue, m.Stats.DeviceWriteErrors)
+	metric(descRestarts, prometheus.CounterValue, m.Restarts)
+}
+
+// DebugHandler serves /metrics (Prometheus text, from its own registry
+// with only vxtun's collector: no Go or process collectors) and the pprof
+// handlers under /debug/pprof/.
+func DebugHandler(snap func() Metrics) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(snap))
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintln(w, "vxtun debug endpoint: /metrics /debug/pprof/")
+	})
+	return mux
+}
+
+// startDebug serves DebugHandler on Config.DebugAddr.
+func (n *Node) startDebug() (stop func(), err error) {
+	l, err := net.Listen("tcp", n.cfg.DebugAddr)
+	if err != nil {
+		return nil, fmt.Errorf("debug server: %w", err)
+	}
+	srv := &http.Server{Handler: DebugHandler(n.Metrics), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("debug server", "err", err)
+		}
+	}()
+	n.log.Debug("debug server listening", "addr", l.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}

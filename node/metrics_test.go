@@ -1,0 +1,203 @@
+package node
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/vxtun/vxtun/dataplane"
+)
+
+func testMetrics() Metrics {
+	return Metrics{
+		Version: `v1 "quoted"`,
+		Backend: "vxlan",
+		Tun:     "vxtun0",
+		Stats: dataplane.Stats{
+			TxPackets: 10, TxBytes: 15000, RxPackets: 7, RxBytes: 9000,
+			Drops:     map[string]uint64{"no_route": 3, "wrong_mac": 2, "future_reason": 1, "unknown_vni": 0},
+			PeerDrops: map[string]map[string]uint64{"node2": {"wrong_mac": 2}},
+			// DeviceBadFrames/WriteErrors are the TUN queues' counters.
+			DeviceBadFrames: 4, DeviceWriteErrors: 5,
+		},
+		Peers:            2,
+		PeerUpdates:      5,
+		PeerUpdateErrors: 1,
+		Restarts:         3,
+	}
+}
+
+// scrape serves DebugHandler over HTTP and parses /metrics with expfmt.
+func scrape(t *testing.T, m Metrics) map[string]*dto.MetricFamily {
+	t.Helper()
+	srv := httptest.NewServer(DebugHandler(func() Metrics { return m }))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain; version=0.0.4") {
+		t.Fatalf("/metrics: got %s, %q; want 200, text/plain; version=0.0.4", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatalf("parse /metrics: %v\n%s", err, body)
+	}
+	return fams
+}
+
+// key is a sample's name and its label values in the order given.
+func key(name string, m *dto.Metric, labels ...string) string {
+	k := name
+	for _, l := range labels {
+		for _, lp := range m.GetLabel() {
+			if lp.GetName() == l {
+				k += "/" + lp.GetValue()
+			}
+		}
+	}
+	return k
+}
+
+func TestMetricsScrape(t *testing.T) {
+	fams := scrape(t, testMetrics())
+	type fam struct {
+		typ    dto.MetricType
+		help   string
+		labels []string
+	}
+	counter := func(help string, labels ...string) fam { return fam{dto.MetricType_COUNTER, help, labels} }
+	wantFams := map[string]fam{
+		"vxtun_info":                     {dto.MetricType_GAUGE, "Build and configuration of this daemon.", []string{"backend", "tun", "version"}},
+		"vxtun_tx_packets_total":         counter("Packets encapsulated and sent to the underlay."),
+		"vxtun_tx_bytes_total":           counter("Inner bytes encapsulated and sent to the underlay."),
+		"vxtun_rx_packets_total":         counter("Packets decapsulated and written to the TUN."),
+		"vxtun_rx_bytes_total":           counter("Inner bytes decapsulated and written to the TUN."),
+		"vxtun_drops_total":              counter("Dropped packets by reason.", "reason"),
+		"vxtun_peer_drops_total":         counter("Dropped packets by peer and reason.", "peer", "reason"),
+		"vxtun_peers":                    {dto.MetricType_GAUGE, "Peers in the routing table.", nil},
+		"vxtun_peer_updates_total":       counter("Peer sets applied to the routing table."),
+		"vxtun_peer_update_errors_total": counter("Peer sets rejected (the previous table stayed)."),
+		"vxtun_tun_bad_frames_total":     counter("Frames from the TUN that could not be parsed or split."),
+		"vxtun_tun_write_errors_total":   counter("Packets the kernel refused on TUN write."),
+		"vxtun_dataplane_restarts_total": counter("Dataplane restarts (the etcd lease moved to another subnet)."),
+	}
+	for name, w := range wantFams {
+		f, ok := fams[name]
+		if !ok {
+			t.Errorf("%s: missing", name)
+			continue
+		}
+		if f.GetType() != w.typ {
+			t.Errorf("%s: type: got %v, want %v", name, f.GetType(), w.typ)
+		}
+		if f.GetHelp() != w.help {
+			t.Errorf("%s: help: got %q, want %q", name, f.GetHelp(), w.help)
+		}
+		for _, m := range f.GetMetric() {
+			var got []string
+			for _, lp := range m.GetLabel() {
+				got = append(got, lp.GetName())
+			}
+			if strings.Join(got, ",") != strings.Join(w.labels, ",") {
+				t.Errorf("%s: labels: got %v, want %v", name, got, w.labels)
+			}
+		}
+	}
+	for name := range fams {
+		if _, ok := wantFams[name]; !ok {
+			t.Errorf("%s: exported, but not one of vxtun's metrics (no Go or process collectors)", name)
+		}
+	}
+
+	got := map[string]float64{}
+	var info map[string]string
+	for name, f := range fams {
+		for _, m := range f.GetMetric() {
+			v := m.GetCounter().GetValue()
+			if f.GetType() == dto.MetricType_GAUGE {
+				v = m.GetGauge().GetValue()
+			}
+			got[key(name, m, "peer", "reason")] = v
+			if name == "vxtun_info" {
+				info = map[string]string{}
+				for _, lp := range m.GetLabel() {
+					info[lp.GetName()] = lp.GetValue()
+				}
+			}
+		}
+	}
+	want := map[string]float64{
+		"vxtun_tx_packets_total":                 10,
+		"vxtun_tx_bytes_total":                   15000,
+		"vxtun_rx_packets_total":                 7,
+		"vxtun_rx_bytes_total":                   9000,
+		"vxtun_drops_total/no_route":             3,
+		"vxtun_drops_total/wrong_mac":            2,
+		"vxtun_drops_total/future_reason":        1,
+		"vxtun_drops_total/unknown_vni":          0, // listed although zero
+		"vxtun_peer_drops_total/node2/wrong_mac": 2,
+		"vxtun_peers":                            2,
+		"vxtun_peer_updates_total":               5,
+		"vxtun_peer_update_errors_total":         1,
+		"vxtun_tun_bad_frames_total":             4,
+		"vxtun_tun_write_errors_total":           5,
+		"vxtun_dataplane_restarts_total":         3,
+		"vxtun_info":                             1,
+	}
+	for k, v := range want {
+		g, ok := got[k]
+		if !ok {
+			t.Errorf("%s: missing", k)
+		} else if g != v {
+			t.Errorf("%s: got %v, want %v", k, g, v)
+		}
+	}
+	if info["version"] != `v1 "quoted"` || info["backend"] != "vxlan" || info["tun"] != "vxtun0" {
+		t.Errorf("vxtun_info labels: got %v, want version v1 \"quoted\", backend vxlan, tun vxtun0", info)
+	}
+}
+
+func TestMetricsBeforeDataplane(t *testing.T) {
+	// A node that has no dataplane yet reports zeros, and an invalid
+	// UTF-8 peer name does not break the scrape.
+	m := Metrics{Version: "v", Stats: dataplane.Stats{PeerDrops: map[string]map[string]uint64{"bad\xff": {"short": 1}}}}
+	fams := scrape(t, m)
+	if got := fams["vxtun_tx_packets_total"].GetMetric()[0].GetCounter().GetValue(); got != 0 {
+		t.Errorf("vxtun_tx_packets_total: got %v, want 0", got)
+	}
+	pd := fams["vxtun_peer_drops_total"].GetMetric()
+	if len(pd) != 1 || key("", pd[0], "peer") != "/bad\uFFFD" {
+		t.Errorf("vxtun_peer_drops_total: got %v, want one series with peer bad\\uFFFD", pd)
+	}
+}
+
+func TestDebugHandlerPprof(t *testing.T) {
+	srv := httptest.NewServer(DebugHandler(testMetrics))
+	defer srv.Close()
+	for _, tt := range []struct {
+		path string
+		code int
+	}{{"/debug/pprof/", 200}, {"/", 200}, {"/nope", 404}} {
+		resp, err := http.Get(srv.URL + tt.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.code {
+			t.Errorf("%s: got %s, want %d", tt.path, resp.Status, tt.code)
+		}
+	}
+}

@@ -1,0 +1,267 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vxtun/vxtun/config"
+	"github.com/vxtun/vxtun/dataplane"
+	"github.com/vxtun/vxtun/registry"
+)
+
+// stopTimeout bounds the wait for a dataplane's Run to return after its
+// context was cancelled.
+const stopTimeout = 10 * time.Second
+
+// Node is one vxtun node daemon. Create it with New and call Run once.
+type Node struct {
+	cfg Config
+	log *slog.Logger
+	src registry.Source // set by resolve
+
+	// Read by the metrics collector at scrape time.
+	backend  atomic.Value // string, once the network config is known
+	cur      atomic.Pointer[running]
+	peers    atomic.Int64
+	updates  atomic.Uint64
+	rejected atomic.Uint64
+	restarts atomic.Uint64
+}
+
+// New checks cfg and returns a node that Run starts.
+func New(cfg Config) (*Node, error) {
+	cfg = cfg.withDefaults()
+	if _, err := cfg.Registry.Traits(); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	return &Node{cfg: cfg, log: cfg.Logger}, nil
+}
+
+// running is an open dataplane and its Run goroutine.
+type running struct {
+	dp     dataplane.Dataplane
+	info   dataplane.Info
+	cancel context.CancelFunc // nil until started
+	done   chan struct{}      // closed when Run returned
+	err    error              // Run's result, once done is closed
+}
+
+// Run resolves the settings (in lease mode: takes the lease), opens the
+// dataplane, applies the first peer set, writes subnet.env and forwards
+// until ctx is done (it then returns nil after removing what it made), the
+// dataplane fails, the peer source fails, or a lease move comes with a
+// changed network config. Run may be called once.
+func (n *Node) Run(ctx context.Context) error {
+	s, err := n.resolve(ctx)
+	if n.src != nil {
+		defer closeSource(n.src)
+	}
+	if err != nil {
+		return err
+	}
+	n.backend.Store(string(s.nc.Backend.Type))
+	if n.cfg.DebugAddr != "" {
+		stopDebug, err := n.startDebug()
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
+	r, err := n.open(s)
+	if err != nil {
+		return err
+	}
+
+	// The peer source runs for the node's whole life, across dataplane
+	// restarts; this goroutine owns the peer set.
+	srcCtx, srcCancel := context.WithCancel(ctx)
+	updates := make(chan registry.Update, 1)
+	srcErr := make(chan error, 1)
+	var srcWG sync.WaitGroup
+	srcWG.Add(1)
+	go func() {
+		defer srcWG.Done()
+		srcErr <- n.src.Run(srcCtx, updates)
+	}()
+	defer func() {
+		srcCancel()
+		srcWG.Wait()
+	}()
+
+	peerSet := map[string]config.Peer{}
+	var peers []config.Peer
+	// The first peer set, before the dataplane forwards.
+	select {
+	case <-ctx.Done():
+		n.stop(r)
+		return ctx.Err()
+	case err := <-srcErr:
+		n.stop(r)
+		return fmt.Errorf("peer source: %w", err)
+	case u := <-updates:
+		peers = registry.Apply(peerSet, u)
+	}
+
+	var leases <-chan registry.Lease
+	if lh, ok := n.src.(registry.LeaseHolder); ok {
+		leases = lh.LeaseChanges()
+	}
+	for {
+		if r == nil {
+			if r, err = n.open(s); err != nil {
+				return err
+			}
+		}
+		if err := n.start(r, peers); err != nil {
+			n.stop(r)
+			return err
+		}
+		if err := n.writeSubnetEnv(s); err != nil {
+			n.stop(r)
+			return err
+		}
+		if n.cfg.Started != nil {
+			n.cfg.Started()
+		}
+		n.log.Info("vxtun running", "version", n.cfg.Version, "backend", s.nc.Backend.Type,
+			"tun", r.info.Device, "mtu", s.mtu, "offloads", r.info.Offloads,
+			"workers", r.info.Workers, "listen", r.info.Listen,
+			"subnet", s.subnet.String(), "network", s.nc.Network.String(), "peers", len(peers),
+			"subnet-file", s.node.SubnetFile)
+
+		restart, err := n.loop(ctx, s, r, peerSet, &peers, updates, srcErr, leases)
+		n.stop(r)
+		if err != nil || !restart {
+			if err == nil && ctx.Err() != nil {
+				n.log.Info("stopped: removed the TUN device and its addresses and routes", "tun", r.info.Device)
+			}
+			return err
+		}
+		r = nil
+		n.restarts.Add(1)
+	}
+}
+
+// loop forwards until shutdown (restart false, err nil), a fatal error, or
+// the lease moving to another subnet (restart true; s.subnet is the new one).
+func (n *Node) loop(ctx context.Context, s *settings, r *running, peerSet map[string]config.Peer, peers *[]config.Peer,
+	updates <-chan registry.Update, srcErr <-chan error, leases <-chan registry.Lease) (restart bool, err error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return false, nil
+		case <-r.done:
+			// Run returned by itself: stop at once with its error.
+			err := r.err
+			if err == nil {
+				err = errors.New("stopped")
+			}
+			return false, fmt.Errorf("dataplane: %w", err)
+		case err := <-srcErr:
+			if ctx.Err() != nil {
+				return false, nil
+			}
+			return false, fmt.Errorf("peer source: %w", err)
+		case u := <-updates:
+			next := registry.Apply(peerSet, u)
+			if err := r.dp.SetPeers(next); err != nil {
+				n.rejected.Add(1)
+				n.log.Error("peer update rejected; keeping the current peers", "err", err)
+				// Keep peerSet in line with the set in force.
+				clear(peerSet)
+				for _, p := range *peers {
+					peerSet[p.Name] = p
+				}
+				continue
+			}
+			*peers = next
+			n.peers.Store(int64(len(next)))
+			n.updates.Add(1)
+			n.log.Debug("peers applied", "peers", len(next))
+		case <-n.cfg.Reload:
+			if rl, ok := n.src.(registry.Reloader); ok {
+				n.log.Info("SIGHUP: re-reading " + describe(n.src))
+				rl.Reload()
+			} else {
+				n.log.Info("SIGHUP: nothing to reload (peers are watched)", "source", describe(n.src))
+			}
+		case l := <-leases:
+			if l.Subnet == s.subnet {
+				n.log.Debug("lease confirmed", "lease", l.Name)
+				if err := n.writeSubnetEnv(s); err != nil {
+					n.log.Error("rewrite subnet.env", "err", err)
+				}
+				continue
+			}
+			if err := n.checkLeaseNetConf(s, l.NetConf); err != nil {
+				return false, err
+			}
+			n.log.Warn("our lease moved to another subnet: restarting the dataplane",
+				"old", s.subnet.String(), "new", l.Subnet.String())
+			s.subnet = l.Subnet
+			return true, nil
+		}
+	}
+}
+
+// open opens a dataplane for the current subnet.
+func (n *Node) open(s *settings) (*running, error) {
+	cfg := n.dataplaneConfig(s)
+	cfg.Host = n.cfg.NewHost()
+	dp, err := n.cfg.Opener(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &running{dp: dp, info: dp.Info(), done: make(chan struct{})}, nil
+}
+
+// start gives the dataplane its peers and starts its Run.
+func (n *Node) start(r *running, peers []config.Peer) error {
+	if err := r.dp.SetPeers(peers); err != nil {
+		return err
+	}
+	n.peers.Store(int64(len(peers)))
+	n.updates.Add(1)
+	n.cur.Store(r)
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() {
+		r.err = r.dp.Run(ctx)
+		close(r.done)
+	}()
+	return nil
+}
+
+// stop ends the dataplane's Run (at once if it already returned) and
+// closes the dataplane, which removes what it made.
+func (n *Node) stop(r *running) {
+	if r.cancel != nil {
+		r.cancel()
+		select {
+		case <-r.done:
+			if r.err != nil {
+				n.log.Debug("dataplane ended", "err", r.err)
+			}
+		case <-time.After(stopTimeout):
+			n.log.Warn("dataplane did not stop within " + stopTimeout.String())
+		}
+	}
+	if err := r.dp.Close(); err != nil {
+		n.log.Warn("close dataplane", "err", err)
+	}
+}
+
+// writeSubnetEnv writes subnet.env for the current subnet(s).
+func (n *Node) writeSubnetEnv(s *settings) error {
+	e := config.SubnetEnvFor(s.nc, s.node, s.subnet, s.subnet6, s.mtu)
+	if err := config.WriteSubnetEnv(s.node.SubnetFile, e); err != nil {
+		return err
+	}
+	n.log.Debug("wrote subnet.env", "file", s.node.SubnetFile)
+	return nil
+}
