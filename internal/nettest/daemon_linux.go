@@ -227,3 +227,14 @@ func WaitExit(t testing.TB, d *Daemon, timeout time.Duration) int {
 	}
 	return code
 }
+
+// CheckRunning returns an error naming the first of ds that has exited,
+// with its exit status and the end of its output; nil if all run.
+func CheckRunning(ds ...*Daemon) error {
+	for _, d := range ds {
+		if exited, err := d.Exited(); exited {
+			return fmt.Errorf("%s exited (%v): %s", d.Name, err, d.LogTail(400))
+		}
+	}
+	return nil
+}
