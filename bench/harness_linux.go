@@ -104,10 +104,10 @@ type Harness struct {
 	runID string
 	log   io.Writer
 
-	mu      sync.Mutex
+	mu        sync.Mutex
 	underlays []*nettest.Underlay
 	daemons   []*nettest.Daemon
-	closed  bool
+	closed    bool
 }
 
 // ErrClosed is returned when the harness was closed (e.g. by a signal).
