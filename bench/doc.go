@@ -3,11 +3,12 @@
 // VXLAN and vxtun legacy UDP in one run, alternating, and reports ratios to
 // kernel vxlan.
 //
-// Layout: the pure parts (iperf3 JSON and ping output parsers, the RFC 2544
-// rate search, median/percentile/ratio math, the table, JSON and SVG
-// writers) are portable and unit-tested without privileges. The testbed
-// (namespaces, veth, kernel vxlan, vxtun daemons) lives in _linux.go files
-// and shells out to iproute2, iperf3 and ping.
+// Layout: the pure parts (the RFC 2544 rate search, median/percentile/ratio
+// math, the table, JSON and SVG writers) are portable and unit-tested
+// without privileges. The modes (veth, kernel vxlan, vxtun daemons) live in
+// _linux.go files on top of internal/nettest, which owns the namespaces,
+// the underlay, daemons, config writers, and running and parsing iperf3
+// and ping.
 //
 // Ownership: a Harness owns every namespace and process it starts. Its Close
 // kills what still runs in its namespaces and deletes them; cmd/vxbench calls

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/vxtun/vxtun/config"
+	"github.com/vxtun/vxtun/internal/nettest"
 )
 
 // Mode names.
@@ -103,10 +104,10 @@ type Harness struct {
 	runID string
 	log   io.Writer
 
-	mu      sync.Mutex
-	nss     []*Netns
-	daemons []*Daemon
-	closed  bool
+	mu        sync.Mutex
+	underlays []*nettest.Underlay
+	daemons   []*nettest.Daemon
+	closed    bool
 }
 
 // ErrClosed is returned when the harness was closed (e.g. by a signal).
@@ -133,16 +134,8 @@ func NewHarness(cfg Config) (*Harness, error) {
 
 // CheckTools reports missing external programs with the package to install.
 func CheckTools() error {
-	var missing []string
-	for _, t := range []struct{ cmd, pkg string }{
-		{"ip", "iproute2"}, {"bridge", "iproute2"}, {"iperf3", "iperf3"}, {"ping", "iputils-ping"}, {"ss", "iproute2"},
-	} {
-		if _, err := exec.LookPath(t.cmd); err != nil {
-			missing = append(missing, fmt.Sprintf("%s (apt-get install -y %s)", t.cmd, t.pkg))
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("missing tools: %s", strings.Join(missing, ", "))
+	if err := nettest.CheckTools("ip", "bridge", "iperf3", "ping", "ss"); err != nil {
+		return err
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("the end-to-end benchmark needs root (network namespaces)")
@@ -154,40 +147,41 @@ func (h *Harness) logf(format string, args ...any) {
 	fmt.Fprintf(h.log, "vxbench: "+format+"\n", args...)
 }
 
-func (h *Harness) newNetns(ctx context.Context, name string) (*Netns, error) {
+// newUnderlay builds an underlay that Close removes.
+func (h *Harness) newUnderlay(ctx context.Context, cfg nettest.UnderlayConfig) (*nettest.Underlay, error) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
 		return nil, ErrClosed
 	}
 	h.mu.Unlock()
-	ns, err := newNetns(ctx, name)
+	u, err := nettest.NewUnderlay(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	h.mu.Lock()
-	if h.closed { // Close ran meanwhile and will not see ns
+	if h.closed { // Close ran meanwhile and will not see u
 		h.mu.Unlock()
-		_ = ns.Delete()
+		_ = u.Close()
 		return nil, ErrClosed
 	}
-	h.nss = append(h.nss, ns)
+	h.underlays = append(h.underlays, u)
 	h.mu.Unlock()
-	return ns, nil
+	return u, nil
 }
 
-func (h *Harness) startDaemon(ns *Netns, name, logPath string, argv ...string) (*Daemon, error) {
+// startDaemon starts d; Close stops it.
+func (h *Harness) startDaemon(d *nettest.Daemon) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return nil, ErrClosed
+		return ErrClosed
 	}
-	d, err := StartDaemon(ns, name, logPath, argv...)
-	if err != nil {
-		return nil, err
+	if err := d.Start(); err != nil {
+		return err
 	}
 	h.daemons = append(h.daemons, d)
-	return d, nil
+	return nil
 }
 
 // Close stops every daemon and deletes every namespace the harness made.
@@ -195,8 +189,8 @@ func (h *Harness) startDaemon(ns *Netns, name, logPath string, argv ...string) (
 func (h *Harness) Close() error {
 	h.mu.Lock()
 	h.closed = true
-	daemons, nss := h.daemons, h.nss
-	h.daemons, h.nss = nil, nil
+	daemons, underlays := h.daemons, h.underlays
+	h.daemons, h.underlays = nil, nil
 	h.mu.Unlock()
 	var errs []error
 	var wg sync.WaitGroup
@@ -205,8 +199,8 @@ func (h *Harness) Close() error {
 		go func() { defer wg.Done(); _ = d.Stop(3 * time.Second) }()
 	}
 	wg.Wait()
-	for _, ns := range nss {
-		if err := ns.Delete(); err != nil {
+	for _, u := range underlays {
+		if err := u.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -217,12 +211,12 @@ func (h *Harness) Close() error {
 type modeRun struct {
 	mode   Mode
 	tb     *Testbed
-	server *Daemon // iperf3 -s in node B
+	server *nettest.Daemon // iperf3 -s in node B
 	res    *ModeResult
 }
 
 const (
-	iperfPort       = "5201"
+	iperfPort       = 5201
 	udpSocketBuffer = "4M" // iperf3 -w for the UDP tests
 )
 
@@ -329,59 +323,43 @@ func (h *Harness) startServer(ctx context.Context, mr *modeRun) error {
 	if mr.server != nil {
 		_ = mr.server.Stop(2 * time.Second)
 	}
-	d, err := h.startDaemon(b.NS, "iperf3 server", filepath.Join(mr.tb.Dir, "iperf3-server.log"),
-		"iperf3", "-s", "-B", b.Pod.String(), "-p", iperfPort)
-	if err != nil {
+	d := nettest.IperfServer(b.NS, b.Pod, iperfPort, filepath.Join(mr.tb.Dir, "iperf3-server.log"))
+	if err := h.startDaemon(d); err != nil {
 		return err
 	}
 	mr.server = d
-	for i := 0; i < 100; i++ {
-		out, err := b.NS.Run(ctx, "ss", "-Hltn", "sport", "= :"+iperfPort)
-		if err == nil && strings.Contains(out, iperfPort) {
-			return nil
-		}
-		if exited, werr := d.Exited(); exited {
-			return fmt.Errorf("iperf3 server exited: %v: %s", werr, d.LogTail(300))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return errors.New("iperf3 server does not listen after 5 s")
+	return nettest.WaitListen(ctx, d, iperfPort)
 }
 
 // iperf runs one iperf3 client test from node A to node B's pod address;
 // on a failure it restarts the server and tries once more.
-func (h *Harness) iperf(ctx context.Context, mr *modeRun, seconds int, args ...string) (IperfResult, error) {
+func (h *Harness) iperf(ctx context.Context, mr *modeRun, seconds int, args ...string) (nettest.IperfResult, error) {
 	a, b := mr.tb.Nodes[0], mr.tb.Nodes[1]
-	argv := append([]string{"iperf3", "-c", b.Pod.String(), "-B", a.Pod.String(), "-p", iperfPort,
-		"-J", "--connect-timeout", "3000", "-t", strconv.Itoa(seconds)}, args...)
 	var lastErr error
 	for attempt := 0; attempt < 2; attempt++ {
 		if attempt > 0 {
 			if err := h.startServer(ctx, mr); err != nil {
-				return IperfResult{}, err
+				return nettest.IperfResult{}, err
 			}
 		}
-		cctx, cancel := context.WithTimeout(ctx, time.Duration(seconds+30)*time.Second)
-		out, _ := a.NS.Command(cctx, argv...).Output() // iperf3 -J reports errors in its JSON
-		cancel()
+		r, err := nettest.RunIperf3(ctx, a.NS, a.Pod, b.Pod, iperfPort, seconds, args...)
 		if err := ctx.Err(); err != nil {
-			return IperfResult{}, err
+			return nettest.IperfResult{}, err
 		}
-		r, err := ParseIperf3(out)
 		if err == nil {
 			return r, nil
 		}
-		lastErr = fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
+		lastErr = err
 		h.logf("%s: %v (retrying)", mr.mode.Name(), lastErr)
 	}
-	return IperfResult{}, lastErr
+	return nettest.IperfResult{}, lastErr
 }
 
 // cpuSeconds sums the CPU time of pids.
 func cpuSeconds(pids []int) (float64, error) {
 	var sum float64
 	for _, p := range pids {
-		s, err := procCPU(p)
+		s, err := nettest.ProcCPU(p)
 		if err != nil {
 			return 0, err
 		}
@@ -480,7 +458,7 @@ func (h *Harness) measure(ctx context.Context, mr *modeRun) error {
 	if len(pids) > 0 {
 		var peak int64
 		for _, p := range pids {
-			rss, err := procPeakRSS(p)
+			rss, err := nettest.ProcPeakRSS(p)
 			if err != nil {
 				return err
 			}
@@ -495,21 +473,17 @@ func (h *Harness) measure(ctx context.Context, mr *modeRun) error {
 // warm-up and returns p50 and p99 in µs and the number lost.
 func (h *Harness) ping(ctx context.Context, mr *modeRun) (p50, p99 float64, lost int, err error) {
 	a, b := mr.tb.Nodes[0], mr.tb.Nodes[1]
-	base := []string{"ping", "-n", "-W", "1", "-I", a.Pod.String()}
-	if _, err := a.NS.Run(ctx, append(base, "-c", "5", "-i", "0.01", b.Pod.String())...); err != nil {
+	if _, err := nettest.Ping(ctx, a.NS, a.Pod, b.Pod, "-W", "1", "-c", "5", "-i", "0.01"); err != nil {
 		return 0, 0, 0, fmt.Errorf("ping warm-up: %w", err)
 	}
 	n := h.cfg.PingCount
 	deadline := strconv.Itoa(n/1000 + 10)
 	pctx, cancel := context.WithTimeout(ctx, time.Duration(n/1000+20)*time.Second)
 	defer cancel()
-	out, runErr := a.NS.Command(pctx, append(base, "-c", strconv.Itoa(n), "-i", "0.001", "-w", deadline, b.Pod.String())...).Output()
-	pr, err := ParsePing(out)
-	if err != nil {
-		return 0, 0, 0, fmt.Errorf("ping: %w (exit: %v)", err, runErr)
-	}
+	// Lost probes make ping exit non-zero; they are counted, not fatal.
+	pr, err := nettest.Ping(pctx, a.NS, a.Pod, b.Pod, "-W", "1", "-c", strconv.Itoa(n), "-i", "0.001", "-w", deadline)
 	if len(pr.RTTs) == 0 {
-		return 0, 0, 0, fmt.Errorf("ping: no replies of %d", pr.Transmitted)
+		return 0, 0, 0, fmt.Errorf("ping: no replies of %d: %v", pr.Transmitted, err)
 	}
 	us := make([]float64, len(pr.RTTs))
 	for i, d := range pr.RTTs {

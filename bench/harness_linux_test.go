@@ -16,43 +16,16 @@ import (
 	"github.com/vxtun/vxtun/internal/nettest"
 )
 
-func TestParseProcStat(t *testing.T) {
-	tests := []struct {
-		in   string
-		want float64
-		ok   bool
-	}{
-		{"1234 (vxtun) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0 100 0 0", 3.25, true},
-		{"1234 (a b) c)) R 1 1 1 0 -1 0 0 0 0 0 7 3 0 0 20 0 1 0 1 0 0", 0.10, true},
-		{"1234 (x) S 1 2 3", 0, false},
-		{"no paren", 0, false},
-		{"1 (x) S 1 1 1 0 -1 0 0 0 0 0 abc 3 0", 0, false},
-	}
-	for _, tt := range tests {
-		got, err := parseProcStat([]byte(tt.in))
-		if (err == nil) != tt.ok || (tt.ok && (got < tt.want-1e-9 || got > tt.want+1e-9)) {
-			t.Errorf("parseProcStat(%q) = %v, %v; want %v, ok=%v", tt.in, got, err, tt.want, tt.ok)
-		}
-	}
-	// Our own process has a readable, non-negative figure.
-	if s, err := procCPU(os.Getpid()); err != nil || s < 0 {
-		t.Errorf("procCPU(self) = %v, %v", s, err)
-	}
-	if rss, err := procPeakRSS(os.Getpid()); err != nil || rss <= 0 {
-		t.Errorf("procPeakRSS(self) = %v, %v; want > 0", rss, err)
-	}
-}
-
 // fakeTestbed is a testbed description without namespaces, for the pure
 // command and config builders.
 func fakeTestbed() *Testbed {
 	tb := &Testbed{Mode: "x"}
 	for i := 0; i < 2; i++ {
 		idx := byte(i + 1)
-		tb.Nodes[i] = &Node{Index: int(idx), Underlay: netip.AddrFrom4([4]byte{198, 18, 0, idx}),
+		tb.Nodes[i] = &Node{Node: nettest.Node{Index: int(idx), Underlay: netip.AddrFrom4([4]byte{198, 18, 0, idx}),
 			Subnet:  netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, idx, 0}), 24),
 			Pod:     netip.AddrFrom4([4]byte{198, 19, idx, 1}),
-			VtepMAC: net.HardwareAddr{0x0e, 0x76, 0x78, 0x62, 0x00, idx}}
+			VtepMAC: net.HardwareAddr{0x0e, 0x76, 0x78, 0x62, 0x00, idx}}}
 	}
 	return tb
 }

@@ -4,26 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
-	"strconv"
 
 	"github.com/vxtun/vxtun/internal/flannelvxlan"
+	"github.com/vxtun/vxtun/internal/nettest"
 )
 
-// Node is one side of a testbed.
-type Node struct {
-	NS       *Netns
-	Index    int              // 1 or 2: node N owns 198.19.N.0/24
-	Underlay netip.Addr       // 198.18.0.N on ul0
-	Subnet   netip.Prefix     // 198.19.N.0/24
-	Pod      netip.Addr       // 198.19.N.1/32 on lo: the traffic endpoint
-	VtepMAC  net.HardwareAddr // used by the vxlan modes
-}
-
-// SubnetBase is the subnet's network address (198.19.N.0), the address
-// flannel puts on flannel.1 and routes the peer's subnet through.
-func (n *Node) SubnetBase() netip.Addr { return n.Subnet.Addr() }
+// Node is one side of a testbed: its namespace and its address plan
+// (node N owns 198.19.N.0/24; its pod address 198.19.N.1/32 on lo is the
+// traffic endpoint).
+type Node = nettest.Host
 
 // Testbed is two namespaces joined by a veth underlay "ul0" (MTU 1500),
 // each with its pod address on lo. Which overlay carries pod-to-pod
@@ -35,7 +24,7 @@ type Testbed struct {
 }
 
 // UnderlayMTU is the veth MTU of the testbed.
-const UnderlayMTU = 1500
+const UnderlayMTU = nettest.UnderlayMTU
 
 // ErrUnavailable is wrapped by a Mode's Setup when the mode cannot run on
 // this machine or build (e.g. the vxtun binary is missing); the harness
@@ -65,38 +54,15 @@ type Mode interface {
 
 // newTestbed builds the two namespaces, the underlay and pod addresses.
 func newTestbed(ctx context.Context, h *Harness, mode, dir string) (*Testbed, error) {
-	tb := &Testbed{Mode: mode, Dir: dir}
-	for i := 0; i < 2; i++ {
-		idx := i + 1
-		ns, err := h.newNetns(ctx, fmt.Sprintf("vxb-%s-%s-%c", h.runID, mode, 'a'+i))
-		if err != nil {
-			return nil, err
-		}
-		tb.Nodes[i] = &Node{
-			NS:       ns,
-			Index:    idx,
-			Underlay: netip.AddrFrom4([4]byte{198, 18, 0, byte(idx)}),
-			Subnet:   netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, byte(idx), 0}), 24),
-			Pod:      netip.AddrFrom4([4]byte{198, 19, byte(idx), 1}),
-			// Locally administered unicast, stable per node.
-			VtepMAC: net.HardwareAddr{0x0e, 0x76, 0x78, 0x62, 0x00, byte(idx)},
-		}
+	u, err := h.newUnderlay(ctx, nettest.UnderlayConfig{
+		Names: []string{fmt.Sprintf("vxb-%s-%s-a", h.runID, mode), fmt.Sprintf("vxb-%s-%s-b", h.runID, mode)},
+		MTU:   UnderlayMTU,
+		Pods:  true,
+	})
+	if err != nil {
+		return nil, err
 	}
-	a, b := tb.Nodes[0], tb.Nodes[1]
-	if _, err := a.NS.Run(ctx, "ip", "link", "add", "ul0", "mtu", strconv.Itoa(UnderlayMTU), "type", "veth",
-		"peer", "name", "ul0", "netns", b.NS.Name); err != nil {
-		return nil, fmt.Errorf("underlay veth: %w", err)
-	}
-	for _, n := range tb.Nodes {
-		if err := n.NS.RunAll(ctx, [][]string{
-			{"ip", "addr", "add", n.Underlay.String() + "/24", "dev", "ul0"},
-			{"ip", "link", "set", "ul0", "up"},
-			{"ip", "addr", "add", n.Pod.String() + "/32", "dev", "lo"},
-		}); err != nil {
-			return nil, fmt.Errorf("underlay: %w", err)
-		}
-	}
-	return tb, nil
+	return &Testbed{Mode: mode, Dir: dir, Nodes: [2]*Node{u.Hosts[0], u.Hosts[1]}}, nil
 }
 
 // peer returns the other node.
@@ -118,7 +84,7 @@ func (VethMode) Name() string { return "veth" }
 func (VethMode) Setup(ctx context.Context, tb *Testbed) error {
 	for _, n := range tb.Nodes {
 		p := tb.peer(n)
-		if _, err := n.NS.Run(ctx, "ip", "route", "add", p.Subnet.String(), "via", p.Underlay.String(), "dev", "ul0"); err != nil {
+		if _, err := n.NS.Exec(ctx, "ip", "route", "add", p.Subnet.String(), "via", p.Underlay.String(), "dev", "ul0"); err != nil {
 			return fmt.Errorf("veth mode: %w", err)
 		}
 	}
@@ -154,7 +120,7 @@ func FlannelVXLANCommands(tb *Testbed, n *Node) [][]string {
 // Setup implements Mode.
 func (KernelVXLANMode) Setup(ctx context.Context, tb *Testbed) error {
 	for _, n := range tb.Nodes {
-		if err := n.NS.RunAll(ctx, FlannelVXLANCommands(tb, n)); err != nil {
+		if err := n.NS.ExecAll(ctx, FlannelVXLANCommands(tb, n)); err != nil {
 			return fmt.Errorf("kernel vxlan mode: %w", err)
 		}
 	}

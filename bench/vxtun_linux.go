@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vxtun/vxtun/config"
+	"github.com/vxtun/vxtun/internal/nettest"
 )
 
 // VxtunFlags names the flags of "vxtun run" the harness passes; the
@@ -78,68 +78,37 @@ type VxtunMode struct {
 	Ready   time.Duration // how long to wait for the overlay (default 20 s)
 	Extra   []string      // extra "vxtun run" flags
 
-	daemons []*Daemon
+	daemons []*nettest.Daemon
 	h       *Harness
 }
 
 // Name implements Mode.
 func (m *VxtunMode) Name() string { return "vxtun-" + string(m.Backend) }
 
-// VxtunFiles are the configuration files of one node.
-type VxtunFiles struct {
-	NetConf, Node, Peers, SubnetEnv string
-}
-
 // WriteVxtunConfig writes net-conf.json, node.json and peers.json for node
 // n of tb into dir and checks them with the config package's parsers.
-func WriteVxtunConfig(tb *Testbed, n *Node, backend config.Backend, dir string) (VxtunFiles, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return VxtunFiles{}, fmt.Errorf("vxtun config: %w", err)
-	}
-	f := VxtunFiles{
-		NetConf:   filepath.Join(dir, "net-conf.json"),
-		Node:      filepath.Join(dir, "node.json"),
-		Peers:     filepath.Join(dir, "peers.json"),
-		SubnetEnv: filepath.Join(dir, "subnet.env"),
-	}
+func WriteVxtunConfig(tb *Testbed, n *Node, backend config.Backend, dir string) (nettest.ConfigFiles, error) {
+	f := nettest.FilesIn(dir)
 	p := tb.peer(n)
-	netConf := map[string]any{
-		"Network": "198.19.0.0/16",
-		"Backend": map[string]any{"Type": string(backend)},
+	node := nettest.NodeConf{
+		PublicIP:    n.Underlay.String(),
+		Iface:       nettest.UnderlayIface,
+		Subnet:      n.Subnet.String(),
+		TunName:     "vxtun0",
+		SubnetFile:  f.SubnetEnv,
+		UnderlayMTU: UnderlayMTU,
 	}
-	node := map[string]any{
-		"PublicIP":    n.Underlay.String(),
-		"Iface":       "ul0",
-		"Subnet":      n.Subnet.String(),
-		"TunName":     "vxtun0",
-		"SubnetFile":  f.SubnetEnv,
-		"UnderlayMTU": UnderlayMTU,
-	}
-	peer := map[string]any{
-		"Name":     fmt.Sprintf("node%d", p.Index),
-		"PublicIP": p.Underlay.String(),
-		"Subnets":  []string{p.Subnet.String()},
-	}
-	if backend == config.BackendVXLAN {
-		node["VtepMAC"] = n.VtepMAC.String()
-		peer["VtepMAC"] = p.VtepMAC.String()
+	vxlan := backend == config.BackendVXLAN
+	if vxlan {
+		node.VtepMAC = n.VtepMAC.String()
 	} else {
 		// Keep any generated MAC in the run's directory, never in the
 		// host's /var/lib.
-		node["VtepMACFile"] = filepath.Join(dir, "vtep-mac")
+		node.VtepMACFile = filepath.Join(dir, "vtep-mac")
 	}
-	peers := map[string]any{"Peers": []any{peer}}
-	for _, w := range []struct {
-		path string
-		v    any
-	}{{f.NetConf, netConf}, {f.Node, node}, {f.Peers, peers}} {
-		b, err := json.MarshalIndent(w.v, "", "  ")
-		if err != nil {
-			return VxtunFiles{}, fmt.Errorf("vxtun config: %w", err)
-		}
-		if err := os.WriteFile(w.path, append(b, '\n'), 0o644); err != nil {
-			return VxtunFiles{}, fmt.Errorf("vxtun config: %w", err)
-		}
+	netConf := nettest.NetConf{Network: nettest.OverlayNetwork, Backend: nettest.Backend{Type: string(backend)}}
+	if err := f.Write(netConf, node, nettest.PeersOf(vxlan, p.Node)); err != nil {
+		return f, fmt.Errorf("vxtun config: %w", err)
 	}
 	// The config package is the reference for these formats.
 	nc, err := config.LoadNetConf(f.NetConf)
@@ -173,9 +142,9 @@ func (m *VxtunMode) Setup(ctx context.Context, tb *Testbed) error {
 			return err
 		}
 		cmd := VxtunCommand{Binary: m.Binary, NetConf: files.NetConf, Node: files.Node, Peers: files.Peers, Extra: m.Extra}
-		d, err := m.h.startDaemon(n.NS, fmt.Sprintf("vxtun node%d", n.Index),
-			filepath.Join(tb.Dir, fmt.Sprintf("vxtun-node%d.log", n.Index)), cmd.Argv()...)
-		if err != nil {
+		d := &nettest.Daemon{Name: "vxtun " + n.Name(), NS: n.NS, Argv: cmd.Argv(),
+			Log: filepath.Join(tb.Dir, fmt.Sprintf("vxtun-%s.log", n.Name()))}
+		if err := m.h.startDaemon(d); err != nil {
 			return err
 		}
 		m.daemons = append(m.daemons, d)
@@ -191,26 +160,10 @@ func (m *VxtunMode) Setup(ctx context.Context, tb *Testbed) error {
 // or timeout passes.
 func waitOverlay(ctx context.Context, tb *Testbed, timeout time.Duration, alive func() error) error {
 	a, b := tb.Nodes[0], tb.Nodes[1]
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
-		if err := alive(); err != nil {
-			return err
-		}
-		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		_, last = a.NS.Run(pctx, "ping", "-n", "-c", "1", "-W", "1", "-I", a.Pod.String(), b.Pod.String())
-		cancel()
-		if last == nil {
-			return nil
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: pod %s cannot reach %s after %v: %w", tb.Mode, a.Pod, b.Pod, timeout, last)
-		}
-		time.Sleep(200 * time.Millisecond)
+	if err := nettest.WaitPing(ctx, a.NS, a.Pod, b.Pod, timeout, alive); err != nil {
+		return fmt.Errorf("%s: %w", tb.Mode, err)
 	}
+	return nil
 }
 
 // PIDs implements Mode.
@@ -224,12 +177,7 @@ func (m *VxtunMode) PIDs() []int {
 
 // Check implements Mode.
 func (m *VxtunMode) Check() error {
-	for _, d := range m.daemons {
-		if exited, err := d.Exited(); exited {
-			return fmt.Errorf("%s exited (%v): %s", d.Name, err, d.LogTail(400))
-		}
-	}
-	return nil
+	return nettest.CheckRunning(m.daemons...)
 }
 
 // Stop implements Mode.

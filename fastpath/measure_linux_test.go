@@ -2,7 +2,6 @@ package fastpath
 
 import (
 	"context"
-	"encoding/json"
 	"net/netip"
 	"os"
 	"testing"
@@ -24,7 +23,7 @@ func TestMeasure(t *testing.T) {
 	if os.Getenv("VXTUN_MEASURE") != "1" {
 		t.Skip("set VXTUN_MEASURE=1 to measure")
 	}
-	nettest.RequireCommand(t, "iperf3", "ping")
+	nettest.RequireCommand(t, "iperf3", "ping", "ss")
 	ua, ub := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
 	for _, tc := range []struct {
 		name     string
@@ -41,16 +40,16 @@ func TestMeasure(t *testing.T) {
 			if tc.vxA {
 				startVXTUN(t, h.A, 1, ua, tc.backend, 0, 1500, []config.Peer{peerFor(2, ub, tc.backend, 0)})
 			} else {
-				kernelNode(t, h.A, 1, ua, 8472, 2, ub, nodeMAC(2))
+				kernelNode(t, h.A, 1, ua, 8472, 2, ub, nettest.NodeMAC(2))
 			}
 			if tc.vxB {
 				startVXTUN(t, h.B, 2, ub, tc.backend, 0, 1500, []config.Peer{peerFor(1, ua, tc.backend, 0)})
 			} else {
-				kernelNode(t, h.B, 2, ub, 8472, 1, ua, nodeMAC(1))
+				kernelNode(t, h.B, 2, ub, 8472, 1, ua, nettest.NodeMAC(1))
 			}
-			t.Logf("%s ping A→B (200 × 50 ms): %s", tc.name, ping(t, h.A, podAddr(1), podAddr(2), 200))
-			t.Logf("%s TCP A→B: %.2f Gbit/s", tc.name, iperf(t, h.A, h.B, podAddr(1), podAddr(2)))
-			t.Logf("%s TCP B→A: %.2f Gbit/s", tc.name, iperf(t, h.B, h.A, podAddr(2), podAddr(1)))
+			t.Logf("%s ping A→B (200 × 50 ms): %s", tc.name, ping(t, h.A, nettest.PodAddr(1), nettest.PodAddr(2), 200))
+			t.Logf("%s TCP A→B: %.2f Gbit/s", tc.name, iperf(t, h.A, h.B, nettest.PodAddr(1), nettest.PodAddr(2)))
+			t.Logf("%s TCP B→A: %.2f Gbit/s", tc.name, iperf(t, h.B, h.A, nettest.PodAddr(2), nettest.PodAddr(1)))
 		})
 	}
 }
@@ -61,32 +60,17 @@ func iperf(t *testing.T, client, server *nettest.NS, src, dst netip.Addr) float6
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srv := server.Command(ctx, "iperf3", "-s", "-1", "-B", dst.String(), "-p", "5201")
+	srv := nettest.IperfServer(server, dst, 5201, "")
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Wait()
-	var out string
-	var err error
-	for range 20 { // until the server listens
-		time.Sleep(100 * time.Millisecond)
-		out, err = client.Try("iperf3", "-c", dst.String(), "-B", src.String(), "-p", "5201", "-t", "5", "-J")
-		if err == nil {
-			break
-		}
+	defer srv.Kill()
+	if err := nettest.WaitListen(ctx, srv, 5201); err != nil {
+		t.Fatal(err)
 	}
+	r, err := nettest.RunIperf3(ctx, client, src, dst, 5201, 5)
 	if err != nil {
-		t.Fatalf("iperf3: %v\n%s", err, out)
+		t.Fatalf("iperf3: %v", err)
 	}
-	var r struct {
-		End struct {
-			SumReceived struct {
-				BitsPerSecond float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-		} `json:"end"`
-	}
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		t.Fatalf("iperf3 output: %v\n%s", err, out)
-	}
-	return r.End.SumReceived.BitsPerSecond / 1e9
+	return r.RecvBps / 1e9
 }

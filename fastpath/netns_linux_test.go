@@ -2,15 +2,10 @@ package fastpath
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net"
 	"net/netip"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -50,16 +45,10 @@ type vnode struct {
 	done  chan error
 }
 
-func nodeMAC(n int) net.HardwareAddr { return net.HardwareAddr{0x0e, 0x76, 0x78, 0, 0, byte(n)} }
-
-func podAddr(n int) netip.Addr { return netip.AddrFrom4([4]byte{198, 19, byte(n), 1}) }
-
-func vtepAddr(n int) netip.Addr { return netip.AddrFrom4([4]byte{198, 19, byte(n), 0}) }
-
 func peerFor(n int, under netip.Addr, backend config.Backend, port uint16) config.Peer {
 	return config.Peer{
 		Name: fmt.Sprintf("node%d", n), PublicIP: under, Port: port, Backend: backend,
-		VNI: 1, Subnets: []netip.Prefix{netip.PrefixFrom(vtepAddr(n), 24)}, VtepMAC: nodeMAC(n),
+		VNI: 1, Subnets: []netip.Prefix{netip.PrefixFrom(nettest.VtepAddr(n), 24)}, VtepMAC: nettest.NodeMAC(n),
 	}
 }
 
@@ -72,7 +61,7 @@ func prepNS(t *testing.T, ns *nettest.NS, n int) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	ns.Run("ip", "addr", "add", podAddr(n).String()+"/32", "dev", "lo")
+	ns.Run("ip", "addr", "add", nettest.PodAddr(n).String()+"/32", "dev", "lo")
 }
 
 // startVXTUN opens a TUN with two queues in ns, configures it and runs a
@@ -80,7 +69,7 @@ func prepNS(t *testing.T, ns *nettest.NS, n int) {
 func startVXTUN(t *testing.T, ns *nettest.NS, n int, under netip.Addr, backend config.Backend, port uint16, underMTU int, peers []config.Peer) *vnode {
 	t.Helper()
 	prepNS(t, ns, n)
-	v := &vnode{ns: ns, n: n, under: under, mac: nodeMAC(n), done: make(chan error, 1)}
+	v := &vnode{ns: ns, n: n, under: under, mac: nettest.NodeMAC(n), done: make(chan error, 1)}
 	var m *tun.Multi
 	err := ns.Do(func() error {
 		var err error
@@ -90,14 +79,14 @@ func startVXTUN(t *testing.T, ns *nettest.NS, n int, under netip.Addr, backend c
 		}
 		tunMTU := int(config.TunMTUFor(config.WireMTU(1500), backend, false))
 		if err := hostnet.New().ConfigureLink(hostnet.Link{Name: "vxtun0", MTU: tunMTU, TxQueueLen: tun.TxQueueLen,
-			Addrs:  []netip.Prefix{netip.PrefixFrom(vtepAddr(n), 32)},
+			Addrs:  []netip.Prefix{netip.PrefixFrom(nettest.VtepAddr(n), 32)},
 			Routes: []netip.Prefix{netip.MustParsePrefix("198.19.0.0/16")}}); err != nil {
 			m.Close()
 			return err
 		}
 		v.f, err = New(Config{
 			Backend: backend, VNI: 1, ListenAddr: netip.AddrPortFrom(under, port),
-			VtepMAC: v.mac, VtepIP: vtepAddr(n), UnderlayMTU: underMTU,
+			VtepMAC: v.mac, VtepIP: nettest.VtepAddr(n), UnderlayMTU: underMTU,
 		}, m.Devices())
 		if err != nil {
 			m.Close()
@@ -123,116 +112,41 @@ func startVXTUN(t *testing.T, ns *nettest.NS, n int, under netip.Addr, backend c
 	return v
 }
 
-var rttRE = regexp.MustCompile(`rtt min/avg/max/mdev = ([0-9.]+)/([0-9.]+)/([0-9.]+)`)
-
-// ping pings dst from ns (source src) and returns the average RTT line.
+// ping pings dst from ns (source src) and returns a summary of the RTTs.
 func ping(t *testing.T, ns *nettest.NS, src, dst netip.Addr, count int) string {
 	t.Helper()
 	nettest.RequireCommand(t, "ping")
-	out, err := ns.Try("ping", "-c", fmt.Sprint(count), "-i", "0.05", "-W", "2", "-I", src.String(), dst.String())
+	r, err := nettest.Ping(context.Background(), ns, src, dst, "-c", fmt.Sprint(count), "-i", "0.05", "-W", "2")
 	if err != nil {
-		t.Fatalf("ping %s → %s: %v\n%s", src, dst, err, out)
+		t.Fatalf("ping %s → %s: %v", src, dst, err)
 	}
-	m := rttRE.FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("ping %s → %s: no rtt in\n%s", src, dst, out)
+	if len(r.RTTs) == 0 {
+		t.Fatalf("ping %s → %s: no rtt in %+v", src, dst, r)
 	}
-	var rtts []float64
-	for _, tm := range timeRE.FindAllStringSubmatch(out, -1) {
-		if v, err := strconv.ParseFloat(tm[1], 64); err == nil {
-			rtts = append(rtts, v)
-		}
-	}
-	slices.Sort(rtts)
-	pct := func(p float64) float64 { return rtts[min(len(rtts)-1, int(p*float64(len(rtts))))] }
-	return fmt.Sprintf("rtt min/avg/max %s/%s/%s ms, p50 %.3f p99 %.3f ms (%d probes)", m[1], m[2], m[3], pct(0.5), pct(0.99), len(rtts))
+	rtts := slices.Sorted(slices.Values(r.RTTs))
+	pct := func(p float64) time.Duration { return rtts[min(len(rtts)-1, int(p*float64(len(rtts))))] }
+	return fmt.Sprintf("rtt min/avg/max %v/%v/%v, p50 %v p99 %v (%d probes)", r.Min, r.Avg, r.Max, pct(0.5), pct(0.99), len(rtts))
 }
-
-var timeRE = regexp.MustCompile(`time=([0-9.]+) ms`)
 
 // transfer sends size pseudo-random bytes over TCP from ns `from` to dst:port
 // in ns `to`, checks length and SHA-256 on both ends and returns Gbit/s.
 // during, if set, runs while the transfer is in flight.
 func transfer(t *testing.T, from, to *nettest.NS, src, dst netip.Addr, port int, size int64, during func(stop <-chan struct{})) float64 {
 	t.Helper()
-	var ln net.Listener
-	if err := to.Do(func() error {
-		var err error
-		ln, err = net.Listen("tcp4", netip.AddrPortFrom(dst, uint16(port)).String())
-		return err
-	}); err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	defer ln.Close()
-	type result struct {
-		n   int64
-		sum [32]byte
-		err error
-	}
-	res := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			res <- result{err: err}
-			return
-		}
-		defer c.Close()
-		h := sha256.New()
-		n, err := io.Copy(h, c)
-		var r result
-		r.n, r.err = n, err
-		copy(r.sum[:], h.Sum(nil))
-		res <- r
-	}()
-	var conn net.Conn
-	if err := from.Do(func() error {
-		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: src.AsSlice()}}
-		var err error
-		conn, err = d.Dial("tcp4", netip.AddrPortFrom(dst, uint16(port)).String())
-		return err
-	}); err != nil {
-		t.Fatalf("dial %s: %v", dst, err)
-	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	if during != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); during(stop) }()
 	}
-	_ = conn.SetDeadline(time.Now().Add(90 * time.Second))
-	rng := rand.NewChaCha8([32]byte{byte(port)})
-	buf := make([]byte, 256<<10)
-	h := sha256.New()
-	start := time.Now()
-	var sent int64
-	for sent < size {
-		chunk := buf[:min(int64(len(buf)), size-sent)]
-		_, _ = rng.Read(chunk)
-		h.Write(chunk)
-		if _, err := conn.Write(chunk); err != nil {
-			close(stop)
-			wg.Wait()
-			t.Fatalf("write after %d bytes: %v", sent, err)
-		}
-		sent += int64(len(chunk))
-	}
-	conn.Close()
-	var r result
-	select {
-	case r = <-res:
-	case <-time.After(60 * time.Second):
-		t.Fatal("receiver did not finish")
-	}
-	el := time.Since(start).Seconds()
+	x := nettest.Transfer{Src: src, Dst: dst, Port: port, Size: size, Seed: uint64(port)}
+	r, err := x.Send(context.Background(), from, to)
 	close(stop)
 	wg.Wait()
-	if r.err != nil {
-		t.Fatalf("receive: %v", r.err)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if r.n != size || r.sum != [32]byte(h.Sum(nil)) {
-		t.Fatalf("received %d bytes (sha256 %x), want %d bytes (sha256 %x)", r.n, r.sum[:8], size, h.Sum(nil)[:8])
-	}
-	return float64(size) * 8 / el / 1e9
+	return r.Gbps()
 }
 
 // TestTwoNodesVXLAN is real-parts test 1 (and, with SetPeers churning during
@@ -253,8 +167,8 @@ func testTwoNodes(t *testing.T, backend config.Backend, port uint16) {
 	a := startVXTUN(t, h.A, 1, ua, backend, port, 1500, peersA)
 	b := startVXTUN(t, h.B, 2, ub, backend, port, 1500, []config.Peer{peerFor(1, ua, backend, port)})
 
-	t.Logf("ping 1→2: %s", ping(t, h.A, podAddr(1), podAddr(2), 20))
-	t.Logf("ping 2→1: %s", ping(t, h.B, podAddr(2), podAddr(1), 20))
+	t.Logf("ping 1→2: %s", ping(t, h.A, nettest.PodAddr(1), nettest.PodAddr(2), 20))
+	t.Logf("ping 2→1: %s", ping(t, h.B, nettest.PodAddr(2), nettest.PodAddr(1), 20))
 
 	// While 1→2 runs, node 1's peers are replaced again and again: with the
 	// same peer, and with an extra peer coming and going.
@@ -276,9 +190,9 @@ func testTwoNodes(t *testing.T, backend config.Backend, port uint16) {
 			}
 		}
 	}
-	g := transfer(t, h.A, h.B, podAddr(1), podAddr(2), 5001, transferSize, churn)
+	g := transfer(t, h.A, h.B, nettest.PodAddr(1), nettest.PodAddr(2), 5001, transferSize, churn)
 	t.Logf("TCP 1→2: %d MiB verified, %.2f Gbit/s (peers swapped every 2 ms)", transferSize>>20, g)
-	g = transfer(t, h.B, h.A, podAddr(2), podAddr(1), 5002, transferSize, nil)
+	g = transfer(t, h.B, h.A, nettest.PodAddr(2), nettest.PodAddr(1), 5002, transferSize, nil)
 	t.Logf("TCP 2→1: %d MiB verified, %.2f Gbit/s", transferSize>>20, g)
 
 	for _, v := range []*vnode{a, b} {
@@ -299,9 +213,9 @@ func kernelNode(t *testing.T, ns *nettest.NS, n int, local netip.Addr, port uint
 	t.Helper()
 	nettest.RequireCommand(t, "bridge")
 	prepNS(t, ns, n)
-	d := flannelvxlan.Device{Local: local, Port: port, MAC: nodeMAC(n),
-		Subnet: netip.PrefixFrom(vtepAddr(n), 24), Extra: extra}
-	for _, c := range d.Commands(flannelvxlan.Remote{Subnet: netip.PrefixFrom(vtepAddr(rn), 24),
+	d := flannelvxlan.Device{Local: local, Port: port, MAC: nettest.NodeMAC(n),
+		Subnet: netip.PrefixFrom(nettest.VtepAddr(n), 24), Extra: extra}
+	for _, c := range d.Commands(flannelvxlan.Remote{Subnet: netip.PrefixFrom(nettest.VtepAddr(rn), 24),
 		PublicIP: remote, VtepMAC: rmac}) {
 		ns.Run(c...)
 	}
@@ -324,30 +238,30 @@ func TestKernelVXLANInterop(t *testing.T) {
 			a := startVXTUN(t, h.A, 1, ua, config.BackendVXLAN, port, 1500, []config.Peer{peerFor(2, ub, config.BackendVXLAN, port)})
 			kernelNode(t, h.B, 2, ub, port, 1, ua, a.mac, tc.extra...)
 
-			t.Logf("ping vxtun→kernel: %s", ping(t, h.A, podAddr(1), podAddr(2), 20))
-			t.Logf("ping kernel→vxtun: %s", ping(t, h.B, podAddr(2), podAddr(1), 20))
+			t.Logf("ping vxtun→kernel: %s", ping(t, h.A, nettest.PodAddr(1), nettest.PodAddr(2), 20))
+			t.Logf("ping kernel→vxtun: %s", ping(t, h.B, nettest.PodAddr(2), nettest.PodAddr(1), 20))
 			if len(tc.extra) > 0 {
 				// With gbp the kernel puts the packet mark into the GBP policy
 				// ID and sets the G flag: vxtun must accept it.
-				if out, err := h.B.Try("ping", "-c", "3", "-i", "0.05", "-W", "2", "-m", "42", "-I", podAddr(2).String(), podAddr(1).String()); err != nil {
+				if out, err := h.B.Try("ping", "-c", "3", "-i", "0.05", "-W", "2", "-m", "42", "-I", nettest.PodAddr(2).String(), nettest.PodAddr(1).String()); err != nil {
 					t.Fatalf("ping with GBP policy 42: %v\n%s", err, out)
 				}
 			}
-			g := transfer(t, h.A, h.B, podAddr(1), podAddr(2), 5001, size, nil)
+			g := transfer(t, h.A, h.B, nettest.PodAddr(1), nettest.PodAddr(2), 5001, size, nil)
 			t.Logf("TCP vxtun→kernel: %d MiB verified, %.2f Gbit/s", size>>20, g)
-			g = transfer(t, h.B, h.A, podAddr(2), podAddr(1), 5002, size, nil)
+			g = transfer(t, h.B, h.A, nettest.PodAddr(2), nettest.PodAddr(1), 5002, size, nil)
 			t.Logf("TCP kernel→vxtun: %d MiB verified, %.2f Gbit/s", size>>20, g)
 
 			// ARP path: no static neighbour for vxtun's VTEP address; the
 			// kernel broadcasts its ARP request to the default fdb entry.
-			h.B.Run("ip", "neigh", "del", vtepAddr(1).String(), "dev", "flannel.1")
+			h.B.Run("ip", "neigh", "del", nettest.VtepAddr(1).String(), "dev", "flannel.1")
 			h.B.Run("bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "flannel.1", "dst", ua.String(), "self", "permanent")
-			t.Logf("ping kernel→vxtun via ARP: %s", ping(t, h.B, podAddr(2), podAddr(1), 5))
-			neigh := h.B.Run("ip", "neigh", "show", vtepAddr(1).String(), "dev", "flannel.1")
+			t.Logf("ping kernel→vxtun via ARP: %s", ping(t, h.B, nettest.PodAddr(2), nettest.PodAddr(1), 5))
+			neigh := h.B.Run("ip", "neigh", "show", nettest.VtepAddr(1).String(), "dev", "flannel.1")
 			if !strings.Contains(neigh, a.mac.String()) {
-				t.Errorf("kernel neighbour for %s: %q, want lladdr %s learnt by ARP", vtepAddr(1), neigh, a.mac)
+				t.Errorf("kernel neighbour for %s: %q, want lladdr %s learnt by ARP", nettest.VtepAddr(1), neigh, a.mac)
 			}
-			g = transfer(t, h.B, h.A, podAddr(2), podAddr(1), 5003, size/4, nil)
+			g = transfer(t, h.B, h.A, nettest.PodAddr(2), nettest.PodAddr(1), 5003, size/4, nil)
 			t.Logf("TCP kernel→vxtun after ARP: %.2f Gbit/s", g)
 			if s := a.f.Stats(); len(s.Drops) != 0 {
 				t.Errorf("vxtun dropped %v, want nothing", s.Drops)
@@ -369,7 +283,7 @@ func TestVXLANDropReasons(t *testing.T) {
 	var ln *net.UDPConn
 	if err := h.A.Do(func() error {
 		var err error
-		ln, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(podAddr(1), 7777)))
+		ln, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(nettest.PodAddr(1), 7777)))
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -378,12 +292,12 @@ func TestVXLANDropReasons(t *testing.T) {
 
 	frame := func(flags0, flags1 byte, policy uint16, vni uint32, dst net.HardwareAddr, tag string) []byte {
 		inner := make([]byte, 28+len(tag))
-		encap.IPv4(inner).Encode(&encap.IPv4Fields{TotalLength: uint16(len(inner)), TTL: 64, Protocol: encap.ProtocolUDP, Src: podAddr(2), Dst: podAddr(1)})
+		encap.IPv4(inner).Encode(&encap.IPv4Fields{TotalLength: uint16(len(inner)), TTL: 64, Protocol: encap.ProtocolUDP, Src: nettest.PodAddr(2), Dst: nettest.PodAddr(1)})
 		encap.UDP(inner[20:]).Encode(&encap.UDPFields{SrcPort: 9, DstPort: 7777, Length: uint16(8 + len(tag))})
 		copy(inner[28:], tag)
 		b := make([]byte, encap.VXLANOverhead+len(inner))
 		copy(b[encap.VXLANOverhead:], inner)
-		encap.EncapVXLAN(b, encap.VXLANOverhead, vni, dst, nodeMAC(2), encap.EtherTypeIPv4)
+		encap.EncapVXLAN(b, encap.VXLANOverhead, vni, dst, nettest.NodeMAC(2), encap.EtherTypeIPv4)
 		b[0], b[1] = flags0, flags1
 		b[2], b[3] = byte(policy>>8), byte(policy)
 		return b
@@ -458,7 +372,7 @@ func TestTooBigDF(t *testing.T) {
 
 	// TCP first, so that it is TCP that meets the frag-needed errors.
 	size := transferSize / 4
-	g := transfer(t, h.A, h.B, podAddr(1), podAddr(2), 5001, size, nil)
+	g := transfer(t, h.A, h.B, nettest.PodAddr(1), nettest.PodAddr(2), 5001, size, nil)
 	t.Logf("TCP 1→2 through PMTU: %d MiB verified, %.2f Gbit/s", size>>20, g)
 	tcpTooBig := a.f.Stats().Drops[DropTooBig]
 	if tcpTooBig == 0 {
@@ -466,16 +380,16 @@ func TestTooBigDF(t *testing.T) {
 	}
 
 	nettest.RequireCommand(t, "ping")
-	out, _ := h.A.Try("ping", "-c", "2", "-i", "0.2", "-W", "1", "-M", "do", "-s", "1400", "-I", podAddr(1).String(), podAddr(2).String())
+	out, _ := h.A.Try("ping", "-c", "2", "-i", "0.2", "-W", "1", "-M", "do", "-s", "1400", "-I", nettest.PodAddr(1).String(), nettest.PodAddr(2).String())
 	if !strings.Contains(out, "mtu = 1350") && !strings.Contains(out, "mtu=1350") {
 		t.Fatalf("DF ping of 1428 bytes: want frag-needed with mtu 1350, got\n%s", out)
 	}
 	t.Logf("DF ping: %s", strings.TrimSpace(strings.SplitN(out, "\n", 3)[1]))
-	t.Logf("ping 1350: %s", ping(t, h.A, podAddr(1), podAddr(2), 3))
+	t.Logf("ping 1350: %s", ping(t, h.A, nettest.PodAddr(1), nettest.PodAddr(2), 3))
 	// A fresh destination has no cached PMTU: its DF ping gets the ICMP.
-	out, _ = h.A.Try("ping", "-c", "1", "-W", "1", "-M", "do", "-s", "1400", "-I", podAddr(1).String(), vtepAddr(2).String())
+	out, _ = h.A.Try("ping", "-c", "1", "-W", "1", "-M", "do", "-s", "1400", "-I", nettest.PodAddr(1).String(), nettest.VtepAddr(2).String())
 	if !strings.Contains(out, "Frag needed and DF set (mtu = 1350)") {
-		t.Errorf("DF ping to %s: want \"Frag needed and DF set (mtu = 1350)\", got\n%s", vtepAddr(2), out)
+		t.Errorf("DF ping to %s: want \"Frag needed and DF set (mtu = 1350)\", got\n%s", nettest.VtepAddr(2), out)
 	}
 	if s := a.f.Stats(); s.Drops[DropTooBig] == 0 {
 		t.Errorf("drops %v, want some too_big", s.Drops)
@@ -497,12 +411,12 @@ func TestRunReturnsWithTunOpen(t *testing.T) {
 			return err
 		}
 		if err = hostnet.New().ConfigureLink(hostnet.Link{Name: "vxtun0", MTU: 1450, TxQueueLen: tun.TxQueueLen,
-			Addrs:  []netip.Prefix{netip.PrefixFrom(vtepAddr(1), 32)},
+			Addrs:  []netip.Prefix{netip.PrefixFrom(nettest.VtepAddr(1), 32)},
 			Routes: []netip.Prefix{netip.MustParsePrefix("198.19.0.0/16")}}); err != nil {
 			return err
 		}
 		f, err = New(Config{Backend: config.BackendVXLAN, VNI: 1, ListenAddr: netip.MustParseAddrPort("127.0.0.1:0"),
-			VtepMAC: nodeMAC(1), VtepIP: vtepAddr(1), UnderlayMTU: 1500, Logger: quietLog}, m.Devices())
+			VtepMAC: nettest.NodeMAC(1), VtepIP: nettest.VtepAddr(1), UnderlayMTU: 1500, Logger: quietLog}, m.Devices())
 		return err
 	}); err != nil {
 		if m != nil {
@@ -559,17 +473,17 @@ func TestPathMTUShrunk(t *testing.T) {
 	ua, ub := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
 	a := startVXTUN(t, h.A, 1, ua, config.BackendVXLAN, 0, 1500, []config.Peer{peerFor(2, ub, config.BackendVXLAN, 0)})
 	startVXTUN(t, h.B, 2, ub, config.BackendVXLAN, 0, 1500, []config.Peer{peerFor(1, ua, config.BackendVXLAN, 0)})
-	t.Logf("ping: %s", ping(t, h.A, podAddr(1), podAddr(2), 3))
+	t.Logf("ping: %s", ping(t, h.A, nettest.PodAddr(1), nettest.PodAddr(2), 3))
 	h.A.Run("ip", "route", "add", ub.String()+"/32", "dev", "ul0", "mtu", "1400")
 
-	out, _ := h.A.Try("ping", "-c", "1", "-W", "1", "-M", "do", "-s", "1400", "-I", podAddr(1).String(), podAddr(2).String())
+	out, _ := h.A.Try("ping", "-c", "1", "-W", "1", "-M", "do", "-s", "1400", "-I", nettest.PodAddr(1).String(), nettest.PodAddr(2).String())
 	if !strings.Contains(out, "mtu = 1350") && !strings.Contains(out, "mtu=1350") {
 		t.Fatalf("DF ping of 1428 bytes over a 1400-byte path: want frag-needed with mtu 1350, got\n%s", out)
 	}
 	if s := a.f.Stats(); s.Drops[DropTooBig] == 0 {
 		t.Errorf("drops %v, want too_big counted", s.Drops)
 	}
-	out, err := h.A.Try("ping", "-c", "2", "-i", "0.2", "-W", "1", "-M", "do", "-s", "1322", "-I", podAddr(1).String(), podAddr(2).String())
+	out, err := h.A.Try("ping", "-c", "2", "-i", "0.2", "-W", "1", "-M", "do", "-s", "1322", "-I", nettest.PodAddr(1).String(), nettest.PodAddr(2).String())
 	if err != nil {
 		t.Fatalf("DF ping of 1350 bytes: %v\n%s", err, out)
 	}

@@ -3,11 +3,9 @@ package tun
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -275,69 +273,10 @@ func tunPairBatch(t testing.TB, queues, batch int, optsA, optsB Options) (a, b *
 // tcpEcho sends size bytes from A to an echo server in B and checks that
 // the same bytes (by hash) arrive in B and come back.
 func tcpEcho(t *testing.T, a, b *nettest.NS, size int) {
-	var ln net.Listener
-	if err := b.Do(func() error {
-		var err error
-		ln, err = net.Listen("tcp4", "198.19.2.1:0")
-		return err
-	}); err != nil {
+	t.Helper()
+	x := nettest.Transfer{Dst: netip.MustParseAddr("198.19.2.1"), Size: int64(size), Seed: 1}
+	if _, err := x.Echo(context.Background(), a, b); err != nil {
 		t.Fatal(err)
-	}
-	defer ln.Close()
-	srvHash := make(chan []byte, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			srvHash <- nil
-			return
-		}
-		defer c.Close()
-		h := sha256.New()
-		_, err = io.Copy(io.MultiWriter(c, h), c)
-		if err != nil {
-			t.Errorf("server: %v", err)
-		}
-		c.(*net.TCPConn).CloseWrite()
-		srvHash <- h.Sum(nil)
-	}()
-	var c net.Conn
-	if err := a.Do(func() error {
-		d := net.Dialer{Timeout: 10 * time.Second}
-		var err error
-		c, err = d.DialContext(context.Background(), "tcp4", ln.Addr().String())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(90 * time.Second))
-	sent := sha256.New()
-	go func() {
-		rng := rand.NewChaCha8([32]byte{1, 2, 3})
-		buf := make([]byte, 256<<10)
-		for left := size; left > 0; {
-			chunk := buf[:min(len(buf), left)]
-			rng.Read(chunk)
-			sent.Write(chunk)
-			if _, err := c.Write(chunk); err != nil {
-				t.Errorf("client write: %v", err)
-				return
-			}
-			left -= len(chunk)
-		}
-		c.(*net.TCPConn).CloseWrite()
-	}()
-	back := sha256.New()
-	n, err := io.Copy(back, c)
-	if err != nil || n != int64(size) {
-		t.Fatalf("echo: got %d bytes, %v; want %d", n, err, size)
-	}
-	want := sent.Sum(nil)
-	if got := <-srvHash; !bytes.Equal(got, want) {
-		t.Fatalf("server hash: got %x, want %x", got, want)
-	}
-	if got := back.Sum(nil); !bytes.Equal(got, want) {
-		t.Fatalf("echoed hash: got %x, want %x", got, want)
 	}
 }
 

@@ -6,13 +6,9 @@ package main
 // 198.18.0.1 so both namespaces reach it).
 
 import (
-	"bytes"
 	"context"
-	crand "crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -54,7 +50,7 @@ type e2eEtcdNode struct {
 	subnetEnv string
 	debug     string
 	args      []string
-	p         *proc
+	p         *nettest.Daemon
 }
 
 func (e *e2eEtcd) newNode(t *testing.T, ns *nettest.NS, extra ...string) *e2eEtcdNode {
@@ -87,7 +83,7 @@ func (n *e2eEtcdNode) waitPeers(t *testing.T, want float64) {
 		if got := metrics(t, n.ns, n.debug)["vxtun_peers"]; got == want {
 			return
 		} else if time.Now().After(deadline) {
-			t.Fatalf("vxtun_peers: got %v, want %v; output:\n%s", got, want, n.p.out.String())
+			t.Fatalf("vxtun_peers: got %v, want %v; output:\n%s", got, want, n.p.Output())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -95,10 +91,10 @@ func (n *e2eEtcdNode) waitPeers(t *testing.T, want float64) {
 
 func (n *e2eEtcdNode) stop(t *testing.T, sig syscall.Signal) {
 	t.Helper()
-	if err := n.p.cmd.Process.Signal(sig); err != nil {
+	if err := n.p.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
-	n.p.wait(t, 15*time.Second)
+	nettest.WaitExit(t, n.p, 15*time.Second)
 }
 
 // startPair starts a, waits for its subnet, then b (so the order of
@@ -255,36 +251,10 @@ func TestEtcdOutage(t *testing.T) {
 // b), sends size random bytes and checks that the same bytes come back, so
 // TCP data crosses both ways.
 func e2eTCPEcho(a, b *nettest.NS, src, dst string, port, size int) error {
-	c, l, _, err := tcpPair(a, b, src, dst, port, func(c net.Conn) error {
-		_, err := io.Copy(c, c)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-	want := make([]byte, size)
-	if _, err := crand.Read(want); err != nil {
-		return err
-	}
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.Write(want)
-		errc <- err
-	}()
-	got := make([]byte, size)
-	if _, err := io.ReadFull(c, got); err != nil {
-		return fmt.Errorf("read echo: %w", err)
-	}
-	if err := <-errc; err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	if !bytes.Equal(got, want) {
-		return errors.New("echoed bytes differ from the bytes sent")
-	}
-	return nil
+	x := nettest.Transfer{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), Port: port,
+		Size: int64(size), Timeout: 30 * time.Second}
+	_, err := x.Echo(context.Background(), a, b)
+	return err
 }
 
 // TestEtcdMode is issue 5's test 1 and the restart half of test 3: two

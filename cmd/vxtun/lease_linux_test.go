@@ -19,7 +19,7 @@ import (
 
 // envSubnet waits until subnet.env at path names a subnet 198.19.N.0/24
 // with N other than not and returns N.
-func envSubnet(t *testing.T, path string, not int, p *proc) int {
+func envSubnet(t *testing.T, path string, not int, p *nettest.Daemon) int {
 	t.Helper()
 	overlay := netip.MustParsePrefix("198.19.0.0/16")
 	deadline := time.Now().Add(30 * time.Second)
@@ -29,11 +29,11 @@ func envSubnet(t *testing.T, path string, not int, p *proc) int {
 				return n
 			}
 		}
-		if ex, code := p.exited(); ex {
-			t.Fatalf("vxtun exited with %d:\n%s", code, p.out.String())
+		if err := nettest.CheckRunning(p); err != nil {
+			t.Fatal(err)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("subnet.env did not name a 198.19.N.0/24 subnet other than %d; log:\n%s", not, p.out.String())
+			t.Fatalf("subnet.env did not name a 198.19.N.0/24 subnet other than %d; log:\n%s", not, p.Output())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -45,7 +45,7 @@ type leaseNode struct {
 	h   *nettest.TwoHosts
 	cli *clientv3.Client
 	env string // its subnet.env
-	p   *proc
+	p   *nettest.Daemon
 }
 
 const leaseNetConf = `{"Network":"198.19.0.0/16","SubnetMin":"198.19.1.0","SubnetMax":"198.19.3.0","Backend":{"Type":"vxlan"}}`
@@ -117,10 +117,10 @@ func TestLeaseMoved(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if code := p.wait(t, 10*time.Second); code != 0 {
+	if code := nettest.WaitExit(t, p, 10*time.Second); code != 0 {
 		t.Errorf("exit code after SIGTERM: got %d, want 0", code)
 	}
 	if _, err := nh.LinkByName("vxtun0"); err == nil {
@@ -140,10 +140,10 @@ func TestLeaseMovedNetConfChanged(t *testing.T) {
 
 	etcdtest.Put(t, ln.cli, "/coreos.com/network/config", strings.Replace(leaseNetConf, "/16", "/17", 1))
 	ln.usurp(t, first)
-	if code := p.wait(t, 20*time.Second); code != 1 {
-		t.Fatalf("exit code after the config changed: got %d, want 1\n%s", code, p.out.String())
+	if code := nettest.WaitExit(t, p, 20*time.Second); code != 1 {
+		t.Fatalf("exit code after the config changed: got %d, want 1\n%s", code, p.Output())
 	}
-	if out := p.out.String(); !strings.Contains(out, "network config in etcd changed") {
+	if out := p.Output(); !strings.Contains(out, "network config in etcd changed") {
 		t.Errorf("no error line about the changed config:\n%s", out)
 	}
 	if _, err := h.A.Handle().LinkByName("vxtun0"); err == nil {

@@ -64,7 +64,7 @@ type podNode struct {
 	ns        *nettest.NS
 	kernel    bool      // kernel vxlan (flannel.1), else vxtun
 	tn        *testNode // vxtun's files
-	p         *proc     // vxtun
+	p         *nettest.Daemon     // vxtun
 	subnetEnv string
 	pods      []*nettest.Pod
 }
@@ -104,38 +104,27 @@ func podUnderlay(t *testing.T, nodes int) []*nettest.NS {
 // masquerade pod traffic.
 func startPodVxtun(t *testing.T, ns *nettest.NS, i int, peers ...int) *podNode {
 	t.Helper()
-	dir := t.TempDir()
-	tn := &testNode{
-		ns: ns, dir: dir, index: i,
-		netConf:   filepath.Join(dir, "net-conf.json"),
-		node:      filepath.Join(dir, "node.json"),
-		peers:     filepath.Join(dir, "peers.json"),
-		subnetEnv: filepath.Join(dir, "subnet.env"),
-		debug:     "127.0.0.1:9090",
+	tn := &testNode{ConfigFiles: nettest.FilesIn(t.TempDir()), ns: ns, index: i, debug: "127.0.0.1:9090"}
+	me := nettest.PlanNode(i)
+	err := tn.Write(nettest.NetConf{Network: nettest.OverlayNetwork, Backend: nettest.Backend{Type: "vxlan"}},
+		nettest.NodeConf{PublicIP: me.Underlay.String(), Iface: nettest.UnderlayIface, Subnet: me.Subnet.String(),
+			VtepMAC: me.VtepMAC.String(), SubnetFile: tn.SubnetEnv, IPMasq: true, Workers: 2},
+		peersOf(peers...))
+	if err != nil {
+		t.Fatal(err)
 	}
-	writeAtomic(t, tn.netConf, []byte(testNetConf))
-	writeJSON(t, tn.node, map[string]any{
-		"PublicIP":   fmt.Sprintf("198.18.0.%d", i),
-		"Iface":      "ul0",
-		"Subnet":     fmt.Sprintf("198.19.%d.0/24", i),
-		"VtepMAC":    macOf(i),
-		"SubnetFile": tn.subnetEnv,
-		"IPMasq":     true,
-		"Workers":    2,
-	})
-	tn.writePeers(t, peers...)
-	n := &podNode{index: i, ns: ns, tn: tn, subnetEnv: tn.subnetEnv}
+	n := &podNode{index: i, ns: ns, tn: tn, subnetEnv: tn.SubnetEnv}
 	n.p = startVxtun(t, ns, tn.args()...)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if _, err := os.Stat(tn.subnetEnv); err == nil {
+		if _, err := os.Stat(tn.SubnetEnv); err == nil {
 			return n
 		}
-		if ex, code := n.p.exited(); ex {
-			t.Fatalf("vxtun on node%d exited with %d:\n%s", i, code, n.p.out.String())
+		if ex, err := n.p.Exited(); ex {
+			t.Fatalf("vxtun on node%d exited (%v):\n%s", i, err, n.p.Output())
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("vxtun on node%d wrote no subnet.env within 15 s:\n%s", i, n.p.out.String())
+			t.Fatalf("vxtun on node%d wrote no subnet.env within 15 s:\n%s", i, n.p.Output())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -146,26 +135,12 @@ func startPodVxtun(t *testing.T, ns *nettest.NS, i int, peers ...int) *podNode {
 // (--ip-masq) would.
 func startPodKernel(t *testing.T, ns *nettest.NS, i int, peers ...int) *podNode {
 	t.Helper()
-	mac := func(i int) net.HardwareAddr {
-		m, err := net.ParseMAC(macOf(i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	dev := flannelvxlan.Device{
-		Local:  netip.MustParseAddr(fmt.Sprintf("198.18.0.%d", i)),
-		MAC:    mac(i),
-		Subnet: netip.MustParsePrefix(fmt.Sprintf("198.19.%d.0/24", i)),
-		MTU:    podMTU,
-	}
+	me := nettest.PlanNode(i)
+	dev := flannelvxlan.Device{Local: me.Underlay, MAC: me.VtepMAC, Subnet: me.Subnet, MTU: podMTU}
 	var remotes []flannelvxlan.Remote
 	for _, p := range peers {
-		remotes = append(remotes, flannelvxlan.Remote{
-			Subnet:   netip.MustParsePrefix(fmt.Sprintf("198.19.%d.0/24", p)),
-			PublicIP: netip.MustParseAddr(fmt.Sprintf("198.18.0.%d", p)),
-			VtepMAC:  mac(p),
-		})
+		pn := nettest.PlanNode(p)
+		remotes = append(remotes, flannelvxlan.Remote{Subnet: pn.Subnet, PublicIP: pn.Underlay, VtepMAC: pn.VtepMAC})
 	}
 	for _, c := range dev.Commands(remotes...) {
 		ns.Run(c...)
@@ -201,8 +176,8 @@ func (n *podNode) addPods(t *testing.T) {
 }
 
 // procs returns the vxtun processes among nodes.
-func procs(nodes ...*podNode) []*proc {
-	var ps []*proc
+func procs(nodes ...*podNode) []*nettest.Daemon {
+	var ps []*nettest.Daemon
 	for _, n := range nodes {
 		if n.p != nil {
 			ps = append(ps, n.p)
@@ -217,8 +192,8 @@ func waitPodPing(t *testing.T, from, to *nettest.Pod, nodes ...*podNode) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		for _, q := range procs(nodes...) {
-			if ex, code := q.exited(); ex {
-				t.Fatalf("vxtun exited with %d:\n%s", code, q.out.String())
+			if ex, err := q.Exited(); ex {
+				t.Fatalf("vxtun exited (%v):\n%s", err, q.Output())
 			}
 		}
 		out, err := from.Try("ping", "-n", "-c", "1", "-W", "1", to.IP())
@@ -272,7 +247,7 @@ func podTransfer(t *testing.T, from, to *nettest.Pod, port, size int, nodes ...*
 		frag0[k] = fragFails(t, n.ns)
 	}
 	var got atomic.Int64
-	c, l, srvErr, err := tcpPair(from.NS, to.NS, from.IP(), to.IP(), port, func(c net.Conn) error {
+	pair, err := nettest.DialPair(from.NS, to.NS, from.Addr.Addr(), to.Addr.Addr(), port, func(c net.Conn) error {
 		h := sha256.New()
 		buf := make([]byte, 256<<10)
 		for {
@@ -292,8 +267,8 @@ func podTransfer(t *testing.T, from, to *nettest.Pod, port, size int, nodes ...*
 	if err != nil {
 		t.Fatalf("%s -> %s: %v", from.IP(), to.IP(), err)
 	}
-	defer l.Close()
-	defer c.Close()
+	defer pair.Close()
+	c := pair.Client
 
 	// Watchdog: a stall closes the connection, so the client returns.
 	stalled := make(chan string, 1)
@@ -364,7 +339,7 @@ func podTransfer(t *testing.T, from, to *nettest.Pod, port, size int, nodes ...*
 		t.Fatalf("TCP %s -> %s: %s: %v; server received %d of %d bytes in %.1f s; IpFragFails delta: %s",
 			from.IP(), to.IP(), why, werr, got.Load(), size, elapsed.Seconds(), strings.Join(frag, ", "))
 	}
-	if err := <-srvErr; err != nil {
+	if err := <-pair.Served; err != nil {
 		t.Fatalf("TCP %s -> %s: %v", from.IP(), to.IP(), err)
 	}
 	if want := h.Sum(nil); !bytes.Equal(sum, want) {
@@ -492,10 +467,10 @@ func TestPodsForwardDrop(t *testing.T) {
 		podTransfer(t, c, a, 5303, 8<<20, n1, n2)
 	})
 	for _, n := range []*podNode{n1, n2} {
-		if err := n.p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		if err := n.p.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
-		if code := n.p.wait(t, 10*time.Second); code != 0 {
+		if code := nettest.WaitExit(t, n.p, 10*time.Second); code != 0 {
 			t.Errorf("%s: exit code after SIGTERM: got %d, want 0", n.name(), code)
 		}
 		rules := n.ns.Run("nft", "list", "ruleset")

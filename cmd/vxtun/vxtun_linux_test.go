@@ -1,22 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -59,140 +53,39 @@ func testMain(m *testing.M) int {
 	return m.Run()
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// proc is a vxtun process in a namespace.
-type proc struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-	err  error
-}
-
-func startVxtun(t *testing.T, ns *nettest.NS, args ...string) *proc {
+// startVxtun starts the vxtun binary in ns; it is killed when the test
+// ends.
+func startVxtun(t *testing.T, ns *nettest.NS, args ...string) *nettest.Daemon {
 	t.Helper()
 	return startCmd(t, ns, append([]string{vxtunBin}, args...)...)
 }
 
-// startCmd starts argv in ns.
-func startCmd(t *testing.T, ns *nettest.NS, argv ...string) *proc {
+// startCmd starts argv in ns; it is killed when the test ends.
+func startCmd(t *testing.T, ns *nettest.NS, argv ...string) *nettest.Daemon {
 	t.Helper()
-	return startCmdEnv(t, ns, nil, argv...)
-}
-
-// startCmdEnv starts argv in ns with env added to this process's
-// environment; the process is killed in t.Cleanup if it still runs.
-func startCmdEnv(t *testing.T, ns *nettest.NS, env []string, argv ...string) *proc {
-	t.Helper()
-	args := argv[1:]
-	p := &proc{out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = ns.Command(context.Background(), argv...)
-	if env != nil {
-		p.cmd.Env = append(os.Environ(), env...)
-	}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start vxtun: %v", err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("vxtun %s output:\n%s", strings.Join(args, " "), p.out.String())
-		}
-	})
-	return p
-}
-
-// exited reports whether the process ended, and its exit code.
-func (p *proc) exited() (bool, int) {
-	select {
-	case <-p.done:
-		return true, p.cmd.ProcessState.ExitCode()
-	default:
-		return false, 0
-	}
-}
-
-func (p *proc) wait(t *testing.T, d time.Duration) int {
-	t.Helper()
-	select {
-	case <-p.done:
-		return p.cmd.ProcessState.ExitCode()
-	case <-time.After(d):
-		t.Fatalf("vxtun did not exit within %v; output:\n%s", d, p.out.String())
-		return -1
-	}
+	return nettest.StartDaemon(t, &nettest.Daemon{Name: "vxtun", NS: ns, Argv: argv})
 }
 
 // testNode is one vxtun node's files.
 type testNode struct {
-	ns        *nettest.NS
-	dir       string
-	index     int
-	netConf   string
-	node      string
-	peers     string
-	subnetEnv string
-	debug     string
+	nettest.ConfigFiles
+	ns    *nettest.NS
+	index int
+	debug string
 }
 
-const (
-	testNetConf = `{"Network": "198.19.0.0/16", "Backend": {"Type": "vxlan"}}`
-)
-
-func macOf(i int) string { return fmt.Sprintf("0e:00:00:00:00:%02x", i) }
-
-func peerJSON(i int) map[string]any {
-	return map[string]any{
-		"Name":     fmt.Sprintf("node%d", i),
-		"PublicIP": fmt.Sprintf("198.18.0.%d", i),
-		"Subnets":  []string{fmt.Sprintf("198.19.%d.0/24", i)},
-		"VtepMAC":  macOf(i),
-	}
-}
-
+// writeJSON writes a config file (atomically, by rename).
 func writeJSON(t *testing.T, path string, v any) {
 	t.Helper()
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
+	if err := nettest.WriteJSON(path, v); err != nil {
 		t.Fatal(err)
 	}
-	writeAtomic(t, path, b)
 }
 
 // writeAtomic replaces path by rename, as an operator's tooling would.
 func writeAtomic(t *testing.T, path string, b []byte) {
 	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := nettest.WriteFileAtomic(path, b); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -201,68 +94,53 @@ func writeAtomic(t *testing.T, path string, b []byte) {
 // two-node setup whose other node is peer.
 func newTestNode(t *testing.T, ns *nettest.NS, i int, peers ...int) *testNode {
 	t.Helper()
-	dir := t.TempDir()
-	n := &testNode{
-		ns: ns, dir: dir, index: i,
-		netConf:   filepath.Join(dir, "net-conf.json"),
-		node:      filepath.Join(dir, "node.json"),
-		peers:     filepath.Join(dir, "peers.json"),
-		subnetEnv: filepath.Join(dir, "subnet.env"),
-		debug:     "127.0.0.1:9090",
+	n := &testNode{ConfigFiles: nettest.FilesIn(t.TempDir()), ns: ns, index: i, debug: "127.0.0.1:9090"}
+	me := nettest.PlanNode(i)
+	err := n.Write(nettest.NetConf{Network: nettest.OverlayNetwork, Backend: nettest.Backend{Type: "vxlan"}},
+		nettest.NodeConf{PublicIP: me.Underlay.String(), Iface: nettest.UnderlayIface, Subnet: me.Subnet.String(),
+			VtepMAC: me.VtepMAC.String(), SubnetFile: n.SubnetEnv, Workers: 2},
+		peersOf(peers...))
+	if err != nil {
+		t.Fatal(err)
 	}
-	writeAtomic(t, n.netConf, []byte(testNetConf))
-	writeJSON(t, n.node, map[string]any{
-		"PublicIP":   fmt.Sprintf("198.18.0.%d", i),
-		"Iface":      "ul0",
-		"Subnet":     fmt.Sprintf("198.19.%d.0/24", i),
-		"VtepMAC":    macOf(i),
-		"SubnetFile": n.subnetEnv,
-		"Workers":    2,
-	})
-	n.writePeers(t, peers...)
 	if err := ns.Do(func() error { return addPod(i) }); err != nil {
 		t.Fatal(err)
 	}
 	return n
 }
 
+// peersOf is the peers file listing nodes.
+func peersOf(nodes ...int) nettest.PeersConf {
+	var ns []nettest.Node
+	for _, i := range nodes {
+		ns = append(ns, nettest.PlanNode(i))
+	}
+	return nettest.PeersOf(true, ns...)
+}
+
 func (n *testNode) writePeers(t *testing.T, peers ...int) {
 	t.Helper()
-	var ps []any
-	for _, p := range peers {
-		ps = append(ps, peerJSON(p))
-	}
-	writeJSON(t, n.peers, map[string]any{"Peers": ps})
+	writeJSON(t, n.Peers, peersOf(peers...))
 }
 
 func (n *testNode) args(extra ...string) []string {
-	return append([]string{"run", "--net-conf", n.netConf, "--node", n.node, "--peers", n.peers,
-		"--debug-addr", n.debug, "--log-level", "debug"}, extra...)
+	return append(append([]string{"run"}, n.Args()...), append([]string{
+		"--debug-addr", n.debug, "--log-level", "debug"}, extra...)...)
 }
 
 // addPod puts the pod address 198.19.i.1/32 on lo (inside NS.Do).
 func addPod(i int) error {
-	return nettest.LinkUp("lo", fmt.Sprintf("198.19.%d.1/32", i))
+	return nettest.LinkUp("lo", nettest.PodAddr(i).String()+"/32")
 }
 
-// waitPing waits until ns can ping dst from src.
-func waitPing(t *testing.T, ns *nettest.NS, src, dst string, p ...*proc) {
+// waitPing waits until ns can ping dst from src, failing t if it cannot
+// within 15 s or one of p exits.
+func waitPing(t *testing.T, ns *nettest.NS, src, dst string, p ...*nettest.Daemon) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		for _, q := range p {
-			if ex, code := q.exited(); ex {
-				t.Fatalf("vxtun exited with %d:\n%s", code, q.out.String())
-			}
-		}
-		out, err := ns.Try("ping", "-n", "-c", "1", "-W", "1", "-I", src, dst)
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ping %s -> %s: %v\n%s", src, dst, err, out)
-		}
-		time.Sleep(100 * time.Millisecond)
+	err := nettest.WaitPing(context.Background(), ns, netip.MustParseAddr(src), netip.MustParseAddr(dst), 15*time.Second,
+		func() error { return nettest.CheckRunning(p...) })
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -311,93 +189,10 @@ func metrics(t *testing.T, ns *nettest.NS, addr string) map[string]float64 {
 // server on 198.19.2.1:port (in b), paced at rate bytes/s, and returns an
 // error unless the server's SHA-256 of what it received matches.
 func transfer(a, b *nettest.NS, port int, size, rate int) error {
-	return transferAddrs(a, b, "198.19.1.1", "198.19.2.1", port, size, rate)
-}
-
-// tcpPair listens on dst:port inside b, runs serve on the one connection
-// it accepts, and dials it from src inside a. The caller closes the
-// connection and then the listener; serve's result arrives on srvErr.
-func tcpPair(a, b *nettest.NS, src, dst string, port int, serve func(net.Conn) error) (c net.Conn, l net.Listener, srvErr <-chan error, err error) {
-	if err := b.Do(func() error {
-		var err error
-		l, err = net.Listen("tcp", net.JoinHostPort(dst, strconv.Itoa(port)))
-		return err
-	}); err != nil {
-		return nil, nil, nil, fmt.Errorf("listen: %w", err)
-	}
-	errc := make(chan error, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer c.Close()
-		errc <- serve(c)
-	}()
-	if err := a.Do(func() error {
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
-		var err error
-		c, err = d.Dial("tcp", net.JoinHostPort(dst, strconv.Itoa(port)))
-		return err
-	}); err != nil {
-		l.Close()
-		return nil, nil, nil, fmt.Errorf("dial: %w", err)
-	}
-	return c, l, errc, nil
-}
-
-// transferAddrs is transfer from src (in a) to dst (in b).
-func transferAddrs(a, b *nettest.NS, src, dst string, port int, size, rate int) error {
-	c, l, srvErr, err := tcpPair(a, b, src, dst, port, func(c net.Conn) error {
-		h := sha256.New()
-		if _, err := io.Copy(h, c); err != nil {
-			return fmt.Errorf("server read: %w", err)
-		}
-		_, err := c.Write(h.Sum(nil))
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(40 * time.Second))
-	h := sha256.New()
-	rng := rand.New(rand.NewPCG(1, 2))
-	buf := make([]byte, 64<<10)
-	start := time.Now()
-	for sent := 0; sent < size; {
-		n := min(len(buf), size-sent)
-		for i := 0; i+8 <= n; i += 8 {
-			v := rng.Uint64()
-			for k := range 8 {
-				buf[i+k] = byte(v >> (8 * k))
-			}
-		}
-		if _, err := c.Write(buf[:n]); err != nil {
-			return fmt.Errorf("client write after %d bytes: %w", sent, err)
-		}
-		h.Write(buf[:n])
-		sent += n
-		if ahead := time.Duration(float64(sent)/float64(rate)*float64(time.Second)) - time.Since(start); ahead > 0 {
-			time.Sleep(ahead)
-		}
-	}
-	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
-		return fmt.Errorf("close write: %w", err)
-	}
-	got := make([]byte, sha256.Size)
-	if _, err := io.ReadFull(c, got); err != nil {
-		return fmt.Errorf("read hash: %w", err)
-	}
-	if err := <-srvErr; err != nil {
-		return err
-	}
-	if want := h.Sum(nil); !bytes.Equal(got, want) {
-		return fmt.Errorf("server hash %x, want %x", got, want)
-	}
-	return nil
+	x := nettest.Transfer{Src: nettest.PodAddr(1), Dst: nettest.PodAddr(2), Port: port,
+		Size: int64(size), Rate: int64(rate), Seed: 1, Timeout: 40 * time.Second}
+	_, err := x.Send(context.Background(), a, b)
+	return err
 }
 
 // TestSIGHUPReloadDuringTransfer is the dataplane issue's test 6: peers are
@@ -412,7 +207,7 @@ func TestSIGHUPReloadDuringTransfer(t *testing.T) {
 	p2 := startVxtun(t, h.B, n2.args()...)
 	waitPing(t, h.A, "198.19.1.1", "198.19.2.1", p1, p2)
 
-	if env, err := os.ReadFile(n1.subnetEnv); err != nil {
+	if env, err := os.ReadFile(n1.SubnetEnv); err != nil {
 		t.Errorf("subnet.env: %v", err)
 	} else if want := "FLANNEL_SUBNET=198.19.1.1/24\nFLANNEL_MTU=1450\n"; !strings.Contains(string(env), want) {
 		t.Errorf("subnet.env:\n%s\nwant it to contain\n%s", env, want)
@@ -422,8 +217,8 @@ func TestSIGHUPReloadDuringTransfer(t *testing.T) {
 	xfer := make(chan error, 1)
 	go func() { xfer <- transfer(h.A, h.B, 5001, size, rate) }()
 
-	hup := func(p *proc) {
-		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	hup := func(p *nettest.Daemon) {
+		if err := p.Signal(syscall.SIGHUP); err != nil {
 			t.Errorf("SIGHUP: %v", err)
 		}
 	}
@@ -432,7 +227,7 @@ func TestSIGHUPReloadDuringTransfer(t *testing.T) {
 		write func()
 	}{
 		{"add node3", func() { n1.writePeers(t, 2, 3) }},
-		{"bad file", func() { writeAtomic(t, n1.peers, []byte(`{"Peers": [{"Name": "node2", "PublicIP": "198.18.0.2"`)) }},
+		{"bad file", func() { writeAtomic(t, n1.Peers, []byte(`{"Peers": [{"Name": "node2", "PublicIP": "198.18.0.2"`)) }},
 		{"same peers again", func() { n1.writePeers(t, 2, 3) }},
 		{"remove node3", func() { n1.writePeers(t, 2) }},
 	}
@@ -451,7 +246,7 @@ func TestSIGHUPReloadDuringTransfer(t *testing.T) {
 		t.Fatal("transfer did not finish")
 	}
 
-	log := p1.out.String()
+	log := p1.Output()
 	if !strings.Contains(log, "static peers file rejected; keeping the current peers") {
 		t.Errorf("no log line for the bad peers file; log:\n%s", log)
 	}
@@ -476,14 +271,14 @@ func TestSIGHUPReloadDuringTransfer(t *testing.T) {
 	}
 
 	// SIGTERM: clean exit, TUN and routes gone.
-	for _, p := range []*proc{p1, p2} {
-		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	for _, p := range []*nettest.Daemon{p1, p2} {
+		if err := p.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for i, p := range []*proc{p1, p2} {
-		if code := p.wait(t, 10*time.Second); code != 0 {
-			t.Errorf("node%d: exit code after SIGTERM: got %d, want 0\n%s", i+1, code, p.out.String())
+	for i, p := range []*nettest.Daemon{p1, p2} {
+		if code := nettest.WaitExit(t, p, 10*time.Second); code != 0 {
+			t.Errorf("node%d: exit code after SIGTERM: got %d, want 0\n%s", i+1, code, p.Output())
 		}
 	}
 	for _, ns := range []*nettest.NS{h.A, h.B} {
@@ -501,8 +296,8 @@ func TestSIGHUPReloadDuringTransfer(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(p1.out.String(), "removed the TUN device") {
-		t.Errorf("no shutdown log line:\n%s", p1.out.String())
+	if !strings.Contains(p1.Output(), "removed the TUN device") {
+		t.Errorf("no shutdown log line:\n%s", p1.Output())
 	}
 }
 
@@ -513,9 +308,9 @@ func TestStartupErrors(t *testing.T) {
 	ns := nettest.NewNS(t, "err")
 	nettest.Veth(t, ns, "ul0", "198.18.0.1/24", nettest.NewNS(t, "errb"), "ul0", "198.18.0.2/24")
 	n := newTestNode(t, ns, 1, 2)
-	badConf := filepath.Join(n.dir, "bad-net-conf.json")
+	badConf := filepath.Join(n.Dir, "bad-net-conf.json")
 	writeAtomic(t, badConf, []byte(`{"Network": "198.19.0.0/16", "Backend": {"Type": "vxlan", "VNI": "one"}}`))
-	badPeers := filepath.Join(n.dir, "bad-peers.json")
+	badPeers := filepath.Join(n.Dir, "bad-peers.json")
 	writeAtomic(t, badPeers, []byte(`{"Peers": [{"Name": "node2", "PublicIP": "198.18.0.2", "Subnets": ["10.0.0.0/24"], "VtepMAC": "0e:00:00:00:00:02"}]}`))
 
 	// A socket on the VXLAN port, held by the test inside the namespace.
@@ -529,26 +324,26 @@ func TestStartupErrors(t *testing.T) {
 	}
 	defer held.Close()
 
-	base := []string{"run", "--net-conf", n.netConf, "--node", n.node, "--peers", n.peers}
+	base := []string{"run", "--net-conf", n.NetConf, "--node", n.Node, "--peers", n.Peers}
 	tests := []struct {
 		name string
 		args []string
 		code int
 		want string
 	}{
-		{"bad net-conf", []string{"run", "--net-conf", badConf, "--node", n.node, "--peers", n.peers}, 1, "Backend.VNI"},
-		{"missing node file", []string{"run", "--net-conf", n.netConf, "--node", filepath.Join(n.dir, "nope.json"), "--peers", n.peers}, 1, "nope.json"},
-		{"bad peers file", []string{"run", "--net-conf", n.netConf, "--node", n.node, "--peers", badPeers}, 1, "outside the network"},
+		{"bad net-conf", []string{"run", "--net-conf", badConf, "--node", n.Node, "--peers", n.Peers}, 1, "Backend.VNI"},
+		{"missing node file", []string{"run", "--net-conf", n.NetConf, "--node", filepath.Join(n.Dir, "nope.json"), "--peers", n.Peers}, 1, "nope.json"},
+		{"bad peers file", []string{"run", "--net-conf", n.NetConf, "--node", n.Node, "--peers", badPeers}, 1, "outside the network"},
 		{"port in use", append(base, "--listen-port", "4789"), 1, "already in use"},
 		{"tun name taken", append(base, "--tun", "ul0"), 1, "ul0"},
 		{"unknown flag", append(base, "--bogus"), 2, "bogus"},
 		{"two peer sources", append(base, "--etcd-endpoints", "http://127.0.0.1:2379"), 2, "exclude each other"},
-		{"no peer source", []string{"run", "--node", n.node}, 2, "no peer source"},
+		{"no peer source", []string{"run", "--node", n.Node}, 2, "no peer source"},
 		{"bad flag value", append(base, "--log-level", "loud"), 2, "log-level"},
 	}
 	// Not root: run as nobody (the files must be readable by it).
 	if setpriv, err := exec.LookPath("setpriv"); err == nil {
-		for _, d := range []string{filepath.Dir(n.dir), n.dir} {
+		for _, d := range []string{filepath.Dir(n.Dir), n.Dir} {
 			if err := os.Chmod(d, 0o755); err != nil {
 				t.Fatal(err)
 			}
@@ -572,14 +367,14 @@ func TestStartupErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var p *proc
+			var p *nettest.Daemon
 			if b := filepath.Base(tt.args[0]); b == "setpriv" || b == "unshare" {
 				p = startCmd(t, ns, tt.args...)
 			} else {
 				p = startVxtun(t, ns, tt.args...)
 			}
-			code := p.wait(t, 10*time.Second)
-			out := strings.TrimRight(p.out.String(), "\n")
+			code := nettest.WaitExit(t, p, 10*time.Second)
+			out := strings.TrimRight(p.Output(), "\n")
 			if code != tt.code {
 				t.Errorf("exit code: got %d, want %d; output:\n%s", code, tt.code, out)
 			}
@@ -604,10 +399,10 @@ func TestEnvVars(t *testing.T) {
 	n2 := newTestNode(t, h.B, 2, 1)
 	p2 := startVxtun(t, h.B, n2.args()...)
 
-	p1 := startCmdEnv(t, h.A, []string{
-		"VXTUN_NET_CONF=" + n1.netConf, "VXTUN_NODE=" + n1.node, "VXTUN_PEERS=" + n1.peers,
+	p1 := nettest.StartDaemon(t, &nettest.Daemon{Name: "vxtun", NS: h.A, Env: []string{
+		"VXTUN_NET_CONF=" + n1.NetConf, "VXTUN_NODE=" + n1.Node, "VXTUN_PEERS=" + n1.Peers,
 		"VXTUN_TUN=vxenv0", "VXTUN_WORKERS=1", "VXTUN_LOG_LEVEL=error"},
-		vxtunBin, "run", "--log-level", "info")
+		Argv: []string{vxtunBin, "run", "--log-level", "info"}})
 
 	waitPing(t, h.A, "198.19.1.1", "198.19.2.1", p1, p2)
 	l, err := h.A.Handle().LinkByName("vxenv0")
@@ -617,14 +412,14 @@ func TestEnvVars(t *testing.T) {
 	if mtu := l.Attrs().MTU; mtu != 1450 {
 		t.Errorf("TUN MTU: got %d, want 1450 (underlay 1500 - 50)", mtu)
 	}
-	if err := p1.cmd.Process.Signal(syscall.SIGINT); err != nil {
+	if err := p1.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	if code := p1.wait(t, 10*time.Second); code != 0 {
+	if code := nettest.WaitExit(t, p1, 10*time.Second); code != 0 {
 		t.Errorf("exit code after SIGINT: got %d, want 0", code)
 	}
 	// --log-level info on the command line wins over VXTUN_LOG_LEVEL=error.
-	if out := p1.out.String(); !strings.Contains(out, "vxtun running") {
+	if out := p1.Output(); !strings.Contains(out, "vxtun running") {
 		t.Errorf("flag did not win over the environment; output:\n%s", out)
 	}
 }
@@ -640,10 +435,10 @@ func TestPublicIPNotLocal(t *testing.T) {
 	p2 := startVxtun(t, h.B, n2.args()...)
 	waitPing(t, h.A, "198.19.1.1", "198.19.2.1", p1, p2)
 	waitPing(t, h.B, "198.19.2.1", "198.19.1.1", p1, p2)
-	if out := p1.out.String(); !strings.Contains(out, "listen=0.0.0.0:8472") {
+	if out := p1.Output(); !strings.Contains(out, "listen=0.0.0.0:8472") {
 		t.Errorf("vxtun with a NAT public IP: want listen=0.0.0.0:8472 in its log:\n%s", out)
 	}
-	if out := p2.out.String(); !strings.Contains(out, "listen=198.18.0.2:8472") {
+	if out := p2.Output(); !strings.Contains(out, "listen=198.18.0.2:8472") {
 		t.Errorf("vxtun with a local public IP: want listen=198.18.0.2:8472 in its log:\n%s", out)
 	}
 }

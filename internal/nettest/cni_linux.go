@@ -176,8 +176,8 @@ func NewPodNetwork(nodeNS, subnetEnv, dir string) (*PodNetwork, error) {
 // PodIfName is the pod side of its veth (CNI_IFNAME).
 const PodIfName = "eth0"
 
-// PodAddr is what the CNI ADD result says about a pod.
-type PodAddr struct {
+// PodAttachment is what the CNI ADD result says about a pod.
+type PodAttachment struct {
 	ContainerID string
 	Addr        netip.Prefix // the pod's address on eth0, e.g. 198.19.1.2/24
 	Gateway     netip.Addr   // cni0's address
@@ -206,32 +206,32 @@ func (n *PodNetwork) ContainerID(podNS string) string {
 // Add attaches the pod namespace podNS (a name under /var/run/netns) as
 // container id, by running the bridge plugin with CNI_COMMAND=ADD inside the
 // node namespace, and returns the pod's address from the result.
-func (n *PodNetwork) Add(ctx context.Context, podNS, id string) (PodAddr, error) {
+func (n *PodNetwork) Add(ctx context.Context, podNS, id string) (PodAttachment, error) {
 	out, err := n.exec(ctx, "ADD", podNS, id)
 	if err != nil {
-		return PodAddr{}, err
+		return PodAttachment{}, err
 	}
 	var r cniResult
 	if err := json.Unmarshal(out, &r); err != nil {
-		return PodAddr{}, fmt.Errorf("cni add %s: result %q: %w", podNS, out, err)
+		return PodAttachment{}, fmt.Errorf("cni add %s: result %q: %w", podNS, out, err)
 	}
 	for _, ip := range r.IPs {
 		p, err := netip.ParsePrefix(ip.Address)
 		if err != nil {
-			return PodAddr{}, fmt.Errorf("cni add %s: result address: %w", podNS, err)
+			return PodAttachment{}, fmt.Errorf("cni add %s: result address: %w", podNS, err)
 		}
 		if !p.Addr().Is4() {
 			continue
 		}
-		pa := PodAddr{ContainerID: id, Addr: p}
+		pa := PodAttachment{ContainerID: id, Addr: p}
 		if ip.Gateway != "" {
 			if pa.Gateway, err = netip.ParseAddr(ip.Gateway); err != nil {
-				return PodAddr{}, fmt.Errorf("cni add %s: result gateway: %w", podNS, err)
+				return PodAttachment{}, fmt.Errorf("cni add %s: result gateway: %w", podNS, err)
 			}
 		}
 		return pa, nil
 	}
-	return PodAddr{}, fmt.Errorf("cni add %s: no IPv4 address in the result %s", podNS, out)
+	return PodAttachment{}, fmt.Errorf("cni add %s: no IPv4 address in the result %s", podNS, out)
 }
 
 // Del detaches the pod (CNI_COMMAND=DEL): host-local releases its address.
@@ -275,7 +275,7 @@ func (n *PodNetwork) exec(ctx context.Context, command, podNS, id string) ([]byt
 // Pod is a pod namespace of a test, attached to its node's cni0.
 type Pod struct {
 	*NS
-	PodAddr
+	PodAttachment
 }
 
 // IP returns the pod's address as a string, for dialing and ping.
@@ -314,5 +314,5 @@ func (n *PodNetwork) NewPod(t testing.TB, prefix string) *Pod {
 			t.Errorf("pod %s: %v", ns.Name, err)
 		}
 	})
-	return &Pod{NS: ns, PodAddr: addr}
+	return &Pod{NS: ns, PodAttachment: addr}
 }

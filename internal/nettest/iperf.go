@@ -1,18 +1,14 @@
-package bench
+package nettest
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
-	"time"
 )
 
-// IperfResult is the part of an iperf3 -J client report the harness uses.
+// IperfResult is the part of an iperf3 -J client report the testbed uses.
 // Byte and rate figures are payload (iperf3's own accounting).
 type IperfResult struct {
 	Protocol    string  // "TCP" or "UDP"
@@ -110,75 +106,4 @@ func ParseIperf3(data []byte) (IperfResult, error) {
 		return IperfResult{}, errors.New("parse iperf3 json: zero duration")
 	}
 	return res, nil
-}
-
-// PingResult is what ParsePing extracts from iputils ping output.
-type PingResult struct {
-	Transmitted int
-	Received    int
-	RTTs        []time.Duration // one per reply line, in order
-}
-
-// ParsePing parses iputils ping output (without -q): one "time=X ms" per
-// reply and the "N packets transmitted, M received" summary.
-func ParsePing(out []byte) (PingResult, error) {
-	var res PingResult
-	summary := false
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := sc.Text()
-		if i := strings.Index(line, " time="); i >= 0 && strings.Contains(line, "bytes from") {
-			d, err := parsePingTime(line[i+len(" time="):])
-			if err != nil {
-				return PingResult{}, fmt.Errorf("parse ping line %q: %w", line, err)
-			}
-			res.RTTs = append(res.RTTs, d)
-			continue
-		}
-		if strings.Contains(line, " packets transmitted, ") {
-			var tx, rx int
-			if _, err := fmt.Sscanf(line, "%d packets transmitted, %d", &tx, &rx); err != nil {
-				return PingResult{}, fmt.Errorf("parse ping summary %q: %w", line, err)
-			}
-			if tx < 0 || rx < 0 {
-				return PingResult{}, fmt.Errorf("parse ping summary %q: negative count", line)
-			}
-			res.Transmitted, res.Received = tx, rx
-			summary = true
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return PingResult{}, fmt.Errorf("parse ping: %w", err)
-	}
-	if !summary {
-		return PingResult{}, errors.New("parse ping: no summary line")
-	}
-	return res, nil
-}
-
-// parsePingTime parses "0.045 ms" (also "12 ms", "<0.001 ms" and "usec").
-func parsePingTime(s string) (time.Duration, error) {
-	f := strings.Fields(s)
-	if len(f) < 1 {
-		return 0, errors.New("no time")
-	}
-	num := strings.TrimPrefix(f[0], "<")
-	unit := "ms"
-	if len(f) > 1 {
-		unit = f[1]
-	}
-	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v > 1e7 {
-		return 0, fmt.Errorf("bad time %q", f[0])
-	}
-	switch unit {
-	case "ms":
-		return time.Duration(v * float64(time.Millisecond)), nil
-	case "us", "usec":
-		return time.Duration(v * float64(time.Microsecond)), nil
-	case "s", "sec":
-		return time.Duration(v * float64(time.Second)), nil
-	}
-	return 0, fmt.Errorf("unknown unit %q", unit)
 }
