@@ -40,7 +40,7 @@ import (
 //
 // MERGE: when wt-hostnet (issue 13) is merged, empty this list.
 var pendingIssue13 = map[string]bool{
-	"TestPodsForwardDrop":                            true,
+	"TestPodsForwardDrop": true,
 }
 
 // skipPendingIssue13 is the one place that skips those cases.
@@ -62,9 +62,9 @@ const (
 type podNode struct {
 	index     int
 	ns        *nettest.NS
-	kernel    bool      // kernel vxlan (flannel.1), else vxtun
-	tn        *testNode // vxtun's files
-	p         *nettest.Daemon     // vxtun
+	kernel    bool            // kernel vxlan (flannel.1), else vxtun
+	tn        *testNode       // vxtun's files
+	p         *nettest.Daemon // vxtun
 	subnetEnv string
 	pods      []*nettest.Pod
 }
