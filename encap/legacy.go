@@ -12,6 +12,8 @@ const (
 	// UDPLegacyOverheadIPv4 is the on-wire overhead over an IPv4 underlay
 	// (outer IPv4 + UDP): TUN MTU = underlay MTU − 28.
 	UDPLegacyOverheadIPv4 = IPv4MinimumSize + UDPMinimumSize
+	// UDPLegacyOverheadIPv6 is the same for an IPv6 underlay (48).
+	UDPLegacyOverheadIPv6 = IPv6MinimumSize + UDPMinimumSize
 )
 
 // DecapUDPLegacy validates a legacy-UDP datagram payload as one IP packet

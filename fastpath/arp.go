@@ -13,20 +13,20 @@ import (
 // encapsulated to the asking peer.
 func (w *worker) answerARP(req []byte, r *routing.Route) {
 	in := &w.ib
-	f := w.f
+	vx := w.f.enc.(*vxlanEncap) // ARP arrives only over VXLAN
 	k := len(in.arpMsgs)
-	if !f.vtepIP.Is4() || k == cap(in.arpMsgs) {
+	if !w.f.vtepIP.Is4() || k == cap(in.arpMsgs) {
 		w.dropIn(r, dropARP)
 		return
 	}
 	b := in.arpBufs[k]
-	n, err := encap.BuildARPReply(b[encap.VXLANOverhead:], req, f.mac[:], f.vtepIP)
+	n, err := encap.BuildARPReply(b[encap.VXLANOverhead:], req, vx.mac[:], w.f.vtepIP)
 	if err != nil {
 		w.dropIn(r, dropARP)
 		return
 	}
 	to := encap.ARP(b[encap.VXLANOverhead:]).TargetMAC()
-	encap.EncapVXLAN(b, encap.VXLANOverhead, f.vni, to, f.mac[:], encap.EtherTypeARP)
+	encap.EncapVXLAN(b, encap.VXLANOverhead, vx.vni, to, vx.mac[:], encap.EtherTypeARP)
 	in.arpMsgs = append(in.arpMsgs, udp.Message{Buf: b[:encap.VXLANOverhead+n], Addr: &r.Sockaddr})
 }
 

@@ -49,6 +49,9 @@ const (
 	dropARP
 	dropSendError
 	numDrops
+
+	// noDrop is the reason of a packet that is not dropped.
+	noDrop dropReason = 255
 )
 
 var dropNames = [numDrops]string{

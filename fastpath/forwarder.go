@@ -35,11 +35,14 @@ const rxBatch = 64
 type Forwarder struct {
 	cfg     Config
 	log     *slog.Logger
-	vxlan   bool
-	vni     uint32
-	mac     [6]byte
+	enc     encapsulation
+	hdrLen  int // enc.headerLen()
 	vtepIP  netip.Addr
 	mtu     int // underlay MTU
+	// maxInner4 and maxInner6 are the largest inner packets that fit mtu
+	// to a peer on an IPv4 or IPv6 underlay.
+	maxInner4, maxInner6 int
+	v6Underlay           bool // the sockets are bound to an IPv6 address
 	table   routing.Holder
 	tableMu sync.Mutex // serialises SetPeers (builders read the previous table)
 	workers []*worker
@@ -58,30 +61,18 @@ func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
 	if len(devs) == 0 {
 		return nil, errors.New("new forwarder: no tun device")
 	}
-	f := &Forwarder{cfg: cfg, log: cfg.Logger, vni: cfg.VNI, mtu: cfg.UnderlayMTU, vtepIP: cfg.VtepIP.Unmap()}
+	f := &Forwarder{cfg: cfg, log: cfg.Logger, mtu: cfg.UnderlayMTU, vtepIP: cfg.VtepIP.Unmap()}
 	if f.log == nil {
 		f.log = slog.Default()
 	}
+	enc, err := newEncapsulation(cfg.Backend, cfg.VNI, cfg.VtepMAC)
+	if err != nil {
+		return nil, fmt.Errorf("new forwarder: %w", err)
+	}
+	f.enc, f.hdrLen = enc, enc.headerLen()
 	port := cfg.ListenAddr.Port()
-	switch cfg.Backend {
-	case config.BackendVXLAN:
-		f.vxlan = true
-		if port == 0 {
-			port = config.DefaultVXLANPort
-		}
-		if cfg.VNI > 0xffffff {
-			return nil, fmt.Errorf("new forwarder: vni %d does not fit in 24 bits", cfg.VNI)
-		}
-		if len(cfg.VtepMAC) != 6 || cfg.VtepMAC[0]&1 != 0 {
-			return nil, fmt.Errorf("new forwarder: vtep mac %q is not a unicast 6-byte mac", cfg.VtepMAC)
-		}
-		copy(f.mac[:], cfg.VtepMAC)
-	case config.BackendUDP:
-		if port == 0 {
-			port = config.DefaultUDPPort
-		}
-	default:
-		return nil, fmt.Errorf("new forwarder: unknown backend %q", cfg.Backend)
+	if port == 0 {
+		port = enc.defaultPort()
 	}
 	if f.mtu == 0 {
 		f.mtu = 1500
@@ -89,8 +80,10 @@ func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
 	if f.mtu < 576 || f.mtu > 65535 {
 		return nil, fmt.Errorf("new forwarder: underlay mtu %d out of range", f.mtu)
 	}
+	f.maxInner4, f.maxInner6 = f.mtu-enc.overhead(false), f.mtu-enc.overhead(true)
 	laddr := netip.AddrPortFrom(cfg.ListenAddr.Addr(), port)
-	maxInner := f.mtu - config.Overhead(cfg.Backend, laddr.Addr().Is6() && !laddr.Addr().Is4In6())
+	f.v6Underlay = laddr.Addr().Is6() && !laddr.Addr().Is4In6()
+	maxInner := f.mtu - f.Overhead()
 	if mtu, err := devs[0].MTU(); err == nil && mtu > maxInner {
 		f.log.Warn("tun mtu exceeds what the underlay carries: larger packets get icmp frag-needed / packet-too-big",
 			"tun", devs[0].Name(), "tun_mtu", mtu, "underlay_mtu", f.mtu, "largest_inner", maxInner)
@@ -104,6 +97,19 @@ func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
 		f.workers = append(f.workers, newWorker(f, i, d, conn))
 	}
 	return f, nil
+}
+
+// Overhead is the number of bytes the encapsulation adds around an inner
+// packet on the underlay the sockets are bound to: 50 (VXLAN) or 28 (legacy
+// UDP) over IPv4, 70 or 48 over IPv6.
+func (f *Forwarder) Overhead() int { return f.enc.overhead(f.v6Underlay) }
+
+// maxInner is the largest inner packet that fits the underlay MTU to r.
+func (f *Forwarder) maxInner(r *routing.Route) int {
+	if r.Underlay.Addr().Is4() {
+		return f.maxInner4
+	}
+	return f.maxInner6
 }
 
 // LocalAddr is the underlay address the workers' sockets are bound to.

@@ -108,14 +108,11 @@ func (w *worker) answerTooBig(m *udp.Message, r *routing.Route) {
 	if err != nil {
 		return
 	}
-	maxInner := pmtu - w.overhead(r)
+	maxInner := pmtu - w.f.enc.overhead(!r.Underlay.Addr().Is4())
 	if maxInner < 68 || pmtu >= w.f.mtu {
 		return // nothing smaller to report: the refusal had another cause
 	}
-	skip := 0
-	if w.f.vxlan {
-		skip = encap.VXLANOverhead
-	}
+	skip := w.f.hdrLen
 	frame := func(d []byte) {
 		if len(d) <= skip {
 			return

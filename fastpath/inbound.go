@@ -3,7 +3,6 @@ package fastpath
 import (
 	"fmt"
 
-	"github.com/vxtun/vxtun/encap"
 	"github.com/vxtun/vxtun/fastpath/routing"
 )
 
@@ -47,10 +46,7 @@ func (w *worker) inbound(n int) error {
 	in := &w.ib
 	f := w.f
 	snap := f.table.Load()
-	offset := 0
-	if f.vxlan {
-		offset = encap.VXLANOverhead
-	}
+	offset := f.hdrLen
 	var err error
 	for k := 0; k < n && err == nil; k++ {
 		m := &in.msgs[k]
@@ -71,11 +67,7 @@ func (w *worker) inbound(n int) error {
 		}
 		for off := 0; off < len(data); off += seg {
 			d := data[off:min(off+seg, len(data))]
-			if f.vxlan {
-				w.decapVXLAN(d, r)
-			} else {
-				w.decapUDP(d, r)
-			}
+			w.decap(d, r)
 			if len(in.wout) == cap(in.wout) {
 				if err = w.writeTun(in.wout, offset); err != nil {
 					break
@@ -101,68 +93,22 @@ func (w *worker) dropIn(r *routing.Route, reason dropReason) {
 	w.peerDrop(r.Name, reason, 1)
 }
 
-// decapVXLAN checks one VXLAN datagram from peer r and queues its inner
-// packet for the TUN (in place: the slice handed to the TUN starts at the
-// VXLAN header, which becomes headroom).
-func (w *worker) decapVXLAN(d []byte, r *routing.Route) {
+// decap checks one datagram from peer r and queues its inner packet for
+// the TUN, in place: the slice handed to the TUN starts at the encapsulation
+// header, which becomes headroom (Forwarder.hdrLen bytes of it).
+func (w *worker) decap(d []byte, r *routing.Route) {
 	in := &w.ib
-	vni, etherType, inner, err := encap.DecapVXLAN(d, nil)
-	if err != nil {
-		switch err {
-		case encap.ErrShort:
-			w.dropIn(r, dropShort)
-		case encap.ErrNoIBit:
-			w.dropIn(r, dropNoIBit)
-		case encap.ErrEtherType:
-			w.dropIn(r, dropBadInner)
-		default:
-			w.dropIn(r, dropBadHeader)
-		}
+	pkt, arp, reason := w.f.enc.decap(d)
+	if reason != noDrop {
+		w.dropIn(r, reason)
 		return
 	}
-	if vni != w.f.vni {
-		w.dropIn(r, dropUnknownVNI)
-		return
-	}
-	dst := encap.Ethernet(d[encap.VXLANHeaderLen:]).Dst()
-	ours := [6]byte(dst) == w.f.mac
-	if etherType == encap.EtherTypeARP {
-		if !ours && [6]byte(dst) != encap.BroadcastMAC {
-			w.dropIn(r, dropWrongMAC)
-			return
-		}
-		w.answerARP(inner, r)
-		return
-	}
-	if !ours {
-		w.dropIn(r, dropWrongMAC)
-		return
-	}
-	pkt, err := encap.TrimIP(inner)
-	if err != nil || (etherType == encap.EtherTypeIPv4) != (pkt[0]>>4 == 4) {
-		w.dropIn(r, dropBadInner)
+	if arp {
+		w.answerARP(pkt, r)
 		return
 	}
 	completePartialChecksum(pkt)
-	in.wout = append(in.wout, d[:encap.VXLANOverhead+len(pkt)])
-	in.c.packets++
-	in.c.bytes += uint64(len(pkt))
-}
-
-// decapUDP checks one legacy-UDP datagram (a raw IP packet).
-func (w *worker) decapUDP(d []byte, r *routing.Route) {
-	in := &w.ib
-	pkt, err := encap.TrimIP(d)
-	if err != nil {
-		if err == encap.ErrShort {
-			w.dropIn(r, dropShort)
-		} else {
-			w.dropIn(r, dropBadInner)
-		}
-		return
-	}
-	completePartialChecksum(pkt)
-	in.wout = append(in.wout, pkt)
+	in.wout = append(in.wout, d[:w.f.hdrLen+len(pkt)])
 	in.c.packets++
 	in.c.bytes += uint64(len(pkt))
 }

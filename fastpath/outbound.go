@@ -81,7 +81,7 @@ func (w *worker) outbound(n int) error {
 			w.icmpError(pkt, false, 0)
 			continue
 		}
-		if maxInner := f.mtu - w.overhead(r); size > maxInner {
+		if maxInner := f.maxInner(r); size > maxInner {
 			if etherType == encap.EtherTypeIPv4 && !encap.IPv4(pkt).DF() && w.fragment(pkt, maxInner, r) {
 				continue
 			}
@@ -108,16 +108,7 @@ func (w *worker) outbound(n int) error {
 // place and files it under r's slot of the batch.
 func (w *worker) enqueue(buf []byte, size int, r *routing.Route, etherType uint16) {
 	o := &w.ob
-	f := w.f
-	frame := buf[Headroom : Headroom+size]
-	if f.vxlan {
-		vni := r.VNI
-		if vni == 0 {
-			vni = f.vni
-		}
-		start := encap.EncapVXLAN(buf, Headroom, vni, r.VtepMAC[:], f.mac[:], etherType)
-		frame = buf[start : Headroom+size]
-	}
+	frame := buf[w.f.enc.encap(buf, Headroom, r, etherType) : Headroom+size]
 	// Group by peer: find (or open) the peer's slot.
 	slot := o.lastSlot
 	if r != o.lastRoute {
@@ -177,10 +168,7 @@ func (w *worker) sendGrouped() error {
 	if len(o.msgs) == 0 {
 		return nil
 	}
-	encapLen := 0
-	if w.f.vxlan {
-		encapLen = encap.VXLANOverhead
-	}
+	encapLen := w.f.hdrLen
 	var err error
 	w.sendMu.Lock()
 	for sent := 0; sent < len(o.msgs); {

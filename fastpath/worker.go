@@ -4,7 +4,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vxtun/vxtun/config"
 	"github.com/vxtun/vxtun/encap"
 	"github.com/vxtun/vxtun/fastpath/routing"
 	"github.com/vxtun/vxtun/fastpath/udp"
@@ -148,9 +147,4 @@ func (w *worker) writeTun(bufs [][]byte, offset int) error {
 	_, err := w.dev.Write(bufs, offset)
 	w.tunMu.Unlock()
 	return err
-}
-
-// overhead is what the underlay adds around an inner packet sent to r.
-func (w *worker) overhead(r *routing.Route) int {
-	return config.Overhead(w.f.cfg.Backend, !r.Underlay.Addr().Is4())
 }
