@@ -33,19 +33,19 @@ const rxBatch = 64
 // TUN queue, each with its own UDP socket. Create it with New, give it peers
 // with SetPeers, and call Run once.
 type Forwarder struct {
-	cfg     Config
-	log     *slog.Logger
-	enc     encapsulation
-	hdrLen  int // enc.headerLen()
-	vtepIP  netip.Addr
-	mtu     int // underlay MTU
+	cfg    Config
+	log    *slog.Logger
+	enc    encapsulation
+	hdrLen int // enc.headerLen()
+	vtepIP netip.Addr
+	mtu    int // underlay MTU
 	// maxInner4 and maxInner6 are the largest inner packets that fit mtu
 	// to a peer on an IPv4 or IPv6 underlay.
 	maxInner4, maxInner6 int
 	v6Underlay           bool // the sockets are bound to an IPv6 address
-	table   routing.Holder
-	tableMu sync.Mutex // serialises SetPeers (builders read the previous table)
-	workers []*worker
+	table                routing.Holder
+	tableMu              sync.Mutex // serialises SetPeers (builders read the previous table)
+	workers              []*worker
 
 	ran       atomic.Bool
 	stopping  atomic.Bool
