@@ -156,6 +156,12 @@ func (b IPv4) MF() bool { return b[6]&0x20 != 0 }
 // FragmentOffset returns the fragment offset in bytes.
 func (b IPv4) FragmentOffset() int { return int(binary.BigEndian.Uint16(b[6:8])&0x1fff) * 8 }
 
+// IsFragment reports whether the packet is a fragment: MF set or a non-zero
+// fragment offset.
+func (b IPv4) IsFragment() bool {
+	return binary.BigEndian.Uint16(b[6:8])&(IPv4FlagMF|0x1fff) != 0
+}
+
 // TTL returns the time to live.
 func (b IPv4) TTL() uint8 { return b[8] }
 

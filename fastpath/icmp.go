@@ -1,7 +1,6 @@
 package fastpath
 
 import (
-	"net/netip"
 
 	"github.com/vxtun/vxtun/encap"
 	"github.com/vxtun/vxtun/fastpath/routing"
@@ -27,15 +26,15 @@ func (w *worker) icmpError(orig []byte, tooBig bool, mtu int) {
 	b := o.icmp[k][Headroom:]
 	var n int
 	var err error
-	if orig[0]>>4 == 4 {
-		router := netip.AddrFrom4([4]byte(orig[16:20]))
+	if encap.IPVersion(orig) == 4 {
+		router := encap.IPv4(orig).DstAddr()
 		if tooBig {
 			n, err = encap.ICMPv4FragNeeded(b, router, orig, uint16(mtu))
 		} else {
 			n, err = encap.ICMPv4NetUnreachable(b, router, orig)
 		}
 	} else {
-		router := netip.AddrFrom16([16]byte(orig[24:40]))
+		router := encap.IPv6(orig).DstAddr()
 		if router.IsMulticast() {
 			return
 		}
@@ -61,7 +60,7 @@ func (w *worker) fragment(pkt []byte, maxInner int, r *routing.Route) bool {
 	if ip.HeaderLength() != encap.IPv4MinimumSize || len(pkt) < int(ip.TotalLength()) {
 		return false
 	}
-	payload := pkt[encap.IPv4MinimumSize:ip.TotalLength()]
+	payload := ip.Payload()
 	chunk := (maxInner - encap.IPv4MinimumSize) &^ 7
 	if chunk <= 0 {
 		return false
@@ -76,17 +75,17 @@ func (w *worker) fragment(pkt []byte, maxInner int, r *routing.Route) bool {
 	if o.nfrag+nfrag > len(o.frag) {
 		return false
 	}
-	ff := ip.FlagsFragmentOffset()
-	off0 := int(ff & 0x1fff) // in 8-byte units
+	off0 := ip.FragmentOffset() / 8 // in 8-byte units
+	more := ip.MF()
 	for k := 0; k < nfrag; k++ {
 		part := payload[k*chunk : min((k+1)*chunk, len(payload))]
 		buf := o.frag[o.nfrag]
 		o.nfrag++
 		h := encap.IPv4(buf[Headroom : Headroom+encap.IPv4MinimumSize])
-		copy(h, pkt[:encap.IPv4MinimumSize])
+		copy(h, ip[:encap.IPv4MinimumSize])
 		copy(buf[Headroom+encap.IPv4MinimumSize:], part)
 		flags := uint16(off0+k*chunk/8) & 0x1fff
-		if k < nfrag-1 || ff&encap.IPv4FlagMF != 0 {
+		if k < nfrag-1 || more {
 			flags |= encap.IPv4FlagMF
 		}
 		h.SetFlagsFragmentOffset(flags)
@@ -121,7 +120,7 @@ func (w *worker) answerTooBig(m *udp.Message, r *routing.Route) {
 		if len(pkt) <= maxInner {
 			return
 		}
-		if pkt[0]>>4 == 6 || (len(pkt) >= encap.IPv4MinimumSize && encap.IPv4(pkt).DF()) {
+		if v := encap.IPVersion(pkt); v == 6 || (v == 4 && len(pkt) >= encap.IPv4MinimumSize && encap.IPv4(pkt).DF()) {
 			w.icmpError(pkt, true, maxInner)
 		}
 	}

@@ -66,11 +66,11 @@ func (w *worker) outbound(n int) error {
 		var r *routing.Route
 		var etherType uint16
 		switch {
-		case size >= encap.IPv4MinimumSize && pkt[0]>>4 == 4:
-			r = snap.Lookup(pkt[16:20])
+		case size >= encap.IPv4MinimumSize && encap.IPVersion(pkt) == 4:
+			r = snap.Lookup(encap.IPv4(pkt).Dst())
 			etherType = encap.EtherTypeIPv4
-		case size >= encap.IPv6MinimumSize && pkt[0]>>4 == 6:
-			r = snap.Lookup(pkt[24:40])
+		case size >= encap.IPv6MinimumSize && encap.IPVersion(pkt) == 6:
+			r = snap.Lookup(encap.IPv6(pkt).Dst())
 			etherType = encap.EtherTypeIPv6
 		default:
 			o.c.drop(dropBadInner, 1)
