@@ -1,7 +1,6 @@
 package fastpath
 
 import (
-
 	"github.com/vxtun/vxtun/encap"
 	"github.com/vxtun/vxtun/fastpath/routing"
 	"github.com/vxtun/vxtun/fastpath/udp"
