@@ -40,7 +40,9 @@ type Stats struct {
 	RxPackets, RxBytes uint64 // decapsulated and written to the TUN
 	// Drops counts dropped packets by reason (see the Drop* constants).
 	Drops map[string]uint64
-	// PeerDrops counts drops by peer name and reason, where there is a peer.
+	// PeerDrops counts drops by peer name and reason, where there is a
+	// peer, for the peers of the current peer set (a peer removed by
+	// SetPeers leaves it; one that stays keeps its counts).
 	PeerDrops map[string]map[string]uint64
 }
 

@@ -42,7 +42,8 @@ type Forwarder struct {
 	// maxInner4 and maxInner6 are the largest inner packets that fit mtu
 	// to a peer on an IPv4 or IPv6 underlay.
 	maxInner4, maxInner6 int
-	v6Underlay           bool // the sockets are bound to an IPv6 address
+	v6Underlay           bool           // the sockets are bound to an IPv6 address
+	laddr                netip.AddrPort // where the sockets are bound
 	table                routing.Holder
 	tableMu              sync.Mutex // serialises SetPeers (builders read the previous table)
 	workers              []*worker
@@ -96,6 +97,7 @@ func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
 		}
 		f.workers = append(f.workers, newWorker(f, i, d, conn))
 	}
+	f.laddr = f.workers[0].conn.LocalAddr()
 	return f, nil
 }
 
@@ -113,7 +115,7 @@ func (f *Forwarder) maxInner(r *routing.Route) int {
 }
 
 // LocalAddr is the underlay address the workers' sockets are bound to.
-func (f *Forwarder) LocalAddr() netip.AddrPort { return f.workers[0].conn.LocalAddr() }
+func (f *Forwarder) LocalAddr() netip.AddrPort { return f.laddr }
 
 // SetPeers atomically replaces the routing snapshot; invalid peers are an
 // error and leave the old table in place. Workers pick up the new table at
@@ -122,13 +124,13 @@ func (f *Forwarder) SetPeers(peers []config.Peer) error {
 	f.tableMu.Lock()
 	defer f.tableMu.Unlock()
 	b := routing.NewBuilder(f.table.Load())
-	v4only := f.workers[0].conn.LocalAddr().Addr().Is4()
+	v4only := f.laddr.Addr().Is4()
 	for _, p := range peers {
 		if p.Backend != f.cfg.Backend {
 			return fmt.Errorf("set peers: peer %q: backend %q, this node runs %q", p.Name, p.Backend, f.cfg.Backend)
 		}
 		if v4only && p.PublicIP.Unmap().Is6() {
-			return fmt.Errorf("set peers: peer %q: ipv6 public ip %s, but the underlay socket is bound to ipv4 %s", p.Name, p.PublicIP, f.workers[0].conn.LocalAddr())
+			return fmt.Errorf("set peers: peer %q: ipv6 public ip %s, but the underlay socket is bound to ipv4 %s", p.Name, p.PublicIP, f.laddr)
 		}
 		if err := b.Add(p); err != nil {
 			return fmt.Errorf("set peers: %w", err)
@@ -226,6 +228,11 @@ func (f *Forwarder) Close() error {
 // Stats returns a snapshot of the counters summed over all workers.
 func (f *Forwarder) Stats() Stats {
 	s := Stats{Drops: map[string]uint64{}, PeerDrops: map[string]map[string]uint64{}}
+	routes := f.table.Load().Routes()
+	live := make(map[string]bool, len(routes))
+	for _, r := range routes {
+		live[r.Name] = true
+	}
 	for _, w := range f.workers {
 		for _, c := range []*dirCounters{&w.out, &w.in} {
 			for r := range c.drops {
@@ -238,20 +245,8 @@ func (f *Forwarder) Stats() Stats {
 		s.TxBytes += w.out.bytes.Load()
 		s.RxPackets += w.in.packets.Load()
 		s.RxBytes += w.in.bytes.Load()
-		w.peerMu.Lock()
-		for name, arr := range w.peerDrops {
-			m := s.PeerDrops[name]
-			if m == nil {
-				m = map[string]uint64{}
-				s.PeerDrops[name] = m
-			}
-			for r, v := range arr {
-				if v > 0 {
-					m[dropNames[r]] += v
-				}
-			}
-		}
-		w.peerMu.Unlock()
+		w.out.addPeerDrops(s.PeerDrops, live)
+		w.in.addPeerDrops(s.PeerDrops, live)
 	}
 	return s
 }

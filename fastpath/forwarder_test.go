@@ -78,7 +78,7 @@ func TestSetPeersRejectsAndKeepsOld(t *testing.T) {
 			if err == nil || (tc.want != "" && !strings.Contains(err.Error(), tc.want)) || (tc.is != nil && !errors.Is(err, tc.is)) {
 				t.Fatalf("got %v, want an error (%q / %v)", err, tc.want, tc.is)
 			}
-			r := f.table.Load().Lookup4([4]byte{198, 19, 2, 1})
+			r := f.table.Load().Lookup([]byte{198, 19, 2, 1})
 			if r == nil || r.Name != "node2" {
 				t.Fatalf("after a rejected update 198.19.2.1 routes to %v, want node2 (old table kept)", r)
 			}

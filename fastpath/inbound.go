@@ -46,6 +46,7 @@ func (w *worker) inbound(n int) error {
 	in := &w.ib
 	f := w.f
 	snap := f.table.Load()
+	w.in.follow(snap)
 	offset := f.hdrLen
 	var err error
 	for k := 0; k < n && err == nil; k++ {
@@ -62,7 +63,7 @@ func (w *worker) inbound(n int) error {
 		}
 		if len(data) == 0 || m.Trunc {
 			in.c.drop(dropShort, 1)
-			w.peerDrop(r.Name, dropShort, 1)
+			w.in.peerDrop(r, dropShort, 1)
 			continue
 		}
 		for off := 0; off < len(data); off += seg {
@@ -90,7 +91,7 @@ func (w *worker) inbound(n int) error {
 
 func (w *worker) dropIn(r *routing.Route, reason dropReason) {
 	w.ib.c.drop(reason, 1)
-	w.peerDrop(r.Name, reason, 1)
+	w.in.peerDrop(r, reason, 1)
 }
 
 // decap checks one datagram from peer r and queues its inner packet for

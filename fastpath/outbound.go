@@ -54,6 +54,7 @@ func (w *worker) outbound(n int) error {
 	o := &w.ob
 	f := w.f
 	snap := f.table.Load()
+	w.out.follow(snap)
 	o.pkts = o.pkts[:0]
 	o.slots = o.slots[:0]
 	o.icmpOut = o.icmpOut[:0]
@@ -86,7 +87,7 @@ func (w *worker) outbound(n int) error {
 				continue
 			}
 			o.c.drop(dropTooBig, 1)
-			w.peerDrop(r.Name, dropTooBig, 1)
+			w.out.peerDrop(r, dropTooBig, 1)
 			if etherType == encap.EtherTypeIPv6 || encap.IPv4(pkt).DF() {
 				w.icmpError(pkt, true, maxInner)
 			}
@@ -193,7 +194,7 @@ func (w *worker) sendGrouped() error {
 			w.answerTooBig(&o.msgs[failed], o.msgRoute[failed])
 		}
 		o.c.drop(reason, segs)
-		w.peerDrop(o.msgRoute[failed].Name, reason, segs)
+		w.out.peerDrop(o.msgRoute[failed], reason, segs)
 		w.logRare(&o.lastLog, "underlay send", werr)
 		sent = failed + 1
 	}

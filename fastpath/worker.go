@@ -27,9 +27,6 @@ type worker struct {
 
 	out, in dirCounters
 
-	peerMu    sync.Mutex
-	peerDrops map[string]*[numDrops]uint64
-
 	ob outState
 	ib inState
 }
@@ -83,7 +80,7 @@ const (
 )
 
 func newWorker(f *Forwarder, id int, dev tun.Device, conn *udp.Conn) *worker {
-	w := &worker{f: f, id: id, dev: dev, conn: conn, peerDrops: map[string]*[numDrops]uint64{}}
+	w := &worker{f: f, id: id, dev: dev, conn: conn}
 	bs := max(dev.BatchSize(), 1)
 	o := &w.ob
 	// A TUN read returns packets of at most the device MTU (super-packets
@@ -121,17 +118,6 @@ func newWorker(f *Forwarder, id int, dev tun.Device, conn *udp.Conn) *worker {
 	}
 	in.arpMsgs = make([]udp.Message, 0, maxARPPerBatch)
 	return w
-}
-
-func (w *worker) peerDrop(name string, r dropReason, n int) {
-	w.peerMu.Lock()
-	a := w.peerDrops[name]
-	if a == nil {
-		a = new([numDrops]uint64)
-		w.peerDrops[name] = a
-	}
-	a[r] += uint64(n)
-	w.peerMu.Unlock()
 }
 
 // logRare logs at most once per 10 s per direction.

@@ -67,32 +67,6 @@ func (t *Table) Lookup(dst []byte) *Route {
 	return &t.routes[e-1]
 }
 
-// Lookup4 is Lookup for an IPv4 destination held as an array.
-func (t *Table) Lookup4(dst [4]byte) *Route {
-	if t == nil {
-		return nil
-	}
-	e := t.v4.lookup4(dst[0], dst[1], dst[2], dst[3])
-	if e == 0 {
-		return nil
-	}
-	return &t.routes[e-1]
-}
-
-// LookupAddr is Lookup for a netip.Addr (IPv4-mapped IPv6 addresses are
-// looked up as IPv4).
-func (t *Table) LookupAddr(a netip.Addr) *Route {
-	a = a.Unmap()
-	if a.Is4() {
-		return t.Lookup4(a.As4())
-	}
-	if a.Is6() {
-		b := a.As16()
-		return t.Lookup(b[:])
-	}
-	return nil
-}
-
 // LookupUnderlay returns a route whose underlay address is ip (any port),
 // for checking the outer source of received packets; nil if none. When
 // several peers share an underlay address, it returns the first in the
@@ -132,19 +106,6 @@ func (t *Table) IndexLimit() int {
 		return 0
 	}
 	return t.limit
-}
-
-// ByName returns the route named name, or nil.
-func (t *Table) ByName(name string) *Route {
-	if t == nil {
-		return nil
-	}
-	for i := range t.routes {
-		if t.routes[i].Name == name {
-			return &t.routes[i]
-		}
-	}
-	return nil
 }
 
 // Errors returned (wrapped, with the peer's name) by Builder.Add.
@@ -370,8 +331,8 @@ func NewTable(peers []config.Peer) (*Table, error) {
 }
 
 // Holder publishes the current Table. The zero Holder holds an empty table.
-// Load is wait-free; Store and Swap may be called from any goroutine
-// (concurrent Swaps are serialized only by whichever Store lands last).
+// Load is wait-free; Store may be called from any goroutine (a writer that
+// builds from the current table serialises its own builds).
 type Holder struct {
 	p atomic.Pointer[Table]
 }
@@ -392,22 +353,4 @@ func (h *Holder) Store(t *Table) {
 		t = emptyTable
 	}
 	h.p.Store(t)
-}
-
-// Swap builds a table from peers, keeping Route.Index of peers already in
-// the current snapshot, and publishes it. On error the current snapshot
-// stays. It returns the new table.
-func (h *Holder) Swap(peers []config.Peer) (*Table, error) {
-	b := newBuilder(h.Load(), len(peers))
-	for _, p := range peers {
-		if err := b.Add(p); err != nil {
-			return nil, err
-		}
-	}
-	t, err := b.Build()
-	if err != nil {
-		return nil, err
-	}
-	h.Store(t)
-	return t, nil
 }
