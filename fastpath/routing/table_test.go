@@ -485,7 +485,7 @@ func TestSwapUnderLoad(t *testing.T) {
 		}(uint64(g))
 	}
 	for i := 0; i < 300; i++ {
-		if _, err := swap(&h, mk(1 + i%3)); err != nil {
+		if _, err := swap(&h, mk(1+i%3)); err != nil {
 			t.Fatal(err)
 		}
 	}
