@@ -3,6 +3,8 @@ package config
 import (
 	"net"
 	"net/netip"
+
+	"github.com/vxtun/vxtun/encap"
 )
 
 // Backend is the encapsulation a node uses on the wire.
@@ -14,11 +16,15 @@ const (
 	BackendUDP   Backend = "udp"
 )
 
-// Default UDP destination ports, as Linux and flannel use them.
+// Default UDP destination ports, as Linux and flannel use them, and the VNI
+// range (wire constants: defined by encap).
 const (
-	DefaultVXLANPort = 8472
-	DefaultUDPPort   = 8285
-	DefaultVNI       = 1
+	DefaultVXLANPort = encap.VXLANPort
+	DefaultUDPPort   = encap.UDPLegacyPort
+	// MaxVNI is the largest 24-bit VXLAN network identifier.
+	MaxVNI = encap.MaxVNI
+	// DefaultVNI is flannel's VNI when net-conf.json names none.
+	DefaultVNI = 1
 )
 
 // Peer is one remote node as the dataplane needs it. It is plain data:
