@@ -124,13 +124,10 @@ func (f *Forwarder) SetPeers(peers []config.Peer) error {
 	f.tableMu.Lock()
 	defer f.tableMu.Unlock()
 	b := routing.NewBuilder(f.table.Load())
-	v4only := f.laddr.Addr().Is4()
+	scope := config.PeerScope{Backend: f.cfg.Backend, IPv4Only: f.laddr.Addr().Is4()}
 	for _, p := range peers {
-		if p.Backend != f.cfg.Backend {
-			return fmt.Errorf("set peers: peer %q: backend %q, this node runs %q", p.Name, p.Backend, f.cfg.Backend)
-		}
-		if v4only && p.PublicIP.Unmap().Is6() {
-			return fmt.Errorf("set peers: peer %q: ipv6 public ip %s, but the underlay socket is bound to ipv4 %s", p.Name, p.PublicIP, f.laddr)
+		if err := p.Check(scope); err != nil {
+			return fmt.Errorf("set peers: %w", err)
 		}
 		if err := b.Add(p); err != nil {
 			return fmt.Errorf("set peers: %w", err)

@@ -110,7 +110,10 @@ func (t *Table) IndexLimit() int {
 
 // Errors returned (wrapped, with the peer's name) by Builder.Add.
 var (
-	ErrInvalidPeer     = errors.New("invalid peer")
+	// ErrInvalidPeer: config.Peer.Check rejected the peer, or its name is
+	// already in the table.
+	ErrInvalidPeer = config.ErrInvalidPeer
+	// ErrDuplicatePrefix: a prefix of the peer is already another's.
 	ErrDuplicatePrefix = errors.New("prefix routed to two peers")
 )
 
@@ -166,69 +169,39 @@ func (b *Builder) Add(p config.Peer) error {
 	return nil
 }
 
+// route checks p (config.Peer.Check, plus a name unique in the set) and
+// makes its Route: the backend's default port, subnets masked, unmapped and
+// deduplicated. What concerns the table as a whole (prefixes of two peers)
+// is Add's.
 func (b *Builder) route(p config.Peer) (Route, error) {
-	bad := func(format string, args ...any) (Route, error) {
-		return Route{}, fmt.Errorf("peer %q: %s: %w", p.Name, fmt.Sprintf(format, args...), ErrInvalidPeer)
-	}
-	if p.Name == "" {
-		return bad("empty name")
-	}
 	if _, dup := b.names[p.Name]; dup {
-		return bad("duplicate name")
+		return Route{}, fmt.Errorf("peer %q: duplicate name: %w", p.Name, ErrInvalidPeer)
 	}
-	ip := p.PublicIP.Unmap()
-	if !ip.IsValid() {
-		return bad("no public IP")
+	if err := p.Check(config.PeerScope{}); err != nil {
+		return Route{}, err
 	}
-	if ip.IsUnspecified() || ip.IsMulticast() {
-		return bad("public IP %s is not a unicast address", ip)
-	}
-	ip = ip.WithZone("")
+	ip := p.PublicIP.Unmap().WithZone("")
 	r := Route{Name: p.Name, Backend: p.Backend}
 	port := p.Port
-	switch p.Backend {
-	case config.BackendVXLAN:
-		if port == 0 {
-			port = config.DefaultVXLANPort
-		}
-		if p.VNI > 0xFFFFFF {
-			return bad("VNI %d does not fit in 24 bits", p.VNI)
-		}
-		if len(p.VtepMAC) == 0 {
-			return bad("vxlan backend needs a VtepMAC")
-		}
-		if len(p.VtepMAC) != 6 {
-			return bad("VtepMAC %s is not a 6-byte MAC", p.VtepMAC)
-		}
-		copy(r.VtepMAC[:], p.VtepMAC)
-		if r.VtepMAC == ([6]byte{}) || r.VtepMAC[0]&1 != 0 {
-			return bad("VtepMAC %s is not a unicast MAC", p.VtepMAC)
-		}
+	if port == 0 {
+		port = config.DefaultPort(p.Backend)
+	}
+	if p.Backend == config.BackendVXLAN {
 		r.VNI = p.VNI
-	case config.BackendUDP:
-		if port == 0 {
-			port = config.DefaultUDPPort
-		}
-	case "":
-		return bad("no backend")
-	default:
-		return bad("unknown backend %q", p.Backend)
+		r.VtepMAC = [6]byte(p.VtepMAC)
 	}
 	r.Underlay = netip.AddrPortFrom(ip, port)
 	r.Sockaddr = udp.NewAddr(r.Underlay)
 	r.Prefixes = make([]netip.Prefix, 0, len(p.Subnets))
 	seen := make(map[netip.Prefix]bool, len(p.Subnets))
 	for _, s := range p.Subnets {
-		if !s.IsValid() {
-			return bad("invalid subnet %v", s)
-		}
 		a, bits := s.Addr(), s.Bits()
 		if a.Is4In6() && bits >= 96 {
 			a, bits = a.Unmap(), bits-96
 		}
 		m, err := a.WithZone("").Prefix(bits)
 		if err != nil {
-			return bad("invalid subnet %v: %v", s, err)
+			return Route{}, fmt.Errorf("peer %q: invalid subnet %v: %v: %w", p.Name, s, err, ErrInvalidPeer)
 		}
 		if seen[m] {
 			continue
