@@ -29,7 +29,7 @@ func TestPeerCheck(t *testing.T) {
 	}{
 		{"good, alone", good, PeerScope{}, nil, "", ""},
 		{"good, in scope", good, full, nil, "", ""},
-		{"udp without MAC, VNI ignored", mod(func(p *Peer) { p.Backend, p.VtepMAC, p.VNI = BackendUDP, nil, 1 << 30 }), PeerScope{}, nil, "", ""},
+		{"udp without MAC, VNI ignored", mod(func(p *Peer) { p.Backend, p.VtepMAC, p.VNI = BackendUDP, nil, 1<<30 }), PeerScope{}, nil, "", ""},
 		{"no name", mod(func(p *Peer) { p.Name = "" }), PeerScope{}, ErrInvalidPeer, "Name", "empty name"},
 		{"no backend", mod(func(p *Peer) { p.Backend = "" }), PeerScope{}, ErrInvalidPeer, "Backend", "no backend"},
 		{"unknown backend", mod(func(p *Peer) { p.Backend = "host-gw" }), PeerScope{}, ErrInvalidPeer, "Backend", `unknown backend "host-gw"`},
