@@ -5,11 +5,17 @@
 // # Snapshots
 //
 // A Table is immutable once built. Build one from []config.Peer with a
-// Builder (or NewTable); Build validates every peer and rejects the whole set
-// with an error naming the peer and the field when one is invalid, so a bad
-// update never replaces a good table. A Holder publishes the current Table
-// through an atomic.Pointer: workers call Holder.Load once per batch and look
-// up without any lock; a writer builds a new Table (with NewBuilder(current)) and calls Store.
+// Builder (or NewTable); each peer is validated by config.Peer.Check (the
+// one peer validation of the project) and the Builder adds only what is
+// about the table: names unique, no prefix routed to two peers. The whole
+// set is rejected with an error naming the peer and the field when one is
+// invalid, so a bad update never replaces a good table. A Holder publishes
+// the current Table through an atomic.Pointer: workers call Holder.Load once
+// per batch and look up without any lock; a writer builds a new Table (with
+// NewBuilder(current)) and calls Store.
+//
+// routing imports config (peer data) and fastpath/udp (socket addresses).
+// A Builder is not safe for concurrent use; Tables and Holders are.
 // A reader that loaded the old Table keeps using it until its next Load; the
 // old Table stays valid (and is collected when no reader holds it), so an
 // address routed in both the old and the new Table is never without a route.
