@@ -60,5 +60,8 @@ type Stats struct {
 //	// workers; it does not close devs.
 //	func (f *Forwarder) Run(ctx context.Context) error
 //	func (f *Forwarder) Stats() Stats
+//	// Overhead is the bytes the encapsulation adds on the underlay the
+//	// sockets are bound to (50/70 VXLAN, 28/48 legacy UDP).
+//	func (f *Forwarder) Overhead() int
 //	// Close releases sockets (idempotent).
 //	func (f *Forwarder) Close() error
