@@ -1,5 +1,7 @@
 package config
 
+import "github.com/vxtun/vxtun/encap"
+
 // WireMTU is the MTU of the underlay interface: the largest outer IP packet
 // (outer IP header + UDP + encapsulation + inner packet) that leaves the host
 // unfragmented.
@@ -17,16 +19,17 @@ const (
 	MaxMTU        = 65535 // largest IP packet
 )
 
-// Encapsulation overheads in bytes between the wire MTU and the TUN MTU.
+// Encapsulation overheads in bytes between the wire MTU and the TUN MTU
+// (defined by encap, the home of wire constants).
 const (
 	// VXLAN: outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14.
-	VXLANOverheadIPv4 = 50
+	VXLANOverheadIPv4 = encap.VXLANOverheadIPv4
 	// VXLAN: outer IPv6 40 + UDP 8 + VXLAN 8 + inner Ethernet 14.
-	VXLANOverheadIPv6 = 70
+	VXLANOverheadIPv6 = encap.VXLANOverheadIPv6
 	// flannel legacy UDP: outer IPv4 20 + UDP 8 (the payload is the raw packet).
-	UDPOverheadIPv4 = 28
+	UDPOverheadIPv4 = encap.UDPLegacyOverheadIPv4
 	// flannel legacy UDP over an IPv6 underlay: 40 + 8.
-	UDPOverheadIPv6 = 48
+	UDPOverheadIPv6 = encap.UDPLegacyOverheadIPv6
 )
 
 // Overhead returns the bytes backend b adds around an inner IP packet on an

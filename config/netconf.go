@@ -325,9 +325,6 @@ func parseBackend(file string, j *backendJSON, ipv6 bool) (BackendConf, error) {
 	return be, nil
 }
 
-// MaxVNI is the largest 24-bit VXLAN network identifier.
-const MaxVNI = 1<<24 - 1
-
 // DefaultPort returns the underlay UDP port flannel uses for b.
 func DefaultPort(b Backend) uint16 {
 	if b == BackendUDP {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -57,9 +58,6 @@ func ParsePeers(file string, data []byte, nc *NetConf, own []netip.Prefix) ([]Pe
 		addrs    = map[netip.AddrPort]string{}
 		prefixes []owner
 	)
-	for _, o := range own {
-		prefixes = append(prefixes, owner{"", o})
-	}
 	for i, pj := range j.Peers {
 		key := func(k string) string { return fmt.Sprintf("Peers[%d].%s", i, k) }
 		p := Peer{Backend: nc.Backend.Type, Port: nc.Backend.Port, VNI: nc.Backend.VNI}
@@ -123,20 +121,27 @@ func ParsePeers(file string, data []byte, nc *NetConf, own []netip.Prefix) ([]Pe
 			return nil, keyErr(file, key("Subnets"), "missing: a peer needs at least one subnet")
 		}
 		for k, s := range pj.Subnets {
-			skey := fmt.Sprintf("Peers[%d].Subnets[%d]", i, k)
 			sn, err := parseSubnet(s)
 			if err != nil {
-				return nil, keyErr(file, skey, "%v", err)
+				return nil, keyErr(file, key(fmt.Sprintf("Subnets[%d]", k)), "%v", err)
 			}
-			if err := nc.CheckSubnet(sn); err != nil {
-				return nil, keyErr(file, skey, "%v", err)
+			p.Subnets = append(p.Subnets, sn)
+		}
+
+		if err := p.Check(PeerScope{Backend: nc.Backend.Type, Network: nc, Own: own}); err != nil {
+			var pe *PeerError
+			if errors.As(err, &pe) {
+				return nil, keyErr(file, key(pe.Field), "%s", pe.Msg)
 			}
+			return nil, keyErr(file, fmt.Sprintf("Peers[%d]", i), "%v", err)
+		}
+
+		// Overlaps between peers (and within one) are the set's business.
+		for k, sn := range p.Subnets {
+			skey := key(fmt.Sprintf("Subnets[%d]", k))
 			for _, o := range prefixes {
 				if !o.p.Overlaps(sn) {
 					continue
-				}
-				if o.name == "" {
-					return nil, keyErr(file, skey, "%s overlaps this node's own subnet %s", sn, o.p)
 				}
 				if o.name == p.Name {
 					return nil, keyErr(file, skey, "%s overlaps %s of the same peer", sn, o.p)
@@ -144,7 +149,6 @@ func ParsePeers(file string, data []byte, nc *NetConf, own []netip.Prefix) ([]Pe
 				return nil, keyErr(file, skey, "%s overlaps %s of peer %q", sn, o.p, o.name)
 			}
 			prefixes = append(prefixes, owner{p.Name, sn})
-			p.Subnets = append(p.Subnets, sn)
 		}
 		peers = append(peers, p)
 	}

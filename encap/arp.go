@@ -75,18 +75,6 @@ func ParseARP(b []byte) (ARP, error) {
 	return a, nil
 }
 
-// ParseARPRequest is ParseARP that also requires op = request.
-func ParseARPRequest(b []byte) (ARP, error) {
-	a, err := ParseARP(b)
-	if err != nil {
-		return nil, err
-	}
-	if a.Op() != ARPOpRequest {
-		return nil, ErrARPOp
-	}
-	return a, nil
-}
-
 // ARPFields describes an Ethernet/IPv4 ARP packet for Encode.
 type ARPFields struct {
 	Op                   uint16
@@ -117,9 +105,12 @@ func AnswerARP(b []byte, ourMAC []byte, ourIP netip.Addr) error {
 	if !ourIP.Is4() {
 		return ErrAddrFamily
 	}
-	a, err := ParseARPRequest(b)
+	a, err := ParseARP(b)
 	if err != nil {
 		return err
+	}
+	if a.Op() != ARPOpRequest {
+		return ErrARPOp
 	}
 	ip := ourIP.As4()
 	if [4]byte(a[24:28]) != ip {

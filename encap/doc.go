@@ -16,6 +16,13 @@
 //	vni, etherType, inner, err := DecapVXLAN(datagram, ourMAC)
 //	pkt, err := TrimIP(inner) // inner == datagram[VXLANOverhead:]
 //
+// encap is the only home of wire constants: header sizes, the on-wire
+// overheads (VXLANOverheadIPv4/IPv6, UDPLegacyOverheadIPv4/IPv6), the
+// default ports (VXLANPort, UDPLegacyPort) and MaxVNI; config derives its
+// names from them. Pipelines read header fields through the views
+// (IPv4(pkt).Dst(), IPv4(pkt).IsFragment(), TCP(l4).Checksum(), ...), never
+// by raw offsets. It imports only the standard library.
+//
 // Parsers report drops as preallocated sentinel errors (ErrShort, ErrNoIBit,
 // ErrBadFlags, ErrReserved, ErrEtherType, ErrDstMAC, ErrIPVersion,
 // ErrIPHeaderLen, ErrIPLength, ...), returned unwrapped so a dataplane can

@@ -115,11 +115,11 @@ func checkGolden(t *testing.T, pkt []byte) {
 	if got, want := pkt[:VXLANHeaderLen], []byte{0x08, 0, 0, 0, 0, 0, 1, 0}; !bytes.Equal(got, want) {
 		t.Errorf("vxlan header: got % x, want % x", got, want)
 	}
-	vni, innerEth, err := ParseVXLAN(pkt)
-	if err != nil || vni != goldenVNI {
-		t.Fatalf("ParseVXLAN: got vni %d err %v, want %d nil", vni, err, goldenVNI)
+	err := CheckVXLAN(pkt)
+	if vni := VXLAN(pkt).VNI(); err != nil || vni != goldenVNI {
+		t.Fatalf("CheckVXLAN: got vni %d err %v, want %d nil", vni, err, goldenVNI)
 	}
-	eth := Ethernet(innerEth)
+	eth := Ethernet(VXLAN(pkt).Payload())
 	if !bytes.Equal(eth.Dst(), goldenPeerMAC) || !bytes.Equal(eth.Src(), goldenLocalMAC) || eth.EtherType() != EtherTypeIPv4 {
 		t.Errorf("inner ethernet: got dst %x src %x type %#x, want %x %x 0x800", eth.Dst(), eth.Src(), eth.EtherType(), goldenPeerMAC, goldenLocalMAC)
 	}

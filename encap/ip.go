@@ -156,6 +156,12 @@ func (b IPv4) MF() bool { return b[6]&0x20 != 0 }
 // FragmentOffset returns the fragment offset in bytes.
 func (b IPv4) FragmentOffset() int { return int(binary.BigEndian.Uint16(b[6:8])&0x1fff) * 8 }
 
+// IsFragment reports whether the packet is a fragment: MF set or a non-zero
+// fragment offset.
+func (b IPv4) IsFragment() bool {
+	return binary.BigEndian.Uint16(b[6:8])&(IPv4FlagMF|0x1fff) != 0
+}
+
 // TTL returns the time to live.
 func (b IPv4) TTL() uint8 { return b[8] }
 
@@ -203,7 +209,7 @@ func (b IPv4) SetID(v uint16) { binary.BigEndian.PutUint16(b[4:6], v) }
 // SetFlagsFragmentOffset sets the flags/fragment field (the checksum is not updated).
 func (b IPv4) SetFlagsFragmentOffset(v uint16) { binary.BigEndian.PutUint16(b[6:8], v) }
 
-// SetTTL sets the TTL (the checksum is not updated; see DecTTL).
+// SetTTL sets the TTL (the checksum is not updated).
 func (b IPv4) SetTTL(v uint8) { b[8] = v }
 
 // SetProtocol sets the protocol (the checksum is not updated).
@@ -261,21 +267,6 @@ func (b IPv4) Encode(f *IPv4Fields) {
 	copy(b[12:16], s[:])
 	copy(b[16:20], d[:])
 	b.SetChecksum(^Checksum(b[:IPv4MinimumSize], 0))
-}
-
-// DecTTL decrements the TTL of the IPv4 header b and patches the header
-// checksum incrementally (RFC 1624). It returns false, leaving b unchanged,
-// when the TTL is 0 or 1 (a router drops the packet and sends ICMP time
-// exceeded).
-func DecTTL(b IPv4) bool {
-	ttl := b[8]
-	if ttl <= 1 {
-		return false
-	}
-	old := binary.BigEndian.Uint16(b[8:10])
-	b[8] = ttl - 1
-	b.SetChecksum(ChecksumUpdate(b.Checksum(), old, old-0x100))
-	return true
 }
 
 // Version returns the version nibble (6).
@@ -359,14 +350,4 @@ func (b IPv6) Encode(f *IPv6Fields) {
 	s, d := f.Src.As16(), f.Dst.As16()
 	copy(b[8:24], s[:])
 	copy(b[24:40], d[:])
-}
-
-// DecHopLimit decrements the hop limit; it returns false, leaving b
-// unchanged, when the hop limit is 0 or 1.
-func DecHopLimit(b IPv6) bool {
-	if b[7] <= 1 {
-		return false
-	}
-	b[7]--
-	return true
 }

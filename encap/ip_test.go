@@ -98,42 +98,9 @@ func TestIPv6Accessors(t *testing.T) {
 	if h.TrafficClass() != 1 || h.FlowLabel() != 0xabcde || h.Version() != 6 {
 		t.Fatalf("SetTrafficClass clobbered neighbours: % x", b[:4])
 	}
-	if !DecHopLimit(h) || h.HopLimit() != 8 {
-		t.Fatalf("DecHopLimit: got %d, want 8", h.HopLimit())
-	}
 	h.SetHopLimit(1)
-	if DecHopLimit(h) || h.HopLimit() != 1 {
-		t.Fatalf("DecHopLimit at 1: got true or changed")
-	}
-}
-
-func TestDecTTL(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	b := make([]byte, 24)
-	for i := 0; i < 20000; i++ {
-		for j := range b {
-			b[j] = byte(rng.Uint32())
-		}
-		h := IPv4(b)
-		b[0] = 0x45
-		if i%2 == 1 {
-			b[0] = 0x46 // with a 4-byte option
-		}
-		h.UpdateChecksum()
-		ttl := h.TTL()
-		ok := DecTTL(h)
-		if ttl <= 1 {
-			if ok || h.TTL() != ttl {
-				t.Fatalf("TTL %d: got ok=%v ttl %d, want false and unchanged", ttl, ok, h.TTL())
-			}
-			continue
-		}
-		if !ok || h.TTL() != ttl-1 {
-			t.Fatalf("TTL %d: got ok=%v ttl %d", ttl, ok, h.TTL())
-		}
-		if !h.IsChecksumValid() {
-			t.Fatalf("after DecTTL from %d: checksum %#04x invalid (want %#04x)", ttl, h.Checksum(), h.CalculateChecksum())
-		}
+	if b[7] != 1 || h.NextHeader() != ProtocolTCP {
+		t.Fatalf("SetHopLimit(1): got hop limit byte %d next header %d, want 1 and %d", b[7], h.NextHeader(), ProtocolTCP)
 	}
 }
 

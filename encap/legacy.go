@@ -2,7 +2,7 @@ package encap
 
 // flannel's legacy "udp" backend carries the raw inner IP packet as the
 // whole UDP payload: no header, no Ethernet frame, no VNI. Decapsulation is
-// ValidateIP (or TrimIP) on the datagram; encapsulation writes nothing.
+// TrimIP on the datagram; encapsulation writes nothing.
 const (
 	// UDPLegacyOverhead is the number of bytes the legacy UDP format puts in
 	// front of the inner packet: none.
@@ -12,10 +12,6 @@ const (
 	// UDPLegacyOverheadIPv4 is the on-wire overhead over an IPv4 underlay
 	// (outer IPv4 + UDP): TUN MTU = underlay MTU − 28.
 	UDPLegacyOverheadIPv4 = IPv4MinimumSize + UDPMinimumSize
+	// UDPLegacyOverheadIPv6 is the same for an IPv6 underlay (48).
+	UDPLegacyOverheadIPv6 = IPv6MinimumSize + UDPMinimumSize
 )
-
-// DecapUDPLegacy validates a legacy-UDP datagram payload as one IP packet
-// and returns it trimmed to its IP length (see TrimIP).
-func DecapUDPLegacy(payload []byte) ([]byte, error) {
-	return TrimIP(payload)
-}

@@ -324,8 +324,9 @@ func TestOracleGBP(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := sb.Bytes()
-	vni, _, err := ParseVXLAN(b)
+	err = CheckVXLAN(b)
 	v := VXLAN(b)
+	vni := v.VNI()
 	if err != nil || vni != 1 || !v.HasGBP() || v.GBPFlags() != VXLANFlagD|VXLANFlagA || v.GroupPolicyID() != 0x4242 {
 		t.Fatalf("gopacket GBP header % x: got vni %d err %v G %v flags %#x policy %#x", b[:8], vni, err, v.HasGBP(), v.GBPFlags(), v.GroupPolicyID())
 	}

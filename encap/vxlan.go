@@ -96,14 +96,6 @@ func (v VXLAN) SetVNI(vni uint32) { binary.BigEndian.PutUint32(v[4:8], vni<<8) }
 // Payload returns the inner Ethernet frame.
 func (v VXLAN) Payload() []byte { return v[VXLANHeaderLen:] }
 
-// EncodeVXLAN writes the header 08 00 00 00 | VNI | 00 into b[:8]. Bits of
-// vni above 24 are ignored. b must be at least VXLANHeaderLen bytes long.
-func EncodeVXLAN(b []byte, vni uint32) {
-	_ = b[7]
-	binary.BigEndian.PutUint32(b[0:4], VXLANFlagI<<24)
-	binary.BigEndian.PutUint32(b[4:8], vni<<8)
-}
-
 // CheckVXLAN validates a VXLAN header the way a Linux receiver with GBP
 // enabled does: the I flag must be set; G may be set and then D, A and the
 // policy ID are accepted; any other set bit is ErrBadFlags; a non-zero
@@ -130,15 +122,6 @@ func CheckVXLAN(b []byte) error {
 		return ErrReserved
 	}
 	return nil
-}
-
-// ParseVXLAN validates the VXLAN header at the start of b (see CheckVXLAN)
-// and returns the VNI and the inner Ethernet frame (a sub-slice of b).
-func ParseVXLAN(b []byte) (vni uint32, inner []byte, err error) {
-	if err := CheckVXLAN(b); err != nil {
-		return 0, nil, err
-	}
-	return VXLAN(b).VNI(), b[VXLANHeaderLen:], nil
 }
 
 // EncapVXLAN writes the VXLAN header and the inner Ethernet header into the

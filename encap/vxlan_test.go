@@ -10,7 +10,9 @@ var (
 	macB = []byte{0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0x02}
 )
 
-func TestEncodeVXLAN(t *testing.T) {
+// TestEncapVXLANHeader: the VXLAN header EncapVXLAN writes is exactly
+// 08 00 00 00 | VNI | 00.
+func TestEncapVXLANHeader(t *testing.T) {
 	for _, tc := range []struct {
 		vni  uint32
 		want []byte
@@ -21,10 +23,10 @@ func TestEncodeVXLAN(t *testing.T) {
 		{MaxVNI, []byte{8, 0, 0, 0, 0xff, 0xff, 0xff, 0}},
 		{0xff000001, []byte{8, 0, 0, 0, 0, 0, 1, 0}}, // high bits ignored
 	} {
-		b := bytes.Repeat([]byte{0xee}, 10)
-		EncodeVXLAN(b, tc.vni)
-		if !bytes.Equal(b[:8], tc.want) || b[8] != 0xee {
-			t.Errorf("EncodeVXLAN(%#x): got % x, want % x (and byte 8 untouched)", tc.vni, b[:9], tc.want)
+		b := bytes.Repeat([]byte{0xee}, VXLANOverhead+2)
+		EncapVXLAN(b, VXLANOverhead, tc.vni, macB, macA, EtherTypeIPv4)
+		if !bytes.Equal(b[:8], tc.want) || b[VXLANOverhead] != 0xee {
+			t.Errorf("EncapVXLAN(vni %#x): got header % x, want % x (and the packet untouched)", tc.vni, b[:8], tc.want)
 		}
 		v := VXLAN(b)
 		if v.Flags() != VXLANFlagI || v.VNI() != tc.vni&MaxVNI || v.HasGBP() || v.Reserved() != 0 {
@@ -33,7 +35,9 @@ func TestEncodeVXLAN(t *testing.T) {
 	}
 }
 
-func TestParseVXLAN(t *testing.T) {
+// TestCheckVXLAN: which headers a receiver accepts, and the views of the
+// accepted ones.
+func TestCheckVXLAN(t *testing.T) {
 	inner := []byte{1, 2, 3}
 	for _, tc := range []struct {
 		name    string
@@ -59,7 +63,8 @@ func TestParseVXLAN(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pkt := append(append([]byte{}, tc.hdr...), inner...)
-			vni, got, err := ParseVXLAN(pkt)
+			err := CheckVXLAN(pkt)
+			vni, got := VXLAN(pkt).VNI(), VXLAN(pkt).Payload()
 			if err != tc.wantErr {
 				t.Fatalf("got err %v, want %v", err, tc.wantErr)
 			}
@@ -72,12 +77,13 @@ func TestParseVXLAN(t *testing.T) {
 		})
 	}
 	for n := 0; n < VXLANHeaderLen; n++ {
-		if _, _, err := ParseVXLAN([]byte{8, 0, 0, 0, 0, 0, 1, 0}[:n]); err != ErrShort {
+		if err := CheckVXLAN([]byte{8, 0, 0, 0, 0, 0, 1, 0}[:n]); err != ErrShort {
 			t.Errorf("%d bytes: got err %v, want ErrShort", n, err)
 		}
 	}
 	// Exactly 8 bytes is a valid header with an empty inner frame.
-	if vni, inner, err := ParseVXLAN([]byte{8, 0, 0, 0, 0, 0, 7, 0}); err != nil || vni != 7 || len(inner) != 0 {
+	h8 := VXLAN([]byte{8, 0, 0, 0, 0, 0, 7, 0})
+	if vni, inner, err := h8.VNI(), h8.Payload(), CheckVXLAN(h8); err != nil || vni != 7 || len(inner) != 0 {
 		t.Errorf("8 bytes: got %d %x %v, want 7, empty, nil", vni, inner, err)
 	}
 	gbp := VXLAN([]byte{0x88, 0x48, 0x12, 0x34, 0, 0, 1, 0})
@@ -179,14 +185,16 @@ func TestEthernet(t *testing.T) {
 	}
 }
 
+// TestDecapUDPLegacy: the legacy UDP receive check is TrimIP on the whole
+// datagram, in place.
 func TestDecapUDPLegacy(t *testing.T) {
 	pkt := make([]byte, 40)
 	IPv4(pkt).Encode(&IPv4Fields{TotalLength: 28, TTL: 64, Protocol: ProtocolUDP, Src: ip4a, Dst: ip4b})
-	got, err := DecapUDPLegacy(pkt)
+	got, err := TrimIP(pkt)
 	if err != nil || len(got) != 28 || &got[0] != &pkt[0] {
 		t.Fatalf("got %d bytes err %v, want the first 28 bytes in place", len(got), err)
 	}
-	if _, err := DecapUDPLegacy(pkt[:27]); err != ErrIPLength {
+	if _, err := TrimIP(pkt[:27]); err != ErrIPLength {
 		t.Errorf("truncated: got %v, want ErrIPLength", err)
 	}
 }

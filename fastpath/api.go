@@ -40,7 +40,9 @@ type Stats struct {
 	RxPackets, RxBytes uint64 // decapsulated and written to the TUN
 	// Drops counts dropped packets by reason (see the Drop* constants).
 	Drops map[string]uint64
-	// PeerDrops counts drops by peer name and reason, where there is a peer.
+	// PeerDrops counts drops by peer name and reason, where there is a
+	// peer, for the peers of the current peer set (a peer removed by
+	// SetPeers leaves it; one that stays keeps its counts).
 	PeerDrops map[string]map[string]uint64
 }
 
@@ -58,5 +60,8 @@ type Stats struct {
 //	// workers; it does not close devs.
 //	func (f *Forwarder) Run(ctx context.Context) error
 //	func (f *Forwarder) Stats() Stats
+//	// Overhead is the bytes the encapsulation adds on the underlay the
+//	// sockets are bound to (50/70 VXLAN, 28/48 legacy UDP).
+//	func (f *Forwarder) Overhead() int
 //	// Close releases sockets (idempotent).
 //	func (f *Forwarder) Close() error

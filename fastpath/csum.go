@@ -1,10 +1,6 @@
 package fastpath
 
-import (
-	"encoding/binary"
-
-	"github.com/vxtun/vxtun/encap"
-)
+import "github.com/vxtun/vxtun/encap"
 
 // completePartialChecksum finishes an inner TCP/UDP checksum that a Linux
 // sender left partial. A kernel vxlan device sending over veth (or any
@@ -19,32 +15,32 @@ import (
 func completePartialChecksum(pkt []byte) {
 	var proto uint8
 	var l4, src, dst []byte
-	v4 := pkt[0]>>4 == 4
+	v4 := encap.IPVersion(pkt) == 4
 	if v4 {
-		ihl := int(pkt[0]&0x0f) * 4
-		if binary.BigEndian.Uint16(pkt[6:8])&0x3fff != 0 || len(pkt) < ihl {
+		ip := encap.IPv4(pkt)
+		if ip.IsFragment() || len(pkt) < ip.HeaderLength() {
 			return // a fragment: partial checksums never are
 		}
-		proto, l4, src, dst = pkt[9], pkt[ihl:], pkt[12:16], pkt[16:20]
+		proto, l4, src, dst = ip.Protocol(), ip.Payload(), ip.Src(), ip.Dst()
 	} else {
-		proto, l4, src, dst = pkt[6], pkt[encap.IPv6MinimumSize:], pkt[8:24], pkt[24:40]
+		ip := encap.IPv6(pkt)
+		proto, l4, src, dst = ip.NextHeader(), ip.Payload(), ip.Src(), ip.Dst()
 	}
-	var off int
+	var field uint16
 	switch proto {
 	case encap.ProtocolTCP:
 		if len(l4) < encap.TCPMinimumSize {
 			return
 		}
-		off = 16
+		field = encap.TCP(l4).Checksum()
 	case encap.ProtocolUDP:
 		if len(l4) < encap.UDPMinimumSize {
 			return
 		}
-		off = 6
+		field = encap.UDP(l4).Checksum()
 	default:
 		return
 	}
-	field := binary.BigEndian.Uint16(l4[off:])
 	ps := encap.PseudoHeaderChecksum(proto, src, dst, uint16(len(l4)))
 	if field != ps || (proto == encap.ProtocolUDP && v4 && field == 0) {
 		return
@@ -52,10 +48,19 @@ func completePartialChecksum(pkt []byte) {
 	if encap.Checksum(l4, uint32(ps)) == 0xffff {
 		return // complete already
 	}
-	l4[off], l4[off+1] = 0, 0
+	setL4Checksum(proto, l4, 0)
 	c := ^encap.Checksum(l4, uint32(ps))
 	if c == 0 && proto == encap.ProtocolUDP {
 		c = 0xffff
 	}
-	binary.BigEndian.PutUint16(l4[off:], c)
+	setL4Checksum(proto, l4, c)
+}
+
+// setL4Checksum writes the checksum field of the TCP or UDP header l4.
+func setL4Checksum(proto uint8, l4 []byte, c uint16) {
+	if proto == encap.ProtocolTCP {
+		encap.TCP(l4).SetChecksum(c)
+	} else {
+		encap.UDP(l4).SetChecksum(c)
+	}
 }

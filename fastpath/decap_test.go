@@ -16,9 +16,13 @@ import (
 // peer, node2, for exercising the per-packet code directly.
 func newTestWorker(t testing.TB, backend config.Backend) (*worker, *routing.Route) {
 	t.Helper()
+	enc, err := newEncapsulation(backend, 1, mac1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	f := &Forwarder{
-		cfg: Config{Backend: backend}, log: slog.Default(), vxlan: backend == config.BackendVXLAN,
-		vni: 1, mac: [6]byte(mac1), vtepIP: netip.MustParseAddr("198.19.1.0"), mtu: 1500,
+		cfg: Config{Backend: backend}, log: slog.Default(), enc: enc, hdrLen: enc.headerLen(),
+		vtepIP: netip.MustParseAddr("198.19.1.0"), mtu: 1500,
 	}
 	tbl, err := routing.NewTable([]config.Peer{{
 		Name: "node2", PublicIP: netip.MustParseAddr("198.18.0.2"), Backend: backend, VNI: 1, VtepMAC: mac2,
@@ -29,6 +33,8 @@ func newTestWorker(t testing.TB, backend config.Backend) (*worker, *routing.Rout
 	}
 	f.table.Store(tbl)
 	w := newWorker(f, 0, newFakeDev("fake", func([][]byte, int) {}), nil)
+	f.workers = append(f.workers, w)
+	w.in.follow(tbl) // what inbound does once per batch
 	return w, &tbl.Routes()[0]
 }
 
@@ -79,7 +85,7 @@ func TestDecapVXLAN(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w, r := newTestWorker(t, config.BackendVXLAN)
-			w.decapVXLAN(tc.frame, r)
+			w.decap(tc.frame, r)
 			in := &w.ib
 			got := ""
 			for i, n := range in.c.drops {
@@ -93,8 +99,8 @@ func TestDecapVXLAN(t *testing.T) {
 			if got != tc.want {
 				t.Fatalf("got %q, want %q", got, tc.want)
 			}
-			if got != "" && got != "arp-reply" && w.peerDrops["node2"][dropReasonOf(got)] != 1 {
-				t.Errorf("peer drops %v, want %s counted for node2", w.peerDrops, got)
+			if pd := w.f.Stats().PeerDrops; got != "" && got != "arp-reply" && pd["node2"][got] != 1 {
+				t.Errorf("peer drops %v, want %s counted for node2", pd, got)
 			}
 			switch tc.want {
 			case "":
@@ -118,15 +124,6 @@ func TestDecapVXLAN(t *testing.T) {
 			}
 		})
 	}
-}
-
-func dropReasonOf(name string) dropReason {
-	for i, n := range dropNames {
-		if n == name {
-			return dropReason(i)
-		}
-	}
-	return numDrops
 }
 
 func TestCompletePartialChecksum(t *testing.T) {
@@ -212,20 +209,15 @@ func FuzzDecap(f *testing.F) {
 			w.ib.wout = w.ib.wout[:0]
 			w.ib.arpMsgs = w.ib.arpMsgs[:0]
 			b := append([]byte(nil), d...)
-			off := 0
-			if w.f.vxlan {
-				w.decapVXLAN(b, c.r)
-				off = encap.VXLANOverhead
-			} else {
-				w.decapUDP(b, c.r)
-			}
+			w.decap(b, c.r)
+			off := w.f.hdrLen
 			var drops uint64
 			for _, n := range w.ib.c.drops {
 				drops += n
 			}
 			out := uint64(len(w.ib.wout) + len(w.ib.arpMsgs))
 			if drops+out != 1 {
-				t.Fatalf("vxlan=%v: %d drops, %d delivered/answered; want exactly one outcome", w.f.vxlan, drops, out)
+				t.Fatalf("%s: %d drops, %d delivered/answered; want exactly one outcome", w.f.cfg.Backend, drops, out)
 			}
 			if len(w.ib.wout) == 1 {
 				pkt := w.ib.wout[0][off:]

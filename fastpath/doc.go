@@ -3,6 +3,30 @@
 // TUN→encap→UDP and UDP→decap→TUN pipelines, batched UDP I/O (in
 // fastpath/udp) and drop accounting.
 //
+// It may import encap (wire formats), tun (the device interface), config
+// (peer data and its validation, Peer.Check), x/sys and x/net; never
+// registry or anything above it. The node wraps a Forwarder as its
+// userspace dataplane (New, SetPeers, Run, Stats, Overhead, Close).
+//
+// # Files
+//
+// One job per file, in the order packets pass through them:
+//
+//	forwarder.go     Forwarder: New, SetPeers, Run, Stats, Close
+//	encapsulation.go the wire format, chosen once in New: vxlanEncap or
+//	                 legacyUDP (overhead, encap into headroom, decap/check)
+//	worker.go        a worker, its per-direction state and buffers
+//	outbound.go      TUN read → route → encap → group by peer → GSO → sendmmsg
+//	inbound.go       recvmmsg → peer check → decap → TUN write
+//	icmp.go          ICMP errors, fragmentation of non-DF IPv4, too-big answers
+//	arp.go           the ARP responder (VXLAN)
+//	csum.go          completing partial inner checksums
+//	drops.go         drop reasons and counters, per-peer counters
+//
+// Header fields are read through encap's views (encap.IPv4(pkt).Dst(), ...),
+// never by raw offsets, and the pipeline never asks which backend it runs:
+// it asks its encapsulation.
+//
 // # Pipeline
 //
 // A Forwarder has one worker per TUN queue; each worker owns its queue, one
@@ -23,7 +47,7 @@
 //
 // Inbound (one goroutine per worker): recvmmsg into 64 KiB buffers; a UDP
 // GRO message is cut at its segment size → outer source must be a known
-// peer → VXLAN checks (I flag, flags and reserved bits, GBP tolerated, VNI,
+// peer → decapsulation; for VXLAN the checks are (I flag, flags and reserved bits, GBP tolerated, VNI,
 // inner destination MAC ours, or broadcast for ARP) → the inner packet is
 // trimmed to its IP length and handed to tun.Device.Write in place (the slice
 // starts at the VXLAN header, which serves as headroom), so the TUN's GRO
@@ -64,8 +88,13 @@
 //
 // Each worker direction counts into plain fields during a batch and adds
 // them to its own atomics once per batch (no counter is shared between
-// goroutines); per-peer drops are kept per worker under a mutex taken only
-// on a drop. Stats sums them. Drop reasons are the Drop* constants.
+// goroutines). Per-peer drops are atomics in slots indexed by
+// routing.Route.Index, which a peer keeps across SetPeers while it exists:
+// at the start of a batch a direction whose table changed lays its slots
+// out anew (kept for a peer that stays, fresh for a new one, let go for a
+// removed one); a drop is one atomic add, no lock, no map. Stats sums them,
+// leaving out peers no longer in the peer set. Drop reasons are the Drop*
+// constants.
 //
 // # Lifetime
 //

@@ -1,6 +1,10 @@
 package fastpath
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/vxtun/vxtun/fastpath/routing"
+)
 
 // Drop reasons: the keys of Stats.Drops and Stats.PeerDrops.
 const (
@@ -49,6 +53,9 @@ const (
 	dropARP
 	dropSendError
 	numDrops
+
+	// noDrop is the reason of a packet that is not dropped.
+	noDrop dropReason = 255
 )
 
 var dropNames = [numDrops]string{
@@ -66,11 +73,87 @@ var dropNames = [numDrops]string{
 }
 
 // dirCounters are one direction of one worker. Only that direction's
-// goroutine adds to them (once per batch, from a batchCounts), so the atomics
-// are never contended; Stats reads them.
+// goroutine adds to them (packets, bytes and drops once per batch, from a
+// batchCounts; per-peer drops as they happen), so the atomics are never
+// contended; Stats reads them.
 type dirCounters struct {
 	packets, bytes atomic.Uint64
 	drops          [numDrops]atomic.Uint64
+	// peers are the per-peer drop counters, laid out for the routing table
+	// the goroutine last followed.
+	peers atomic.Pointer[peerCounters]
+}
+
+// peerCounters are one worker direction's per-peer drop counters for one
+// routing table: slots[r.Index] counts for route r of table. Immutable once
+// published (the counters inside are atomics).
+type peerCounters struct {
+	table *routing.Table
+	slots []*peerSlot // by routing.Route.Index; nil at an unused index
+}
+
+// peerSlot counts the drops of one peer, identified by name.
+type peerSlot struct {
+	name  string
+	drops [numDrops]atomic.Uint64
+}
+
+// follow lays c's per-peer counters out for table t, unless they already
+// are: a route keeps the slot of the same name at its Index (the routing
+// Builder keeps a peer's Index across tables), other routes get new zero
+// slots, and the slots of peers t no longer has are let go. It runs on c's
+// goroutine once per batch, and does work only when the table changed.
+func (c *dirCounters) follow(t *routing.Table) {
+	old := c.peers.Load()
+	if old != nil && old.table == t {
+		return
+	}
+	pc := &peerCounters{table: t, slots: make([]*peerSlot, t.IndexLimit())}
+	for _, r := range t.Routes() {
+		if old != nil && r.Index < len(old.slots) && old.slots[r.Index] != nil && old.slots[r.Index].name == r.Name {
+			pc.slots[r.Index] = old.slots[r.Index]
+		} else {
+			pc.slots[r.Index] = &peerSlot{name: r.Name}
+		}
+	}
+	c.peers.Store(pc)
+}
+
+// peerDrop counts n drops for reason against r, a route of the table c
+// last followed. No lock: one atomic add.
+func (c *dirCounters) peerDrop(r *routing.Route, reason dropReason, n int) {
+	pc := c.peers.Load()
+	if pc == nil || r.Index >= len(pc.slots) || pc.slots[r.Index] == nil {
+		return
+	}
+	pc.slots[r.Index].drops[reason].Add(uint64(n))
+}
+
+// addPeerDrops adds c's per-peer drops of the peers in live (the current
+// table's names) to m, by peer name and reason. Peers no longer routed
+// are left out, so their series disappear from Stats.
+func (c *dirCounters) addPeerDrops(m map[string]map[string]uint64, live map[string]bool) {
+	pc := c.peers.Load()
+	if pc == nil {
+		return
+	}
+	for _, sl := range pc.slots {
+		if sl == nil || !live[sl.name] {
+			continue
+		}
+		for r := range sl.drops {
+			v := sl.drops[r].Load()
+			if v == 0 {
+				continue
+			}
+			pm := m[sl.name]
+			if pm == nil {
+				pm = map[string]uint64{}
+				m[sl.name] = pm
+			}
+			pm[dropNames[r]] += v
+		}
+	}
 }
 
 // batchCounts accumulate one batch without atomics.

@@ -33,16 +33,20 @@ const rxBatch = 64
 // TUN queue, each with its own UDP socket. Create it with New, give it peers
 // with SetPeers, and call Run once.
 type Forwarder struct {
-	cfg     Config
-	log     *slog.Logger
-	vxlan   bool
-	vni     uint32
-	mac     [6]byte
-	vtepIP  netip.Addr
-	mtu     int // underlay MTU
-	table   routing.Holder
-	tableMu sync.Mutex // serialises SetPeers (builders read the previous table)
-	workers []*worker
+	cfg    Config
+	log    *slog.Logger
+	enc    encapsulation
+	hdrLen int // enc.headerLen()
+	vtepIP netip.Addr
+	mtu    int // underlay MTU
+	// maxInner4 and maxInner6 are the largest inner packets that fit mtu
+	// to a peer on an IPv4 or IPv6 underlay.
+	maxInner4, maxInner6 int
+	v6Underlay           bool           // the sockets are bound to an IPv6 address
+	laddr                netip.AddrPort // where the sockets are bound
+	table                routing.Holder
+	tableMu              sync.Mutex // serialises SetPeers (builders read the previous table)
+	workers              []*worker
 
 	ran       atomic.Bool
 	stopping  atomic.Bool
@@ -58,30 +62,18 @@ func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
 	if len(devs) == 0 {
 		return nil, errors.New("new forwarder: no tun device")
 	}
-	f := &Forwarder{cfg: cfg, log: cfg.Logger, vni: cfg.VNI, mtu: cfg.UnderlayMTU, vtepIP: cfg.VtepIP.Unmap()}
+	f := &Forwarder{cfg: cfg, log: cfg.Logger, mtu: cfg.UnderlayMTU, vtepIP: cfg.VtepIP.Unmap()}
 	if f.log == nil {
 		f.log = slog.Default()
 	}
+	enc, err := newEncapsulation(cfg.Backend, cfg.VNI, cfg.VtepMAC)
+	if err != nil {
+		return nil, fmt.Errorf("new forwarder: %w", err)
+	}
+	f.enc, f.hdrLen = enc, enc.headerLen()
 	port := cfg.ListenAddr.Port()
-	switch cfg.Backend {
-	case config.BackendVXLAN:
-		f.vxlan = true
-		if port == 0 {
-			port = config.DefaultVXLANPort
-		}
-		if cfg.VNI > 0xffffff {
-			return nil, fmt.Errorf("new forwarder: vni %d does not fit in 24 bits", cfg.VNI)
-		}
-		if len(cfg.VtepMAC) != 6 || cfg.VtepMAC[0]&1 != 0 {
-			return nil, fmt.Errorf("new forwarder: vtep mac %q is not a unicast 6-byte mac", cfg.VtepMAC)
-		}
-		copy(f.mac[:], cfg.VtepMAC)
-	case config.BackendUDP:
-		if port == 0 {
-			port = config.DefaultUDPPort
-		}
-	default:
-		return nil, fmt.Errorf("new forwarder: unknown backend %q", cfg.Backend)
+	if port == 0 {
+		port = enc.defaultPort()
 	}
 	if f.mtu == 0 {
 		f.mtu = 1500
@@ -89,8 +81,10 @@ func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
 	if f.mtu < 576 || f.mtu > 65535 {
 		return nil, fmt.Errorf("new forwarder: underlay mtu %d out of range", f.mtu)
 	}
+	f.maxInner4, f.maxInner6 = f.mtu-enc.overhead(false), f.mtu-enc.overhead(true)
 	laddr := netip.AddrPortFrom(cfg.ListenAddr.Addr(), port)
-	maxInner := f.mtu - config.Overhead(cfg.Backend, laddr.Addr().Is6() && !laddr.Addr().Is4In6())
+	f.v6Underlay = laddr.Addr().Is6() && !laddr.Addr().Is4In6()
+	maxInner := f.mtu - f.Overhead()
 	if mtu, err := devs[0].MTU(); err == nil && mtu > maxInner {
 		f.log.Warn("tun mtu exceeds what the underlay carries: larger packets get icmp frag-needed / packet-too-big",
 			"tun", devs[0].Name(), "tun_mtu", mtu, "underlay_mtu", f.mtu, "largest_inner", maxInner)
@@ -103,11 +97,25 @@ func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
 		}
 		f.workers = append(f.workers, newWorker(f, i, d, conn))
 	}
+	f.laddr = f.workers[0].conn.LocalAddr()
 	return f, nil
 }
 
+// Overhead is the number of bytes the encapsulation adds around an inner
+// packet on the underlay the sockets are bound to: 50 (VXLAN) or 28 (legacy
+// UDP) over IPv4, 70 or 48 over IPv6.
+func (f *Forwarder) Overhead() int { return f.enc.overhead(f.v6Underlay) }
+
+// maxInner is the largest inner packet that fits the underlay MTU to r.
+func (f *Forwarder) maxInner(r *routing.Route) int {
+	if r.Underlay.Addr().Is4() {
+		return f.maxInner4
+	}
+	return f.maxInner6
+}
+
 // LocalAddr is the underlay address the workers' sockets are bound to.
-func (f *Forwarder) LocalAddr() netip.AddrPort { return f.workers[0].conn.LocalAddr() }
+func (f *Forwarder) LocalAddr() netip.AddrPort { return f.laddr }
 
 // SetPeers atomically replaces the routing snapshot; invalid peers are an
 // error and leave the old table in place. Workers pick up the new table at
@@ -116,13 +124,10 @@ func (f *Forwarder) SetPeers(peers []config.Peer) error {
 	f.tableMu.Lock()
 	defer f.tableMu.Unlock()
 	b := routing.NewBuilder(f.table.Load())
-	v4only := f.workers[0].conn.LocalAddr().Addr().Is4()
+	scope := config.PeerScope{Backend: f.cfg.Backend, IPv4Only: f.laddr.Addr().Is4()}
 	for _, p := range peers {
-		if p.Backend != f.cfg.Backend {
-			return fmt.Errorf("set peers: peer %q: backend %q, this node runs %q", p.Name, p.Backend, f.cfg.Backend)
-		}
-		if v4only && p.PublicIP.Unmap().Is6() {
-			return fmt.Errorf("set peers: peer %q: ipv6 public ip %s, but the underlay socket is bound to ipv4 %s", p.Name, p.PublicIP, f.workers[0].conn.LocalAddr())
+		if err := p.Check(scope); err != nil {
+			return fmt.Errorf("set peers: %w", err)
 		}
 		if err := b.Add(p); err != nil {
 			return fmt.Errorf("set peers: %w", err)
@@ -220,6 +225,11 @@ func (f *Forwarder) Close() error {
 // Stats returns a snapshot of the counters summed over all workers.
 func (f *Forwarder) Stats() Stats {
 	s := Stats{Drops: map[string]uint64{}, PeerDrops: map[string]map[string]uint64{}}
+	routes := f.table.Load().Routes()
+	live := make(map[string]bool, len(routes))
+	for _, r := range routes {
+		live[r.Name] = true
+	}
 	for _, w := range f.workers {
 		for _, c := range []*dirCounters{&w.out, &w.in} {
 			for r := range c.drops {
@@ -232,20 +242,8 @@ func (f *Forwarder) Stats() Stats {
 		s.TxBytes += w.out.bytes.Load()
 		s.RxPackets += w.in.packets.Load()
 		s.RxBytes += w.in.bytes.Load()
-		w.peerMu.Lock()
-		for name, arr := range w.peerDrops {
-			m := s.PeerDrops[name]
-			if m == nil {
-				m = map[string]uint64{}
-				s.PeerDrops[name] = m
-			}
-			for r, v := range arr {
-				if v > 0 {
-					m[dropNames[r]] += v
-				}
-			}
-		}
-		w.peerMu.Unlock()
+		w.out.addPeerDrops(s.PeerDrops, live)
+		w.in.addPeerDrops(s.PeerDrops, live)
 	}
 	return s
 }

@@ -78,10 +78,36 @@ func TestSetPeersRejectsAndKeepsOld(t *testing.T) {
 			if err == nil || (tc.want != "" && !strings.Contains(err.Error(), tc.want)) || (tc.is != nil && !errors.Is(err, tc.is)) {
 				t.Fatalf("got %v, want an error (%q / %v)", err, tc.want, tc.is)
 			}
-			r := f.table.Load().Lookup4([4]byte{198, 19, 2, 1})
+			r := f.table.Load().Lookup([]byte{198, 19, 2, 1})
 			if r == nil || r.Name != "node2" {
 				t.Fatalf("after a rejected update 198.19.2.1 routes to %v, want node2 (old table kept)", r)
 			}
 		})
+	}
+}
+
+// TestOverhead: the overhead New's encapsulation reports for the family of
+// the bound underlay address (loopback sockets, no link is touched).
+func TestOverhead(t *testing.T) {
+	for _, tc := range []struct {
+		backend config.Backend
+		addr    string
+		want    int
+	}{
+		{config.BackendVXLAN, "127.0.0.1", 50},
+		{config.BackendVXLAN, "::1", 70},
+		{config.BackendUDP, "127.0.0.1", 28},
+		{config.BackendUDP, "::1", 48},
+	} {
+		lo := netip.MustParseAddr(tc.addr)
+		f, err := New(Config{Backend: tc.backend, VNI: 1, VtepMAC: mac1, ListenAddr: netip.AddrPortFrom(lo, freeUDPPort(t, lo))},
+			[]tun.Device{newFakeDev("fake", func([][]byte, int) {})})
+		if err != nil {
+			t.Fatalf("%s on %s: %v", tc.backend, tc.addr, err)
+		}
+		if got := f.Overhead(); got != tc.want {
+			t.Errorf("%s on %s: Overhead got %d, want %d", tc.backend, tc.addr, got, tc.want)
+		}
+		f.Close()
 	}
 }

@@ -370,21 +370,9 @@ func leasePeer(nc *config.NetConf, name string, value []byte, self netip.Addr, o
 	if err != nil {
 		return config.Peer{}, err
 	}
-	if sn.Bits() < nc.Network.Bits() || !nc.Network.Contains(sn.Addr()) {
-		return config.Peer{}, fmt.Errorf("%w: subnet %s is outside the network %s", errSkip, sn, nc.Network)
-	}
 	a, err := decodeLeaseValue(value)
 	if err != nil {
 		return config.Peer{}, err
-	}
-	if a.Backend != nc.Backend.Type {
-		return config.Peer{}, fmt.Errorf("%w: backend %s, this network uses %s", errSkip, a.Backend, nc.Backend.Type)
-	}
-	if a.PublicIP == self {
-		return config.Peer{}, fmt.Errorf("%w: lease carries our own public IP %s", errSkip, self)
-	}
-	if own.IsValid() && own.Overlaps(sn) {
-		return config.Peer{}, fmt.Errorf("%w: subnet %s overlaps ours %s", errSkip, sn, own)
 	}
 	p := config.Peer{
 		Name:     name,
@@ -399,6 +387,16 @@ func leasePeer(nc *config.NetConf, name string, value []byte, self netip.Addr, o
 			p.VNI = nc.Backend.VNI
 		}
 		p.VtepMAC = a.VtepMAC
+	}
+	scope := config.PeerScope{Backend: nc.Backend.Type, Network: nc, Self: self}
+	if own.IsValid() {
+		scope.Own = []netip.Prefix{own}
+	}
+	if err := p.Check(scope); err != nil {
+		if errors.Is(err, config.ErrForeignPeer) {
+			return config.Peer{}, fmt.Errorf("%w: %w", errSkip, err)
+		}
+		return config.Peer{}, fmt.Errorf("%w: %w", ErrBadLeaseValue, err)
 	}
 	return p, nil
 }

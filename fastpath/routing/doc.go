@@ -5,11 +5,17 @@
 // # Snapshots
 //
 // A Table is immutable once built. Build one from []config.Peer with a
-// Builder (or NewTable); Build validates every peer and rejects the whole set
-// with an error naming the peer and the field when one is invalid, so a bad
-// update never replaces a good table. A Holder publishes the current Table
-// through an atomic.Pointer: workers call Holder.Load once per batch and look
-// up without any lock; a writer builds a new Table and calls Store or Swap.
+// Builder (or NewTable); each peer is validated by config.Peer.Check (the
+// one peer validation of the project) and the Builder adds only what is
+// about the table: names unique, no prefix routed to two peers. The whole
+// set is rejected with an error naming the peer and the field when one is
+// invalid, so a bad update never replaces a good table. A Holder publishes
+// the current Table through an atomic.Pointer: workers call Holder.Load once
+// per batch and look up without any lock; a writer builds a new Table (with
+// NewBuilder(current)) and calls Store.
+//
+// routing imports config (peer data) and fastpath/udp (socket addresses).
+// A Builder is not safe for concurrent use; Tables and Holders are.
 // A reader that loaded the old Table keeps using it until its next Load; the
 // old Table stays valid (and is collected when no reader holds it), so an
 // address routed in both the old and the new Table is never without a route.
@@ -34,5 +40,7 @@
 // Route values are owned by their Table and must be treated as read-only.
 // Route.Index is dense (0 ≤ Index < Table.IndexLimit()) for per-peer counter
 // arrays; a Builder made with NewBuilder(prev) keeps each peer's Index from
-// prev (matched by Name), so counters indexed by it survive a swap.
+// prev (matched by Name) and gives new peers the lowest free ones, so
+// counters indexed by it survive a swap. The fastpath's per-peer drop
+// counters are laid out this way.
 package routing

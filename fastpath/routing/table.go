@@ -67,32 +67,6 @@ func (t *Table) Lookup(dst []byte) *Route {
 	return &t.routes[e-1]
 }
 
-// Lookup4 is Lookup for an IPv4 destination held as an array.
-func (t *Table) Lookup4(dst [4]byte) *Route {
-	if t == nil {
-		return nil
-	}
-	e := t.v4.lookup4(dst[0], dst[1], dst[2], dst[3])
-	if e == 0 {
-		return nil
-	}
-	return &t.routes[e-1]
-}
-
-// LookupAddr is Lookup for a netip.Addr (IPv4-mapped IPv6 addresses are
-// looked up as IPv4).
-func (t *Table) LookupAddr(a netip.Addr) *Route {
-	a = a.Unmap()
-	if a.Is4() {
-		return t.Lookup4(a.As4())
-	}
-	if a.Is6() {
-		b := a.As16()
-		return t.Lookup(b[:])
-	}
-	return nil
-}
-
 // LookupUnderlay returns a route whose underlay address is ip (any port),
 // for checking the outer source of received packets; nil if none. When
 // several peers share an underlay address, it returns the first in the
@@ -134,22 +108,12 @@ func (t *Table) IndexLimit() int {
 	return t.limit
 }
 
-// ByName returns the route named name, or nil.
-func (t *Table) ByName(name string) *Route {
-	if t == nil {
-		return nil
-	}
-	for i := range t.routes {
-		if t.routes[i].Name == name {
-			return &t.routes[i]
-		}
-	}
-	return nil
-}
-
 // Errors returned (wrapped, with the peer's name) by Builder.Add.
 var (
-	ErrInvalidPeer     = errors.New("invalid peer")
+	// ErrInvalidPeer: config.Peer.Check rejected the peer, or its name is
+	// already in the table.
+	ErrInvalidPeer = config.ErrInvalidPeer
+	// ErrDuplicatePrefix: a prefix of the peer is already another's.
 	ErrDuplicatePrefix = errors.New("prefix routed to two peers")
 )
 
@@ -205,69 +169,39 @@ func (b *Builder) Add(p config.Peer) error {
 	return nil
 }
 
+// route checks p (config.Peer.Check, plus a name unique in the set) and
+// makes its Route: the backend's default port, subnets masked, unmapped and
+// deduplicated. What concerns the table as a whole (prefixes of two peers)
+// is Add's.
 func (b *Builder) route(p config.Peer) (Route, error) {
-	bad := func(format string, args ...any) (Route, error) {
-		return Route{}, fmt.Errorf("peer %q: %s: %w", p.Name, fmt.Sprintf(format, args...), ErrInvalidPeer)
-	}
-	if p.Name == "" {
-		return bad("empty name")
-	}
 	if _, dup := b.names[p.Name]; dup {
-		return bad("duplicate name")
+		return Route{}, fmt.Errorf("peer %q: duplicate name: %w", p.Name, ErrInvalidPeer)
 	}
-	ip := p.PublicIP.Unmap()
-	if !ip.IsValid() {
-		return bad("no public IP")
+	if err := p.Check(config.PeerScope{}); err != nil {
+		return Route{}, err
 	}
-	if ip.IsUnspecified() || ip.IsMulticast() {
-		return bad("public IP %s is not a unicast address", ip)
-	}
-	ip = ip.WithZone("")
+	ip := p.PublicIP.Unmap().WithZone("")
 	r := Route{Name: p.Name, Backend: p.Backend}
 	port := p.Port
-	switch p.Backend {
-	case config.BackendVXLAN:
-		if port == 0 {
-			port = config.DefaultVXLANPort
-		}
-		if p.VNI > 0xFFFFFF {
-			return bad("VNI %d does not fit in 24 bits", p.VNI)
-		}
-		if len(p.VtepMAC) == 0 {
-			return bad("vxlan backend needs a VtepMAC")
-		}
-		if len(p.VtepMAC) != 6 {
-			return bad("VtepMAC %s is not a 6-byte MAC", p.VtepMAC)
-		}
-		copy(r.VtepMAC[:], p.VtepMAC)
-		if r.VtepMAC == ([6]byte{}) || r.VtepMAC[0]&1 != 0 {
-			return bad("VtepMAC %s is not a unicast MAC", p.VtepMAC)
-		}
+	if port == 0 {
+		port = config.DefaultPort(p.Backend)
+	}
+	if p.Backend == config.BackendVXLAN {
 		r.VNI = p.VNI
-	case config.BackendUDP:
-		if port == 0 {
-			port = config.DefaultUDPPort
-		}
-	case "":
-		return bad("no backend")
-	default:
-		return bad("unknown backend %q", p.Backend)
+		r.VtepMAC = [6]byte(p.VtepMAC)
 	}
 	r.Underlay = netip.AddrPortFrom(ip, port)
 	r.Sockaddr = udp.NewAddr(r.Underlay)
 	r.Prefixes = make([]netip.Prefix, 0, len(p.Subnets))
 	seen := make(map[netip.Prefix]bool, len(p.Subnets))
 	for _, s := range p.Subnets {
-		if !s.IsValid() {
-			return bad("invalid subnet %v", s)
-		}
 		a, bits := s.Addr(), s.Bits()
 		if a.Is4In6() && bits >= 96 {
 			a, bits = a.Unmap(), bits-96
 		}
 		m, err := a.WithZone("").Prefix(bits)
 		if err != nil {
-			return bad("invalid subnet %v: %v", s, err)
+			return Route{}, fmt.Errorf("peer %q: invalid subnet %v: %v: %w", p.Name, s, err, ErrInvalidPeer)
 		}
 		if seen[m] {
 			continue
@@ -370,8 +304,8 @@ func NewTable(peers []config.Peer) (*Table, error) {
 }
 
 // Holder publishes the current Table. The zero Holder holds an empty table.
-// Load is wait-free; Store and Swap may be called from any goroutine
-// (concurrent Swaps are serialized only by whichever Store lands last).
+// Load is wait-free; Store may be called from any goroutine (a writer that
+// builds from the current table serialises its own builds).
 type Holder struct {
 	p atomic.Pointer[Table]
 }
@@ -392,22 +326,4 @@ func (h *Holder) Store(t *Table) {
 		t = emptyTable
 	}
 	h.p.Store(t)
-}
-
-// Swap builds a table from peers, keeping Route.Index of peers already in
-// the current snapshot, and publishes it. On error the current snapshot
-// stays. It returns the new table.
-func (h *Holder) Swap(peers []config.Peer) (*Table, error) {
-	b := newBuilder(h.Load(), len(peers))
-	for _, p := range peers {
-		if err := b.Add(p); err != nil {
-			return nil, err
-		}
-	}
-	t, err := b.Build()
-	if err != nil {
-		return nil, err
-	}
-	h.Store(t)
-	return t, nil
 }

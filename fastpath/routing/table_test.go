@@ -86,7 +86,7 @@ func TestLookupLongestPrefix(t *testing.T) {
 	}
 	for _, tt := range tests {
 		a := netip.MustParseAddr(tt.dst)
-		r := tb.LookupAddr(a)
+		r := lookupAddr(tb, a)
 		if r == nil {
 			t.Errorf("LookupAddr(%s): got nil, want %s", tt.dst, tt.want)
 			continue
@@ -115,7 +115,7 @@ func TestLookupMiss(t *testing.T) {
 		peer("empty", "198.18.0.3"),
 	)
 	for _, dst := range []string{"10.0.1.4", "10.0.1.6", "10.0.2.0", "9.255.255.255", "fd00:0:0:1::", "::", "8.8.8.8"} {
-		if r := tb.LookupAddr(netip.MustParseAddr(dst)); r != nil {
+		if r := lookupAddr(tb, netip.MustParseAddr(dst)); r != nil {
 			t.Errorf("LookupAddr(%s): got %s, want nil", dst, r.Name)
 		}
 	}
@@ -131,7 +131,7 @@ func TestLookupMiss(t *testing.T) {
 	if r := (&Table{}).Lookup([]byte{10, 0, 0, 1}); r != nil {
 		t.Errorf("zero table: got %s, want nil", r.Name)
 	}
-	if r := (&Holder{}).Load().LookupAddr(netip.MustParseAddr("10.0.0.1")); r != nil {
+	if r := lookupAddr((&Holder{}).Load(), netip.MustParseAddr("10.0.0.1")); r != nil {
 		t.Errorf("zero holder: got %s, want nil", r.Name)
 	}
 }
@@ -145,7 +145,7 @@ func TestRouteFields(t *testing.T) {
 	six := peer("six", "2001:db8::5", "fd00:5::/64")
 	six.Port = 4789
 	tb := mustTable(t, p, u, six)
-	r := tb.ByName("n1")
+	r := byName(tb, "n1")
 	if r == nil {
 		t.Fatal("ByName(n1) = nil")
 	}
@@ -161,11 +161,11 @@ func TestRouteFields(t *testing.T) {
 	if got := fmt.Sprint(r.Prefixes); got != "[10.244.1.0/24]" {
 		t.Errorf("n1 prefixes (deduplicated, masked): got %s, want [10.244.1.0/24]", got)
 	}
-	ru := tb.ByName("u1")
+	ru := byName(tb, "u1")
 	if got, want := ru.Underlay, netip.MustParseAddrPort("198.18.0.10:8285"); got != want {
 		t.Errorf("u1 underlay: got %s, want %s (unmapped, udp default port)", got, want)
 	}
-	if got, want := tb.ByName("six").Underlay, netip.MustParseAddrPort("[2001:db8::5]:4789"); got != want {
+	if got, want := byName(tb, "six").Underlay, netip.MustParseAddrPort("[2001:db8::5]:4789"); got != want {
 		t.Errorf("six underlay: got %s, want %s", got, want)
 	}
 	for _, tt := range []struct{ ip, want string }{
@@ -239,26 +239,26 @@ func TestBuildRejectsInvalidPeers(t *testing.T) {
 
 func TestHolderSwapKeepsOldOnError(t *testing.T) {
 	var h Holder
-	if _, err := h.Swap([]config.Peer{peer("a", "198.18.0.1", "10.0.0.0/24")}); err != nil {
+	if _, err := swap(&h, []config.Peer{peer("a", "198.18.0.1", "10.0.0.0/24")}); err != nil {
 		t.Fatal(err)
 	}
 	old := h.Load()
 	bad := peer("b", "198.18.0.2", "10.0.1.0/24")
 	bad.VtepMAC = nil
-	if _, err := h.Swap([]config.Peer{peer("a", "198.18.0.1", "10.0.0.0/24"), bad}); err == nil {
+	if _, err := swap(&h, []config.Peer{peer("a", "198.18.0.1", "10.0.0.0/24"), bad}); err == nil {
 		t.Fatal("Swap with an invalid peer: got nil error")
 	}
 	if h.Load() != old {
 		t.Error("failed Swap replaced the table")
 	}
-	if r := h.Load().LookupAddr(netip.MustParseAddr("10.0.0.1")); r == nil || r.Name != "a" {
+	if r := lookupAddr(h.Load(), netip.MustParseAddr("10.0.0.1")); r == nil || r.Name != "a" {
 		t.Errorf("after failed Swap: got %v, want route a", r)
 	}
 }
 
 func TestIndexStableAcrossSwaps(t *testing.T) {
 	var h Holder
-	t1, err := h.Swap([]config.Peer{
+	t1, err := swap(&h, []config.Peer{
 		peer("a", "198.18.0.1", "10.0.0.0/24"),
 		peer("b", "198.18.0.2", "10.0.1.0/24"),
 		peer("c", "198.18.0.3", "10.0.2.0/24"),
@@ -271,7 +271,7 @@ func TestIndexStableAcrossSwaps(t *testing.T) {
 		idx[r.Name] = r.Index
 	}
 	// b goes away, d arrives (and takes b's free index), c moves first.
-	t2, err := h.Swap([]config.Peer{
+	t2, err := swap(&h, []config.Peer{
 		peer("c", "198.18.0.3", "10.0.2.0/24"),
 		peer("d", "198.18.0.4", "10.0.3.0/24"),
 		peer("a", "198.18.0.1", "10.0.0.0/24"),
@@ -280,11 +280,11 @@ func TestIndexStableAcrossSwaps(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range []string{"a", "c"} {
-		if got := t2.ByName(n).Index; got != idx[n] {
+		if got := byName(t2, n).Index; got != idx[n] {
 			t.Errorf("%s: index got %d, want %d (kept)", n, got, idx[n])
 		}
 	}
-	if got := t2.ByName("d").Index; got != idx["b"] {
+	if got := byName(t2, "d").Index; got != idx["b"] {
 		t.Errorf("d: index got %d, want %d (b's freed slot)", got, idx["b"])
 	}
 	if t2.IndexLimit() != 3 {
@@ -379,7 +379,7 @@ func TestLookupMatchesNaive(t *testing.T) {
 		check := func(a netip.Addr) {
 			want := ref.lookup(a)
 			got := ""
-			if rt := tb.LookupAddr(a); rt != nil {
+			if rt := lookupAddr(tb, a); rt != nil {
 				got = rt.Name
 			}
 			if got != want {
@@ -443,7 +443,7 @@ func TestSwapUnderLoad(t *testing.T) {
 		return ps
 	}
 	var h Holder
-	if _, err := h.Swap(mk(1)); err != nil {
+	if _, err := swap(&h, mk(1)); err != nil {
 		t.Fatal(err)
 	}
 	var stop atomic.Bool
@@ -466,7 +466,7 @@ func TestSwapUnderLoad(t *testing.T) {
 					b[15] = byte(r.IntN(256))
 					a = netip.AddrFrom16(b)
 				}
-				rt := tb.LookupAddr(a)
+				rt := lookupAddr(tb, a)
 				ok := rt != nil && rt.Sockaddr.IsValid() && rt.Name != ""
 				if ok {
 					ok = false
@@ -485,7 +485,7 @@ func TestSwapUnderLoad(t *testing.T) {
 		}(uint64(g))
 	}
 	for i := 0; i < 300; i++ {
-		if _, err := h.Swap(mk(1 + i%3)); err != nil {
+		if _, err := swap(&h, mk(1+i%3)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -583,7 +583,7 @@ func BenchmarkSwap(b *testing.B) {
 	var h Holder
 	h.Store(tb)
 	for b.Loop() {
-		if _, err := h.Swap(peers); err != nil {
+		if _, err := swap(&h, peers); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -613,15 +613,55 @@ func TestSharedLeadingBytes(t *testing.T) {
 				t.Errorf("skip: got v4 %d v6 %d, want %d %d", tb.v4.skip, tb.v6.skip, tt.skip4, tt.skip6)
 			}
 			for _, a := range tt.hit {
-				if r := tb.LookupAddr(netip.MustParseAddr(a)); r == nil {
+				if r := lookupAddr(tb, netip.MustParseAddr(a)); r == nil {
 					t.Errorf("LookupAddr(%s): got nil, want p", a)
 				}
 			}
 			for _, a := range tt.out {
-				if r := tb.LookupAddr(netip.MustParseAddr(a)); r != nil {
+				if r := lookupAddr(tb, netip.MustParseAddr(a)); r != nil {
 					t.Errorf("LookupAddr(%s): got %s, want nil", a, r.Name)
 				}
 			}
 		})
 	}
+}
+
+// lookupAddr is Table.Lookup for a netip.Addr (IPv4-mapped IPv6 addresses
+// are looked up as IPv4), for tests that hold addresses that way.
+func lookupAddr(t *Table, a netip.Addr) *Route {
+	a = a.Unmap()
+	if a.Is4() {
+		b := a.As4()
+		return t.Lookup(b[:])
+	}
+	b := a.As16()
+	return t.Lookup(b[:])
+}
+
+// byName returns t's route named name, or nil.
+func byName(t *Table, name string) *Route {
+	for i, r := range t.Routes() {
+		if r.Name == name {
+			return &t.Routes()[i]
+		}
+	}
+	return nil
+}
+
+// swap builds a table from peers on top of h's current one (keeping the
+// Index of peers in it, as Forwarder.SetPeers does) and publishes it; on
+// error h keeps its table.
+func swap(h *Holder, peers []config.Peer) (*Table, error) {
+	b := NewBuilder(h.Load())
+	for _, p := range peers {
+		if err := b.Add(p); err != nil {
+			return nil, err
+		}
+	}
+	t, err := b.Build()
+	if err != nil {
+		return nil, err
+	}
+	h.Store(t)
+	return t, nil
 }
