@@ -1,4 +1,4 @@
-package encap
+package encap_test
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vxtun/vxtun/encap"
 	"github.com/vxtun/vxtun/internal/flannelvxlan"
 	"github.com/vxtun/vxtun/internal/nettest"
 )
@@ -38,8 +39,8 @@ const goldenFile = "testdata/golden/kernel_vxlan_icmp4.hex"
 
 // captureKernelVXLAN builds the two namespaces, sends one ICMP echo request
 // from node 1 to a pod address behind node 2 over the kernel vxlan device and
-// returns the VXLAN datagram payload (and its outer source port) that a plain
-// UDP socket on node 2's port 8472 receives.
+// returns the encap.VXLAN datagram payload (and its outer source port) that a plain
+// encap.UDP socket on node 2's port 8472 receives.
 func captureKernelVXLAN(t *testing.T) (payload []byte, srcPort int) {
 	t.Helper()
 	nettest.RequireCommand(t, "bridge")
@@ -50,7 +51,7 @@ func captureKernelVXLAN(t *testing.T) (payload []byte, srcPort int) {
 	cmds := d.Commands(flannelvxlan.Remote{Subnet: netip.MustParsePrefix("198.19.2.0/24"),
 		PublicIP: netip.MustParseAddr("198.18.0.2"), VtepMAC: net.HardwareAddr(goldenPeerMAC)})
 	a.Run(cmds[0]...) // ip link add flannel.1 ...
-	// No IPv6 on the device: its router solicitations would race the capture.
+	// No encap.IPv6 on the device: its router solicitations would race the capture.
 	a.Run("sysctl", "-qw", "net.ipv6.conf.flannel/1.disable_ipv6=1")
 	for _, c := range cmds[1:] {
 		a.Run(c...)
@@ -66,13 +67,13 @@ func captureKernelVXLAN(t *testing.T) (payload []byte, srcPort int) {
 	}
 	defer conn.Close()
 
-	// The echo request: our own ICMP header, the kernel adds the IPv4 header.
-	msg := make([]byte, ICMPv4MinimumSize+len(goldenPayload))
-	msg[0] = ICMPv4TypeEcho
+	// The echo request: our own ICMP header, the kernel adds the encap.IPv4 header.
+	msg := make([]byte, encap.ICMPv4MinimumSize+len(goldenPayload))
+	msg[0] = encap.ICMPv4TypeEcho
 	msg[4], msg[5] = byte(goldenEchoID>>8), byte(goldenEchoID)
 	msg[6], msg[7] = byte(goldenEchoSeq>>8), byte(goldenEchoSeq)
 	copy(msg[8:], goldenPayload)
-	ICMPv4(msg).SetChecksum(ICMPv4(msg).CalculateChecksum())
+	encap.ICMPv4(msg).SetChecksum(encap.ICMPv4(msg).CalculateChecksum())
 
 	if err := a.Do(func() error {
 		c, err := net.ListenPacket("ip4:icmp", goldenSrcIP.String())
@@ -97,41 +98,41 @@ func captureKernelVXLAN(t *testing.T) (payload []byte, srcPort int) {
 			t.Fatalf("no vxlan datagram from the kernel on node 2: %v", err)
 		}
 		p := buf[:n]
-		// Skip anything that is not our IPv4 frame (nothing else is expected).
-		if len(p) >= VXLANOverhead && Ethernet(p[VXLANHeaderLen:]).EtherType() == EtherTypeIPv4 {
+		// Skip anything that is not our encap.IPv4 frame (nothing else is expected).
+		if len(p) >= encap.VXLANOverhead && encap.Ethernet(p[encap.VXLANHeaderLen:]).EtherType() == encap.EtherTypeIPv4 {
 			return bytes.Clone(p), from.(*net.UDPAddr).Port
 		}
 		t.Logf("skipping %d-byte datagram %x", n, p)
 	}
 }
 
-// checkGolden verifies one captured kernel VXLAN payload: field by field, and
+// checkGolden verifies one captured kernel encap.VXLAN payload: field by field, and
 // against our encoder byte for byte.
 func checkGolden(t *testing.T, pkt []byte) {
 	t.Helper()
-	if len(pkt) < VXLANOverhead+IPv4MinimumSize {
+	if len(pkt) < encap.VXLANOverhead+encap.IPv4MinimumSize {
 		t.Fatalf("captured %d bytes, too short", len(pkt))
 	}
-	if got, want := pkt[:VXLANHeaderLen], []byte{0x08, 0, 0, 0, 0, 0, 1, 0}; !bytes.Equal(got, want) {
+	if got, want := pkt[:encap.VXLANHeaderLen], []byte{0x08, 0, 0, 0, 0, 0, 1, 0}; !bytes.Equal(got, want) {
 		t.Errorf("vxlan header: got % x, want % x", got, want)
 	}
-	err := CheckVXLAN(pkt)
-	if vni := VXLAN(pkt).VNI(); err != nil || vni != goldenVNI {
-		t.Fatalf("CheckVXLAN: got vni %d err %v, want %d nil", vni, err, goldenVNI)
+	err := encap.CheckVXLAN(pkt)
+	if vni := encap.VXLAN(pkt).VNI(); err != nil || vni != goldenVNI {
+		t.Fatalf("encap.CheckVXLAN: got vni %d err %v, want %d nil", vni, err, goldenVNI)
 	}
-	eth := Ethernet(VXLAN(pkt).Payload())
-	if !bytes.Equal(eth.Dst(), goldenPeerMAC) || !bytes.Equal(eth.Src(), goldenLocalMAC) || eth.EtherType() != EtherTypeIPv4 {
+	eth := encap.Ethernet(encap.VXLAN(pkt).Payload())
+	if !bytes.Equal(eth.Dst(), goldenPeerMAC) || !bytes.Equal(eth.Src(), goldenLocalMAC) || eth.EtherType() != encap.EtherTypeIPv4 {
 		t.Errorf("inner ethernet: got dst %x src %x type %#x, want %x %x 0x800", eth.Dst(), eth.Src(), eth.EtherType(), goldenPeerMAC, goldenLocalMAC)
 	}
-	vni, et, inner, err := DecapVXLAN(pkt, goldenPeerMAC)
-	if err != nil || vni != goldenVNI || et != EtherTypeIPv4 {
-		t.Fatalf("DecapVXLAN: got vni %d type %#x err %v", vni, et, err)
+	vni, et, inner, err := encap.DecapVXLAN(pkt, goldenPeerMAC)
+	if err != nil || vni != goldenVNI || et != encap.EtherTypeIPv4 {
+		t.Fatalf("encap.DecapVXLAN: got vni %d type %#x err %v", vni, et, err)
 	}
-	if err := ValidateIP(inner); err != nil {
-		t.Fatalf("ValidateIP(inner): %v", err)
+	if err := encap.ValidateIP(inner); err != nil {
+		t.Fatalf("encap.ValidateIP(inner): %v", err)
 	}
-	ip := IPv4(inner)
-	if ip.SrcAddr() != goldenSrcIP || ip.DstAddr() != goldenDstIP || ip.Protocol() != ProtocolICMPv4 {
+	ip := encap.IPv4(inner)
+	if ip.SrcAddr() != goldenSrcIP || ip.DstAddr() != goldenDstIP || ip.Protocol() != encap.ProtocolICMPv4 {
 		t.Errorf("inner ip: got %v -> %v proto %d, want %v -> %v 1", ip.SrcAddr(), ip.DstAddr(), ip.Protocol(), goldenSrcIP, goldenDstIP)
 	}
 	if int(ip.TotalLength()) != len(inner) {
@@ -140,8 +141,8 @@ func checkGolden(t *testing.T, pkt []byte) {
 	if !ip.IsChecksumValid() {
 		t.Errorf("inner ip checksum %#04x invalid", ip.Checksum())
 	}
-	icmp := ICMPv4(ip.Payload())
-	if icmp.Type() != ICMPv4TypeEcho || icmp.RestOfHeader() != uint32(goldenEchoID)<<16|uint32(goldenEchoSeq) {
+	icmp := encap.ICMPv4(ip.Payload())
+	if icmp.Type() != encap.ICMPv4TypeEcho || icmp.RestOfHeader() != uint32(goldenEchoID)<<16|uint32(goldenEchoSeq) {
 		t.Errorf("inner icmp: got type %d rest %#x, want 8 %#x", icmp.Type(), icmp.RestOfHeader(), uint32(goldenEchoID)<<16|uint32(goldenEchoSeq))
 	}
 	if got := icmp.Payload(); !bytes.Equal(got, goldenPayload) {
@@ -155,9 +156,9 @@ func checkGolden(t *testing.T, pkt []byte) {
 	buf := make([]byte, 64+len(inner))
 	off := 64
 	copy(buf[off:], inner)
-	start := EncapVXLAN(buf, off, goldenVNI, goldenPeerMAC, goldenLocalMAC, EtherTypeIPv4)
+	start := encap.EncapVXLAN(buf, off, goldenVNI, goldenPeerMAC, goldenLocalMAC, encap.EtherTypeIPv4)
 	if got := buf[start : off+len(inner)]; !bytes.Equal(got, pkt) {
-		t.Errorf("EncapVXLAN differs from the kernel:\n got % x\nwant % x", got[:VXLANOverhead], pkt[:VXLANOverhead])
+		t.Errorf("encap.EncapVXLAN differs from the kernel:\n got % x\nwant % x", got[:encap.VXLANOverhead], pkt[:encap.VXLANOverhead])
 	}
 }
 
@@ -184,10 +185,10 @@ func readGolden(t *testing.T, name string) []byte {
 func writeGolden(t *testing.T, name string, pkt []byte, srcPort int) {
 	t.Helper()
 	var sb strings.Builder
-	sb.WriteString("# VXLAN UDP payload captured from a Linux kernel vxlan device (flannel-style:\n")
+	sb.WriteString("# encap.VXLAN encap.UDP payload captured from a Linux kernel vxlan device (flannel-style:\n")
 	sb.WriteString("# id 1, dstport 8472, nolearning, permanent neigh + fdb for the peer VTEP)\n")
 	sb.WriteString("# by TestGoldenKernelVXLANLive -update-golden. Inner: ICMP echo 198.19.1.0 -> 198.19.2.5.\n")
-	sb.WriteString("# outer source port was " + strconv.Itoa(srcPort) + "; bytes 0-7 VXLAN, 8-21 inner Ethernet, 22- inner IPv4.\n")
+	sb.WriteString("# outer source port was " + strconv.Itoa(srcPort) + "; bytes 0-7 encap.VXLAN, 8-21 inner encap.Ethernet, 22- inner encap.IPv4.\n")
 	for i := 0; i < len(pkt); i += 16 {
 		end := min(i+16, len(pkt))
 		sb.WriteString(hex.EncodeToString(pkt[i:end]))
@@ -212,8 +213,8 @@ func TestGoldenKernelVXLANLive(t *testing.T) {
 	nettest.RequirePrivileged(t)
 	pkt, srcPort := captureKernelVXLAN(t)
 	t.Logf("captured %d bytes from outer source port %d", len(pkt), srcPort)
-	if srcPort < SourcePortMin || srcPort >= SourcePortMax {
-		t.Errorf("kernel outer source port %d outside [%d, %d)", srcPort, SourcePortMin, SourcePortMax)
+	if srcPort < encap.SourcePortMin || srcPort >= encap.SourcePortMax {
+		t.Errorf("kernel outer source port %d outside [%d, %d)", srcPort, encap.SourcePortMin, encap.SourcePortMax)
 	}
 	checkGolden(t, pkt)
 	if *updateGolden {
@@ -221,11 +222,11 @@ func TestGoldenKernelVXLANLive(t *testing.T) {
 		return
 	}
 	committed := readGolden(t, goldenFile)
-	if !bytes.Equal(committed[:VXLANOverhead], pkt[:VXLANOverhead]) {
-		t.Errorf("live VXLAN+Ethernet bytes differ from %s:\n got % x\nwant % x", goldenFile, pkt[:VXLANOverhead], committed[:VXLANOverhead])
+	if !bytes.Equal(committed[:encap.VXLANOverhead], pkt[:encap.VXLANOverhead]) {
+		t.Errorf("live encap.VXLAN+encap.Ethernet bytes differ from %s:\n got % x\nwant % x", goldenFile, pkt[:encap.VXLANOverhead], committed[:encap.VXLANOverhead])
 	}
 	if !bytes.Equal(committed, pkt) {
-		// The inner IPv4 ID may legitimately differ between kernels.
+		// The inner encap.IPv4 ID may legitimately differ between kernels.
 		t.Logf("inner packet differs from the committed capture:\n live % x\n file % x", pkt, committed)
 	}
 }
