@@ -35,6 +35,12 @@ type Config struct {
 	ListenPort  uint16
 	VtepMACFile string // replaces the node file's VtepMAC and VtepMACFile
 
+	// SkipForwardRules leaves the host firewall alone. By default the node
+	// installs rules that accept forwarded traffic from and to the pod
+	// networks (flanneld's --iptables-forward-rules), so that a FORWARD
+	// policy of DROP (as Docker leaves hosts) does not cut pod traffic.
+	SkipForwardRules bool
+
 	// DebugAddr serves /metrics and /debug/pprof/ on host:port (empty: off).
 	DebugAddr string
 	// Version is reported in the "vxtun running" line and vxtun_info.

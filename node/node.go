@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/vxtun/vxtun/config"
 	"github.com/vxtun/vxtun/dataplane"
+	"github.com/vxtun/vxtun/hostnet"
 	"github.com/vxtun/vxtun/registry"
 )
 
@@ -72,6 +74,11 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 		defer stopDebug()
 	}
+	host, err := n.openHost(s)
+	if err != nil {
+		return err
+	}
+	defer n.closeHost(host)
 	r, err := n.open(s)
 	if err != nil {
 		return err
@@ -206,6 +213,40 @@ func (n *Node) loop(ctx context.Context, s *settings, r *running, peerSet map[st
 			s.subnet = l.Subnet
 			return true, nil
 		}
+	}
+}
+
+// openHost makes the host changes that belong to the node rather than to
+// one dataplane (they stay across dataplane restarts): the forward-accept
+// rules for the pod networks. It returns nil where there is no host
+// (off Linux).
+func (n *Node) openHost(s *settings) (hostnet.Host, error) {
+	h := n.cfg.NewHost()
+	if h == nil || n.cfg.SkipForwardRules {
+		return h, nil
+	}
+	var nets []netip.Prefix
+	if s.nc.EnableIPv4 {
+		nets = append(nets, s.nc.Network)
+	}
+	if s.nc.EnableIPv6 {
+		nets = append(nets, s.nc.IPv6Network)
+	}
+	if err := h.SetForwardAccept(nets); err != nil {
+		_ = h.Close()
+		return nil, fmt.Errorf("forward rules: %w (--iptables-forward-rules=false runs without them)", err)
+	}
+	n.log.Info("accepting forwarded pod traffic in the host firewall", "networks", fmt.Sprint(nets))
+	return h, nil
+}
+
+// closeHost undoes what openHost did.
+func (n *Node) closeHost(h hostnet.Host) {
+	if h == nil {
+		return
+	}
+	if err := h.Close(); err != nil {
+		n.log.Warn("remove host firewall rules", "err", err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,8 @@ import (
 	"github.com/vxtun/vxtun/config"
 	"github.com/vxtun/vxtun/dataplane"
 	"github.com/vxtun/vxtun/dataplane/dataplanetest"
+	"github.com/vxtun/vxtun/hostnet"
+	"github.com/vxtun/vxtun/hostnet/hostnettest"
 	"github.com/vxtun/vxtun/registry"
 )
 
@@ -90,6 +93,27 @@ type harness struct {
 	ended   chan struct{} // closed when Run returned
 	cancel  context.CancelFunc
 	started chan struct{}
+	hosts   []*hostnettest.Fake // every Host the node asked for, in order
+	hostMu  sync.Mutex
+}
+
+// newHost is the harness's Config.NewHost: an in-memory host, recorded.
+func (h *harness) newHost() hostnet.Host {
+	h.hostMu.Lock()
+	defer h.hostMu.Unlock()
+	f := hostnettest.New()
+	h.hosts = append(h.hosts, f)
+	return f
+}
+
+// host returns the k-th Host the node asked for.
+func (h *harness) host(k int) *hostnettest.Fake {
+	h.hostMu.Lock()
+	defer h.hostMu.Unlock()
+	if k >= len(h.hosts) {
+		h.t.Fatalf("the node asked for %d hosts, want more than %d", len(h.hosts), k)
+	}
+	return h.hosts[k]
 }
 
 type syncWriter struct {
@@ -136,6 +160,7 @@ func newHarness(t *testing.T, src registry.Source, static bool) *harness {
 		Version:  "test",
 		Logger:   slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Opener:   h.opener.Open,
+		NewHost:  h.newHost,
 		Started:  func() { h.started <- struct{}{} },
 		NewSource: func(registry.Settings, registry.Node) (registry.Source, error) {
 			return src, nil
@@ -186,6 +211,59 @@ func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+func TestForwardRules(t *testing.T) {
+	net := netip.MustParsePrefix("198.19.0.0/16")
+	for _, tt := range []struct {
+		name string
+		skip bool
+		fail error
+		want []netip.Prefix // rules while running
+	}{
+		{name: "default", want: []netip.Prefix{net}},
+		{name: "skipped", skip: true},
+		{name: "refused", fail: errors.New("netlink: operation not supported")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			src := newFakeSource()
+			h := newHarness(t, src, true)
+			h.cfg.SkipForwardRules = tt.skip
+			if tt.fail != nil {
+				h.cfg.NewHost = func() hostnet.Host {
+					f := hostnettest.New()
+					f.Fail(hostnettest.SetForwardAccept, tt.fail)
+					return f
+				}
+			}
+			h.start(ctx)
+			if tt.fail != nil {
+				select {
+				case err := <-h.done:
+					if err == nil || !strings.Contains(err.Error(), "forward rules") || !errors.Is(err, tt.fail) {
+						t.Fatalf("Run: got %v, want the forward rules error wrapping %v", err, tt.fail)
+					}
+				case <-ctx.Done():
+					t.Fatal("Run did not fail")
+				}
+				return
+			}
+			src.updates <- registry.Update{Full: true, Peers: []config.Peer{peer(2)}}
+			h.waitStarted(ctx)
+			nodeHost := h.host(0) // the node's own, asked for before the dataplane's
+			if got := nodeHost.ForwardAccept(); !slices.Equal(got, tt.want) {
+				t.Errorf("forward rules while running: got %v, want %v", got, tt.want)
+			}
+			h.cancel()
+			if err := <-h.done; err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if !nodeHost.Closed() {
+				t.Error("the node's host was not closed at shutdown: its rules stay")
+			}
+		})
+	}
 }
 
 func TestRejectedPeerSetKeepsTheOld(t *testing.T) {

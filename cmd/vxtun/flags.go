@@ -61,6 +61,8 @@ type runOptions struct {
 	ListenPort  int    // --listen-port (0: node file, else net-conf)
 	VtepMACFile string // --vtep-mac-file
 
+	ForwardRules bool // --iptables-forward-rules
+
 	DebugAddr string // --debug-addr ("" = off)
 	LogLevel  string // --log-level
 
@@ -92,6 +94,7 @@ func newRunFlags(o *runOptions, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.SubnetFile, "subnet-file", "", "subnet.env `path` for the flannel CNI plugin (overrides the node file's SubnetFile; default "+config.DefaultSubnetFile+")")
 	fs.IntVar(&o.ListenPort, "listen-port", 0, "underlay UDP `port` (0: node file's ListenPort, else net-conf Backend.Port, else 8472 vxlan / 8285 udp)")
 	fs.StringVar(&o.VtepMACFile, "vtep-mac-file", "", "`file` keeping this node's VTEP MAC across restarts (vxlan; overrides the node file's VtepMAC/VtepMACFile; etcd mode default /var/lib/vxtun/vtep-mac)")
+	fs.BoolVar(&o.ForwardRules, "iptables-forward-rules", true, "accept forwarded traffic from and to the pod Network in the host firewall (nftables; flanneld's flag of the same name)")
 	fs.StringVar(&o.DebugAddr, "debug-addr", "", "serve /metrics (Prometheus text) and /debug/pprof over HTTP on this `host:port`, e.g. 127.0.0.1:9090 (off when empty)")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.Usage = func() {

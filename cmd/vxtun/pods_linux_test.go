@@ -31,26 +31,6 @@ import (
 	"github.com/vxtun/vxtun/internal/nettest"
 )
 
-// pendingIssue13 lists the cases that fail until the fixes of issue 13 are
-// merged: tun writes inner packets above the TUN MTU from tunnelled-GSO
-// datagrams of a kernel sender without a GSO header (the forward to cni0
-// fails with frag-needed, IpFragFails rises, TCP stalls), and vxtun installs
-// no forward-accept rules (FORWARD policy DROP cuts pod traffic).
-// VXTUN_ISSUE13=run runs them anyway.
-//
-// MERGE: when wt-hostnet (issue 13) is merged, empty this list.
-var pendingIssue13 = map[string]bool{
-	"TestPodsForwardDrop": true,
-}
-
-// skipPendingIssue13 is the one place that skips those cases.
-func skipPendingIssue13(t *testing.T) {
-	t.Helper()
-	if pendingIssue13[t.Name()] && os.Getenv("VXTUN_ISSUE13") != "run" {
-		t.Skip("issue 13: fixed on branch wt-hostnet; remove this skip when merged")
-	}
-}
-
 const (
 	podMTU       = 1450     // FLANNEL_MTU: the 1500 underlay − 50
 	podXferSize  = 64 << 20 // bytes per TCP transfer
@@ -417,13 +397,11 @@ func TestPodsKernelVxlan(t *testing.T) {
 				t.Fatalf("kernel node ul0: want %q in ethtool -k:\n%s", want, feat)
 			}
 			t.Run("kernel-to-vxtun", func(t *testing.T) {
-				skipPendingIssue13(t)
-				port++
+							port++
 				podTransfer(t, kp, vp, port, podXferSize, v, k)
 			})
 			t.Run("vxtun-to-kernel", func(t *testing.T) {
-				skipPendingIssue13(t)
-				port++
+							port++
 				podTransfer(t, vp, kp, port, podXferSize, v, k)
 			})
 		})
@@ -435,7 +413,6 @@ func TestPodsKernelVxlan(t *testing.T) {
 // pod traffic passes, and after vxtun shuts down none of its rules remain.
 func TestPodsForwardDrop(t *testing.T) {
 	nettest.RequireCommand(t, "iptables", "nft")
-	skipPendingIssue13(t)
 	nss := podUnderlay(t, 2)
 	t.Cleanup(func() {
 		if t.Failed() {

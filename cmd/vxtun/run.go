@@ -86,6 +86,8 @@ func (o *runOptions) nodeConfig() node.Config {
 		ListenPort:  uint16(o.ListenPort),
 		VtepMACFile: o.VtepMACFile,
 		DebugAddr:   o.DebugAddr,
+
+		SkipForwardRules: !o.ForwardRules,
 	}
 	if o.PublicIP != "" {
 		c.PublicIP, _ = netip.ParseAddr(o.PublicIP) // checked by parseRunFlags
