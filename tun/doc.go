@@ -34,7 +34,10 @@
 // Write: consecutive TCP segments of one flow (same addresses, ports, ack,
 // options, TTL/TOS, consecutive IPv4 ids, contiguous sequence numbers, flags
 // ACK with PSH only on the last, equal payload size except a shorter last,
-// valid checksum) are written as one super-packet with a GSO virtio-net
+// valid IPv4 header and TCP checksums, as the kernel's GRO requires: the
+// coalescer rewrites the one and has the kernel recompute the other, so a
+// packet that fails either is written alone and unchanged and counted in
+// Stats.GROBadChecksum) are written as one super-packet with a GSO virtio-net
 // header (NEEDS_CSUM, the pseudo-header sum in the checksum field), up to
 // 64 KiB. With USO the same holds for UDP datagrams of one flow. A packet
 // above the link's MTU (re-read every second) is never written as a plain

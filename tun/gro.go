@@ -58,24 +58,36 @@ type groTable struct {
 	mtu  int
 	tso  bool
 	next []int // next member of a run, -1 at the end; indexed like bufs
-	runs []groRun
-	open []int // indices into runs, oldest first
+	// badCsum counts the packets of the last coalesce that were not joined
+	// because a checksum they carry (IPv4 header, TCP/UDP) did not verify.
+	badCsum int
+	runs    []groRun
+	open    []int // indices into runs, oldest first
 }
 
 // groPkt is the parsed form of a candidate packet.
 type groPkt struct {
 	ok     bool // TCP or UDP, flow identifiable
 	join   bool // may be coalesced
-	v6     bool
-	udp    bool
-	l4off  int
-	hdrLen int
+	hdrBad bool // IPv4 header checksum does not verify
+	// badCsum: would be joinable but for a checksum that did not verify
+	// (IPv4 header or TCP/UDP); the packet is written alone, as it is.
+	badCsum bool
+	v6      bool
+	udp     bool
+	l4off   int
+	hdrLen  int
 }
 
 // parseGROPkt classifies p. ok reports that p is TCP or UDP in a plain IPv4
 // (no options, not a fragment) or IPv6 (no extension headers) packet whose
-// length fields agree with len(p); join additionally that its flags,
-// payload and checksum allow coalescing.
+// length fields agree with len(p); join additionally that its flags and
+// payload allow coalescing and that every checksum a run rewrites or hands
+// to the kernel to recompute verifies, as the kernel's GRO requires
+// (inet_gro_receive: the IPv4 header; tcp4/udp4_gro_receive: the L4 sum).
+// A run rewrites the leader's IPv4 header checksum and drops the members'
+// headers, and the kernel recomputes every segment's L4 checksum from the
+// pseudo-header sum: joining an unverified packet would launder it.
 func parseGROPkt(p []byte, udpOK bool) groPkt {
 	var g groPkt
 	var proto uint8
@@ -85,6 +97,7 @@ func parseGROPkt(p []byte, udpOK bool) groPkt {
 			return g
 		}
 		proto, g.l4off = p[9], 20
+		g.hdrBad = encap.ChecksumFold(encap.ChecksumAdd(p[:20], 0)) != 0xffff
 	case len(p) >= 40 && p[0]>>4 == 6:
 		if int(binary.BigEndian.Uint16(p[4:]))+40 != len(p) {
 			return g
@@ -117,14 +130,16 @@ func parseGROPkt(p []byte, udpOK bool) groPkt {
 			return g
 		}
 		if binary.BigEndian.Uint16(l4[6:]) == 0 {
-			// IPv4 without checksum: nothing to verify. IPv6: invalid.
-			g.join = !g.v6
+			// IPv4 without checksum: no L4 sum to verify. IPv6: invalid.
+			g.join = !g.v6 && !g.hdrBad
+			g.badCsum = !g.join
 			return g
 		}
 	default:
 		return g
 	}
-	g.join = l4Valid(p, g.l4off, g.v6, proto)
+	g.join = !g.hdrBad && l4Valid(p, g.l4off, g.v6, proto)
+	g.badCsum = !g.join
 	return g
 }
 
@@ -197,6 +212,7 @@ func (t *groTable) coalesce(bufs [][]byte, offset int, udpOK bool) {
 	t.next = t.next[:len(bufs)]
 	t.runs = t.runs[:0]
 	t.open = t.open[:0]
+	t.badCsum = 0
 	for i := range bufs {
 		t.next[i] = -1
 		q := bufs[i][offset:]
@@ -208,6 +224,9 @@ func (t *groTable) coalesce(bufs [][]byte, offset int, udpOK bool) {
 			continue
 		}
 		qg := parseGROPkt(q, udpOK)
+		if qg.badCsum {
+			t.badCsum++
+		}
 		if !qg.ok {
 			t.runs = append(t.runs, groRun{first: i, last: i, count: 1, passthrough: true, closed: true})
 			continue
@@ -288,14 +307,15 @@ func (t *groTable) coalesce(bufs [][]byte, offset int, udpOK bool) {
 
 // oversize returns the run for packet i, q, which is larger than t.mtu: a
 // GSO super-packet with segments of at most t.mtu bytes if q is TCP (with
-// TSO) or UDP (with USO) with sound headers, else a run to drop. Its L4
-// checksum is not verified: a kernel peer's tunnelled GSO packet carries
-// only the pseudo-header sum there (CHECKSUM_PARTIAL), and the kernel
-// computes each segment's checksum anyway.
+// TSO) or UDP (with USO) with sound headers (an IPv4 header checksum that
+// verifies among them), else a run to drop. Its L4 checksum is not verified: a
+// kernel peer's tunnelled GSO packet carries only the pseudo-header sum
+// there (CHECKSUM_PARTIAL), and the kernel computes each segment's checksum
+// anyway.
 func (t *groTable) oversize(i int, q []byte, udpOK bool) groRun {
 	drop := groRun{first: i, last: i, count: 1, passthrough: true, closed: true, drop: true}
 	g := parseGROPkt(q, udpOK)
-	if !g.ok || (g.udp && !udpOK) || (!g.udp && !t.tso) {
+	if !g.ok || g.hdrBad || (g.udp && !udpOK) || (!g.udp && !t.tso) {
 		return drop
 	}
 	l4 := q[g.l4off:]

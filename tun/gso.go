@@ -62,21 +62,37 @@ func parseGSO(h VirtioNetHdr, pkt []byte) (gsoInfo, error) {
 			return g, fmt.Errorf("tcpv4 gso on ipv6 packet: %w", ErrBadFrame)
 		}
 		g.v6 = true
-		proto = pkt[6]
-		g.l4off = 40
+		var err error
+		if g.l4off, proto, err = ipv6L4(pkt); err != nil {
+			return g, err
+		}
 	default:
 		return g, fmt.Errorf("ip version %d: %w", pkt[0]>>4, ErrBadFrame)
 	}
-	// With NEEDS_CSUM (always set by the kernel for GSO) csum_start names
-	// the L4 header, which also covers IPv6 extension headers.
-	if h.Flags()&VirtioNetHdrFNeedsCsum != 0 {
-		cs := int(h.CsumStart())
-		if cs < g.l4off || cs >= len(pkt) {
-			return g, fmt.Errorf("csum_start %d: %w", cs, ErrBadFrame)
-		}
-		g.l4off = cs
-	} else if (typ == GSOUDPL4 && proto != encap.ProtocolUDP) || (typ != GSOUDPL4 && proto != encap.ProtocolTCP) {
+	// The L4 header is where the IP header says, of the protocol the GSO
+	// type names, and csum_start/csum_offset (NEEDS_CSUM, always set by the
+	// kernel for GSO) must point at its checksum. The kernel's
+	// virtio_net_hdr_to_skb checks csum_offset against the GSO type but
+	// csum_start only against a minimal network header; its segmentation
+	// (inet_gso_segment,
+	// ipv6_gso_segment) finds the L4 header and protocol from the IP header
+	// alone: a frame on which the two disagree never becomes segments there,
+	// so here it is a bad frame, never split by a csum_start of its own.
+	want := uint8(encap.ProtocolTCP)
+	if typ == GSOUDPL4 {
+		want = encap.ProtocolUDP
+	}
+	if proto != want {
 		return g, fmt.Errorf("gso type %d with ip protocol %d: %w", typ, proto, ErrBadFrame)
+	}
+	if h.Flags()&VirtioNetHdrFNeedsCsum != 0 {
+		wantOff := 16 // offsetof(struct tcphdr, check)
+		if typ == GSOUDPL4 {
+			wantOff = 6 // offsetof(struct udphdr, check)
+		}
+		if cs, co := int(h.CsumStart()), int(h.CsumOffset()); cs != g.l4off || co != wantOff {
+			return g, fmt.Errorf("csum_start %d csum_offset %d, want %d %d: %w", cs, co, g.l4off, wantOff, ErrBadFrame)
+		}
 	}
 	if typ == GSOUDPL4 {
 		g.udp = true
@@ -104,6 +120,25 @@ func parseGSO(h VirtioNetHdr, pkt []byte) (gsoInfo, error) {
 		g.nseg = 1 // header-only packet: one segment
 	}
 	return g, nil
+}
+
+// ipv6L4 returns the offset and protocol of the header after pkt's IPv6
+// header and any hop-by-hop and destination options headers, which GSO
+// steps over (ipv6_gso_pull_exthdrs). A routing header is not stepped
+// over: it would change the pseudo-header's destination, which splitGSO
+// takes from the IPv6 header, so such a frame is refused by its protocol.
+func ipv6L4(pkt []byte) (int, uint8, error) {
+	off, nh := 40, pkt[6]
+	for nh == encap.ProtocolIPv6HopByHop || nh == encap.ProtocolIPv6DestOpts {
+		if len(pkt) < off+2 {
+			return 0, 0, fmt.Errorf("ipv6 extension header %d at %d: %w", nh, off, ErrBadFrame)
+		}
+		nh, off = pkt[off], off+(int(pkt[off+1])+1)*8
+	}
+	if off > len(pkt) {
+		return 0, 0, fmt.Errorf("ipv6 extension headers end at %d in %d-byte packet: %w", off, len(pkt), ErrBadFrame)
+	}
+	return off, nh, nil
 }
 
 // splitGSO writes segments first, first+1, ... of the super-packet pkt

@@ -1,6 +1,8 @@
 package tun
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"testing"
@@ -128,6 +130,8 @@ func TestSplitShortBuffer(t *testing.T) {
 func TestParseGSOErrors(t *testing.T) {
 	good := pktSpec{payload: pattern(3000, 1)}.build(t)
 	goodHdr := gsoHdr(t, good, 1000)
+	v6Dest, v6DestHdr := withIPv6ExtHdr(t, encap.ProtocolIPv6DestOpts, 1000)
+	v6Routing, v6RoutingHdr := withIPv6ExtHdr(t, encap.ProtocolIPv6Routing, 1000)
 	mod := func(f func(h VirtioNetHdrFields) VirtioNetHdrFields) []byte {
 		h := make([]byte, VirtioNetHdrLen)
 		fs := f(VirtioNetHdr(goodHdr).Decode())
@@ -146,6 +150,17 @@ func TestParseGSOErrors(t *testing.T) {
 		{"csum start past end", mod(func(h VirtioNetHdrFields) VirtioNetHdrFields { h.CsumStart = 9999; return h }), good, ErrBadFrame},
 		{"csum start in ip header", mod(func(h VirtioNetHdrFields) VirtioNetHdrFields { h.CsumStart = 4; return h }), good, ErrBadFrame},
 		{"tcpv6 on ipv4", mod(func(h VirtioNetHdrFields) VirtioNetHdrFields { h.GSOType = GSOTCPv6; return h }), good, ErrBadFrame},
+		{"csum start past ipv4 header", mod(func(h VirtioNetHdrFields) VirtioNetHdrFields { h.CsumStart = 24; return h }), good, ErrBadFrame},
+		{"csum offset of udp on tcp", mod(func(h VirtioNetHdrFields) VirtioNetHdrFields { h.CsumOffset = 6; return h }), good, ErrBadFrame},
+		{"udp_l4 on tcp", mod(func(h VirtioNetHdrFields) VirtioNetHdrFields { h.GSOType, h.CsumOffset = GSOUDPL4, 6; return h }), good, ErrBadFrame},
+		{"udp_l4 on ipv4 protocol 48, csum start 49", mod(func(h VirtioNetHdrFields) VirtioNetHdrFields {
+			h.GSOType, h.CsumStart, h.CsumOffset = GSOUDPL4, 49, 6
+			return h
+		}), withProto(good, 48), ErrBadFrame},
+		{"tcpv4 on ipv4 protocol udp", goodHdr, withProto(good, encap.ProtocolUDP), ErrBadFrame},
+		{"tcpv4 on ipv4 protocol udp, no needs_csum", mod(func(h VirtioNetHdrFields) VirtioNetHdrFields { h.Flags = 0; return h }), withProto(good, encap.ProtocolUDP), ErrBadFrame},
+		{"tcpv6 behind a routing header", v6RoutingHdr, v6Routing, ErrBadFrame},
+		{"tcpv6 behind a truncated destination options header", v6DestHdr, v6Dest[:41], ErrBadFrame},
 		{"short", goodHdr, good[:15], ErrBadFrame},
 		{"truncated tcp", goodHdr, good[:30], ErrBadFrame},
 		{"bad version", goodHdr, append([]byte{0x75}, good[1:]...), ErrBadFrame},
@@ -183,5 +198,63 @@ func TestFinishChecksum(t *testing.T) {
 	VirtioNetHdr(h).Encode(&f)
 	if err := finishChecksum(h, p); !errors.Is(err, ErrBadFrame) {
 		t.Fatalf("csum_offset past end: got %v, want ErrBadFrame", err)
+	}
+}
+
+// withProto returns a copy of the IPv4 packet p with protocol proto (and a
+// valid header checksum).
+func withProto(p []byte, proto uint8) []byte {
+	p = append([]byte(nil), p...)
+	p[9] = proto
+	fixIPv4(p)
+	return p
+}
+
+// withIPv6ExtHdr returns a TCPv6 super-packet with an 8-byte extension
+// header of type ext between the IPv6 and TCP headers, and the virtio-net
+// header the kernel would give it (csum_start after the extension header).
+func withIPv6ExtHdr(t testing.TB, ext uint8, mss int) ([]byte, []byte) {
+	p := pktSpec{v6: true, seq: 7, payload: pattern(3*mss, 3)}.build(t)
+	h := gsoHdr(t, p, mss) // pseudo-header sum for the TCP header at 40
+	q := make([]byte, 0, len(p)+8)
+	q = append(q, p[:40]...)
+	q = append(q, encap.ProtocolTCP, 0, 1, 4, 0, 0, 0, 0) // PadN option
+	q = append(q, p[40:]...)
+	q[6] = ext
+	binary.BigEndian.PutUint16(q[4:], uint16(len(q)-40))
+	f := VirtioNetHdr(h).Decode()
+	f.CsumStart, f.HdrLen = 48, f.HdrLen+8
+	VirtioNetHdr(h).Encode(&f)
+	return q, h
+}
+
+// TestSplitIPv6DestOpts: a TCPv6 super-packet behind a destination options
+// header splits into segments that keep the header, with valid checksums.
+func TestSplitIPv6DestOpts(t *testing.T) {
+	const mss = 1000
+	pkt, h := withIPv6ExtHdr(t, encap.ProtocolIPv6DestOpts, mss)
+	g, err := parseGSO(h, pkt)
+	if err != nil {
+		t.Fatalf("parseGSO: %v", err)
+	}
+	if g.l4off != 48 || g.nseg != 3 {
+		t.Fatalf("got l4off %d, %d segments; want 48, 3", g.l4off, g.nseg)
+	}
+	bufs, sizes := makeBufs(4, 2000)
+	n, err := splitGSO(pkt, &g, 0, bufs, sizes, 0)
+	if err != nil || n != 3 {
+		t.Fatalf("splitGSO: got %d, %v; want 3, nil", n, err)
+	}
+	for i := range n {
+		seg := bufs[i][:sizes[i]]
+		if got, want := int(binary.BigEndian.Uint16(seg[4:])), len(seg)-40; got != want {
+			t.Errorf("segment %d payload length: got %d, want %d", i, got, want)
+		}
+		if !bytes.Equal(seg[40:48], pkt[40:48]) {
+			t.Errorf("segment %d destination options: got %x, want %x", i, seg[40:48], pkt[40:48])
+		}
+		if !l4Valid(seg, 48, true, encap.ProtocolTCP) {
+			t.Errorf("segment %d: invalid tcp checksum", i)
+		}
 	}
 }

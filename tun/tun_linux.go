@@ -76,6 +76,12 @@ type Stats struct {
 	// GSO cannot express them (no virtio-net header, not TCP/UDP, no
 	// TSO/USO, bad headers): written as they are, forwarding would drop them.
 	OversizeDropped uint64
+	// GROBadChecksum counts packets Write did not coalesce because their
+	// IPv4 header checksum or TCP/UDP checksum did not verify (the
+	// coalescer would have rewritten or recomputed it). Each was written
+	// alone and unchanged, for the kernel to drop (IpInHdrErrors,
+	// InCsumErrors) or accept by its own rules.
+	GROBadChecksum uint64
 }
 
 // Multi is a TUN device opened with one or more queues.
@@ -142,6 +148,7 @@ type Queue struct {
 	superWrites atomic.Uint64
 	oversizeGSO atomic.Uint64
 	oversizeDrp atomic.Uint64
+	groBadCsum  atomic.Uint64
 	closed      atomic.Bool
 }
 
@@ -340,6 +347,7 @@ func (q *Queue) Stats() Stats {
 		BadFrames: q.badFrames.Load(), WriteErrors: q.writeErrors.Load(),
 		GSOFrames: q.gsoFrames.Load(), SuperWrites: q.superWrites.Load(),
 		OversizeGSO: q.oversizeGSO.Load(), OversizeDropped: q.oversizeDrp.Load(),
+		GROBadChecksum: q.groBadCsum.Load(),
 	}
 }
 
@@ -607,6 +615,9 @@ func (q *Queue) Write(bufs [][]byte, offset int) (int, error) {
 	}
 	q.gro.mtu, q.gro.tso = mtu, q.m.offloads&OffloadTSO != 0
 	q.gro.coalesce(bufs, offset, q.uso)
+	if q.gro.badCsum > 0 {
+		q.groBadCsum.Add(uint64(q.gro.badCsum))
+	}
 	runs := q.gro.runs
 	if need := len(runs) * VirtioNetHdrLen; cap(q.hdrs) < need {
 		q.hdrs = make([]byte, need)
