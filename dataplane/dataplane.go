@@ -87,4 +87,13 @@ type Stats struct {
 	// DeviceBadFrames and DeviceWriteErrors are the overlay device's own
 	// error counters (TUN: frames it could not parse, failed writes).
 	DeviceBadFrames, DeviceWriteErrors uint64
+	// DeviceOversizeGSO counts inner packets above the device MTU (a
+	// kernel peer's tunnelled GSO super-packets arrive whole) written as
+	// GSO super-packets, so the kernel segments them instead of dropping
+	// them when it forwards.
+	DeviceOversizeGSO uint64
+	// DeviceGROBadChecksum counts inner packets the TUN's coalescer would
+	// not merge because a checksum it would rewrite was wrong; they are
+	// written alone, as received, and the kernel drops them.
+	DeviceGROBadChecksum uint64
 }

@@ -18,14 +18,11 @@ import (
 	"github.com/vxtun/vxtun/tun"
 )
 
-// userspaceDropReasons are the drop reasons the forwarder counts; Stats
-// reports each, zero or not, so /metrics shows a series per reason from
-// the start (a counter that appears only once non-zero confuses rate()).
-var userspaceDropReasons = []string{
-	fastpath.DropNoRoute, fastpath.DropTooBig, fastpath.DropBadHeader, fastpath.DropNoIBit,
-	fastpath.DropUnknownVNI, fastpath.DropWrongMAC, fastpath.DropUnknownSource, fastpath.DropShort,
-	fastpath.DropBadInner, fastpath.DropARP, fastpath.DropSendError,
-}
+// DropOversize counts inner packets above the TUN MTU that the TUN could
+// not write as a GSO super-packet (not TCP/UDP, or the device has no
+// offloads): writing them plain would only make the kernel drop them when
+// it forwards (frag-needed to a sender whose MTU is already right).
+const DropOversize = "oversize"
 
 // userspace is the TUN device, its link configuration (through
 // Config.Host) and the fastpath forwarder.
@@ -151,12 +148,16 @@ func (u *userspace) Stats() Stats {
 	s := Stats{
 		TxPackets: fs.TxPackets, TxBytes: fs.TxBytes,
 		RxPackets: fs.RxPackets, RxBytes: fs.RxBytes,
-		Drops:     make(map[string]uint64, len(userspaceDropReasons)+len(fs.Drops)),
+		Drops:     make(map[string]uint64, len(fs.Drops)+8),
 		PeerDrops: fs.PeerDrops,
 	}
-	for _, r := range userspaceDropReasons {
+	// Every reason, zero or not, so /metrics shows a series per reason
+	// from the start (a counter that appears only once non-zero confuses
+	// rate()).
+	for _, r := range fastpath.DropReasons() {
 		s.Drops[r] = 0
 	}
+	s.Drops[DropOversize] = 0
 	for r, n := range fs.Drops {
 		s.Drops[r] = n
 	}
@@ -164,6 +165,9 @@ func (u *userspace) Stats() Stats {
 		qs := q.Stats()
 		s.DeviceBadFrames += qs.BadFrames
 		s.DeviceWriteErrors += qs.WriteErrors
+		s.DeviceOversizeGSO += qs.OversizeGSO
+		s.DeviceGROBadChecksum += qs.GROBadChecksum
+		s.Drops[DropOversize] += qs.OversizeDropped
 	}
 	return s
 }

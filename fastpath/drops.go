@@ -38,6 +38,10 @@ const (
 	DropSendError = "send_error"
 )
 
+// DropReasons lists every drop reason the forwarder counts, in a fixed
+// order (for metrics that show a series per reason from the start).
+func DropReasons() []string { return dropNames[:] }
+
 type dropReason uint8
 
 const (

@@ -64,8 +64,10 @@ var (
 	descUpdateErrors = counterDesc("vxtun_peer_update_errors_total", "Peer sets rejected (the previous table stayed).")
 	descBadFrames    = counterDesc("vxtun_tun_bad_frames_total", "Frames from the TUN that could not be parsed or split.")
 	descWriteErrors  = counterDesc("vxtun_tun_write_errors_total", "Packets the kernel refused on TUN write.")
+	descOversizeGSO  = counterDesc("vxtun_tun_oversize_gso_total", "Inner packets above the TUN MTU written to the TUN as GSO super-packets.")
+	descGROBadCsum   = counterDesc("vxtun_tun_gro_bad_checksum_total", "Inner packets with a wrong IPv4 or TCP/UDP checksum written to the TUN unmerged (the kernel drops them).")
 	descRestarts     = counterDesc("vxtun_dataplane_restarts_total", "Dataplane restarts (the etcd lease moved to another subnet).")
-	allDescs         = []*prometheus.Desc{descInfo, descTxPackets, descTxBytes, descRxPackets, descRxBytes, descDrops, descPeerDrops, descPeers, descUpdates, descUpdateErrors, descBadFrames, descWriteErrors, descRestarts}
+	allDescs         = []*prometheus.Desc{descInfo, descTxPackets, descTxBytes, descRxPackets, descRxBytes, descDrops, descPeerDrops, descPeers, descUpdates, descUpdateErrors, descBadFrames, descWriteErrors, descOversizeGSO, descGROBadCsum, descRestarts}
 )
 
 func counterDesc(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
@@ -112,6 +114,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	metric(descUpdateErrors, prometheus.CounterValue, m.PeerUpdateErrors)
 	metric(descBadFrames, prometheus.CounterValue, m.Stats.DeviceBadFrames)
 	metric(descWriteErrors, prometheus.CounterValue, m.Stats.DeviceWriteErrors)
+	metric(descOversizeGSO, prometheus.CounterValue, m.Stats.DeviceOversizeGSO)
+	metric(descGROBadCsum, prometheus.CounterValue, m.Stats.DeviceGROBadChecksum)
 	metric(descRestarts, prometheus.CounterValue, m.Restarts)
 }
 

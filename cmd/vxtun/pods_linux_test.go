@@ -397,11 +397,23 @@ func TestPodsKernelVxlan(t *testing.T) {
 				t.Fatalf("kernel node ul0: want %q in ethtool -k:\n%s", want, feat)
 			}
 			t.Run("kernel-to-vxtun", func(t *testing.T) {
-							port++
+				port++
+				before := metrics(t, v.ns, v.tn.debug)["vxtun_tun_oversize_gso_total"]
 				podTransfer(t, kp, vp, port, podXferSize, v, k)
+				// With tunnel offloads the kernel sends inner super-packets
+				// whole: vxtun must have written them as GSO (and counted
+				// them); without, every inner packet fits the MTU.
+				m := metrics(t, v.ns, v.tn.debug)
+				got := m["vxtun_tun_oversize_gso_total"] - before
+				if (offload == "on") != (got > 0) {
+					t.Errorf("vxtun_tun_oversize_gso_total rose by %v with tunnel offloads %s", got, offload)
+				}
+				if d := m["vxtun_drops_total/oversize"]; d != 0 {
+					t.Errorf("vxtun_drops_total{reason=oversize}: got %v, want 0", d)
+				}
 			})
 			t.Run("vxtun-to-kernel", func(t *testing.T) {
-							port++
+				port++
 				podTransfer(t, vp, kp, port, podXferSize, v, k)
 			})
 		})
