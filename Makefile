@@ -24,8 +24,11 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+# vxtun runs on Linux only; every package still builds and vets on another
+# system (stubs fail clearly at run time), which this keeps true.
 vet:
 	$(GO) vet $(PKGS)
+	GOOS=darwin $(GO) vet $(PKGS)
 
 lint: deps
 	$(GOBIN)/staticcheck $(PKGS)

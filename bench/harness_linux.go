@@ -21,17 +21,6 @@ import (
 	"github.com/vxtun/vxtun/internal/nettest"
 )
 
-// Mode names.
-const (
-	ModeVeth        = "veth"
-	ModeKernelVXLAN = "kernel-vxlan"
-	ModeVxtunVXLAN  = "vxtun-vxlan"
-	ModeVxtunUDP    = "vxtun-udp"
-)
-
-// AllModes is the default alternation order.
-var AllModes = []string{ModeVeth, ModeKernelVXLAN, ModeVxtunVXLAN, ModeVxtunUDP}
-
 // Config is what a Harness run measures.
 type Config struct {
 	Rounds      int           // ≥ 1; modes alternate within each round

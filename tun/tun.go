@@ -34,3 +34,8 @@ type Device interface {
 // bytes: a stalled reader can hold up to TxQueueLen super-packets (64 KiB
 // each) of kernel memory per queue; TCP's window keeps its share far lower.
 const TxQueueLen = 4096
+
+// DefaultBatchSize is BatchSize of a device with the virtio-net header: the
+// largest number of segments one Read returns. A super-packet with more
+// segments is returned over several Reads.
+const DefaultBatchSize = 128

@@ -54,11 +54,6 @@ func (o Offloads) String() string {
 	return strings.Join(s, ",")
 }
 
-// DefaultBatchSize is BatchSize of a device with the virtio-net header: the
-// largest number of segments one Read returns. A super-packet with more
-// segments is returned over several Reads.
-const DefaultBatchSize = 128
-
 // readBufSize holds one virtio-net header and the largest super-packet.
 const readBufSize = VirtioNetHdrLen + 65535 + 1
 

@@ -15,34 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrGSOUnsupported is returned by Listen when Options.RequireGSO is set and
-// the kernel has no UDP GSO (UDP_SEGMENT, Linux ≥ 4.18).
-var ErrGSOUnsupported = errors.New("udp gso not supported")
-
-// ErrGROUnsupported is returned by Listen when Options.RequireGRO is set and
-// the kernel has no UDP GRO (UDP_GRO, Linux ≥ 5.0).
-var ErrGROUnsupported = errors.New("udp gro not supported")
-
-// Options tune Listen. The zero value is the fastpath default.
-type Options struct {
-	// BatchSize is the most kernel messages per sendmmsg/recvmmsg call
-	// (default 64, at most 1024).
-	BatchSize int
-	// RecvBuffer and SendBuffer are SO_RCVBUF/SO_SNDBUF in bytes (default
-	// 8 MiB each). SO_*BUFFORCE is tried first, so root is not capped by
-	// net.core.rmem_max/wmem_max.
-	RecvBuffer, SendBuffer int
-	// DisableGSO and DisableGRO turn the offloads off even where the kernel
-	// has them.
-	DisableGSO, DisableGRO bool
-	// RequireGSO and RequireGRO make Listen fail with ErrGSOUnsupported /
-	// ErrGROUnsupported instead of falling back.
-	RequireGSO, RequireGRO bool
-	// NoReusePort leaves SO_REUSEPORT off (it is on by default so several
-	// workers can each bind their own socket to the same port).
-	NoReusePort bool
-}
-
 const (
 	defaultBatch  = 64
 	maxBatch      = 1024 // UIO_MAXIOV caps vlen of sendmmsg/recvmmsg
