@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 )
 
@@ -84,7 +83,7 @@ type backendJSON struct {
 
 // LoadNetConf reads and parses the net-conf.json at path.
 func LoadNetConf(path string) (*NetConf, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path, MaxConfigFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("read net-conf: %w", err)
 	}

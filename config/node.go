@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"runtime"
 	"strings"
 )
@@ -71,7 +70,7 @@ type nodeJSON struct {
 
 // LoadNode reads and parses the node settings file at path.
 func LoadNode(path string) (*Node, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path, MaxConfigFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("read node settings: %w", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 )
 
@@ -29,7 +28,7 @@ type peerJSON struct {
 
 // LoadPeers reads and parses the static peers file at path. See ParsePeers.
 func LoadPeers(path string, nc *NetConf, own []netip.Prefix) ([]Peer, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path, MaxPeersFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("read peers: %w", err)
 	}

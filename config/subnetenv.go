@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 )
@@ -92,7 +91,7 @@ func WriteSubnetEnv(path string, e SubnetEnv) error {
 
 // ReadSubnetEnv reads a subnet.env written by vxtun or flannel.
 func ReadSubnetEnv(path string) (SubnetEnv, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path, MaxConfigFileSize)
 	if err != nil {
 		return SubnetEnv{}, fmt.Errorf("read subnet.env: %w", err)
 	}

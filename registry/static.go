@@ -98,7 +98,7 @@ func (s *StaticSource) read() (fileState, error) {
 	if err != nil {
 		return fileState{}, err
 	}
-	data, err := os.ReadFile(s.path)
+	data, err := config.ReadFile(s.path, config.MaxPeersFileSize)
 	if err != nil {
 		return fileState{}, err
 	}

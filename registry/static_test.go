@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -247,6 +248,38 @@ func TestStaticBadFileKeepsPeers(t *testing.T) {
 	h.next("node2", "node5")
 	h.waitLog("static peers reloaded", "added=1", "removed=0")
 	h.stop()
+}
+
+// TestStaticHostileFiles: a peers path that turns into a FIFO without a
+// writer or a device such as /dev/zero is refused at once (no hang, no
+// unbounded read), the peers stay, and the source still stops on cancel.
+func TestStaticHostileFiles(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	h := startStatic(t, peersFile(2), time.Hour)
+	h.next("node2")
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, target, log string }{
+		{"fifo", fifo, "a FIFO"},
+		{"dev zero", "/dev/zero", "a character device"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h.t = t
+			if err := os.Remove(h.path); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(tt.target, h.path); err != nil {
+				t.Fatal(err)
+			}
+			h.src.Reload()
+			h.waitLog("static peers file unreadable", config.ErrNotRegular.Error(), tt.log)
+			h.noUpdate(20 * time.Millisecond)
+		})
+	}
+	h.t = t
+	h.stop() // returns although the path is still a FIFO
 }
 
 func TestStaticNoticesAtomicReplace(t *testing.T) {
