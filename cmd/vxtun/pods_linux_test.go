@@ -84,15 +84,7 @@ func podUnderlay(t *testing.T, nodes int) []*nettest.NS {
 // masquerade pod traffic.
 func startPodVxtun(t *testing.T, ns *nettest.NS, i int, peers ...int) *podNode {
 	t.Helper()
-	tn := &testNode{ConfigFiles: nettest.FilesIn(t.TempDir()), ns: ns, index: i, debug: "127.0.0.1:9090"}
-	me := nettest.PlanNode(i)
-	err := tn.Write(nettest.NetConf{Network: nettest.OverlayNetwork, Backend: nettest.Backend{Type: "vxlan"}},
-		nettest.NodeConf{PublicIP: me.Underlay.String(), Iface: nettest.UnderlayIface, Subnet: me.Subnet.String(),
-			VtepMAC: me.VtepMAC.String(), SubnetFile: tn.SubnetEnv, IPMasq: true, Workers: 2},
-		peersOf(peers...))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tn := writeTestNode(t, ns, i, func(nc *nettest.NodeConf) { nc.IPMasq = true }, peers...)
 	n := &podNode{index: i, ns: ns, tn: tn, subnetEnv: tn.SubnetEnv}
 	n.p = startVxtun(t, ns, tn.args()...)
 	deadline := time.Now().Add(15 * time.Second)

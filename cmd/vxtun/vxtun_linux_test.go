@@ -91,19 +91,27 @@ func writeAtomic(t *testing.T, path string, b []byte) {
 }
 
 // newTestNode writes net-conf, node and peers files for node i of a
-// two-node setup whose other node is peer.
+// two-node setup whose other node is peer, and puts its pod address on lo.
 func newTestNode(t *testing.T, ns *nettest.NS, i int, peers ...int) *testNode {
+	t.Helper()
+	n := writeTestNode(t, ns, i, func(*nettest.NodeConf) {}, peers...)
+	if err := ns.Do(func() error { return addPod(i) }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// writeTestNode writes net-conf, node (changed by edit) and peers files for
+// node i whose peers are the nodes peers.
+func writeTestNode(t *testing.T, ns *nettest.NS, i int, edit func(*nettest.NodeConf), peers ...int) *testNode {
 	t.Helper()
 	n := &testNode{ConfigFiles: nettest.FilesIn(t.TempDir()), ns: ns, index: i, debug: "127.0.0.1:9090"}
 	me := nettest.PlanNode(i)
-	err := n.Write(nettest.NetConf{Network: nettest.OverlayNetwork, Backend: nettest.Backend{Type: "vxlan"}},
-		nettest.NodeConf{PublicIP: me.Underlay.String(), Iface: nettest.UnderlayIface, Subnet: me.Subnet.String(),
-			VtepMAC: me.VtepMAC.String(), SubnetFile: n.SubnetEnv, Workers: 2},
-		peersOf(peers...))
+	nc := nettest.NodeConf{PublicIP: me.Underlay.String(), Iface: nettest.UnderlayIface, Subnet: me.Subnet.String(),
+		VtepMAC: me.VtepMAC.String(), SubnetFile: n.SubnetEnv, Workers: 2}
+	edit(&nc)
+	err := n.Write(nettest.NetConf{Network: nettest.OverlayNetwork, Backend: nettest.Backend{Type: "vxlan"}}, nc, peersOf(peers...))
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ns.Do(func() error { return addPod(i) }); err != nil {
 		t.Fatal(err)
 	}
 	return n
