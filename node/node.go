@@ -124,6 +124,10 @@ func (n *Node) Run(ctx context.Context) error {
 				return err
 			}
 		}
+		if err := n.applyMasq(host, s); err != nil {
+			n.stop(r)
+			return err
+		}
 		if err := n.start(r, peers); err != nil {
 			n.stop(r)
 			return err

@@ -161,6 +161,9 @@ func mergeOverrides(nd *config.Node, c Config) {
 	if c.VtepMACFile != "" {
 		nd.VtepMAC, nd.VtepMACFile = nil, c.VtepMACFile
 	}
+	if c.IPMasq {
+		nd.IPMasq = true
+	}
 }
 
 // netConf loads the network config: the file if one is given, else from a
