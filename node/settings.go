@@ -28,7 +28,7 @@ type settings struct {
 	underlay config.Underlay
 	mac      net.HardwareAddr
 	subnet   netip.Prefix // own IPv4 subnet
-	subnet6  netip.Prefix // own IPv6 subnet (when the node file names it)
+	subnet6  netip.Prefix // own IPv6 subnet (node file, or the lease with EnableIPv6)
 	mtu      config.TunMTU
 	port     uint16
 }
@@ -216,7 +216,7 @@ func (n *Node) takeLease(ctx context.Context, s *settings, lh registry.LeaseHold
 			s.nc = lease.NetConf
 		}
 	}
-	s.subnet = lease.Subnet
+	s.subnet, s.subnet6 = lease.Subnet, lease.Subnet6
 	n.log.Info("holding subnet lease", "lease", lease.Name, "subnet", lease.Subnet.String(), "reservation", lease.Reservation)
 	return nil
 }
