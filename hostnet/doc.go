@@ -2,8 +2,10 @@
 // state: link configuration (MTU, queue length, addresses, routes), sysctls,
 // forward-accept rules (nftables: vxtun's own table "vxtun" plus tagged
 // rules in the host's forward-hook base chains, e.g. iptables-nft's FORWARD)
-// and, as they arrive, routes to peers, neighbour/fdb entries, kernel vxlan
-// devices and nftables rules. Nothing else in vxtun changes the host.
+// masquerade rules (flanneld's --ip-masq: a NAT chain "postrouting" in
+// the same table, masq.go and masq_linux.go) and, as they arrive, routes to
+// peers, neighbour/fdb entries and kernel vxlan devices. Nothing else in
+// vxtun changes the host.
 //
 // A Host is declarative where it can be: it is told what the host should
 // look like, records how to undo each change, and Close undoes all of them

@@ -42,6 +42,13 @@ type Host interface {
 	// Close undoes every change in reverse order; a link that has gone
 	// away is not an error. Idempotent.
 	Close() error
+
+	// SetMasquerade makes the masquerade rules (flanneld's --ip-masq)
+	// exactly those for nets (one entry per address family, see MasqNet);
+	// an empty list removes them. They go into vxtun's own nftables table,
+	// replaced as a whole in one transaction, so a restart leaves no
+	// duplicates. Close removes them.
+	SetMasquerade(nets []MasqNet) error
 }
 
 // Link is the configuration of one link.

@@ -40,6 +40,10 @@ type Config struct {
 	// networks (flanneld's --iptables-forward-rules), so that a FORWARD
 	// policy of DROP (as Docker leaves hosts) does not cut pod traffic.
 	SkipForwardRules bool
+	// IPMasq turns on flanneld's --ip-masq (as the node file's IPMasq
+	// does): masquerade pod traffic that leaves the pod network, and
+	// FLANNEL_IPMASQ=true in subnet.env.
+	IPMasq bool
 
 	// DebugAddr serves /metrics and /debug/pprof/ on host:port (empty: off).
 	DebugAddr string

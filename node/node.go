@@ -124,6 +124,10 @@ func (n *Node) Run(ctx context.Context) error {
 				return err
 			}
 		}
+		if err := n.applyMasq(host, s); err != nil {
+			n.stop(r)
+			return err
+		}
 		if err := n.start(r, peers); err != nil {
 			n.stop(r)
 			return err
@@ -198,7 +202,7 @@ func (n *Node) loop(ctx context.Context, s *settings, r *running, peerSet map[st
 				n.log.Info("SIGHUP: nothing to reload (peers are watched)", "source", describe(n.src))
 			}
 		case l := <-leases:
-			if l.Subnet == s.subnet {
+			if l.Subnet == s.subnet && l.Subnet6 == s.subnet6 {
 				n.log.Debug("lease confirmed", "lease", l.Name)
 				if err := n.writeSubnetEnv(s); err != nil {
 					n.log.Error("rewrite subnet.env", "err", err)
@@ -210,7 +214,7 @@ func (n *Node) loop(ctx context.Context, s *settings, r *running, peerSet map[st
 			}
 			n.log.Warn("our lease moved to another subnet: restarting the dataplane",
 				"old", s.subnet.String(), "new", l.Subnet.String())
-			s.subnet = l.Subnet
+			s.subnet, s.subnet6 = l.Subnet, l.Subnet6
 			return true, nil
 		}
 	}

@@ -28,7 +28,7 @@ type settings struct {
 	underlay config.Underlay
 	mac      net.HardwareAddr
 	subnet   netip.Prefix // own IPv4 subnet
-	subnet6  netip.Prefix // own IPv6 subnet (when the node file names it)
+	subnet6  netip.Prefix // own IPv6 subnet (node file, or the lease with EnableIPv6)
 	mtu      config.TunMTU
 	port     uint16
 }
@@ -161,6 +161,9 @@ func mergeOverrides(nd *config.Node, c Config) {
 	if c.VtepMACFile != "" {
 		nd.VtepMAC, nd.VtepMACFile = nil, c.VtepMACFile
 	}
+	if c.IPMasq {
+		nd.IPMasq = true
+	}
 }
 
 // netConf loads the network config: the file if one is given, else from a
@@ -213,7 +216,7 @@ func (n *Node) takeLease(ctx context.Context, s *settings, lh registry.LeaseHold
 			s.nc = lease.NetConf
 		}
 	}
-	s.subnet = lease.Subnet
+	s.subnet, s.subnet6 = lease.Subnet, lease.Subnet6
 	n.log.Info("holding subnet lease", "lease", lease.Name, "subnet", lease.Subnet.String(), "reservation", lease.Reservation)
 	return nil
 }

@@ -103,7 +103,10 @@ type Lease struct {
 	// <prefix>/subnets/<Name>.
 	Name string
 	// Subnet is this node's overlay subnet.
-	Subnet   netip.Prefix
+	Subnet netip.Prefix
+	// Subnet6 is this node's IPv6 overlay subnet when the network config
+	// has EnableIPv6 (the key is then "<ipv4>-<len>&<ipv6>-<len>").
+	Subnet6  netip.Prefix
 	PublicIP netip.Addr
 	Backend  config.Backend
 	VNI      uint32           // vxlan
@@ -321,7 +324,7 @@ func (s *EtcdSource) Acquire(ctx context.Context) (Lease, error) {
 	if l, ok := s.Lease(); ok {
 		return l, nil
 	}
-	h, err := s.acquire(ctx, netip.Prefix{})
+	h, err := s.acquire(ctx, netip.Prefix{}, netip.Prefix{})
 	if err != nil {
 		return Lease{}, err
 	}
@@ -334,21 +337,23 @@ func (s *EtcdSource) Acquire(ctx context.Context) (Lease, error) {
 	return h.Lease, nil
 }
 
-// acquire takes a lease; prefer, when valid and free, is tried before a
-// random free subnet (the subnet held before a lease was lost).
-func (s *EtcdSource) acquire(ctx context.Context, prefer netip.Prefix) (*heldLease, error) {
+// acquire takes a lease; prefer and prefer6, when valid and free, are
+// tried before a random free subnet (the subnets held before a lease was
+// lost).
+func (s *EtcdSource) acquire(ctx context.Context, prefer, prefer6 netip.Prefix) (*heldLease, error) {
 	nc, err := s.NetConf(ctx)
 	if err != nil {
 		return nil, err
-	}
-	if nc.EnableIPv6 {
-		s.log.Warn("EnableIPv6 is set, but the etcd source leases IPv4 subnets only: this node takes no IPv6 subnet",
-			"ipv6-network", nc.IPv6Network)
 	}
 	attrs := leaseAttrs{PublicIP: s.opts.PublicIP, Backend: nc.Backend.Type}
 	if attrs.Backend == config.BackendVXLAN {
 		attrs.VNI = nc.Backend.VNI
 		attrs.VtepMAC = s.opts.VtepMAC
+		if nc.EnableIPv6 {
+			// The IPv6 overlay goes over our one (IPv4) underlay socket:
+			// PublicIPv6 stays null, the VtepMAC is the same.
+			attrs.V6 = &leaseV6{VNI: nc.Backend.VNI, VtepMAC: s.opts.VtepMAC}
+		}
 	}
 	value, err := encodeLeaseValue(attrs)
 	if err != nil {
@@ -368,9 +373,9 @@ func (s *EtcdSource) acquire(ctx context.Context, prefer netip.Prefix) (*heldLea
 			s.revoke(ctx, grant.ID)
 		}
 	}()
-	held := func(name string, sn netip.Prefix, id clientv3.LeaseID) *heldLease {
+	held := func(name string, sn, sn6 netip.Prefix, id clientv3.LeaseID) *heldLease {
 		h := &heldLease{
-			Lease: Lease{Name: name, Subnet: sn, PublicIP: attrs.PublicIP, Backend: attrs.Backend,
+			Lease: Lease{Name: name, Subnet: sn, Subnet6: sn6, PublicIP: attrs.PublicIP, Backend: attrs.Backend,
 				VNI: attrs.VNI, VtepMAC: attrs.VtepMAC, NetConf: nc, Reservation: id == 0},
 			id:      id,
 			renewAt: granted.Add(time.Duration(grant.TTL) * time.Second / 2),
@@ -392,15 +397,18 @@ func (s *EtcdSource) acquire(ctx context.Context, prefer netip.Prefix) (*heldLea
 			return nil, fmt.Errorf("list %s: %w", s.subnets, err)
 		}
 
-		var taken []netip.Prefix
+		var taken, taken6 []netip.Prefix
 		var mine *leaseKV
 		for _, kv := range resp.Kvs {
 			name := strings.TrimPrefix(string(kv.Key), s.subnets)
-			sn, err := parseSubnetKey(name)
+			sn, sn6, err := parseSubnetKeys(name)
 			if err != nil || strings.Contains(name, "/") {
 				continue // not a lease; does not occupy a subnet
 			}
 			taken = append(taken, sn)
+			if sn6.IsValid() {
+				taken6 = append(taken6, sn6)
+			}
 			if mine != nil {
 				continue
 			}
@@ -408,8 +416,8 @@ func (s *EtcdSource) acquire(ctx context.Context, prefer netip.Prefix) (*heldLea
 			if err != nil || a.PublicIP != s.opts.PublicIP {
 				continue
 			}
-			lk := &leaseKV{name: name, key: string(kv.Key), subnet: sn, modRev: kv.ModRevision, etcdLease: kv.Lease}
-			if fitsConfig(nc, sn) {
+			lk := &leaseKV{name: name, key: string(kv.Key), subnet: sn, subnet6: sn6, modRev: kv.ModRevision, etcdLease: kv.Lease}
+			if fitsConfig(nc, sn) && fitsConfig6(nc, sn6) {
 				mine = lk
 				continue
 			}
@@ -444,14 +452,20 @@ func (s *EtcdSource) acquire(ctx context.Context, prefer netip.Prefix) (*heldLea
 			// The key's previous etcd lease is left to expire: revoking it
 			// would make a still-running process with our address (an
 			// overlapping restart) re-take the key in turn.
-			return held(mine.name, mine.subnet, id), nil
+			return held(mine.name, mine.subnet, mine.subnet6, id), nil
 		}
 
 		sn, err := pickSubnet(nc, taken, prefer)
 		if err != nil {
 			return nil, err
 		}
-		name := subnetKey(sn)
+		var sn6 netip.Prefix
+		if nc.EnableIPv6 {
+			if sn6, err = pickSubnet6(nc, taken6, prefer6); err != nil {
+				return nil, err
+			}
+		}
+		name := dualSubnetKey(sn, sn6)
 		key := s.subnets + name
 		err = s.txn(ctx, clientv3.Compare(clientv3.CreateRevision(key), "=", 0),
 			clientv3.OpPut(key, string(value), clientv3.WithLease(grant.ID)))
@@ -463,7 +477,7 @@ func (s *EtcdSource) acquire(ctx context.Context, prefer netip.Prefix) (*heldLea
 			return nil, err
 		}
 		s.log.Info("acquired lease", "lease", name, "public-ip", attrs.PublicIP, "backend", attrs.Backend)
-		return held(name, sn, grant.ID), nil
+		return held(name, sn, sn6, grant.ID), nil
 	}
 	return nil, fmt.Errorf("acquire lease: lost the race for a subnet %d times", acquireAttempts)
 }
@@ -481,6 +495,7 @@ func (s *EtcdSource) revoke(ctx context.Context, id clientv3.LeaseID) {
 type leaseKV struct {
 	name, key string
 	subnet    netip.Prefix
+	subnet6   netip.Prefix
 	modRev    int64
 	etcdLease int64
 }

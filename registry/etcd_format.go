@@ -20,10 +20,18 @@ import (
 //	                                 "BackendType":"vxlan",
 //	                                 "BackendData":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:ff"}}
 //
-// A dual-stack flanneld names its lease "10.244.1.0-24&fc00:0:0:1::-64"; the
-// etcd source uses the IPv4 part and ignores the IPv6 one. flanneld's udp
-// backend writes no BackendType and no BackendData, so an absent
-// BackendType means "udp".
+// A dual-stack lease (EnableIPv6) is one key holding both subnets,
+// "10.244.1.0-24&fc00:0:0:1::-64", whose value adds the IPv6 side:
+//
+//	{"PublicIP":"192.0.2.7","PublicIPv6":"2001:db8::7","BackendType":"vxlan",
+//	 "BackendData":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:ff"},
+//	 "BackendV6Data":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:00"}}
+//
+// (flanneld's LeaseAttrs; its vxlan backend carries the IPv6 overlay on a
+// second device, flannel-v6.1, over PublicIPv6). vxtun carries both
+// families over its one underlay socket: it writes PublicIPv6 null and its
+// own VtepMAC in BackendV6Data. flanneld's udp backend writes no
+// BackendType and no BackendData, so an absent BackendType means "udp".
 
 // Errors of the lease format.
 var (
@@ -38,24 +46,33 @@ var (
 // optionally followed by "&<ipv6>-<len>") into the IPv4 subnet. The address
 // must be the subnet's network address.
 func parseSubnetKey(name string) (netip.Prefix, error) {
+	p, _, err := parseSubnetKeys(name)
+	return p, err
+}
+
+// parseSubnetKeys parses a lease key's last element into its IPv4 subnet
+// and, for a dual-stack key ("10.244.1.0-24&fc00::-64"), its IPv6 subnet
+// (else the zero Prefix).
+func parseSubnetKeys(name string) (netip.Prefix, netip.Prefix, error) {
 	v4, v6, dual := strings.Cut(name, "&")
 	p, err := parseKeyPrefix(v4)
 	if err != nil {
-		return netip.Prefix{}, err
+		return netip.Prefix{}, netip.Prefix{}, err
 	}
 	if !p.Addr().Is4() {
-		return netip.Prefix{}, fmt.Errorf("%w %q: not an IPv4 subnet", ErrBadLeaseKey, name)
+		return netip.Prefix{}, netip.Prefix{}, fmt.Errorf("%w %q: not an IPv4 subnet", ErrBadLeaseKey, name)
 	}
-	if dual {
-		p6, err := parseKeyPrefix(v6)
-		if err != nil {
-			return netip.Prefix{}, err
-		}
-		if !p6.Addr().Is6() || p6.Addr().Is4In6() {
-			return netip.Prefix{}, fmt.Errorf("%w %q: not an IPv6 subnet after '&'", ErrBadLeaseKey, name)
-		}
+	if !dual {
+		return p, netip.Prefix{}, nil
 	}
-	return p, nil
+	p6, err := parseKeyPrefix(v6)
+	if err != nil {
+		return netip.Prefix{}, netip.Prefix{}, err
+	}
+	if !p6.Addr().Is6() || p6.Addr().Is4In6() {
+		return netip.Prefix{}, netip.Prefix{}, fmt.Errorf("%w %q: not an IPv6 subnet after '&'", ErrBadLeaseKey, name)
+	}
+	return p, p6, nil
 }
 
 // parseKeyPrefix parses "<addr>-<len>" with addr the network address.
@@ -84,14 +101,25 @@ func subnetKey(p netip.Prefix) string {
 	return p.Addr().String() + "-" + strconv.Itoa(p.Bits())
 }
 
+// dualSubnetKey is the inverse of parseSubnetKeys: subnetKey(p), and with
+// a valid p6 "&" and the IPv6 subnet as flanneld writes it (lower case,
+// RFC 5952: "fc00:0:0:1::-64").
+func dualSubnetKey(p, p6 netip.Prefix) string {
+	if !p6.IsValid() {
+		return subnetKey(p)
+	}
+	return subnetKey(p) + "&" + p6.Addr().String() + "-" + strconv.Itoa(p6.Bits())
+}
+
 // leaseValue is the JSON of a lease value. Field order and names are
 // flannel's (pkg/lease LeaseAttrs); PublicIPv6 is always written, as null
 // when unset, like flanneld does.
 type leaseValue struct {
-	PublicIP    string
-	PublicIPv6  *string
-	BackendType string          `json:",omitempty"`
-	BackendData json.RawMessage `json:",omitempty"`
+	PublicIP      string
+	PublicIPv6    *string
+	BackendType   string          `json:",omitempty"`
+	BackendData   json.RawMessage `json:",omitempty"`
+	BackendV6Data json.RawMessage `json:",omitempty"`
 }
 
 // vxlanData is flannel's vxlan BackendData.
@@ -106,6 +134,18 @@ type leaseAttrs struct {
 	Backend  config.Backend
 	VNI      uint32           // vxlan; 0 when the lease does not say
 	VtepMAC  net.HardwareAddr // vxlan
+
+	// The IPv6 side of a dual-stack lease (leaseV6).
+	V6 *leaseV6
+}
+
+// leaseV6 is the IPv6 side of a lease value: PublicIPv6 (zero when null:
+// the IPv6 overlay goes over PublicIP, as vxtun writes it) and, for vxlan,
+// BackendV6Data.
+type leaseV6 struct {
+	PublicIP netip.Addr
+	VNI      uint32
+	VtepMAC  net.HardwareAddr
 }
 
 // encodeLeaseValue returns exactly what flanneld writes for a node with the
@@ -116,6 +156,13 @@ func encodeLeaseValue(a leaseAttrs) ([]byte, error) {
 		return nil, fmt.Errorf("encode lease: public IP %v is not IPv4", a.PublicIP)
 	}
 	v := leaseValue{PublicIP: a.PublicIP.String()}
+	if a.V6 != nil && a.V6.PublicIP.IsValid() {
+		if !a.V6.PublicIP.Is6() || a.V6.PublicIP.Is4In6() {
+			return nil, fmt.Errorf("encode lease: PublicIPv6 %v is not IPv6", a.V6.PublicIP)
+		}
+		s := a.V6.PublicIP.String()
+		v.PublicIPv6 = &s
+	}
 	switch a.Backend {
 	case config.BackendUDP:
 	case config.BackendVXLAN:
@@ -131,6 +178,14 @@ func encodeLeaseValue(a leaseAttrs) ([]byte, error) {
 		}
 		v.BackendType = string(config.BackendVXLAN)
 		v.BackendData = data
+		if a.V6 != nil {
+			if err := config.CheckVtepMAC(a.V6.VtepMAC); err != nil {
+				return nil, fmt.Errorf("encode lease: BackendV6Data VtepMAC: %w", err)
+			}
+			if v.BackendV6Data, err = json.Marshal(vxlanData{VNI: a.V6.VNI, VtepMAC: a.V6.VtepMAC.String()}); err != nil {
+				return nil, fmt.Errorf("encode lease: %w", err)
+			}
+		}
 	default:
 		return nil, fmt.Errorf("encode lease: %w: %q", ErrUnsupportedBackend, a.Backend)
 	}
@@ -153,6 +208,13 @@ func decodeLeaseValue(b []byte) (leaseAttrs, error) {
 		return leaseAttrs{}, fmt.Errorf("%w: PublicIP %q is not a unicast IPv4 address", ErrBadLeaseValue, v.PublicIP)
 	}
 	a := leaseAttrs{PublicIP: ip}
+	if v.PublicIPv6 != nil {
+		ip6, err := netip.ParseAddr(*v.PublicIPv6)
+		if err != nil || !ip6.Is6() || ip6.Is4In6() || ip6.Zone() != "" || ip6.IsUnspecified() || ip6.IsMulticast() {
+			return leaseAttrs{}, fmt.Errorf("%w: PublicIPv6 %q is not a unicast IPv6 address", ErrBadLeaseValue, *v.PublicIPv6)
+		}
+		a.V6 = &leaseV6{PublicIP: ip6}
+	}
 	switch v.BackendType {
 	case "", string(config.BackendUDP):
 		a.Backend = config.BackendUDP
@@ -174,6 +236,23 @@ func decodeLeaseValue(b []byte) (leaseAttrs, error) {
 		}
 		a.VNI = d.VNI
 		a.VtepMAC = mac
+		if len(v.BackendV6Data) > 0 && !bytes.Equal(v.BackendV6Data, []byte("null")) {
+			var d6 vxlanData
+			if err := json.Unmarshal(v.BackendV6Data, &d6); err != nil {
+				return leaseAttrs{}, fmt.Errorf("%w: BackendV6Data: %v", ErrBadLeaseValue, err)
+			}
+			if d6.VNI > config.MaxVNI {
+				return leaseAttrs{}, fmt.Errorf("%w: BackendV6Data: VNI %d out of range", ErrBadLeaseValue, d6.VNI)
+			}
+			mac6, err := config.ParseVtepMAC(d6.VtepMAC)
+			if err != nil {
+				return leaseAttrs{}, fmt.Errorf("%w: BackendV6Data: VtepMAC: %v", ErrBadLeaseValue, err)
+			}
+			if a.V6 == nil {
+				a.V6 = &leaseV6{}
+			}
+			a.V6.VNI, a.V6.VtepMAC = d6.VNI, mac6
+		}
 	default:
 		return leaseAttrs{}, fmt.Errorf("%w: %q", ErrUnsupportedBackend, v.BackendType)
 	}

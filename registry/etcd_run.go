@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -97,7 +98,7 @@ func (s *EtcdSource) keepLease(ctx context.Context) {
 		case <-s.lostCh:
 			stop()
 			s.log.Warn("our lease is gone from etcd, re-acquiring", "lease", h.Name)
-			s.reacquire(ctx, h.Subnet)
+			s.reacquire(ctx, h.Subnet, h.Subnet6)
 			retry = 0
 			bo.Reset()
 		case <-timer:
@@ -116,7 +117,7 @@ func (s *EtcdSource) keepLease(ctx context.Context) {
 				s.log.Debug("lease renewed", "lease", h.Name, "ttl-seconds", resp.TTL)
 			case errors.Is(err, rpctypes.ErrLeaseNotFound):
 				s.log.Warn("our etcd lease expired, re-acquiring", "lease", h.Name)
-				s.reacquire(ctx, h.Subnet)
+				s.reacquire(ctx, h.Subnet, h.Subnet6)
 				retry = 0
 				bo.Reset()
 			case ctx.Err() != nil:
@@ -138,14 +139,14 @@ func renewRetryMax(ttl time.Duration) time.Duration {
 // reacquire takes a lease again, preferring the subnet held before, until it
 // succeeds or ctx is done; then it publishes it and asks the watch loop to
 // re-list (the peer set depends on which key is ours).
-func (s *EtcdSource) reacquire(ctx context.Context, prefer netip.Prefix) {
+func (s *EtcdSource) reacquire(ctx context.Context, prefer, prefer6 netip.Prefix) {
 	// Drain a stale loss signal: the watch may report the deletion that
 	// the renewal already noticed.
 	select {
 	case <-s.lostCh:
 	default:
 	}
-	h, err := backoff.Retry(ctx, newBackoff(), func() (*heldLease, error) { return s.acquire(ctx, prefer) },
+	h, err := backoff.Retry(ctx, newBackoff(), func() (*heldLease, error) { return s.acquire(ctx, prefer, prefer6) },
 		func(err error, wait time.Duration) {
 			s.log.Error("re-acquire lease (retrying)", "err", err, "retry-in", wait)
 		})
@@ -349,10 +350,14 @@ func (s *EtcdSource) kvPeer(nc *config.NetConf, kv *mvccpb.KeyValue) (config.Pee
 	if name == own {
 		return config.Peer{}, false
 	}
-	p, err := leasePeer(nc, name, kv.Value, s.opts.PublicIP, ownSubnet)
+	p, err := leasePeer(nc, name, kv.Value, s.opts.PublicIP, ownSubnet, s.ownSubnet6())
 	if err != nil {
 		s.log.Warn("skipping lease", "key", string(kv.Key), "err", err)
 		return config.Peer{}, false
+	}
+	if _, sn6, _ := parseSubnetKeys(name); nc.EnableIPv6 && sn6.IsValid() && len(p.Subnets) == 1 {
+		s.log.Info("lease's IPv6 subnet is carried on a second underlay (flanneld's flannel-v6.1, PublicIPv6): routing only its IPv4 subnet",
+			"key", string(kv.Key), "ipv6-subnet", sn6)
 	}
 	return p, true
 }
@@ -362,11 +367,18 @@ var errSkip = errors.New("not a peer")
 
 // leasePeer converts one lease (key name and value) into a peer of a node
 // whose network config is nc, public IP self and subnet own.
-func leasePeer(nc *config.NetConf, name string, value []byte, self netip.Addr, own netip.Prefix) (config.Peer, error) {
+//
+// A dual-stack lease's IPv6 subnet (with EnableIPv6) is routed to the same
+// peer when the lease carries it over PublicIP with the same VtepMAC (as
+// vxtun writes it: PublicIPv6 null); a flanneld lease carries it over
+// PublicIPv6 with a VtepMAC of its own (flannel-v6.1), which the one IPv4
+// underlay socket of an etcd-mode node cannot reach: the peer then gets
+// only its IPv4 subnet.
+func leasePeer(nc *config.NetConf, name string, value []byte, self netip.Addr, own ...netip.Prefix) (config.Peer, error) {
 	if strings.Contains(name, "/") {
 		return config.Peer{}, fmt.Errorf("%w %q: nested key", ErrBadLeaseKey, name)
 	}
-	sn, err := parseSubnetKey(name)
+	sn, sn6, err := parseSubnetKeys(name)
 	if err != nil {
 		return config.Peer{}, err
 	}
@@ -388,9 +400,14 @@ func leasePeer(nc *config.NetConf, name string, value []byte, self netip.Addr, o
 		}
 		p.VtepMAC = a.VtepMAC
 	}
+	if sn6.IsValid() && nc.EnableIPv6 && overPublicIP(a) {
+		p.Subnets = append(p.Subnets, sn6)
+	}
 	scope := config.PeerScope{Backend: nc.Backend.Type, Network: nc, Self: self}
-	if own.IsValid() {
-		scope.Own = []netip.Prefix{own}
+	for _, o := range own {
+		if o.IsValid() {
+			scope.Own = append(scope.Own, o)
+		}
 	}
 	if err := p.Check(scope); err != nil {
 		if errors.Is(err, config.ErrForeignPeer) {
@@ -399,4 +416,30 @@ func leasePeer(nc *config.NetConf, name string, value []byte, self netip.Addr, o
 		return config.Peer{}, fmt.Errorf("%w: %w", ErrBadLeaseValue, err)
 	}
 	return p, nil
+}
+
+// overPublicIP reports whether a lease's IPv6 overlay goes over its
+// PublicIP with its (IPv4) VtepMAC and VNI: no PublicIPv6, and no
+// BackendV6Data or one that names the same VTEP.
+func overPublicIP(a leaseAttrs) bool {
+	if a.V6 == nil {
+		return true
+	}
+	if a.V6.PublicIP.IsValid() {
+		return false
+	}
+	if a.V6.VtepMAC == nil {
+		return true
+	}
+	return bytes.Equal(a.V6.VtepMAC, a.VtepMAC) && (a.V6.VNI == a.VNI || a.V6.VNI == 0 || a.VNI == 0)
+}
+
+// ownSubnet6 returns the held lease's IPv6 subnet, if any.
+func (s *EtcdSource) ownSubnet6() netip.Prefix {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held == nil {
+		return netip.Prefix{}
+	}
+	return s.held.Subnet6
 }

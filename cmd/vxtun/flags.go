@@ -62,6 +62,7 @@ type runOptions struct {
 	VtepMACFile string // --vtep-mac-file
 
 	ForwardRules bool // --iptables-forward-rules
+	IPMasq       bool // --ip-masq
 
 	DebugAddr string // --debug-addr ("" = off)
 	LogLevel  string // --log-level
@@ -95,6 +96,7 @@ func newRunFlags(o *runOptions, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.ListenPort, "listen-port", 0, "underlay UDP `port` (0: node file's ListenPort, else net-conf Backend.Port, else 8472 vxlan / 8285 udp)")
 	fs.StringVar(&o.VtepMACFile, "vtep-mac-file", "", "`file` keeping this node's VTEP MAC across restarts (vxlan; overrides the node file's VtepMAC/VtepMACFile; etcd mode default /var/lib/vxtun/vtep-mac)")
 	fs.BoolVar(&o.ForwardRules, "iptables-forward-rules", true, "accept forwarded traffic from and to the pod Network in the host firewall (nftables; flanneld's flag of the same name)")
+	fs.BoolVar(&o.IPMasq, "ip-masq", false, "masquerade pod traffic that leaves the pod Network (nftables, flanneld's flag of the same name; also the node file's IPMasq); FLANNEL_IPMASQ in subnet.env follows it")
 	fs.StringVar(&o.DebugAddr, "debug-addr", "", "serve /metrics (Prometheus text) and /debug/pprof over HTTP on this `host:port`, e.g. 127.0.0.1:9090 (off when empty)")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.Usage = func() {

@@ -67,6 +67,27 @@ func TestParseRunFlags(t *testing.T) {
 			},
 		},
 		{
+			name: "ip masquerade from the environment",
+			args: static,
+			env:  []string{"VXTUN_IP_MASQ", "true"},
+			check: func(o *runOptions) string {
+				if !o.IPMasq || !o.nodeConfig().IPMasq {
+					return "VXTUN_IP_MASQ=true did not turn on --ip-masq"
+				}
+				return ""
+			},
+		},
+		{
+			name: "ip masquerade off by default",
+			args: static,
+			check: func(o *runOptions) string {
+				if o.IPMasq || o.nodeConfig().IPMasq {
+					return "--ip-masq is on without being asked for"
+				}
+				return ""
+			},
+		},
+		{
 			name: "etcd mode",
 			args: []string{"--etcd-endpoints", "http://a:2379, http://b:2379", "--iface", "eth0"},
 			check: func(o *runOptions) string {

@@ -88,6 +88,7 @@ func (o *runOptions) nodeConfig() node.Config {
 		DebugAddr:   o.DebugAddr,
 
 		SkipForwardRules: !o.ForwardRules,
+		IPMasq:           o.IPMasq,
 	}
 	if o.PublicIP != "" {
 		c.PublicIP, _ = netip.ParseAddr(o.PublicIP) // checked by parseRunFlags

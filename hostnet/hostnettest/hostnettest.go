@@ -27,6 +27,7 @@ type Fake struct {
 	links   map[string]hostnet.Link
 	sysctls map[string]string
 	forward []netip.Prefix
+	masq    *fakeMasq // masq.go
 	fail    map[string]error
 	calls   []string
 	closed  bool
@@ -172,6 +173,13 @@ func (f *Fake) Changes() []string {
 			s[i] = p.String()
 		}
 		out = append(out, "nftables forward accept "+strings.Join(s, " "))
+	}
+	if f.masq != nil && len(f.masq.nets) > 0 {
+		s := make([]string, len(f.masq.nets))
+		for i, m := range f.masq.nets {
+			s[i] = m.String()
+		}
+		out = append(out, "nftables masquerade "+strings.Join(s, " "))
 	}
 	return out
 }

@@ -151,3 +151,39 @@ func TestFakeForwardAccept(t *testing.T) {
 		t.Fatalf("after close: got %v, want none", got)
 	}
 }
+
+func TestFakeMasquerade(t *testing.T) {
+	f := New()
+	n4 := hostnet.MasqNet{Network: netip.MustParsePrefix("198.19.0.0/16"), Subnet: netip.MustParsePrefix("198.19.1.7/24")}
+	if err := f.SetMasquerade([]hostnet.MasqNet{n4}); err != nil {
+		t.Fatal(err)
+	}
+	want := hostnet.MasqNet{Network: n4.Network, Subnet: netip.MustParsePrefix("198.19.1.0/24")}
+	if got := f.Masquerade(); len(got) != 1 || got[0] != want {
+		t.Fatalf("masquerade: got %v, want [%v] (masked)", got, want)
+	}
+	if got := f.Changes(); !slices.Contains(got, "nftables masquerade 198.19.0.0/16 (own 198.19.1.0/24)") {
+		t.Fatalf("changes: got %q, want a masquerade line", got)
+	}
+	bad := hostnet.MasqNet{Network: n4.Network, Subnet: netip.MustParsePrefix("198.20.1.0/24")}
+	if err := f.SetMasquerade([]hostnet.MasqNet{bad}); err == nil {
+		t.Fatal("subnet outside the network: got nil error")
+	}
+	boom := errors.New("boom")
+	f.Fail(SetMasquerade, boom)
+	if err := f.SetMasquerade(nil); !errors.Is(err, boom) {
+		t.Fatalf("planned failure: got %v, want %v", err, boom)
+	}
+	if got := f.Masquerade(); len(got) != 1 {
+		t.Fatalf("after a failed call: got %v, want the previous policy", got)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Masquerade(); got != nil {
+		t.Fatalf("after close: got %v, want none", got)
+	}
+	if err := f.SetMasquerade([]hostnet.MasqNet{n4}); !errors.Is(err, hostnet.ErrClosed) {
+		t.Fatalf("after close: got %v, want ErrClosed", err)
+	}
+}

@@ -18,13 +18,18 @@ type Device struct {
 	// Subnet is this node's own subnet; its first address goes on the
 	// device as a /32, as flannel does.
 	Subnet netip.Prefix
-	MTU    int      // default 1450 (a 1500 underlay − 50)
-	Extra  []string // further vxlan options, e.g. "gbp"
+	// Subnet6 is this node's own IPv6 subnet (dual stack); its first
+	// address goes on the device as a /128, as flannel does on
+	// flannel-v6.1. Zero: no IPv6 overlay.
+	Subnet6 netip.Prefix
+	MTU     int      // default 1450 (a 1500 underlay − 50)
+	Extra   []string // further vxlan options, e.g. "gbp"
 }
 
 // Remote is another node's lease, as flannel programs it on this node.
 type Remote struct {
 	Subnet   netip.Prefix
+	Subnet6  netip.Prefix // the lease's IPv6 subnet, if any
 	PublicIP netip.Addr
 	VtepMAC  net.HardwareAddr
 }
@@ -62,9 +67,14 @@ func (d Device) Commands(remotes ...Remote) [][]string {
 	cmds := [][]string{
 		add,
 		{"ip", "link", "set", d.name(), "mtu", strconv.Itoa(mtu)},
-		{"ip", "addr", "add", d.Subnet.Masked().Addr().String() + "/32", "dev", d.name()},
-		{"ip", "link", "set", d.name(), "up"},
 	}
+	if d.Subnet.IsValid() {
+		cmds = append(cmds, []string{"ip", "addr", "add", d.Subnet.Masked().Addr().String() + "/32", "dev", d.name()})
+	}
+	if d.Subnet6.IsValid() {
+		cmds = append(cmds, []string{"ip", "-6", "addr", "add", d.Subnet6.Masked().Addr().String() + "/128", "dev", d.name(), "nodad"})
+	}
+	cmds = append(cmds, []string{"ip", "link", "set", d.name(), "up"})
 	for _, r := range remotes {
 		cmds = append(cmds, d.RemoteCommands(r)...)
 	}
@@ -74,12 +84,26 @@ func (d Device) Commands(remotes ...Remote) [][]string {
 // RemoteCommands returns what flannel adds for one remote lease: neigh
 // <subnet>.0 lladdr VtepMAC permanent, fdb VtepMAC dst PublicIP self
 // permanent, and route <subnet> via <subnet>.0 onlink.
+//
+// With Subnet6 the same for IPv6: neigh <subnet6 address> lladdr VtepMAC,
+// route <subnet6> via it onlink (flannel does this on flannel-v6.1, with
+// the lease's PublicIPv6; here the remote's one underlay address carries
+// both families).
 func (d Device) RemoteCommands(r Remote) [][]string {
-	gw := r.Subnet.Masked().Addr().String()
 	mac := r.VtepMAC.String()
-	return [][]string{
-		{"ip", "neigh", "replace", gw, "lladdr", mac, "dev", d.name(), "nud", "permanent"},
-		{"bridge", "fdb", "replace", mac, "dev", d.name(), "dst", r.PublicIP.String(), "self", "permanent"},
-		{"ip", "route", "replace", r.Subnet.Masked().String(), "via", gw, "dev", d.name(), "onlink"},
+	var cmds [][]string
+	for _, sn := range []netip.Prefix{r.Subnet, r.Subnet6} {
+		if !sn.IsValid() {
+			continue
+		}
+		gw := sn.Masked().Addr().String()
+		cmds = append(cmds,
+			[]string{"ip", "neigh", "replace", gw, "lladdr", mac, "dev", d.name(), "nud", "permanent"},
+			[]string{"ip", "route", "replace", sn.Masked().String(), "via", gw, "dev", d.name(), "onlink"})
 	}
+	fdb := []string{"bridge", "fdb", "replace", mac, "dev", d.name(), "dst", r.PublicIP.String(), "self", "permanent"}
+	if len(cmds) == 0 {
+		return [][]string{fdb}
+	}
+	return append([][]string{cmds[0], fdb}, cmds[1:]...)
 }

@@ -34,3 +34,32 @@ func TestCommands(t *testing.T) {
 		t.Errorf("got %q", g)
 	}
 }
+
+func TestCommandsIPv6(t *testing.T) {
+	mac, _ := net.ParseMAC("0e:00:00:00:00:01")
+	rmac, _ := net.ParseMAC("0e:00:00:00:00:02")
+	d := Device{Local: netip.MustParseAddr("2001:2::1"), MAC: mac, Subnet: netip.MustParsePrefix("198.19.1.0/24"),
+		Subnet6: netip.MustParsePrefix("2001:2:0:1001::/64")}
+	got := d.Commands(Remote{Subnet: netip.MustParsePrefix("198.19.2.0/24"), Subnet6: netip.MustParsePrefix("2001:2:0:1002::/64"),
+		PublicIP: netip.MustParseAddr("2001:2::2"), VtepMAC: rmac})
+	want := []string{
+		"ip link add flannel.1 address 0e:00:00:00:00:01 type vxlan id 1 local 2001:2::1 dev ul0 dstport 8472 nolearning",
+		"ip link set flannel.1 mtu 1450",
+		"ip addr add 198.19.1.0/32 dev flannel.1",
+		"ip -6 addr add 2001:2:0:1001::/128 dev flannel.1 nodad",
+		"ip link set flannel.1 up",
+		"ip neigh replace 198.19.2.0 lladdr 0e:00:00:00:00:02 dev flannel.1 nud permanent",
+		"bridge fdb replace 0e:00:00:00:00:02 dev flannel.1 dst 2001:2::2 self permanent",
+		"ip route replace 198.19.2.0/24 via 198.19.2.0 dev flannel.1 onlink",
+		"ip neigh replace 2001:2:0:1002:: lladdr 0e:00:00:00:00:02 dev flannel.1 nud permanent",
+		"ip route replace 2001:2:0:1002::/64 via 2001:2:0:1002:: dev flannel.1 onlink",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d commands %q, want %d", len(got), got, len(want))
+	}
+	for i := range want {
+		if g := strings.Join(got[i], " "); g != want[i] {
+			t.Errorf("command %d: got %q, want %q", i, g, want[i])
+		}
+	}
+}
