@@ -2,7 +2,8 @@
 // state: link configuration (MTU, queue length, addresses, routes), sysctls,
 // forward-accept rules (nftables: vxtun's own table "vxtun" plus tagged
 // rules in the host's forward-hook base chains, e.g. iptables-nft's FORWARD)
-// and, as they arrive, routes to peers, neighbour/fdb entries, kernel vxlan
+// peer routes (SetPeerRoutes: host-gw and DirectRouting, routes.go and
+// routes_linux.go) and, as they arrive, neighbour/fdb entries, kernel vxlan
 // devices and nftables rules. Nothing else in vxtun changes the host.
 //
 // A Host is declarative where it can be: it is told what the host should
