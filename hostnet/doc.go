@@ -1,7 +1,7 @@
 // Package hostnet owns every change vxtun makes to the host's network
 // state: link configuration (MTU, queue length, addresses, routes), sysctls,
 // forward-accept rules (nftables: vxtun's own table "vxtun" plus tagged
-// rules in the host's forward-hook base chains, e.g. iptables-nft's FORWARD)
+// rules in the host's forward-hook base chains, e.g. iptables-nft's FORWARD),
 // peer routes (SetPeerRoutes: host-gw and DirectRouting, routes.go and
 // routes_linux.go) and, as they arrive, neighbour/fdb entries, kernel vxlan
 // devices and nftables rules. Nothing else in vxtun changes the host.
