@@ -41,7 +41,9 @@ type RouteError struct {
 
 // Error uses flanneld's words for the same failure ("Error adding route
 // to …: network is unreachable"), lower-cased.
-func (e *RouteError) Error() string { return fmt.Sprintf("error adding route to %s: %v", e.Route, e.Err) }
+func (e *RouteError) Error() string {
+	return fmt.Sprintf("error adding route to %s: %v", e.Route, e.Err)
+}
 
 func (e *RouteError) Unwrap() error { return e.Err }
 
