@@ -20,6 +20,10 @@ import (
 //	                                 "BackendType":"vxlan",
 //	                                 "BackendData":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:ff"}}
 //
+// flanneld's host-gw backend writes
+//
+//	{"PublicIP":"198.18.0.2","PublicIPv6":null,"BackendType":"host-gw"}
+//
 // A dual-stack flanneld names its lease "10.244.1.0-24&fc00:0:0:1::-64"; the
 // etcd source uses the IPv4 part and ignores the IPv6 one. flanneld's udp
 // backend writes no BackendType and no BackendData, so an absent
@@ -30,7 +34,7 @@ var (
 	ErrBadLeaseKey   = errors.New("bad lease key")
 	ErrBadLeaseValue = errors.New("bad lease value")
 	// ErrUnsupportedBackend is a lease of a backend vxtun does not speak
-	// (host-gw, wireguard, ...): config's sentinel for the same thing.
+	// (wireguard, ipip, ...): config's sentinel for the same thing.
 	ErrUnsupportedBackend = config.ErrUnsupportedBackend
 )
 
@@ -110,7 +114,7 @@ type leaseAttrs struct {
 
 // encodeLeaseValue returns exactly what flanneld writes for a node with the
 // given public IPv4 address: for vxlan with BackendType and BackendData, for
-// udp without either.
+// host-gw with BackendType only, for udp without either.
 func encodeLeaseValue(a leaseAttrs) ([]byte, error) {
 	if !a.PublicIP.Is4() {
 		return nil, fmt.Errorf("encode lease: public IP %v is not IPv4", a.PublicIP)
@@ -131,6 +135,9 @@ func encodeLeaseValue(a leaseAttrs) ([]byte, error) {
 		}
 		v.BackendType = string(config.BackendVXLAN)
 		v.BackendData = data
+	case config.BackendHostGW:
+		// flanneld's host-gw backend: BackendType, no BackendData.
+		v.BackendType = string(config.BackendHostGW)
 	default:
 		return nil, fmt.Errorf("encode lease: %w: %q", ErrUnsupportedBackend, a.Backend)
 	}
@@ -174,6 +181,10 @@ func decodeLeaseValue(b []byte) (leaseAttrs, error) {
 		}
 		a.VNI = d.VNI
 		a.VtepMAC = mac
+	case string(config.BackendHostGW):
+		// flanneld writes no BackendData for host-gw and reads none: any
+		// is ignored.
+		a.Backend = config.BackendHostGW
 	default:
 		return leaseAttrs{}, fmt.Errorf("%w: %q", ErrUnsupportedBackend, v.BackendType)
 	}
