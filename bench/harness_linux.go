@@ -83,6 +83,8 @@ func newMode(name string, c Config) (Mode, error) {
 		return &VxtunMode{Backend: config.BackendVXLAN, Binary: c.Vxtun, Extra: c.VxtunArgs}, nil
 	case ModeVxtunUDP:
 		return &VxtunMode{Backend: config.BackendUDP, Binary: c.Vxtun, Extra: c.VxtunArgs}, nil
+	case ModeVxtunHostGW, ModeVxtunDirectRouting:
+		return routedMode(name, c), nil
 	}
 	return nil, fmt.Errorf("unknown mode %q (have %s)", name, strings.Join(AllModes, ", "))
 }

@@ -6,7 +6,10 @@ const (
 	ModeKernelVXLAN = "kernel-vxlan"
 	ModeVxtunVXLAN  = "vxtun-vxlan"
 	ModeVxtunUDP    = "vxtun-udp"
+	// ModeVxtunHostGW and ModeVxtunDirectRouting: mode_hostgw_linux.go.
+	ModeVxtunHostGW        = "vxtun-host-gw"
+	ModeVxtunDirectRouting = "vxtun-direct-routing"
 )
 
 // AllModes is the default alternation order.
-var AllModes = []string{ModeVeth, ModeKernelVXLAN, ModeVxtunVXLAN, ModeVxtunUDP}
+var AllModes = []string{ModeVeth, ModeKernelVXLAN, ModeVxtunVXLAN, ModeVxtunUDP, ModeVxtunHostGW, ModeVxtunDirectRouting}

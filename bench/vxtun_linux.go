@@ -77,17 +77,30 @@ type VxtunMode struct {
 	Binary  string
 	Ready   time.Duration // how long to wait for the overlay (default 20 s)
 	Extra   []string      // extra "vxtun run" flags
+	// DirectRouting sets Backend.DirectRouting in net-conf.json (vxlan;
+	// mode_hostgw_linux.go).
+	DirectRouting bool
 
 	daemons []*nettest.Daemon
 	h       *Harness
 }
 
 // Name implements Mode.
-func (m *VxtunMode) Name() string { return "vxtun-" + string(m.Backend) }
+func (m *VxtunMode) Name() string {
+	if m.DirectRouting {
+		return ModeVxtunDirectRouting
+	}
+	return "vxtun-" + string(m.Backend)
+}
 
 // WriteVxtunConfig writes net-conf.json, node.json and peers.json for node
 // n of tb into dir and checks them with the config package's parsers.
 func WriteVxtunConfig(tb *Testbed, n *Node, backend config.Backend, dir string) (nettest.ConfigFiles, error) {
+	return writeVxtunConfig(tb, n, nettest.Backend{Type: string(backend)}, dir)
+}
+
+func writeVxtunConfig(tb *Testbed, n *Node, be nettest.Backend, dir string) (nettest.ConfigFiles, error) {
+	backend := config.Backend(be.Type)
 	f := nettest.FilesIn(dir)
 	p := tb.peer(n)
 	node := nettest.NodeConf{
@@ -106,7 +119,7 @@ func WriteVxtunConfig(tb *Testbed, n *Node, backend config.Backend, dir string) 
 		// host's /var/lib.
 		node.VtepMACFile = filepath.Join(dir, "vtep-mac")
 	}
-	netConf := nettest.NetConf{Network: nettest.OverlayNetwork, Backend: nettest.Backend{Type: string(backend)}}
+	netConf := nettest.NetConf{Network: nettest.OverlayNetwork, Backend: be}
 	if err := f.Write(netConf, node, nettest.PeersOf(vxlan, p.Node)); err != nil {
 		return f, fmt.Errorf("vxtun config: %w", err)
 	}
@@ -137,7 +150,8 @@ func (m *VxtunMode) Setup(ctx context.Context, tb *Testbed) error {
 		return err
 	}
 	for _, n := range tb.Nodes {
-		files, err := WriteVxtunConfig(tb, n, m.Backend, filepath.Join(tb.Dir, fmt.Sprintf("node%d", n.Index)))
+		be := nettest.Backend{Type: string(m.Backend), DirectRouting: m.DirectRouting}
+		files, err := writeVxtunConfig(tb, n, be, filepath.Join(tb.Dir, fmt.Sprintf("node%d", n.Index)))
 		if err != nil {
 			return err
 		}

@@ -25,7 +25,7 @@
 //	  "EnableIPv6": false,
 //	  "IPv6Network": "fd00:10:244::/56", // + IPv6SubnetLen (64), IPv6SubnetMin, IPv6SubnetMax
 //	  "Backend": {
-//	    "Type": "vxlan",                // vxlan or udp; no Backend at all means udp, as in flannel
+//	    "Type": "vxlan",                // vxlan, udp or host-gw; no Backend at all means udp, as in flannel
 //	    "VNI": 1,                       // vxlan only
 //	    "Port": 8472,                   // default 8472 (vxlan), 8285 (udp)
 //	    "GBP": false, "DirectRouting": false,
@@ -34,7 +34,7 @@
 //	}
 //
 // Keys are case-insensitive and unknown keys are ignored, as with flannel.
-// Other backend types (host-gw, wireguard, ipip, ...) are an error wrapping
+// Other backend types (wireguard, ipip, ...) are an error wrapping
 // ErrUnsupportedBackend.
 //
 // # Node settings (vxtun's own format; unknown keys are errors)

@@ -10,7 +10,7 @@ import (
 )
 
 // ErrUnsupportedBackend is wrapped by the error for a flannel backend type
-// vxtun does not implement (host-gw, wireguard, ipip, ...).
+// vxtun does not implement (wireguard, ipip, ...).
 var ErrUnsupportedBackend = errors.New("backend type not supported by vxtun")
 
 // Error is a configuration error. It names the file, the key (a dotted path

@@ -66,7 +66,12 @@ func FuzzParseNetConf(f *testing.F) {
 		if nc.EnableIPv6 {
 			check(nc.IPv6Network, nc.IPv6SubnetLen, nc.IPv6SubnetMin, nc.IPv6SubnetMax, 126)
 		}
-		if b := nc.Backend; (b.Type != BackendVXLAN && b.Type != BackendUDP) || b.Port == 0 || b.VNI > MaxVNI {
+		switch b := nc.Backend; {
+		case b.Type == BackendHostGW:
+			if b.Port != 0 || b.VNI != 0 || b.DirectRouting || b.MTU != 0 {
+				t.Fatalf("bad host-gw backend %+v", b)
+			}
+		case (b.Type != BackendVXLAN && b.Type != BackendUDP) || b.Port == 0 || b.VNI > MaxVNI:
 			t.Fatalf("bad backend %+v", b)
 		}
 	})

@@ -36,6 +36,8 @@ const (
 // IPv4 (or, with ipv6Underlay, IPv6) underlay.
 func Overhead(b Backend, ipv6Underlay bool) int {
 	switch {
+	case b == BackendHostGW:
+		return 0 // routed, not encapsulated
 	case b == BackendUDP && ipv6Underlay:
 		return UDPOverheadIPv6
 	case b == BackendUDP:

@@ -16,6 +16,8 @@ func TestTunMTUFor(t *testing.T) {
 		{9000, BackendVXLAN, false, 8950},
 		{65535, BackendVXLAN, false, 65485},
 		{40, BackendVXLAN, false, 0},
+		{1500, BackendHostGW, false, 1500},
+		{9000, BackendHostGW, true, 9000},
 	}
 	for _, tt := range tests {
 		got := TunMTUFor(tt.wire, tt.b, tt.v6)

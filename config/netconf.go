@@ -38,7 +38,7 @@ type NetConf struct {
 
 // BackendConf is net-conf.json's "Backend" object.
 type BackendConf struct {
-	Type Backend // vxlan or udp
+	Type Backend // vxlan, udp or host-gw
 	// VNI is the VXLAN network identifier (vxlan; default 1, at most 2^24-1).
 	VNI uint32
 	// Port is the underlay UDP port (default 8472 for vxlan, 8285 for udp).
@@ -46,8 +46,9 @@ type BackendConf struct {
 	// GBP: flannel sets the VXLAN Group Based Policy extension; vxtun
 	// tolerates GBP bits on receive and sends plain VXLAN.
 	GBP bool
-	// DirectRouting: flannel routes directly to peers on the same L2 subnet.
-	// Parsed for compatibility; the dataplane always encapsulates.
+	// DirectRouting (vxlan): peers whose public IP is on the underlay
+	// interface's subnet are reached by a direct kernel route, as with
+	// host-gw; the others through VXLAN.
 	DirectRouting bool
 	// MTU overrides the TUN MTU; 0 derives it from the underlay (TunMTUFor).
 	MTU TunMTU
@@ -282,13 +283,13 @@ func parseBackend(file string, j *backendJSON, ipv6 bool) (BackendConf, error) {
 	}
 	t := strings.ToLower(strings.TrimSpace(j.Type))
 	switch Backend(t) {
-	case BackendVXLAN, BackendUDP:
+	case BackendVXLAN, BackendUDP, BackendHostGW:
 		be.Type = Backend(t)
 	case "":
-		return be, keyErr(file, "Backend.Type", "missing (want %q or %q)", BackendVXLAN, BackendUDP)
+		return be, keyErr(file, "Backend.Type", "missing (want %q, %q or %q)", BackendVXLAN, BackendUDP, BackendHostGW)
 	default:
 		return be, &Error{File: file, Key: "Backend.Type",
-			Err: fmt.Errorf("%w: %q (vxtun implements %q and %q)", ErrUnsupportedBackend, j.Type, BackendVXLAN, BackendUDP)}
+			Err: fmt.Errorf("%w: %q (vxtun implements %q, %q and %q)", ErrUnsupportedBackend, j.Type, BackendVXLAN, BackendUDP, BackendHostGW)}
 	}
 	if be.Type == BackendVXLAN {
 		be.VNI = DefaultVNI
@@ -302,6 +303,8 @@ func parseBackend(file string, j *backendJSON, ipv6 bool) (BackendConf, error) {
 		return be, keyErr(file, "Backend.VNI", "only the vxlan backend has a VNI")
 	}
 	switch {
+	case be.Type == BackendHostGW:
+		// host-gw sends no UDP; flannel ignores a Port there, so do we.
 	case j.Port < 0 || j.Port > 65535:
 		return be, keyErr(file, "Backend.Port", "%d is out of range 1..65535", j.Port)
 	case j.Port == 0:
@@ -310,8 +313,10 @@ func parseBackend(file string, j *backendJSON, ipv6 bool) (BackendConf, error) {
 		be.Port = uint16(j.Port)
 	}
 	be.GBP = j.GBP
-	be.DirectRouting = j.DirectRouting
-	if j.MTU != 0 {
+	// flannel's udp and host-gw backends have no DirectRouting (host-gw
+	// routes every peer directly anyway): ignored there, as by flannel.
+	be.DirectRouting = j.DirectRouting && be.Type == BackendVXLAN
+	if j.MTU != 0 && be.Type != BackendHostGW { // host-gw: FLANNEL_MTU is the underlay's, as in flannel
 		lo := int64(MinTunMTU)
 		if ipv6 {
 			lo = MinTunMTUIPv6
@@ -324,10 +329,14 @@ func parseBackend(file string, j *backendJSON, ipv6 bool) (BackendConf, error) {
 	return be, nil
 }
 
-// DefaultPort returns the underlay UDP port flannel uses for b.
+// DefaultPort returns the underlay UDP port flannel uses for b (0 for
+// host-gw, which sends no UDP).
 func DefaultPort(b Backend) uint16 {
-	if b == BackendUDP {
+	switch b {
+	case BackendUDP:
 		return DefaultUDPPort
+	case BackendHostGW:
+		return 0
 	}
 	return DefaultVXLANPort
 }

@@ -75,6 +75,30 @@ func TestParseNetConfDefaults(t *testing.T) {
 			},
 		},
 		{
+			name: "host-gw: no VNI, no port, no MTU override (flannel ignores Port, DirectRouting and MTU there)",
+			in:   `{"Network": "10.244.0.0/16", "Backend": {"Type": "host-gw", "Port": 9000, "DirectRouting": true, "MTU": 1400}}`,
+			want: NetConf{
+				EnableIPv4: true,
+				Network:    netip.MustParsePrefix("10.244.0.0/16"),
+				SubnetLen:  24,
+				SubnetMin:  netip.MustParseAddr("10.244.1.0"),
+				SubnetMax:  netip.MustParseAddr("10.244.255.0"),
+				Backend:    BackendConf{Type: BackendHostGW},
+			},
+		},
+		{
+			name: "udp ignores DirectRouting, as flannel's udp backend does",
+			in:   `{"Network": "10.244.0.0/16", "Backend": {"Type": "udp", "DirectRouting": true}}`,
+			want: NetConf{
+				EnableIPv4: true,
+				Network:    netip.MustParsePrefix("10.244.0.0/16"),
+				SubnetLen:  24,
+				SubnetMin:  netip.MustParseAddr("10.244.1.0"),
+				SubnetMax:  netip.MustParseAddr("10.244.255.0"),
+				Backend:    BackendConf{Type: BackendUDP, Port: 8285},
+			},
+		},
+		{
 			name: "explicit VNI 0 is kept",
 			in:   `{"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan", "VNI": 0}}`,
 			want: NetConf{
@@ -201,12 +225,10 @@ func TestParseNetConfErrors(t *testing.T) {
 			`net-conf.json: IPv6SubnetMin: 10.0.0.0 is not an IPv6 address`},
 		{"Networks unsupported", `{"Network": "10.0.0.0/16", "Networks": ["10.1.0.0/16"]}`,
 			`net-conf.json: Networks: multiple cluster CIDRs are not supported; use Network`},
-		{"host-gw", `{"Network": "10.0.0.0/16", "Backend": {"Type": "host-gw"}}`,
-			`net-conf.json: Backend.Type: backend type not supported by vxtun: "host-gw" (vxtun implements "vxlan" and "udp")`},
 		{"wireguard", `{"Network": "10.0.0.0/16", "Backend": {"Type": "wireguard"}}`,
-			`net-conf.json: Backend.Type: backend type not supported by vxtun: "wireguard" (vxtun implements "vxlan" and "udp")`},
+			`net-conf.json: Backend.Type: backend type not supported by vxtun: "wireguard" (vxtun implements "vxlan", "udp" and "host-gw")`},
 		{"empty backend type", `{"Network": "10.0.0.0/16", "Backend": {"VNI": 1}}`,
-			`net-conf.json: Backend.Type: missing (want "vxlan" or "udp")`},
+			`net-conf.json: Backend.Type: missing (want "vxlan", "udp" or "host-gw")`},
 		{"VNI too big", `{"Network": "10.0.0.0/16", "Backend": {"Type": "vxlan", "VNI": 16777216}}`,
 			`net-conf.json: Backend.VNI: 16777216 is out of range 0..16777215`},
 		{"VNI negative", `{"Network": "10.0.0.0/16", "Backend": {"Type": "vxlan", "VNI": -1}}`,
@@ -238,7 +260,7 @@ func TestParseNetConfErrors(t *testing.T) {
 }
 
 func TestUnsupportedBackendSentinel(t *testing.T) {
-	for _, typ := range []string{"host-gw", "wireguard", "ipip", "alloc", "ipsec", "extension", "tencentvpc"} {
+	for _, typ := range []string{"wireguard", "ipip", "alloc", "ipsec", "extension", "tencentvpc"} {
 		_, err := ParseNetConf("n", []byte(`{"Network": "10.0.0.0/16", "Backend": {"Type": "`+typ+`"}}`))
 		if !errors.Is(err, ErrUnsupportedBackend) {
 			t.Errorf("type %s: got %v, want ErrUnsupportedBackend", typ, err)

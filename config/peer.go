@@ -16,6 +16,9 @@ type Backend string
 const (
 	BackendVXLAN Backend = "vxlan"
 	BackendUDP   Backend = "udp"
+	// BackendHostGW is flannel's host-gw: no encapsulation, a kernel route
+	// per peer through the peer's public IP on the shared L2 underlay.
+	BackendHostGW Backend = "host-gw"
 )
 
 // Default UDP destination ports, as Linux and flannel use them, and the VNI
@@ -104,7 +107,7 @@ func (p *Peer) Check(s PeerScope) error {
 		return bad(ErrInvalidPeer, "Name", "empty name")
 	}
 	switch p.Backend {
-	case BackendVXLAN, BackendUDP:
+	case BackendVXLAN, BackendUDP, BackendHostGW:
 	case "":
 		return bad(ErrInvalidPeer, "Backend", "no backend")
 	default:

@@ -32,7 +32,7 @@ func TestPeerCheck(t *testing.T) {
 		{"udp without MAC, VNI ignored", mod(func(p *Peer) { p.Backend, p.VtepMAC, p.VNI = BackendUDP, nil, 1<<30 }), PeerScope{}, nil, "", ""},
 		{"no name", mod(func(p *Peer) { p.Name = "" }), PeerScope{}, ErrInvalidPeer, "Name", "empty name"},
 		{"no backend", mod(func(p *Peer) { p.Backend = "" }), PeerScope{}, ErrInvalidPeer, "Backend", "no backend"},
-		{"unknown backend", mod(func(p *Peer) { p.Backend = "host-gw" }), PeerScope{}, ErrInvalidPeer, "Backend", `unknown backend "host-gw"`},
+		{"unknown backend", mod(func(p *Peer) { p.Backend = "wireguard" }), PeerScope{}, ErrInvalidPeer, "Backend", `unknown backend "wireguard"`},
 		{"other backend", mod(func(p *Peer) { p.Backend, p.VtepMAC = BackendUDP, nil }), full, ErrForeignPeer, "Backend", "backend udp, this network uses vxlan"},
 		{"no IP", mod(func(p *Peer) { p.PublicIP = netip.Addr{} }), PeerScope{}, ErrInvalidPeer, "PublicIP", "no public IP"},
 		{"broadcast IP", mod(func(p *Peer) { p.PublicIP = netip.MustParseAddr("255.255.255.255") }), PeerScope{}, ErrInvalidPeer, "PublicIP", "public IP 255.255.255.255 is not a unicast address"},

@@ -13,8 +13,9 @@ import (
 // Dataplane carries overlay packets between this node and its peers. The
 // node opens one with an Opener, gives it peers, runs it, reads its
 // counters and closes it. Implementations: the userspace TUN forwarder
-// (userspace_linux.go); later ones (kernel vxlan, host-gw) are files beside
-// it. dataplanetest has a fake.
+// (userspace_linux.go), host-gw (hostgw.go) and DirectRouting over the
+// userspace one (directrouting.go); later ones (kernel vxlan) are files
+// beside them. dataplanetest has a fake.
 type Dataplane interface {
 	// SetPeers replaces the whole peer set. It is atomic: on error the
 	// previous set stays in force and the error names the offending peer.
@@ -67,7 +68,7 @@ type Config struct {
 
 // Info describes an open dataplane.
 type Info struct {
-	Kind     string // "userspace", later "kernel", "host-gw"
+	Kind     string // "userspace", "host-gw", "userspace+direct-routing", later "kernel"
 	Device   string // overlay device name
 	Listen   string // underlay listen address, if any
 	Offloads string // device offloads, if any

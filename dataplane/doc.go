@@ -1,7 +1,10 @@
 // Package dataplane is the seam between the node and whatever carries
 // overlay packets: the Dataplane interface, the Config it is opened with,
 // and its implementations, one file each (userspace_linux.go: the TUN and
-// the fastpath forwarder). dataplane/dataplanetest is a fake for node tests.
+// the fastpath forwarder; hostgw.go: flannel's host-gw, kernel routes only;
+// directrouting.go: vxlan DirectRouting, an encapsulating dataplane plus
+// direct routes for on-link peers; peerroutes.go: the route programming the
+// last two share). dataplane/dataplanetest is a fake for node tests.
 //
 // Ownership: an Opener's Dataplane owns the devices and sockets it made and
 // every host change it asked Config.Host for; Close undoes them. The node

@@ -1,10 +1,11 @@
 // Package hostnet owns every change vxtun makes to the host's network
 // state: link configuration (MTU, queue length, addresses, routes), sysctls,
 // forward-accept rules (nftables: vxtun's own table "vxtun" plus tagged
-// rules in the host's forward-hook base chains, e.g. iptables-nft's FORWARD)
+// rules in the host's forward-hook base chains, e.g. iptables-nft's FORWARD),
 // masquerade rules (flanneld's --ip-masq: a NAT chain "postrouting" in
-// the same table, masq.go and masq_linux.go) and, as they arrive, routes to
-// peers, neighbour/fdb entries and kernel vxlan devices. Nothing else in
+// the same table, masq.go and masq_linux.go), peer routes (SetPeerRoutes:
+// host-gw and DirectRouting, routes.go and routes_linux.go) and, as they
+// arrive, neighbour/fdb entries and kernel vxlan devices. Nothing else in
 // vxtun changes the host.
 //
 // A Host is declarative where it can be: it is told what the host should

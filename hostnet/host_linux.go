@@ -20,6 +20,7 @@ type host struct {
 	mu     sync.Mutex
 	undo   []change // in the order applied
 	closed bool
+	routes map[string]*peerRoutes // SetPeerRoutes' sets by owner (routes_linux.go)
 }
 
 // change is one applied change and how to undo it.

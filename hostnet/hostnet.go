@@ -49,6 +49,19 @@ type Host interface {
 	// replaced as a whole in one transaction, so a restart leaves no
 	// duplicates. Close removes them.
 	SetMasquerade(nets []MasqNet) error
+	// SetPeerRoutes makes owner's peer routes (host-gw, DirectRouting:
+	// "<subnet> via <peer public IP> dev <underlay>") exactly routes:
+	// new ones are added, changed ones replaced (also a route of that
+	// destination someone else left), missing ones deleted. Each route
+	// stands alone: one the kernel refuses (a gateway that is not on-link:
+	// "network is unreachable") is left out and reported as a *RouteError
+	// in the returned error, the others are applied. Close deletes them.
+	// Owners are independent sets in one Host (routes.go).
+	SetPeerRoutes(owner string, routes []Route) error
+	// OnLink reports whether ip is directly connected through the link
+	// dev: the kernel's route lookup for ip goes out of dev without a
+	// gateway (flannel's DirectRouting test). It changes nothing.
+	OnLink(dev string, ip netip.Addr) (bool, error)
 }
 
 // Link is the configuration of one link.

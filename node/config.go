@@ -59,8 +59,9 @@ type Config struct {
 	// before the "vxtun running" line (cmd releases held-back log lines).
 	Started func()
 
-	// Opener opens the dataplane; nil means dataplane.OpenUserspace (and
-	// then Check defaults to dataplane.CheckUserspace).
+	// Opener opens the dataplane; nil means the one for the backend
+	// (opener.go: userspace, DirectRouting over userspace, host-gw), and
+	// then Check defaults to that dataplane's check.
 	Opener dataplane.Opener
 	// Check, if set, is called with the dataplane's config before the peer
 	// source is contacted, so that a missing device driver or a port in
@@ -78,12 +79,6 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
-	}
-	if c.Opener == nil {
-		c.Opener = dataplane.OpenUserspace
-		if c.Check == nil {
-			c.Check = dataplane.CheckUserspace
-		}
 	}
 	if c.NewHost == nil {
 		c.NewHost = defaultHost

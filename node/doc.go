@@ -5,8 +5,9 @@
 // the network config from its file or the peer source, underlay address
 // and MTU, UDP port, VTEP MAC), creates the one peer source
 // (registry.New), takes the subnet lease if the source is a
-// registry.LeaseHolder, opens the dataplane through Config.Opener (the
-// userspace TUN forwarder by default), applies peer sets (a rejected one
+// registry.LeaseHolder, opens the dataplane through Config.Opener (by
+// default the one for the backend, opener.go: the userspace TUN forwarder,
+// vxlan DirectRouting over it, or host-gw routes), applies peer sets (a rejected one
 // leaves the previous one in force and is counted), writes subnet.env,
 // restarts the dataplane with the new subnet when the lease moves, and
 // serves /metrics and pprof on Config.DebugAddr. It stops when its context

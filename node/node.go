@@ -258,7 +258,8 @@ func (n *Node) closeHost(h hostnet.Host) {
 func (n *Node) open(s *settings) (*running, error) {
 	cfg := n.dataplaneConfig(s)
 	cfg.Host = n.cfg.NewHost()
-	dp, err := n.cfg.Opener(cfg)
+	open, _ := n.cfg.opener(s.nc)
+	dp, err := open(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -113,8 +113,8 @@ func (n *Node) resolve(ctx context.Context) (*settings, error) {
 		return nil, fmt.Errorf("underlay MTU %d leaves no room for %s encapsulation", s.underlay.MTU, s.nc.Backend.Type)
 	}
 	s.port = nd.Port(s.nc)
-	if c.Check != nil {
-		if err := c.Check(n.dataplaneConfig(s)); err != nil {
+	if _, check := c.opener(s.nc); check != nil {
+		if err := check(n.dataplaneConfig(s)); err != nil {
 			return nil, err
 		}
 	}

@@ -144,9 +144,11 @@ type heldLease struct {
 // flanneld's udp backend writes). Skipped, with a log line: keys that are
 // not leases, malformed values (JSON, public IP, MAC, VNI), subnets outside
 // Network or overlapping ours, leases carrying our public IP, and leases of
-// another backend than the network's — vxlan and flannel's udp
-// encapsulation do not interoperate, and host-gw, wireguard and the like
-// are not encapsulations vxtun speaks. A key whose subnet parses still
+// another backend than the network's — vxlan, flannel's udp encapsulation
+// and host-gw routes do not interoperate (flanneld ignores them too), and
+// wireguard and the like are not backends vxtun speaks. A host-gw
+// network's leases are written and read as flanneld's host-gw backend
+// does: BackendType "host-gw", no BackendData. A key whose subnet parses still
 // occupies that subnet when picking ours, whatever its value.
 //
 // Lease lifetime: the key is attached to an etcd lease of LeaseTTL,

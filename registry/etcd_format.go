@@ -30,15 +30,19 @@ import (
 // (flanneld's LeaseAttrs; its vxlan backend carries the IPv6 overlay on a
 // second device, flannel-v6.1, over PublicIPv6). vxtun carries both
 // families over its one underlay socket: it writes PublicIPv6 null and its
-// own VtepMAC in BackendV6Data. flanneld's udp backend writes no
-// BackendType and no BackendData, so an absent BackendType means "udp".
+// own VtepMAC in BackendV6Data. flanneld's host-gw backend writes
+//
+//	{"PublicIP":"198.18.0.2","PublicIPv6":null,"BackendType":"host-gw"}
+//
+// flanneld's udp backend writes no BackendType and no BackendData, so an
+// absent BackendType means "udp".
 
 // Errors of the lease format.
 var (
 	ErrBadLeaseKey   = errors.New("bad lease key")
 	ErrBadLeaseValue = errors.New("bad lease value")
 	// ErrUnsupportedBackend is a lease of a backend vxtun does not speak
-	// (host-gw, wireguard, ...): config's sentinel for the same thing.
+	// (wireguard, ipip, ...): config's sentinel for the same thing.
 	ErrUnsupportedBackend = config.ErrUnsupportedBackend
 )
 
@@ -150,7 +154,7 @@ type leaseV6 struct {
 
 // encodeLeaseValue returns exactly what flanneld writes for a node with the
 // given public IPv4 address: for vxlan with BackendType and BackendData, for
-// udp without either.
+// host-gw with BackendType only, for udp without either.
 func encodeLeaseValue(a leaseAttrs) ([]byte, error) {
 	if !a.PublicIP.Is4() {
 		return nil, fmt.Errorf("encode lease: public IP %v is not IPv4", a.PublicIP)
@@ -186,6 +190,9 @@ func encodeLeaseValue(a leaseAttrs) ([]byte, error) {
 				return nil, fmt.Errorf("encode lease: %w", err)
 			}
 		}
+	case config.BackendHostGW:
+		// flanneld's host-gw backend: BackendType, no BackendData.
+		v.BackendType = string(config.BackendHostGW)
 	default:
 		return nil, fmt.Errorf("encode lease: %w: %q", ErrUnsupportedBackend, a.Backend)
 	}
@@ -253,6 +260,10 @@ func decodeLeaseValue(b []byte) (leaseAttrs, error) {
 			}
 			a.V6.VNI, a.V6.VtepMAC = d6.VNI, mac6
 		}
+	case string(config.BackendHostGW):
+		// flanneld writes no BackendData for host-gw and reads none: any
+		// is ignored.
+		a.Backend = config.BackendHostGW
 	default:
 		return leaseAttrs{}, fmt.Errorf("%w: %q", ErrUnsupportedBackend, v.BackendType)
 	}

@@ -49,6 +49,9 @@ func TestEncodeLeaseValue(t *testing.T) {
 		// flanneld's udp backend writes neither BackendType nor BackendData.
 		{"udp", leaseAttrs{PublicIP: ip, Backend: config.BackendUDP},
 			`{"PublicIP":"198.18.0.7","PublicIPv6":null}`},
+		// flanneld's host-gw backend: BackendType, no BackendData.
+		{"host-gw", leaseAttrs{PublicIP: ip, Backend: config.BackendHostGW},
+			`{"PublicIP":"198.18.0.7","PublicIPv6":null,"BackendType":"host-gw"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,7 +78,7 @@ func TestEncodeLeaseValue(t *testing.T) {
 		{PublicIP: ip, Backend: config.BackendVXLAN, VNI: 1},                                                 // no MAC
 		{PublicIP: ip, Backend: config.BackendVXLAN, VNI: 1, VtepMAC: mustMAC(t, "01:00:5e:00:00:01")},       // multicast
 		{PublicIP: ip, Backend: config.BackendVXLAN, VNI: 1 << 24, VtepMAC: mustMAC(t, "02:00:00:00:00:01")}, // VNI
-		{PublicIP: ip, Backend: "host-gw"},
+		{PublicIP: ip, Backend: "wireguard"},
 	}
 	for _, in := range bad {
 		if got, err := encodeLeaseValue(in); err == nil {
@@ -132,6 +135,7 @@ func TestLeasePeer(t *testing.T) {
 	vx := mustNetConf(t, vxlanNetConf)
 	vx4096 := mustNetConf(t, `{"Network":"198.19.0.0/16","Backend":{"Type":"vxlan","VNI":4096,"Port":4789}}`)
 	udp := mustNetConf(t, udpNetConf)
+	hostgw := mustNetConf(t, `{"Network":"198.19.0.0/16","Backend":{"Type":"host-gw"}}`)
 	self := netip.MustParseAddr("198.18.0.1")
 	own := netip.MustParsePrefix("198.19.1.0/24")
 	kernel := `{"PublicIP":"198.18.0.2","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:42:c6:12:00:02"}}`
@@ -161,6 +165,13 @@ func TestLeasePeer(t *testing.T) {
 		{name: "flannel udp backend", nc: udp, key: "198.19.3.0-24", value: `{"PublicIP":"198.18.0.3","PublicIPv6":null}`,
 			want: &config.Peer{Name: "198.19.3.0-24", PublicIP: netip.MustParseAddr("198.18.0.3"), Port: 8285,
 				Subnets: []netip.Prefix{netip.MustParsePrefix("198.19.3.0/24")}, Backend: config.BackendUDP}},
+		{name: "flanneld host-gw", nc: hostgw, key: "198.19.4.0-24", value: `{"PublicIP":"198.18.0.4","PublicIPv6":null,"BackendType":"host-gw"}`,
+			want: &config.Peer{Name: "198.19.4.0-24", PublicIP: netip.MustParseAddr("198.18.0.4"),
+				Subnets: []netip.Prefix{netip.MustParsePrefix("198.19.4.0/24")}, Backend: config.BackendHostGW}},
+		{name: "host-gw BackendData ignored", nc: hostgw, key: "198.19.4.0-24", value: `{"PublicIP":"198.18.0.4","BackendType":"host-gw","BackendData":{"x":1}}`,
+			want: &config.Peer{Name: "198.19.4.0-24", PublicIP: netip.MustParseAddr("198.18.0.4"),
+				Subnets: []netip.Prefix{netip.MustParsePrefix("198.19.4.0/24")}, Backend: config.BackendHostGW}},
+		{name: "vxlan lease in host-gw network", nc: hostgw, key: "198.19.2.0-24", value: kernel, wantErr: errSkip},
 		{name: "dual-stack key", nc: vx, key: "198.19.2.0-24&fc00:0:0:2::-64", value: kernel,
 			want: &config.Peer{Name: "198.19.2.0-24&fc00:0:0:2::-64", PublicIP: netip.MustParseAddr("198.18.0.2"), Port: 8472,
 				Subnets: []netip.Prefix{netip.MustParsePrefix("198.19.2.0/24")}, Backend: config.BackendVXLAN,
@@ -184,8 +195,10 @@ func TestLeasePeer(t *testing.T) {
 		{name: "bad key", nc: vx, key: "hello", value: kernel, wantErr: ErrBadLeaseKey},
 		{name: "host bits in key", nc: vx, key: "198.19.2.1-24", value: kernel, wantErr: ErrBadLeaseKey},
 		{name: "nested key", nc: vx, key: "x/198.19.2.0-24", value: kernel, wantErr: ErrBadLeaseKey},
-		{name: "host-gw backend", nc: vx, key: "198.19.2.0-24",
-			value: `{"PublicIP":"198.18.0.2","BackendType":"host-gw"}`, wantErr: ErrUnsupportedBackend},
+		{name: "host-gw lease in vxlan network", nc: vx, key: "198.19.2.0-24",
+			value: `{"PublicIP":"198.18.0.2","BackendType":"host-gw"}`, wantErr: errSkip},
+		{name: "wireguard backend", nc: vx, key: "198.19.2.0-24",
+			value: `{"PublicIP":"198.18.0.2","BackendType":"wireguard"}`, wantErr: ErrUnsupportedBackend},
 		{name: "udp lease in vxlan network", nc: vx, key: "198.19.2.0-24", value: `{"PublicIP":"198.18.0.2","PublicIPv6":null}`, wantErr: errSkip},
 		{name: "vxlan lease in udp network", nc: udp, key: "198.19.2.0-24", value: kernel, wantErr: errSkip},
 		{name: "our public IP", nc: vx, key: "198.19.2.0-24",

@@ -539,7 +539,7 @@ func TestEtcdBadData(t *testing.T) {
 		"10.244.5.0-24":  kernelLease("198.18.0.5", "02:00:00:00:00:05"),
 		"garbage":        kernelLease("198.18.0.6", "02:00:00:00:00:06"),
 		"198.19.7.1-24":  kernelLease("198.18.0.7", "02:00:00:00:00:07"),
-		"198.19.8.0-24":  `{"PublicIP":"198.18.0.8","PublicIPv6":null,"BackendType":"host-gw"}`,
+		"198.19.8.0-24":  `{"PublicIP":"198.18.0.8","PublicIPv6":null,"BackendType":"wireguard"}`,
 		"198.19.9.0-24":  udpLease("198.18.0.9"),
 		"198.19.10.0-24": `null`,
 		"x/y":            kernelLease("198.18.0.11", "02:00:00:00:00:0b"),

@@ -129,7 +129,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 	if len(d.failed) > 0 {
 		return fmt.Errorf("%d check(s) failed: %s", len(d.failed), strings.Join(d.failed, "; "))
 	}
-	fmt.Fprintln(d.out, "\nall pairs reachable: pod to pod through cni0, ping and TCP crossed vxtun↔vxtun and vxtun↔kernel vxlan both ways")
+	fmt.Fprintln(d.out, "\nall pairs reachable: pod to pod through cni0, ping and TCP crossed vxtun↔vxtun and vxtun↔"+d.node3Kind()+" both ways")
 	return nil
 }
 
@@ -298,6 +298,12 @@ func (d *demo) setup(ctx context.Context) error {
 	}
 
 	k := d.nodes[2]
+	if d.hostGW() {
+		if err := d.setupFlanneldHostGW(ctx, k); err != nil {
+			return err
+		}
+		return d.writeVxtunConfigs()
+	}
 	d.section("%s: kernel vxlan flannel.1, programmed as flannel does", k.name())
 	kdev := flannelvxlan.Device{Local: netip.MustParseAddr(k.ul()), MAC: mustMAC(k.mac()),
 		Subnet: netip.MustParsePrefix(k.subnet())}
@@ -327,7 +333,11 @@ func (d *demo) setup(ctx context.Context) error {
 		return fmt.Errorf("subnet.env of %s: %w", k.name(), err)
 	}
 	fmt.Fprintf(d.out, "  %s subnet.env (as flanneld writes it): %s\n", k.name(), oneLine(k.subnetEnv()))
+	return d.writeVxtunConfigs()
+}
 
+// writeVxtunConfigs writes and shows node1's and node2's configuration.
+func (d *demo) writeVxtunConfigs() error {
 	d.section("vxtun configuration (%s)", d.dir)
 	for _, n := range d.nodes[:2] {
 		if err := d.writeConfig(n); err != nil {
@@ -357,7 +367,7 @@ func (d *demo) writeConfig(n *node) error {
 		name string
 		v    any
 	}{
-		{"net-conf.json", map[string]any{"Network": network, "Backend": map[string]any{"Type": "vxlan", "VNI": 1, "Port": 8472}}},
+		{"net-conf.json", map[string]any{"Network": network, "Backend": d.backendConf()}},
 		{"node.json", map[string]any{
 			"PublicIP": n.ul(), "Iface": "ul0", "Subnet": n.subnet(), "TunName": "vxtun0",
 			"VtepMAC": n.mac(), "SubnetFile": n.subnetEnv(), "IPMasq": true,
@@ -702,6 +712,7 @@ func (d *demo) stats(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
+	d.showRoutes(ctx)
 	d.section("counters")
 	for _, n := range d.nodes {
 		if ctx.Err() != nil {
@@ -709,7 +720,10 @@ func (d *demo) stats(ctx context.Context) {
 		}
 		var out string
 		var err error
-		if n.kernel {
+		if n.kernel && d.hostGW() {
+			fmt.Fprintf(d.out, "  %s (flanneld-style host-gw): ip -s link show ul0\n", n.name())
+			out, err = d.sh(ctx, false, "ip", "-n", n.ns, "-s", "link", "show", "ul0")
+		} else if n.kernel {
 			fmt.Fprintf(d.out, "  %s (kernel vxlan): ip -s link show flannel.1\n", n.name())
 			out, err = d.sh(ctx, false, "ip", "-n", n.ns, "-s", "link", "show", "flannel.1")
 		} else {

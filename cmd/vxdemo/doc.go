@@ -3,6 +3,8 @@
 //
 //	sudo go run ./cmd/vxdemo          # or: make demo
 //	sudo go run ./cmd/vxdemo -quick   # short run (CI)
+//	sudo go run ./cmd/vxdemo -backend host-gw   # host-gw; node3 as flanneld's host-gw
+//	sudo go run ./cmd/vxdemo -direct-routing    # vxlan DirectRouting on node1, node2
 //
 // It builds vxtun, makes four network namespaces — a "switch" holding a
 // Linux bridge, and three nodes plugged into it (underlay 198.18.0.1-3/24) —

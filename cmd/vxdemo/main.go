@@ -21,6 +21,11 @@ type Config struct {
 	Keep    bool          // keep the work directory (configs, logs)
 	Ready   time.Duration // how long vxtun may take to come up
 	Verbose bool          // print every command
+	// Backend is "vxlan" (node3: kernel vxlan as flannel programs it) or
+	// "host-gw" (node3: host-gw routes as flanneld sets them); see routed.go.
+	Backend string
+	// DirectRouting turns on vxlan DirectRouting on the vxtun nodes.
+	DirectRouting bool
 }
 
 func main() {
@@ -36,7 +41,13 @@ func main() {
 	flag.IntVar(&cfg.Pings, "pings", 0, "pings per pair (default 10, quick 3)")
 	flag.BoolVar(&cfg.Keep, "keep", false, "keep the work directory with configs and vxtun logs")
 	flag.BoolVar(&cfg.Verbose, "v", false, "print every command")
+	flag.StringVar(&cfg.Backend, "backend", "vxlan", "vxlan (node3: kernel vxlan as flannel programs it) or host-gw (every node routes, node3 as flanneld's host-gw backend does)")
+	flag.BoolVar(&cfg.DirectRouting, "direct-routing", false, "vxlan with DirectRouting on the vxtun nodes: peers on the underlay subnet get a direct route instead of VXLAN")
 	flag.Parse()
+	if err := cfg.checkBackend(); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(2)
+	}
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "demo: unexpected argument %q\n", flag.Arg(0))
 		os.Exit(2)

@@ -213,7 +213,7 @@ func TestBuildRejectsInvalidPeers(t *testing.T) {
 		})}, "prefix routed to two peers"},
 		{"invalid subnet", []config.Peer{mod(func(p *config.Peer) { p.Subnets = append(p.Subnets, netip.Prefix{}) })}, "invalid subnet"},
 		{"no backend", []config.Peer{mod(func(p *config.Peer) { p.Backend = "" })}, "no backend"},
-		{"unknown backend", []config.Peer{mod(func(p *config.Peer) { p.Backend = "host-gw" })}, `unknown backend "host-gw"`},
+		{"unknown backend", []config.Peer{mod(func(p *config.Peer) { p.Backend = "wireguard" })}, `unknown backend "wireguard"`},
 		{"VNI too big", []config.Peer{mod(func(p *config.Peer) { p.VNI = 1 << 24 })}, "does not fit in 24 bits"},
 	}
 	for _, tt := range tests {

@@ -31,6 +31,7 @@ type Fake struct {
 	fail    map[string]error
 	calls   []string
 	closed  bool
+	routes  routeState // SetPeerRoutes and OnLink (routes.go)
 }
 
 var _ hostnet.Host = (*Fake)(nil)
