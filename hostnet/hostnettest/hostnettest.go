@@ -27,6 +27,7 @@ type Fake struct {
 	links   map[string]hostnet.Link
 	sysctls map[string]string
 	forward []netip.Prefix
+	vxlans  map[string]*vxlanDev // vxlan.go
 	fail    map[string]error
 	calls   []string
 	closed  bool
@@ -173,7 +174,7 @@ func (f *Fake) Changes() []string {
 		}
 		out = append(out, "nftables forward accept "+strings.Join(s, " "))
 	}
-	return out
+	return append(out, f.vxlanChangesLocked()...)
 }
 
 // Close forgets all state, as the real Host undoes it. A planned failure
@@ -189,6 +190,7 @@ func (f *Fake) Close() error {
 	f.closed = true
 	clear(f.links)
 	clear(f.sysctls)
+	clear(f.vxlans)
 	f.forward = nil
 	if err != nil {
 		return fmt.Errorf("undo host changes: %w", err)
