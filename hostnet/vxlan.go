@@ -9,6 +9,9 @@ import (
 	"strings"
 )
 
+// ErrNoSuchLink is wrapped by LinkStats when the link is gone.
+var ErrNoSuchLink = errors.New("no such link")
+
 // ErrLinkExists is returned by AddVXLAN when a link of another type than
 // vxlan has the device's name: vxtun does not delete what is not a vxlan
 // device.
@@ -21,7 +24,7 @@ var ErrLinkExists = errors.New("a link of another type has the name")
 type VXLAN struct {
 	Name  string           // e.g. "flannel.1"
 	VNI   uint32           // 1 .. 2^24-1
-	Local netip.Addr       // outer source address: the node's public IP
+	Local netip.Addr       // outer source address: the node's public IP; invalid leaves it to the routing table
 	Dev   string           // underlay link (the kernel's "dev"); "" leaves it to the routing table
 	Port  uint16           // UDP port (the kernel's "dstport")
 	MAC   net.HardwareAddr // the device's address: the node's VtepMAC
@@ -40,8 +43,6 @@ func (d VXLAN) check() error {
 		return errors.New("no device name")
 	case d.VNI == 0 || d.VNI >= 1<<24:
 		return fmt.Errorf("VNI %d is not in 1..16777215", d.VNI)
-	case !d.Local.IsValid():
-		return errors.New("no local address")
 	case d.Port == 0:
 		return errors.New("no UDP port")
 	case len(d.MAC) != 6:
@@ -60,7 +61,10 @@ func (d VXLAN) check() error {
 // String is the device in ip(8)'s words, for Changes and logs.
 func (d VXLAN) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "vxlan %s id %d local %s", d.Name, d.VNI, d.Local)
+	fmt.Fprintf(&b, "vxlan %s id %d", d.Name, d.VNI)
+	if d.Local.IsValid() {
+		fmt.Fprintf(&b, " local %s", d.Local)
+	}
 	if d.Dev != "" {
 		fmt.Fprintf(&b, " dev %s", d.Dev)
 	}

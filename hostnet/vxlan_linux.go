@@ -44,11 +44,15 @@ func (h *host) AddVXLAN(d VXLAN) error {
 			return fmt.Errorf("vxlan %s: delete the old device: %w", d.Name, err)
 		}
 	}
+	var local net.IP
+	if d.Local.IsValid() {
+		local = d.Local.AsSlice()
+	}
 	link := &netlink.Vxlan{
 		LinkAttrs:    netlink.LinkAttrs{Name: d.Name, HardwareAddr: d.MAC, MTU: d.MTU},
 		VxlanId:      int(d.VNI),
 		VtepDevIndex: parent,
-		SrcAddr:      d.Local.AsSlice(),
+		SrcAddr:      local,
 		Port:         int(d.Port),
 		Learning:     false,
 		GBP:          d.GBP,
@@ -233,6 +237,10 @@ func syncVXLAN(index int, want VXLANEntries) error {
 func (h *host) LinkStats(name string) (LinkStats, error) {
 	l, err := netlink.LinkByName(name)
 	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return LinkStats{}, fmt.Errorf("link stats %s: %w", name, ErrNoSuchLink)
+		}
 		return LinkStats{}, fmt.Errorf("link stats %s: %w", name, err)
 	}
 	s := l.Attrs().Statistics

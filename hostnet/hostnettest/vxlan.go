@@ -78,7 +78,7 @@ func (f *Fake) LinkStats(name string) (hostnet.LinkStats, error) {
 	}
 	v, ok := f.vxlans[name]
 	if !ok {
-		return hostnet.LinkStats{}, fmt.Errorf("link stats %s: no such device", name)
+		return hostnet.LinkStats{}, fmt.Errorf("link stats %s: %w", name, hostnet.ErrNoSuchLink)
 	}
 	return v.stats, nil
 }
@@ -130,4 +130,14 @@ func (f *Fake) vxlanChangesLocked() []string {
 		out = append(out, v.entries.Lines(name)...)
 	}
 	return out
+}
+
+// DeleteVXLAN forgets the vxlan device name, as if someone had deleted it
+// behind vxtun's back; it reports whether there was one.
+func (f *Fake) DeleteVXLAN(name string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.vxlans[name]
+	delete(f.vxlans, name)
+	return ok
 }
