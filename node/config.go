@@ -55,8 +55,11 @@ type Config struct {
 	// before the "vxtun running" line (cmd releases held-back log lines).
 	Started func()
 
-	// Opener opens the dataplane; nil means dataplane.OpenUserspace (and
-	// then Check defaults to dataplane.CheckUserspace).
+	// Dataplane picks the dataplane when Opener is nil: dataplane.KindAuto
+	// (also ""), KindUserspace or KindKernel.
+	Dataplane string
+	// Opener opens the dataplane; nil means the one Dataplane names (and
+	// then Check defaults to its check).
 	Opener dataplane.Opener
 	// Check, if set, is called with the dataplane's config before the peer
 	// source is contacted, so that a missing device driver or a port in
@@ -75,14 +78,15 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.Opener == nil {
-		c.Opener = dataplane.OpenUserspace
-		if c.Check == nil {
-			c.Check = dataplane.CheckUserspace
-		}
-	}
 	if c.NewHost == nil {
 		c.NewHost = defaultHost
+	}
+	if c.Opener == nil {
+		open, check := openerOf(c.Dataplane, c.NewHost)
+		c.Opener = open
+		if c.Check == nil {
+			c.Check = check
+		}
 	}
 	if c.NewSource == nil {
 		c.NewSource = registry.New

@@ -37,6 +37,9 @@ type Node struct {
 
 // New checks cfg and returns a node that Run starts.
 func New(cfg Config) (*Node, error) {
+	if err := checkDataplane(cfg.Dataplane); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	cfg = cfg.withDefaults()
 	if _, err := cfg.Registry.Traits(); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
