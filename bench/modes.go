@@ -6,7 +6,10 @@ const (
 	ModeKernelVXLAN = "kernel-vxlan"
 	ModeVxtunVXLAN  = "vxtun-vxlan"
 	ModeVxtunUDP    = "vxtun-udp"
+	// ModeVxtunKernel is vxtun programming the kernel vxlan device
+	// (--dataplane kernel, vxtunkernel_linux.go).
+	ModeVxtunKernel = "vxtun-kernel"
 )
 
 // AllModes is the default alternation order.
-var AllModes = []string{ModeVeth, ModeKernelVXLAN, ModeVxtunVXLAN, ModeVxtunUDP}
+var AllModes = []string{ModeVeth, ModeKernelVXLAN, ModeVxtunVXLAN, ModeVxtunUDP, ModeVxtunKernel}
