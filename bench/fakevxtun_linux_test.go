@@ -40,6 +40,7 @@ func fakeVxtun(args []string) int {
 	netConf := fs.String(VxtunFlags.NetConf[1:], "", "net-conf.json")
 	node := fs.String(VxtunFlags.Node[1:], "", "node settings")
 	peers := fs.String(VxtunFlags.Peers[1:], "", "static peers")
+	fs.String("dataplane", "", "auto, userspace or kernel (ignored: the fake forwards in userspace)")
 	if err := fs.Parse(args[1:]); err != nil {
 		if err == flag.ErrHelp {
 			return 0

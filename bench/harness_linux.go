@@ -80,13 +80,21 @@ func newMode(name string, c Config) (Mode, error) {
 	case ModeKernelVXLAN:
 		return KernelVXLANMode{}, nil
 	case ModeVxtunVXLAN:
-		return &VxtunMode{Backend: config.BackendVXLAN, Binary: c.Vxtun, Extra: c.VxtunArgs}, nil
+		return &VxtunMode{Backend: config.BackendVXLAN, Binary: c.Vxtun, Extra: userspaceArgs(c)}, nil
 	case ModeVxtunUDP:
-		return &VxtunMode{Backend: config.BackendUDP, Binary: c.Vxtun, Extra: c.VxtunArgs}, nil
+		return &VxtunMode{Backend: config.BackendUDP, Binary: c.Vxtun, Extra: userspaceArgs(c)}, nil
 	case ModeVxtunHostGW, ModeVxtunDirectRouting:
 		return routedMode(name, c), nil
+	case ModeVxtunKernel:
+		return newVxtunKernelMode(c), nil
 	}
 	return nil, fmt.Errorf("unknown mode %q (have %s)", name, strings.Join(AllModes, ", "))
+}
+
+// userspaceArgs are the "vxtun run" flags of the userspace vxtun modes:
+// --dataplane userspace (the default, auto, would pick the kernel device).
+func userspaceArgs(c Config) []string {
+	return append([]string{"--dataplane", "userspace"}, c.VxtunArgs...)
 }
 
 // Harness runs the benchmark. See the package doc for ownership.
@@ -229,8 +237,8 @@ func (h *Harness) Run(ctx context.Context) (*Results, error) {
 	var failed []string
 	for _, name := range h.cfg.Modes {
 		mode, _ := newMode(name, h.cfg)
-		if vm, ok := mode.(*VxtunMode); ok {
-			vm.h = h
+		if vm, ok := mode.(interface{ attach(*Harness) }); ok {
+			vm.attach(h)
 		}
 		mr := &modeRun{mode: mode, res: newModeResult(name)}
 		res.Modes = append(res.Modes, mr.res)

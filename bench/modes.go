@@ -6,10 +6,13 @@ const (
 	ModeKernelVXLAN = "kernel-vxlan"
 	ModeVxtunVXLAN  = "vxtun-vxlan"
 	ModeVxtunUDP    = "vxtun-udp"
+	// ModeVxtunKernel is vxtun programming the kernel vxlan device
+	// (--dataplane kernel, vxtunkernel_linux.go).
+	ModeVxtunKernel = "vxtun-kernel"
 	// ModeVxtunHostGW and ModeVxtunDirectRouting: mode_hostgw_linux.go.
 	ModeVxtunHostGW        = "vxtun-host-gw"
 	ModeVxtunDirectRouting = "vxtun-direct-routing"
 )
 
 // AllModes is the default alternation order.
-var AllModes = []string{ModeVeth, ModeKernelVXLAN, ModeVxtunVXLAN, ModeVxtunUDP, ModeVxtunHostGW, ModeVxtunDirectRouting}
+var AllModes = []string{ModeVeth, ModeKernelVXLAN, ModeVxtunVXLAN, ModeVxtunUDP, ModeVxtunKernel, ModeVxtunHostGW, ModeVxtunDirectRouting}

@@ -4,7 +4,11 @@
 // the fastpath forwarder; hostgw.go: flannel's host-gw, kernel routes only;
 // directrouting.go: vxlan DirectRouting, an encapsulating dataplane plus
 // direct routes for on-link peers; peerroutes.go: the route programming the
-// last two share). dataplane/dataplanetest is a fake for node tests.
+// last two share; kernel_linux.go: a kernel vxlan device
+// flannel.<VNI> programmed through hostnet as flanneld programs it, the
+// kernel forwarding; auto.go: the kernel one where the kernel lets it be
+// created and brought up, else the userspace one, with a log line saying
+// which and why). dataplane/dataplanetest is a fake for node tests.
 //
 // Ownership: an Opener's Dataplane owns the devices and sockets it made and
 // every host change it asked Config.Host for; Close undoes them. The node

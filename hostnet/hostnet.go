@@ -62,6 +62,22 @@ type Host interface {
 	// dev: the kernel's route lookup for ip goes out of dev without a
 	// gateway (flannel's DirectRouting test). It changes nothing.
 	OnLink(dev string, ip netip.Addr) (bool, error)
+	// AddVXLAN creates the kernel vxlan device d (a vxlan device of that
+	// name left by a crashed vxtun or by flanneld is replaced; a link of
+	// another type is ErrLinkExists), gives it its addresses and brings it
+	// up. Close deletes it, and its neighbour, fdb entries and routes with
+	// it. On error nothing of it is left.
+	AddVXLAN(d VXLAN) error
+	// SetVXLANPeers makes the neighbour entries, fdb entries and routes of
+	// the vxlan device called name exactly those of peers (see
+	// VXLANPeer): it reads what the device has, then removes what is no
+	// longer wanted and adds or replaces what is missing or differs;
+	// entries that are already right are not touched. On error some of
+	// the changes may have been made; calling it again with the previous
+	// set restores that.
+	SetVXLANPeers(name string, peers []VXLANPeer) error
+	// LinkStats returns the kernel's counters of the link called name.
+	LinkStats(name string) (LinkStats, error)
 }
 
 // Link is the configuration of one link.

@@ -59,9 +59,12 @@ type Config struct {
 	// before the "vxtun running" line (cmd releases held-back log lines).
 	Started func()
 
-	// Opener opens the dataplane; nil means the one for the backend
-	// (opener.go: userspace, DirectRouting over userspace, host-gw), and
-	// then Check defaults to that dataplane's check.
+	// Dataplane picks the dataplane when Opener is nil: dataplane.KindAuto
+	// (also ""), KindUserspace or KindKernel (opener.go; the host-gw
+	// backend has its own, DirectRouting wraps the userspace one).
+	Dataplane string
+	// Opener opens the dataplane; nil means the one for the backend and
+	// Dataplane (opener.go), and then Check defaults to its check.
 	Opener dataplane.Opener
 	// Check, if set, is called with the dataplane's config before the peer
 	// source is contacted, so that a missing device driver or a port in

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"syscall"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,9 @@ type Node struct {
 
 // New checks cfg and returns a node that Run starts.
 func New(cfg Config) (*Node, error) {
+	if err := checkDataplane(cfg.Dataplane); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	cfg = cfg.withDefaults()
 	if _, err := cfg.Registry.Traits(); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
@@ -238,6 +242,9 @@ func (n *Node) openHost(s *settings) (hostnet.Host, error) {
 	}
 	if err := h.SetForwardAccept(nets); err != nil {
 		_ = h.Close()
+		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
+			return nil, fmt.Errorf("forward rules: %w (vxtun needs root or CAP_NET_ADMIN)", err)
+		}
 		return nil, fmt.Errorf("forward rules: %w (--iptables-forward-rules=false runs without them)", err)
 	}
 	n.log.Info("accepting forwarded pod traffic in the host firewall", "networks", fmt.Sprint(nets))

@@ -395,7 +395,7 @@ func (d *demo) startVxtun(ctx context.Context) error {
 			"--net-conf", filepath.Join(n.dir, "net-conf.json"),
 			"--node", filepath.Join(n.dir, "node.json"),
 			"--peers", filepath.Join(n.dir, "peers.json"),
-			"--debug-addr", debugAddr}
+			"--debug-addr", debugAddr, "--dataplane", "userspace"}
 		fmt.Fprintf(d.out, "  + %s  (log: %s)\n", strings.Join(argv, " "), n.log)
 		f, err := os.Create(n.log)
 		if err != nil {

@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/vxtun/vxtun/config"
+	"github.com/vxtun/vxtun/dataplane"
 	"github.com/vxtun/vxtun/registry"
 )
 
@@ -64,6 +66,8 @@ type runOptions struct {
 	ForwardRules bool // --iptables-forward-rules
 	IPMasq       bool // --ip-masq
 
+	Dataplane string // --dataplane: auto, userspace or kernel
+
 	DebugAddr string // --debug-addr ("" = off)
 	LogLevel  string // --log-level
 
@@ -95,6 +99,7 @@ func newRunFlags(o *runOptions, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.SubnetFile, "subnet-file", "", "subnet.env `path` for the flannel CNI plugin (overrides the node file's SubnetFile; default "+config.DefaultSubnetFile+")")
 	fs.IntVar(&o.ListenPort, "listen-port", 0, "underlay UDP `port` (0: node file's ListenPort, else net-conf Backend.Port, else 8472 vxlan / 8285 udp)")
 	fs.StringVar(&o.VtepMACFile, "vtep-mac-file", "", "`file` keeping this node's VTEP MAC across restarts (vxlan; overrides the node file's VtepMAC/VtepMACFile; etcd mode default /var/lib/vxtun/vtep-mac)")
+	fs.StringVar(&o.Dataplane, "dataplane", dataplane.KindAuto, "`kind` of dataplane: auto (the kernel's vxlan device where it can be used, else userspace), userspace (the TUN device; vxtun forwards) or kernel (a kernel vxlan device flannel.<VNI> programmed as flanneld does; the kernel forwards)")
 	fs.BoolVar(&o.ForwardRules, "iptables-forward-rules", true, "accept forwarded traffic from and to the pod Network in the host firewall (nftables; flanneld's flag of the same name)")
 	fs.BoolVar(&o.IPMasq, "ip-masq", false, "masquerade pod traffic that leaves the pod Network (nftables, flanneld's flag of the same name; also the node file's IPMasq); FLANNEL_IPMASQ in subnet.env follows it")
 	fs.StringVar(&o.DebugAddr, "debug-addr", "", "serve /metrics (Prometheus text) and /debug/pprof over HTTP on this `host:port`, e.g. 127.0.0.1:9090 (off when empty)")
@@ -214,6 +219,9 @@ func (o *runOptions) check() error {
 		if err := config.CheckIfName(f.v); err != nil {
 			return usagef("%s: %v", f.flag, err)
 		}
+	}
+	if !slices.Contains(dataplane.Kinds(), o.Dataplane) {
+		return usagef("--dataplane %q: want %s", o.Dataplane, strings.Join(dataplane.Kinds(), ", "))
 	}
 	if _, err := parseLevel(o.LogLevel); err != nil {
 		return usagef("--log-level: %v", err)

@@ -86,6 +86,7 @@ func (o *runOptions) nodeConfig() node.Config {
 		ListenPort:  uint16(o.ListenPort),
 		VtepMACFile: o.VtepMACFile,
 		DebugAddr:   o.DebugAddr,
+		Dataplane:   o.Dataplane,
 
 		SkipForwardRules: !o.ForwardRules,
 		IPMasq:           o.IPMasq,

@@ -50,6 +50,11 @@ func testMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "TestMain: go build: %v\n%s", err, out)
 		return 1
 	}
+	// The tests here drive the userspace dataplane unless they pass
+	// --dataplane (a flag wins over the environment).
+	if os.Getenv("VXTUN_DATAPLANE") == "" {
+		os.Setenv("VXTUN_DATAPLANE", "userspace")
+	}
 	return m.Run()
 }
 

@@ -27,7 +27,8 @@ type Fake struct {
 	links   map[string]hostnet.Link
 	sysctls map[string]string
 	forward []netip.Prefix
-	masq    *fakeMasq // masq.go
+	masq    *fakeMasq            // masq.go
+	vxlans  map[string]*vxlanDev // vxlan.go
 	fail    map[string]error
 	calls   []string
 	closed  bool
@@ -182,7 +183,7 @@ func (f *Fake) Changes() []string {
 		}
 		out = append(out, "nftables masquerade "+strings.Join(s, " "))
 	}
-	return out
+	return append(out, f.vxlanChangesLocked()...)
 }
 
 // Close forgets all state, as the real Host undoes it. A planned failure
@@ -198,6 +199,7 @@ func (f *Fake) Close() error {
 	f.closed = true
 	clear(f.links)
 	clear(f.sysctls)
+	clear(f.vxlans)
 	f.forward = nil
 	if err != nil {
 		return fmt.Errorf("undo host changes: %w", err)

@@ -5,6 +5,12 @@
 // fdb entry and an onlink route. Tests, the demo and the benchmark harness use
 // it to build the kernel-vxlan peer vxtun must interoperate with.
 //
+// It stays separate from hostnet's kernel vxlan device (vxtun's kernel
+// dataplane) on purpose: it is the independent reference, built from
+// iproute2 commands rather than netlink calls, that tests compare vxtun's
+// device with (hostnet's TestVXLANLikeFlannel), so a mistake in one does
+// not hide in both.
+//
 // It only returns argument vectors; running them (in which network
 // namespace) is the caller's business. The package has no state and is safe
 // for concurrent use.
