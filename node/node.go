@@ -7,8 +7,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
-	"syscall"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/vxtun/vxtun/config"
