@@ -52,6 +52,9 @@ func ParsePing(out []byte) (PingResult, error) {
 			continue
 		}
 		if rest, ok := strings.CutPrefix(line, "rtt min/avg/max/mdev = "); ok {
+			// Under load ping appends ", pipe N" (probes in flight at
+			// once) and with -f ", ipg/ewma a/b ms": not part of the rtts.
+			rest, _, _ = strings.Cut(rest, ",")
 			if err := parsePingSummary(rest, &res); err != nil {
 				return PingResult{}, fmt.Errorf("parse ping summary %q: %w", line, err)
 			}

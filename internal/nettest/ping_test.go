@@ -98,6 +98,8 @@ func TestParsePingSummary(t *testing.T) {
 	}{
 		{"quiet (-q)", head + "3 packets transmitted, 3 received, 0% packet loss, time 2003ms\nrtt min/avg/max/mdev = 0.031/0.045/0.062/0.012 ms\n",
 			3, 3, 31 * time.Microsecond, 45 * time.Microsecond, 62 * time.Microsecond, 12 * time.Microsecond, true},
+		{"pipe", head + "20 packets transmitted, 20 received, 0% packet loss, time 1003ms\nrtt min/avg/max/mdev = 0.126/10.024/68.275/20.264 ms, pipe 2\n",
+			20, 20, 126 * time.Microsecond, 10024 * time.Microsecond, 68275 * time.Microsecond, 20264 * time.Microsecond, true},
 		{"seconds", head + "1 packets transmitted, 1 received\nrtt min/avg/max/mdev = 1.5/1.5/1.5/0 s\n",
 			1, 1, 1500 * time.Millisecond, 1500 * time.Millisecond, 1500 * time.Millisecond, 0, true},
 		{"no summary when all lost", head + "2 packets transmitted, 0 received, 100% packet loss, time 1001ms\n",
