@@ -123,7 +123,7 @@ func (f *Forwarder) LocalAddr() netip.AddrPort { return f.laddr }
 func (f *Forwarder) SetPeers(peers []config.Peer) error {
 	f.tableMu.Lock()
 	defer f.tableMu.Unlock()
-	b := routing.NewBuilder(f.table.Load())
+	b := routing.NewSizedBuilder(f.table.Load(), len(peers))
 	scope := config.PeerScope{Backend: f.cfg.Backend, IPv4Only: f.laddr.Addr().Is4()}
 	for _, p := range peers {
 		if err := p.Check(scope); err != nil {
