@@ -84,9 +84,14 @@ func startVXTUN(t *testing.T, ns *nettest.NS, n int, under netip.Addr, backend c
 			m.Close()
 			return err
 		}
+		// As the dataplane does: ICMP errors come from the TUN's own address.
+		if err := nettest.SetSysctl("net/ipv4/conf/vxtun0/accept_local", "1"); err != nil {
+			m.Close()
+			return err
+		}
 		v.f, err = New(Config{
 			Backend: backend, VNI: 1, ListenAddr: netip.AddrPortFrom(under, port),
-			VtepMAC: v.mac, VtepIP: nettest.VtepAddr(n), UnderlayMTU: underMTU,
+			VtepMAC: v.mac, VtepIP: nettest.VtepAddr(n), UnderlayMTU: underMTU, Subnets: []netip.Prefix{nettest.NodeSubnet(n)},
 		}, m.Devices())
 		if err != nil {
 			m.Close()
@@ -416,7 +421,8 @@ func TestRunReturnsWithTunOpen(t *testing.T) {
 			return err
 		}
 		f, err = New(Config{Backend: config.BackendVXLAN, VNI: 1, ListenAddr: netip.MustParseAddrPort("127.0.0.1:0"),
-			VtepMAC: nettest.NodeMAC(1), VtepIP: nettest.VtepAddr(1), UnderlayMTU: 1500, Logger: quietLog}, m.Devices())
+			VtepMAC: nettest.NodeMAC(1), VtepIP: nettest.VtepAddr(1), Subnets: []netip.Prefix{nettest.NodeSubnet(1)},
+			UnderlayMTU: 1500, Logger: quietLog}, m.Devices())
 		return err
 	}); err != nil {
 		if m != nil {
