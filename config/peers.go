@@ -36,6 +36,16 @@ func LoadPeers(path string, nc *NetConf, own []netip.Prefix) ([]Peer, error) {
 	return ParsePeers(path, data, nc, own)
 }
 
+// LoadPeersIn reads and parses the static peers file at path. See
+// ParsePeersIn.
+func LoadPeersIn(path string, scope PeerScope) ([]Peer, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read peers: %w", err)
+	}
+	return ParsePeersIn(path, data, scope)
+}
+
 // ParsePeers parses a static peers file; file names it in errors. Backend,
 // Port and VNI default to nc.Backend. own are this node's subnets: a peer
 // subnet overlapping one is an error, as are a bad IP or MAC, a duplicate

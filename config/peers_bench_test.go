@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -53,5 +54,48 @@ func BenchmarkLoadPeers(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestSubnetSetMatchesPairwise: on random prefix sets, subnetSet reports
+// the overlap a pairwise scan in file order reports first (the later
+// subnet earliest in the file, then the earliest subnet it overlaps), or
+// none when the scan finds none.
+func TestSubnetSetMatchesPairwise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 2000 {
+		var all []subnetPos
+		s := newSubnetSet(0)
+		for peer := range 1 + rng.IntN(12) {
+			for sub := range 1 + rng.IntN(3) {
+				var p netip.Prefix
+				if rng.IntN(4) == 0 {
+					a := netip.AddrFrom16([16]byte{0x20, 0x01, 0, 2, 0, byte(rng.IntN(4))})
+					p, _ = a.Prefix(44 + rng.IntN(8))
+				} else {
+					a := netip.AddrFrom4([4]byte{198, 19, byte(rng.IntN(8)), byte(rng.IntN(256))})
+					p, _ = a.Prefix(20 + rng.IntN(9))
+				}
+				all = append(all, subnetPos{p, peer, sub})
+				s.add(p, peer, sub)
+			}
+		}
+		var want *subnetOverlap
+	scan:
+		for i, x := range all {
+			for _, e := range all[:i] {
+				if e.p.Overlaps(x.p) {
+					want = &subnetOverlap{e, x}
+					break scan
+				}
+			}
+		}
+		got, ok := s.firstOverlap()
+		switch {
+		case want == nil && ok:
+			t.Fatalf("round %d: got overlap %v, want none (%v)", round, got, all)
+		case want != nil && (!ok || got != *want):
+			t.Fatalf("round %d: got %v (found %v), want %v (%v)", round, got, ok, *want, all)
+		}
 	}
 }

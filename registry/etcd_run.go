@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -349,8 +350,9 @@ func (s *EtcdSource) kvPeer(nc *config.NetConf, kv *mvccpb.KeyValue) (config.Pee
 	if name == own {
 		return config.Peer{}, false
 	}
-	p, err := leasePeer(nc, name, kv.Value, s.opts.PublicIP, ownSubnet)
+	p, err := leasePeer(nc, name, kv.Value, s.opts.PublicIP, s.opts.VtepMAC, ownSubnet)
 	if err != nil {
+		s.skipped.Add(1)
 		s.log.Warn("skipping lease", "key", string(kv.Key), "err", err)
 		return config.Peer{}, false
 	}
@@ -361,8 +363,10 @@ func (s *EtcdSource) kvPeer(nc *config.NetConf, kv *mvccpb.KeyValue) (config.Pee
 var errSkip = errors.New("not a peer")
 
 // leasePeer converts one lease (key name and value) into a peer of a node
-// whose network config is nc, public IP self and subnet own.
-func leasePeer(nc *config.NetConf, name string, value []byte, self netip.Addr, own netip.Prefix) (config.Peer, error) {
+// whose network config is nc, public IP self, VTEP MAC selfMAC and subnet
+// own. A lease that would loop (a public IP inside the network, ours, or
+// our VTEP MAC) is an error, as is a loopback public IP.
+func leasePeer(nc *config.NetConf, name string, value []byte, self netip.Addr, selfMAC net.HardwareAddr, own netip.Prefix) (config.Peer, error) {
 	if strings.Contains(name, "/") {
 		return config.Peer{}, fmt.Errorf("%w %q: nested key", ErrBadLeaseKey, name)
 	}
@@ -388,7 +392,7 @@ func leasePeer(nc *config.NetConf, name string, value []byte, self netip.Addr, o
 		}
 		p.VtepMAC = a.VtepMAC
 	}
-	scope := config.PeerScope{Backend: nc.Backend.Type, Network: nc, Self: self}
+	scope := config.PeerScope{Backend: nc.Backend.Type, Network: nc, Self: self, SelfMAC: selfMAC}
 	if own.IsValid() {
 		scope.Own = []netip.Prefix{own}
 	}
