@@ -27,7 +27,7 @@ import (
 // check wants. Immutable after New.
 type ownNets struct {
 	v4 []ownNet4
-	v6 []netip.Prefix
+	v6 []ownNet6
 }
 
 // ownNet4 is an IPv4 subnet as masks: addr&mask == net; bcast is its
@@ -35,6 +35,12 @@ type ownNets struct {
 type ownNet4 struct {
 	net, mask, bcast uint32
 	hasBcast         bool
+}
+
+// ownNet6 is an IPv6 subnet as two 64-bit halves and their masks.
+type ownNet6 struct {
+	p                      netip.Prefix
+	hi, lo, maskHi, maskLo uint64
 }
 
 func newOwnNets(ps []netip.Prefix) ownNets {
@@ -53,7 +59,11 @@ func newOwnNets(ps []netip.Prefix) ownNets {
 			n := binary.BigEndian.Uint32(a[:])
 			o.v4 = append(o.v4, ownNet4{net: n, mask: mask, bcast: n | ^mask, hasBcast: p.Bits() <= 30})
 		} else {
-			o.v6 = append(o.v6, p)
+			a := p.Addr().As16()
+			n := ownNet6{p: p, hi: binary.BigEndian.Uint64(a[:8]), lo: binary.BigEndian.Uint64(a[8:])}
+			n.maskHi = ^(^uint64(0) >> min(p.Bits(), 64))
+			n.maskLo = ^(^uint64(0) >> max(p.Bits()-64, 0))
+			o.v6 = append(o.v6, n)
 		}
 	}
 	return o
@@ -75,12 +85,10 @@ func (o *ownNets) dst4(d []byte) bool {
 // dst6 reports whether the raw IPv6 address d lies in one of our subnets
 // (multicast never does: our subnets are unicast prefixes).
 func (o *ownNets) dst6(d []byte) bool {
-	if len(o.v6) == 0 {
-		return false
-	}
-	a := netip.AddrFrom16([16]byte(d))
-	for _, p := range o.v6 {
-		if p.Contains(a) {
+	hi, lo := binary.BigEndian.Uint64(d[:8]), binary.BigEndian.Uint64(d[8:16])
+	for i := range o.v6 {
+		n := &o.v6[i]
+		if hi&n.maskHi == n.hi && lo&n.maskLo == n.lo {
 			return true
 		}
 	}
@@ -94,7 +102,7 @@ func (o *ownNets) first(v6 bool) (netip.Addr, bool) {
 		if len(o.v6) == 0 {
 			return netip.Addr{}, false
 		}
-		return o.v6[0].Addr(), true
+		return o.v6[0].p.Addr(), true
 	}
 	if len(o.v4) == 0 {
 		return netip.Addr{}, false

@@ -100,3 +100,47 @@ func TestOwnNets(t *testing.T) {
 		t.Errorf("first(v6): got one, want none (no IPv6 subnet)")
 	}
 }
+
+// BenchmarkInnerFilter is the per-packet cost of the address filter alone
+// (source lookup in the routing snapshot, destination against our subnets).
+func BenchmarkInnerFilter(b *testing.B) {
+	w, r := newTestWorker(b, config.BackendVXLAN)
+	t := w.f.table.Load()
+	for _, tc := range []struct {
+		name string
+		pkt  []byte
+	}{
+		{"ipv4", udp4Packet(pod2, pod1, 64, 1, false)},
+		{"ipv6", udp6Packet(pod2v6, pod1v6, 64, 1)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if w.f.checkInner(tc.pkt, r, t) != noDrop {
+					b.Fatal("dropped a good packet")
+				}
+			}
+		})
+	}
+}
+
+// TestOwnNets6: the IPv6 destination rule across prefix lengths on both
+// sides of the 64-bit boundary.
+func TestOwnNets6(t *testing.T) {
+	o := newOwnNets([]netip.Prefix{netip.MustParsePrefix("2001:2:0:1001::/64"), netip.MustParsePrefix("2001:2:0:2000::/52"),
+		netip.MustParsePrefix("2001:2:0:3000::8:0/112")})
+	for _, tc := range []struct {
+		addr string
+		want bool
+	}{
+		{"2001:2:0:1001::", true}, {"2001:2:0:1001:ffff:ffff:ffff:ffff", true}, {"2001:2:0:1002::1", false},
+		{"2001:2:0:2abc::1", true}, {"2001:2:0:3000::1", false},
+		{"2001:2:0:3000::8:1234", true}, {"2001:2:0:3000::9:0", false},
+		{"ff02::1", false},
+	} {
+		a := netip.MustParseAddr(tc.addr).As16()
+		if got := o.dst6(a[:]); got != tc.want {
+			t.Errorf("dst6(%s): got %v, want %v", tc.addr, got, tc.want)
+		}
+	}
+}
