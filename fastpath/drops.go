@@ -44,7 +44,8 @@ const (
 	// address, broadcast, multicast, anything else).
 	DropForeignDestination = "foreign_destination"
 	// DropICMPRateLimited: an ICMP error the forwarder would have written
-	// into the TUN was suppressed by the rate limits (ICMPLimits). It counts
+	// into the TUN was suppressed by the rate limits (ICMPLimits) or by the
+	// cap of 16 errors per outbound batch. It counts
 	// errors, not the packets they were about (those count as no_route or
 	// too_big).
 	DropICMPRateLimited = "icmp_ratelimited"
