@@ -34,6 +34,7 @@
 //	}
 //
 // Keys are case-insensitive and unknown keys are ignored, as with flannel.
+// Unlike flannel, a Network with host bits set ("10.244.1.0/16") is an error.
 // Other backend types (wireguard, ipip, ...) are an error wrapping
 // ErrUnsupportedBackend.
 //
@@ -61,4 +62,16 @@
 //
 // Port and VNI are optional (default: net-conf.json's Backend); VtepMAC is
 // required for vxlan.
+//
+// # Loops
+//
+// What would encapsulate packets back into the overlay, or to ourselves, is
+// refused where it can be seen: Peer.Check with a PeerScope refuses a peer
+// whose PublicIP lies inside the network (or is loopback), or that carries
+// this node's PublicIP (Self) or VTEP MAC (SelfMAC); Node.Validate and
+// NetConf.CheckUnderlay refuse an underlay address inside the network.
+//
+// Parsing a peers file takes time linear in its size: overlapping subnets
+// are found by looking each one up, masked to the prefix lengths in use,
+// among the others (BenchmarkLoadPeers).
 package config

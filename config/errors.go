@@ -102,6 +102,9 @@ func valueStart(data []byte, end int) int {
 // strict set, keys that v has no field for are errors (our own formats);
 // flannel's net-conf.json is decoded leniently as flannel does.
 func decodeJSON(file string, data []byte, v any, strict bool) error {
+	if strict && decodeStrictOnce(data, v) {
+		return nil
+	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return jsonError(file, data, err)
 	}
@@ -125,6 +128,19 @@ func decodeJSON(file string, data []byte, v any, strict bool) error {
 		return jsonError(file, data, err)
 	}
 	return nil
+}
+
+// decodeStrictOnce decodes data into v in one strict pass and reports
+// whether that succeeded with nothing but white space after the value: the
+// common case, which then costs one decode instead of two. On false, v may
+// be partly filled; decodeJSON decodes again, so its errors keep their order.
+func decodeStrictOnce(data []byte, v any) bool {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if dec.Decode(v) != nil {
+		return false
+	}
+	return len(bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n")) == 0
 }
 
 // keyOffset finds the first place name occurs as an object key in data, or -1.

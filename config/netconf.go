@@ -158,8 +158,11 @@ func (f family) check(file, network string, subnetLen int, smin, smax string) (
 	if err != nil {
 		return pfx, 0, lo, hi, keyErr(file, netKey, "%v", err)
 	}
-	// flannel (net.ParseCIDR) drops host bits: "10.244.1.0/16" is 10.244.0.0/16.
-	pfx = pfx.Masked()
+	// flannel (net.ParseCIDR) silently drops host bits; "10.244.1.0/16"
+	// is more likely a typo for a /24 than meant as 10.244.0.0/16.
+	if m := pfx.Masked(); m != pfx {
+		return pfx, 0, lo, hi, keyErr(file, netKey, "%s has host bits set (did you mean %s?)", pfx, m)
+	}
 
 	switch {
 	case subnetLen < 0:
@@ -348,6 +351,35 @@ func (nc *NetConf) Contains(p netip.Prefix) bool {
 		return nc.EnableIPv4 && within(p, nc.Network)
 	}
 	return nc.EnableIPv6 && within(p, nc.IPv6Network)
+}
+
+// ContainsAddr reports whether ip lies in the overlay (Network or
+// IPv6Network of an enabled family).
+func (nc *NetConf) ContainsAddr(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return nc.EnableIPv4 && nc.Network.Contains(ip)
+	}
+	return nc.EnableIPv6 && nc.IPv6Network.Contains(ip.WithZone(""))
+}
+
+// networkOf is the overlay network of ip's family.
+func (nc *NetConf) networkOf(ip netip.Addr) netip.Prefix {
+	if ip.Unmap().Is4() {
+		return nc.Network
+	}
+	return nc.IPv6Network
+}
+
+// CheckUnderlay reports why ip cannot be this node's underlay address in
+// this overlay: it lies inside Network or IPv6Network, so packets to it
+// would be routed into the overlay and encapsulated again.
+func (nc *NetConf) CheckUnderlay(ip netip.Addr) error {
+	if ip.IsValid() && nc.ContainsAddr(ip) {
+		return fmt.Errorf("underlay address %s is inside the overlay network %s in %s: its packets would loop through the tunnel",
+			ip.Unmap(), nc.networkOf(ip), nc.File)
+	}
+	return nil
 }
 
 // parseSubnet parses a node or peer subnet: a canonical CIDR (no host bits).

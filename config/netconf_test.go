@@ -61,8 +61,8 @@ func TestParseNetConfDefaults(t *testing.T) {
 			},
 		},
 		{
-			name: "explicit everything, lower-case keys, host bits dropped",
-			in: `{"network": "10.5.3.0/16", "subnetLen": 20, "subnetMin": "10.5.16.0", "subnetMax": "10.5.32.0",
+			name: "explicit everything, lower-case keys",
+			in: `{"network": "10.5.0.0/16", "subnetLen": 20, "subnetMin": "10.5.16.0", "subnetMax": "10.5.32.0",
 			      "EnableNFTables": true,
 			      "backend": {"type": "vxlan", "vni": 4096, "port": 4789, "gbp": true, "directRouting": true, "mtu": 1400, "Learning": false}}`,
 			want: NetConf{
@@ -197,6 +197,10 @@ func TestParseNetConfErrors(t *testing.T) {
 			`net-conf.json: Network: "fd00::/48" is not an IPv4 CIDR`},
 		{"both families off", `{"EnableIPv4": false}`,
 			`net-conf.json: EnableIPv4: both EnableIPv4 and EnableIPv6 are false`},
+		{"network with host bits", `{"Network": "10.244.1.0/16"}`,
+			`net-conf.json: Network: 10.244.1.0/16 has host bits set (did you mean 10.244.0.0/16?)`},
+		{"IPv6 network with host bits", `{"EnableIPv4": false, "EnableIPv6": true, "IPv6Network": "fd00::1:0/48"}`,
+			`net-conf.json: IPv6Network: fd00::1:0/48 has host bits set (did you mean fd00::/48?)`},
 		{"network too small", `{"Network": "10.0.0.0/29"}`,
 			`net-conf.json: Network: 10.0.0.0/29 is too small: the shortest useful prefix is /28`},
 		{"SubnetLen too long", `{"Network": "10.0.0.0/16", "SubnetLen": 31}`,

@@ -163,10 +163,14 @@ func ParseNode(file string, data []byte) (*Node, error) {
 	return n, nil
 }
 
-// Validate checks the node settings against net-conf.json: own subnets
-// inside the overlay network, a VTEP MAC source for vxlan, an MTU that
-// leaves room for the encapsulation.
+// Validate checks the node settings against net-conf.json: a PublicIP
+// outside the overlay network (NetConf.CheckUnderlay; an address found
+// through Iface is the caller's to check), own subnets inside it, a VTEP
+// MAC source for vxlan, an MTU that leaves room for the encapsulation.
 func (n *Node) Validate(nc *NetConf) error {
+	if err := nc.CheckUnderlay(n.PublicIP); err != nil {
+		return &Error{File: n.File, Key: "PublicIP", Err: err}
+	}
 	for _, s := range []struct {
 		key string
 		p   netip.Prefix

@@ -141,6 +141,8 @@ func TestNodeValidate(t *testing.T) {
 			`node.json: Subnet: 10.0.1.0/24 is outside the network 198.19.0.0/16`},
 		{"IPv6 subnet without IPv6", vx, `{"PublicIP": "198.18.0.1", "IPv6Subnet": "fd00::/64", "VtepMACFile": "/x"}`,
 			`node.json: IPv6Subnet: fd00::/64 is IPv6 but EnableIPv6 is false in net-conf.json`},
+		{"PublicIP inside the network", vx, `{"PublicIP": "198.19.7.1", "VtepMACFile": "/x"}`,
+			`node.json: PublicIP: underlay address 198.19.7.1 is inside the overlay network 198.19.0.0/16 in net-conf.json: its packets would loop through the tunnel`},
 		{"underlay MTU too small for vxlan", vx, `{"PublicIP": "198.18.0.1", "UnderlayMTU": 100, "VtepMACFile": "/x"}`,
 			`node.json: UnderlayMTU: 100 leaves no room for vxlan encapsulation: want at least 118`},
 	}

@@ -56,13 +56,14 @@ type Peer struct {
 // Kinds of PeerError (match them with errors.Is).
 var (
 	// ErrInvalidPeer: the peer description is malformed: no name, no or a
-	// non-unicast public IP, a missing or unknown backend, a VNI beyond 24
-	// bits, a bad VtepMAC, an invalid subnet.
+	// non-unicast or loopback public IP, a missing or unknown backend, a
+	// VNI beyond 24 bits, a bad VtepMAC, an invalid subnet; or it would
+	// loop: a public IP inside the overlay network.
 	ErrInvalidPeer = errors.New("invalid peer")
 	// ErrForeignPeer: the peer is well formed but not one this node can
 	// use: another backend, a subnet outside the overlay network or
-	// overlapping this node's own, this node's own public IP, an IPv6
-	// public IP for an IPv4-only underlay.
+	// overlapping this node's own, this node's own public IP or VTEP MAC,
+	// an IPv6 public IP for an IPv4-only underlay.
 	ErrForeignPeer = errors.New("peer not usable here")
 )
 
@@ -84,12 +85,17 @@ func (e *PeerError) Unwrap() error { return e.Kind }
 type PeerScope struct {
 	// Backend is this node's; a peer of another is foreign ("" skips).
 	Backend Backend
-	// Network, when set, must contain the peer's subnets (NetConf.CheckSubnet).
+	// Network, when set, must contain the peer's subnets (NetConf.CheckSubnet)
+	// and must not contain its public IP (packets to it would be
+	// encapsulated again, a loop); with it, a loopback public IP is an error
+	// too, unless Self is a loopback address as well.
 	Network *NetConf
 	// Own are this node's subnets; a peer subnet overlapping one is foreign.
 	Own []netip.Prefix
 	// Self is this node's public IP; a peer carrying it is foreign.
 	Self netip.Addr
+	// SelfMAC is this node's VTEP MAC; a peer carrying it is foreign.
+	SelfMAC net.HardwareAddr
 	// IPv4Only says the underlay socket is IPv4; an IPv6 public IP is foreign.
 	IPv4Only bool
 }
@@ -122,6 +128,13 @@ func (p *Peer) Check(s PeerScope) error {
 		return bad(ErrInvalidPeer, "PublicIP", "no public IP")
 	case ip.IsUnspecified() || ip.IsMulticast() || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
 		return bad(ErrInvalidPeer, "PublicIP", "public IP %s is not a unicast address", ip)
+	case ip.IsLoopback() && s.Network != nil && !s.Self.Unmap().IsLoopback():
+		// Checked in a node's view only: in-process tests and one-host labs
+		// run whole overlays on loopback addresses.
+		return bad(ErrInvalidPeer, "PublicIP", "public IP %s is a loopback address", ip)
+	case s.Network != nil && s.Network.ContainsAddr(ip):
+		return bad(ErrInvalidPeer, "PublicIP", "public IP %s is inside the overlay network %s: its packets would be encapsulated again (a loop)",
+			ip, s.Network.networkOf(ip))
 	case s.Self.IsValid() && ip.WithZone("") == s.Self.Unmap().WithZone(""):
 		return bad(ErrForeignPeer, "PublicIP", "public IP %s is this node's own", ip)
 	case s.IPv4Only && ip.Is6():
@@ -138,6 +151,8 @@ func (p *Peer) Check(s PeerScope) error {
 			return bad(ErrInvalidPeer, "VtepMAC", "VtepMAC %s is not a 6-byte MAC", p.VtepMAC)
 		case CheckVtepMAC(p.VtepMAC) != nil:
 			return bad(ErrInvalidPeer, "VtepMAC", "VtepMAC %s is not a unicast MAC", p.VtepMAC)
+		case len(s.SelfMAC) == 6 && [6]byte(p.VtepMAC) == [6]byte(s.SelfMAC):
+			return bad(ErrForeignPeer, "VtepMAC", "VtepMAC %s is this node's own", p.VtepMAC)
 		}
 	}
 	for i, sn := range p.Subnets {

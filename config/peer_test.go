@@ -12,7 +12,8 @@ func TestPeerCheck(t *testing.T) {
 	good := Peer{Name: "n2", PublicIP: netip.MustParseAddr("198.18.0.2"), Backend: BackendVXLAN, VNI: 1,
 		VtepMAC: net.HardwareAddr{0x0e, 0, 0, 0, 0, 2}, Subnets: []netip.Prefix{netip.MustParsePrefix("198.19.2.0/24")}}
 	full := PeerScope{Backend: BackendVXLAN, Network: nc, Own: []netip.Prefix{netip.MustParsePrefix("198.19.1.0/24")},
-		Self: netip.MustParseAddr("198.18.0.1"), IPv4Only: true}
+		Self: netip.MustParseAddr("198.18.0.1"), SelfMAC: net.HardwareAddr{0x0e, 0, 0, 0, 0, 1}, IPv4Only: true}
+	nc6 := mustNetConf(t, `{"Network": "198.19.0.0/16", "EnableIPv6": true, "IPv6Network": "2001:2:0:1000::/52", "Backend": {"Type": "vxlan"}}`)
 	mod := func(f func(p *Peer)) Peer {
 		p := good
 		p.Subnets = append([]netip.Prefix(nil), good.Subnets...)
@@ -36,6 +37,19 @@ func TestPeerCheck(t *testing.T) {
 		{"other backend", mod(func(p *Peer) { p.Backend, p.VtepMAC = BackendUDP, nil }), full, ErrForeignPeer, "Backend", "backend udp, this network uses vxlan"},
 		{"no IP", mod(func(p *Peer) { p.PublicIP = netip.Addr{} }), PeerScope{}, ErrInvalidPeer, "PublicIP", "no public IP"},
 		{"broadcast IP", mod(func(p *Peer) { p.PublicIP = netip.MustParseAddr("255.255.255.255") }), PeerScope{}, ErrInvalidPeer, "PublicIP", "public IP 255.255.255.255 is not a unicast address"},
+		{"loopback IP", mod(func(p *Peer) { p.PublicIP = netip.MustParseAddr("127.0.0.1") }), full, ErrInvalidPeer, "PublicIP", "public IP 127.0.0.1 is a loopback address"},
+		{"IPv6 loopback IP", mod(func(p *Peer) { p.PublicIP = netip.MustParseAddr("::1") }), PeerScope{Network: nc}, ErrInvalidPeer, "PublicIP", "public IP ::1 is a loopback address"},
+		{"loopback IP, alone", mod(func(p *Peer) { p.PublicIP = netip.MustParseAddr("127.0.0.1") }), PeerScope{}, nil, "", ""},
+		{"loopback IP, loopback node", mod(func(p *Peer) { p.PublicIP = netip.MustParseAddr("127.0.0.2") }),
+			PeerScope{Network: nc, Self: netip.MustParseAddr("127.0.0.1")}, nil, "", ""},
+		{"unspecified IP", mod(func(p *Peer) { p.PublicIP = netip.MustParseAddr("0.0.0.0") }), PeerScope{}, ErrInvalidPeer, "PublicIP", "public IP 0.0.0.0 is not a unicast address"},
+		{"multicast IP", mod(func(p *Peer) { p.PublicIP = netip.MustParseAddr("239.1.1.1") }), PeerScope{}, ErrInvalidPeer, "PublicIP", "public IP 239.1.1.1 is not a unicast address"},
+		{"IP inside the network", mod(func(p *Peer) { p.PublicIP = netip.MustParseAddr("198.19.2.7") }), full, ErrInvalidPeer, "PublicIP",
+			"public IP 198.19.2.7 is inside the overlay network 198.19.0.0/16: its packets would be encapsulated again (a loop)"},
+		{"IP inside the IPv6 network", mod(func(p *Peer) { p.PublicIP = netip.MustParseAddr("2001:2:0:1002::9") }), PeerScope{Network: nc6}, ErrInvalidPeer, "PublicIP",
+			"public IP 2001:2:0:1002::9 is inside the overlay network 2001:2:0:1000::/52: its packets would be encapsulated again (a loop)"},
+		{"IP inside the network, no network", mod(func(p *Peer) { p.PublicIP = netip.MustParseAddr("198.19.2.7") }), PeerScope{}, nil, "", ""},
+		{"our VtepMAC", mod(func(p *Peer) { p.VtepMAC = net.HardwareAddr{0x0e, 0, 0, 0, 0, 1} }), full, ErrForeignPeer, "VtepMAC", "VtepMAC 0e:00:00:00:00:01 is this node's own"},
 		{"our IP", mod(func(p *Peer) { p.PublicIP = netip.MustParseAddr("::ffff:198.18.0.1") }), full, ErrForeignPeer, "PublicIP", "public IP 198.18.0.1 is this node's own"},
 		{"IPv6 on IPv4 underlay", mod(func(p *Peer) { p.PublicIP = netip.MustParseAddr("2001:2::2") }), full, ErrForeignPeer, "PublicIP", "ipv6 public IP 2001:2::2, but the underlay socket is ipv4"},
 		{"VNI", mod(func(p *Peer) { p.VNI = MaxVNI + 1 }), PeerScope{}, ErrInvalidPeer, "VNI", "VNI 16777216 does not fit in 24 bits"},

@@ -35,6 +35,16 @@ func LoadPeers(path string, nc *NetConf, own []netip.Prefix) ([]Peer, error) {
 	return ParsePeers(path, data, nc, own)
 }
 
+// LoadPeersIn reads and parses the static peers file at path. See
+// ParsePeersIn.
+func LoadPeersIn(path string, scope PeerScope) ([]Peer, error) {
+	data, err := ReadFile(path, MaxPeersFileSize)
+	if err != nil {
+		return nil, fmt.Errorf("read peers: %w", err)
+	}
+	return ParsePeersIn(path, data, scope)
+}
+
 // ParsePeers parses a static peers file; file names it in errors. Backend,
 // Port and VNI default to nc.Backend. own are this node's subnets: a peer
 // subnet overlapping one is an error, as are a bad IP or MAC, a duplicate
@@ -42,20 +52,30 @@ func LoadPeers(path string, nc *NetConf, own []netip.Prefix) ([]Peer, error) {
 // outside the overlay network. Peers keep the file's order. Unknown keys are
 // errors.
 func ParsePeers(file string, data []byte, nc *NetConf, own []netip.Prefix) ([]Peer, error) {
+	return ParsePeersIn(file, data, PeerScope{Network: nc, Own: own})
+}
+
+// ParsePeersIn is ParsePeers with the node's whole view: scope.Network
+// (required) gives the backend defaults and the overlay, scope.Own this
+// node's subnets, scope.Self and scope.SelfMAC this node's public IP and
+// VTEP MAC, which no peer may carry (an encapsulation loop). scope.Backend
+// is taken from scope.Network.
+func ParsePeersIn(file string, data []byte, scope PeerScope) ([]Peer, error) {
+	nc := scope.Network
+	if nc == nil {
+		return nil, fmt.Errorf("parse peers %s: no network config", file)
+	}
+	scope.Backend = nc.Backend.Type
 	var j peersJSON
 	if err := decodeJSON(file, data, &j, true); err != nil {
 		return nil, err
 	}
-	type owner struct {
-		name string
-		p    netip.Prefix
-	}
 	var (
-		peers    = make([]Peer, 0, len(j.Peers))
-		names    = map[string]int{}
-		macs     = map[string]string{}
-		addrs    = map[netip.AddrPort]string{}
-		prefixes []owner
+		peers = make([]Peer, 0, len(j.Peers))
+		names = make(map[string]int, len(j.Peers))
+		macs  = make(map[[6]byte]string, len(j.Peers))
+		addrs = make(map[netip.AddrPort]string, len(j.Peers))
+		subs  = newSubnetSet(len(j.Peers))
 	)
 	for i, pj := range j.Peers {
 		key := func(k string) string { return fmt.Sprintf("Peers[%d].%s", i, k) }
@@ -107,10 +127,10 @@ func ParsePeers(file string, data []byte, nc *NetConf, own []netip.Prefix) ([]Pe
 			if err != nil {
 				return nil, keyErr(file, key("VtepMAC"), "%v", err)
 			}
-			if other, dup := macs[mac.String()]; dup {
+			if other, dup := macs[[6]byte(mac)]; dup {
 				return nil, keyErr(file, key("VtepMAC"), "%s is also peer %q's VtepMAC", mac, other)
 			}
-			macs[mac.String()] = p.Name
+			macs[[6]byte(mac)] = p.Name
 			p.VtepMAC = mac
 		case p.Backend == BackendVXLAN:
 			return nil, keyErr(file, key("VtepMAC"), "missing (required by the vxlan backend)")
@@ -127,29 +147,111 @@ func ParsePeers(file string, data []byte, nc *NetConf, own []netip.Prefix) ([]Pe
 			p.Subnets = append(p.Subnets, sn)
 		}
 
-		if err := p.Check(PeerScope{Backend: nc.Backend.Type, Network: nc, Own: own}); err != nil {
+		if err := p.Check(scope); err != nil {
 			var pe *PeerError
 			if errors.As(err, &pe) {
 				return nil, keyErr(file, key(pe.Field), "%s", pe.Msg)
 			}
 			return nil, keyErr(file, fmt.Sprintf("Peers[%d]", i), "%v", err)
 		}
-
-		// Overlaps between peers (and within one) are the set's business.
 		for k, sn := range p.Subnets {
-			skey := key(fmt.Sprintf("Subnets[%d]", k))
-			for _, o := range prefixes {
-				if !o.p.Overlaps(sn) {
-					continue
-				}
-				if o.name == p.Name {
-					return nil, keyErr(file, skey, "%s overlaps %s of the same peer", sn, o.p)
-				}
-				return nil, keyErr(file, skey, "%s overlaps %s of peer %q", sn, o.p, o.name)
-			}
-			prefixes = append(prefixes, owner{p.Name, sn})
+			subs.add(sn, i, k)
 		}
 		peers = append(peers, p)
 	}
+	// Overlaps between peers (and within one) are the set's business.
+	if c, ok := subs.firstOverlap(); ok {
+		skey := fmt.Sprintf("Peers[%d].Subnets[%d]", c.later.peer, c.later.sub)
+		if c.later.peer == c.earlier.peer {
+			return nil, keyErr(file, skey, "%s overlaps %s of the same peer", c.later.p, c.earlier.p)
+		}
+		return nil, keyErr(file, skey, "%s overlaps %s of peer %q", c.later.p, c.earlier.p, peers[c.earlier.peer].Name)
+	}
 	return peers, nil
+}
+
+// subnetSet finds overlapping subnets among many in time linear in their
+// number: two prefixes overlap only when one contains the other, so each
+// prefix is looked up, masked to every shorter length in use, among all
+// the others (one map lookup per distinct prefix length, of which a peer
+// set has one or two).
+type subnetSet struct {
+	at    map[netip.Prefix]subnetPos // first position of each prefix
+	lens4 [33]bool
+	lens6 [129]bool
+	all   []subnetPos
+	dup   *subnetOverlap // the first repeated prefix, in file order
+}
+
+// subnetPos is where a subnet sits in the file: Peers[peer].Subnets[sub].
+type subnetPos struct {
+	p         netip.Prefix
+	peer, sub int
+}
+
+func (a subnetPos) before(b subnetPos) bool {
+	return a.peer < b.peer || (a.peer == b.peer && a.sub < b.sub)
+}
+
+// subnetOverlap is a pair of overlapping subnets, earlier in the file first.
+type subnetOverlap struct{ earlier, later subnetPos }
+
+func newSubnetSet(n int) *subnetSet {
+	return &subnetSet{at: make(map[netip.Prefix]subnetPos, n), all: make([]subnetPos, 0, n)}
+}
+
+// add records p at Peers[peer].Subnets[sub]; calls come in file order.
+func (s *subnetSet) add(p netip.Prefix, peer, sub int) {
+	pos := subnetPos{p, peer, sub}
+	if first, dup := s.at[p]; dup {
+		if s.dup == nil {
+			s.dup = &subnetOverlap{first, pos}
+		}
+		return
+	}
+	s.at[p] = pos
+	if p.Addr().Is4() {
+		s.lens4[p.Bits()] = true
+	} else {
+		s.lens6[p.Bits()] = true
+	}
+	s.all = append(s.all, pos)
+}
+
+// firstOverlap returns the overlap whose later subnet comes first in the
+// file (ties: the earliest other subnet), as a scan in file order against
+// everything before would report it.
+func (s *subnetSet) firstOverlap() (subnetOverlap, bool) {
+	var best subnetOverlap
+	found := false
+	consider := func(c subnetOverlap) {
+		if !found || c.later.before(best.later) || (c.later == best.later && c.earlier.before(best.earlier)) {
+			best, found = c, true
+		}
+	}
+	if s.dup != nil {
+		consider(*s.dup)
+	}
+	for _, x := range s.all {
+		lens := s.lens4[:]
+		if x.p.Addr().Is6() {
+			lens = s.lens6[:]
+		}
+		for l := 0; l < x.p.Bits(); l++ {
+			if !lens[l] {
+				continue
+			}
+			anc, _ := x.p.Addr().Prefix(l)
+			a, ok := s.at[anc]
+			if !ok {
+				continue
+			}
+			if a.before(x) {
+				consider(subnetOverlap{a, x})
+			} else {
+				consider(subnetOverlap{x, a})
+			}
+		}
+	}
+	return best, found
 }

@@ -83,6 +83,10 @@ func TestParsePeersErrors(t *testing.T) {
 			`peers.json: Peers[0].PublicIP: invalid IP address "198.18.0"`},
 		{"broadcast PublicIP", vx, `{"Peers": [{"Name": "a", "PublicIP": "255.255.255.255"}]}`,
 			`peers.json: Peers[0].PublicIP: 255.255.255.255 is not a unicast address`},
+		{"PublicIP inside the network", vx, `{"Peers": [{"Name": "a", "PublicIP": "198.19.5.5", "VtepMAC": "0e:00:00:00:00:02", "Subnets": ["198.19.2.0/24"]}]}`,
+			`peers.json: Peers[0].PublicIP: public IP 198.19.5.5 is inside the overlay network 198.19.0.0/16: its packets would be encapsulated again (a loop)`},
+		{"loopback PublicIP", vx, `{"Peers": [{"Name": "a", "PublicIP": "127.0.0.1", "VtepMAC": "0e:00:00:00:00:02", "Subnets": ["198.19.2.0/24"]}]}`,
+			`peers.json: Peers[0].PublicIP: public IP 127.0.0.1 is a loopback address`},
 		{"duplicate PublicIP and port", vx, `{"Peers": [` + a + `, {"Name": "b", "PublicIP": "198.18.0.2", "Port": 8472}]}`,
 			`peers.json: Peers[1].PublicIP: 198.18.0.2:8472 is also peer "a"'s address`},
 		{"port out of range", vx, `{"Peers": [{"Name": "a", "PublicIP": "198.18.0.2", "Port": 65536}]}`,
@@ -172,5 +176,36 @@ func BenchmarkParsePeers1000(b *testing.B) {
 		if _, err := ParsePeers("peers.json", data, nc, nil); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestParsePeersInSelf: with the node's own public IP and VTEP MAC in the
+// scope, a peer carrying either is an error naming the key.
+func TestParsePeersInSelf(t *testing.T) {
+	nc := mustNetConf(t, `{"Network": "198.19.0.0/16", "Backend": {"Type": "vxlan"}}`)
+	scope := PeerScope{Network: nc, Own: []netip.Prefix{netip.MustParsePrefix("198.19.1.0/24")},
+		Self: netip.MustParseAddr("198.18.0.1"), SelfMAC: net.HardwareAddr{0x0e, 0, 0, 0, 0, 1}}
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{"ok", `{"Peers": [{"Name": "a", "PublicIP": "198.18.0.2", "VtepMAC": "0e:00:00:00:00:02", "Subnets": ["198.19.2.0/24"]}]}`, ""},
+		{"our PublicIP", `{"Peers": [{"Name": "a", "PublicIP": "198.18.0.1", "VtepMAC": "0e:00:00:00:00:02", "Subnets": ["198.19.2.0/24"]}]}`,
+			`peers.json: Peers[0].PublicIP: public IP 198.18.0.1 is this node's own`},
+		{"our VtepMAC", `{"Peers": [{"Name": "a", "PublicIP": "198.18.0.2", "VtepMAC": "0e:00:00:00:00:01", "Subnets": ["198.19.2.0/24"]}]}`,
+			`peers.json: Peers[0].VtepMAC: VtepMAC 0e:00:00:00:00:01 is this node's own`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParsePeersIn("peers.json", []byte(tc.in), scope)
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Errorf("got error %q, want %q", got, tc.want)
+			}
+		})
+	}
+	if _, err := ParsePeersIn("peers.json", []byte(`{"Peers": []}`), PeerScope{}); err == nil {
+		t.Error("no network config: got no error, want one")
 	}
 }

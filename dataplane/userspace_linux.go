@@ -93,6 +93,16 @@ func OpenUserspace(cfg Config) (Dataplane, error) {
 	}
 	if cfg.Subnet.IsValid() {
 		fc.VtepIP = cfg.Subnet.Masked().Addr()
+		// ICMP errors the forwarder makes come from <subnet>.0, an address
+		// of this host: without accept_local the kernel drops them as martians.
+		if err := cfg.Host.SetSysctl("net/ipv4/conf/"+multi.Name()+"/accept_local", "1"); err != nil {
+			log.Warn("accept_local on the TUN (ICMP errors from its address will be dropped)", "err", err)
+		}
+	}
+	for _, sn := range []netip.Prefix{cfg.Subnet, cfg.Subnet6} {
+		if sn.IsValid() {
+			fc.Subnets = append(fc.Subnets, sn)
+		}
 	}
 	if u.fwd, err = fastpath.New(fc, multi.Devices()); err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {

@@ -25,6 +25,17 @@ type Config struct {
 	// VtepIP is our overlay address (<own subnet>.0); ARP requests for it are
 	// answered (vxlan only).
 	VtepIP netip.Addr
+	// Subnets are this node's own overlay subnets (IPv4 and/or IPv6). An
+	// inner packet from a peer is written to the TUN only if its
+	// destination is a unicast address of one of them (and its source lies
+	// in that peer's subnets); with none, every inner IP packet from peers
+	// is dropped as foreign_destination. The first subnet of each family
+	// gives the source address of the ICMP errors the forwarder makes
+	// (<subnet>.0, the TUN's address).
+	Subnets []netip.Prefix
+	// ICMP limits the rate of the ICMP errors the forwarder writes into the
+	// TUN (the zero value: the kernel's defaults).
+	ICMP ICMPLimits
 	// UnderlayMTU is the MTU of the underlay link; packets that would not
 	// fit after encapsulation are answered with ICMP "fragmentation needed".
 	UnderlayMTU int

@@ -23,10 +23,12 @@ func newTestWorker(t testing.TB, backend config.Backend) (*worker, *routing.Rout
 	f := &Forwarder{
 		cfg: Config{Backend: backend}, log: slog.Default(), enc: enc, hdrLen: enc.headerLen(),
 		vtepIP: netip.MustParseAddr("198.19.1.0"), mtu: 1500,
+		own:  newOwnNets([]netip.Prefix{netip.MustParsePrefix("198.19.1.0/24"), netip.MustParsePrefix("2001:2:0:1::/64")}),
+		icmp: newICMPLimiter(ICMPLimits{}, nil),
 	}
 	tbl, err := routing.NewTable([]config.Peer{{
 		Name: "node2", PublicIP: netip.MustParseAddr("198.18.0.2"), Backend: backend, VNI: 1, VtepMAC: mac2,
-		Subnets: []netip.Prefix{netip.MustParsePrefix("198.19.2.0/24")},
+		Subnets: []netip.Prefix{netip.MustParsePrefix("198.19.2.0/24"), netip.MustParsePrefix("2001:2:0:2::/64")},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +87,7 @@ func TestDecapVXLAN(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w, r := newTestWorker(t, config.BackendVXLAN)
-			w.decap(tc.frame, r)
+			w.decap(tc.frame, r, w.f.table.Load())
 			in := &w.ib
 			got := ""
 			for i, n := range in.c.drops {
@@ -209,7 +211,7 @@ func FuzzDecap(f *testing.F) {
 			w.ib.wout = w.ib.wout[:0]
 			w.ib.arpMsgs = w.ib.arpMsgs[:0]
 			b := append([]byte(nil), d...)
-			w.decap(b, c.r)
+			w.decap(b, c.r, c.w.f.table.Load())
 			off := w.f.hdrLen
 			var drops uint64
 			for _, n := range w.ib.c.drops {

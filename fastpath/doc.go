@@ -18,7 +18,9 @@
 //	worker.go        a worker, its per-direction state and buffers
 //	outbound.go      TUN read → route → encap → group by peer → GSO → sendmmsg
 //	inbound.go       recvmmsg → peer check → decap → TUN write
+//	filter.go        inner source the peer's, destination ours (inbound)
 //	icmp.go          ICMP errors, fragmentation of non-DF IPv4, too-big answers
+//	icmplimit.go     the kernel's ICMP rate limits (global, per destination)
 //	arp.go           the ARP responder (VXLAN)
 //	csum.go          completing partial inner checksums
 //	drops.go         drop reasons and counters, per-peer counters
@@ -48,7 +50,11 @@
 // Inbound (one goroutine per worker): recvmmsg into 64 KiB buffers; a UDP
 // GRO message is cut at its segment size → outer source must be a known
 // peer → decapsulation; for VXLAN the checks are (I flag, flags and reserved bits, GBP tolerated, VNI,
-// inner destination MAC ours, or broadcast for ARP) → the inner packet is
+// inner destination MAC ours, or broadcast for ARP) → the address filter:
+// the inner source must lie in the sending peer's subnets (looked up in the
+// batch's routing snapshot: the owning route must have the datagram's
+// underlay address) and the destination must be a unicast address of
+// Config.Subnets, else spoofed_source / foreign_destination → the inner packet is
 // trimmed to its IP length and handed to tun.Device.Write in place (the slice
 // starts at the VXLAN header, which serves as headroom), so the TUN's GRO
 // coalesces it back into super-packets without a copy here.
@@ -64,9 +70,14 @@
 // packet without DF is fragmented instead, as a router would (RFC 791; a
 // header with options is dropped as too big; so is one refused by the
 // kernel for a shrunken path MTU, as it was already encapsulated). The
-// errors' source address is the original destination: it is
-// routed via the TUN, while one of the host's own addresses would be dropped
-// by the kernel as a martian source.
+// errors' source address is the node's own overlay address (the first of
+// Config.Subnets of the family, <subnet>.0, the TUN's address); the kernel
+// drops a packet with one of its own addresses as source unless accept_local
+// is set on the TUN, which the dataplane does. ICMP errors pass the
+// kernel's rate limits (icmplimit.go, Config.ICMP): a global token bucket
+// (atomics) and one per destination (a map under a mutex: the only lock,
+// taken only when an error is made); suppressed ones count as
+// icmp_ratelimited.
 //
 // Inner checksums: a Linux sender whose packets never pass a NIC (kernel
 // vxlan over veth) leaves the inner TCP/UDP checksum partial (pseudo-header

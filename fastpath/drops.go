@@ -36,6 +36,19 @@ const (
 	DropARP = "arp"
 	// DropSendError: the underlay socket refused the packet.
 	DropSendError = "send_error"
+	// DropSpoofedSource: the inner source address is not in the subnets
+	// of the peer the datagram came from.
+	DropSpoofedSource = "spoofed_source"
+	// DropForeignDestination: the inner destination is not a unicast
+	// address of this node's own subnets (another node's, the underlay
+	// address, broadcast, multicast, anything else).
+	DropForeignDestination = "foreign_destination"
+	// DropICMPRateLimited: an ICMP error the forwarder would have written
+	// into the TUN was suppressed by the rate limits (ICMPLimits) or by the
+	// cap of 16 errors per outbound batch. It counts
+	// errors, not the packets they were about (those count as no_route or
+	// too_big).
+	DropICMPRateLimited = "icmp_ratelimited"
 )
 
 // DropReasons lists every drop reason the forwarder counts, in a fixed
@@ -56,6 +69,9 @@ const (
 	dropBadInner
 	dropARP
 	dropSendError
+	dropSpoofedSource
+	dropForeignDestination
+	dropICMPRateLimited
 	numDrops
 
 	// noDrop is the reason of a packet that is not dropped.
@@ -74,6 +90,10 @@ var dropNames = [numDrops]string{
 	dropBadInner:      DropBadInner,
 	dropARP:           DropARP,
 	dropSendError:     DropSendError,
+
+	dropSpoofedSource:      DropSpoofedSource,
+	dropForeignDestination: DropForeignDestination,
+	dropICMPRateLimited:    DropICMPRateLimited,
 }
 
 // dirCounters are one direction of one worker. Only that direction's

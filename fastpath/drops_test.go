@@ -30,7 +30,7 @@ func TestPeerDropsFollowPeerSet(t *testing.T) {
 		w.in.follow(tbl)
 		for i := range tbl.Routes() {
 			if r := &tbl.Routes()[i]; r.Name == name {
-				w.decap(append([]byte(nil), noIBit...), r)
+				w.decap(append([]byte(nil), noIBit...), r, tbl)
 				return
 			}
 		}

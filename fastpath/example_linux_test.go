@@ -26,6 +26,7 @@ func Example() {
 		ListenAddr:  netip.MustParseAddrPort("198.18.0.1:8472"),
 		VtepMAC:     net.HardwareAddr{0x0e, 0x76, 0x78, 0, 0, 1},
 		VtepIP:      netip.MustParseAddr("198.19.1.0"),
+		Subnets:     []netip.Prefix{netip.MustParsePrefix("198.19.1.0/24")},
 		UnderlayMTU: 1500,
 	}, mq.Devices())
 	if err != nil {

@@ -38,7 +38,9 @@ type Forwarder struct {
 	enc    encapsulation
 	hdrLen int // enc.headerLen()
 	vtepIP netip.Addr
-	mtu    int // underlay MTU
+	own    ownNets      // our subnets: accepted inner destinations
+	icmp   *icmpLimiter // rate limits of the ICMP errors we make
+	mtu    int          // underlay MTU
 	// maxInner4 and maxInner6 are the largest inner packets that fit mtu
 	// to a peer on an IPv4 or IPv6 underlay.
 	maxInner4, maxInner6 int
@@ -62,9 +64,13 @@ func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
 	if len(devs) == 0 {
 		return nil, errors.New("new forwarder: no tun device")
 	}
-	f := &Forwarder{cfg: cfg, log: cfg.Logger, mtu: cfg.UnderlayMTU, vtepIP: cfg.VtepIP.Unmap()}
+	f := &Forwarder{cfg: cfg, log: cfg.Logger, mtu: cfg.UnderlayMTU, vtepIP: cfg.VtepIP.Unmap(),
+		own: newOwnNets(cfg.Subnets), icmp: newICMPLimiter(cfg.ICMP, nil)}
 	if f.log == nil {
 		f.log = slog.Default()
+	}
+	if len(f.own.v4)+len(f.own.v6) == 0 {
+		f.log.Warn("forwarder has no own subnets: every packet from peers will be dropped as foreign_destination")
 	}
 	enc, err := newEncapsulation(cfg.Backend, cfg.VNI, cfg.VtepMAC)
 	if err != nil {
@@ -123,7 +129,7 @@ func (f *Forwarder) LocalAddr() netip.AddrPort { return f.laddr }
 func (f *Forwarder) SetPeers(peers []config.Peer) error {
 	f.tableMu.Lock()
 	defer f.tableMu.Unlock()
-	b := routing.NewBuilder(f.table.Load())
+	b := routing.NewSizedBuilder(f.table.Load(), len(peers))
 	scope := config.PeerScope{Backend: f.cfg.Backend, IPv4Only: f.laddr.Addr().Is4()}
 	for _, p := range peers {
 		if err := p.Check(scope); err != nil {

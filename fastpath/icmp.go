@@ -1,6 +1,8 @@
 package fastpath
 
 import (
+	"net/netip"
+
 	"github.com/vxtun/vxtun/encap"
 	"github.com/vxtun/vxtun/fastpath/routing"
 	"github.com/vxtun/vxtun/fastpath/udp"
@@ -12,38 +14,64 @@ import (
 // because the path MTU to a peer has shrunk.
 
 // icmpError queues an ICMP error about orig for the TUN: net unreachable, or
-// with tooBig frag-needed / packet-too-big carrying mtu. Its source is orig's
-// destination: that address routes via the TUN, so the kernel accepts it
-// (a source that is one of the host's own addresses would be dropped as a
-// martian), and the receiver acts only on the quoted header.
+// with tooBig frag-needed / packet-too-big carrying mtu, if the rate limits
+// allow one to orig's source now (icmplimit.go; else it counts as
+// icmp_ratelimited). Its source is this node's own overlay address
+// (<own subnet>.0, the TUN's address: Config.Subnets), so the error shows
+// where it came from; the dataplane sets accept_local on the TUN, without
+// which the kernel would drop a packet from one of its own addresses as a
+// martian. Without an own subnet of orig's family it is orig's
+// destination, which routes via the TUN.
 func (w *worker) icmpError(orig []byte, tooBig bool, mtu int) {
 	o := &w.ob
 	k := len(o.icmpOut)
 	if k == cap(o.icmpOut) {
+		o.c.drop(dropICMPRateLimited, 1)
 		return
 	}
 	b := o.icmp[k][Headroom:]
 	var n int
 	var err error
+	var to, about netip.Addr
 	if encap.IPVersion(orig) == 4 {
-		router := encap.IPv4(orig).DstAddr()
+		ip := encap.IPv4(orig)
+		router, ok := w.f.own.first(false)
+		if !ok {
+			router = ip.DstAddr()
+		}
 		if tooBig {
 			n, err = encap.ICMPv4FragNeeded(b, router, orig, uint16(mtu))
 		} else {
 			n, err = encap.ICMPv4NetUnreachable(b, router, orig)
 		}
+		to = ip.SrcAddr()
+		if tooBig {
+			about = ip.DstAddr()
+		}
 	} else {
-		router := encap.IPv6(orig).DstAddr()
-		if router.IsMulticast() {
+		ip := encap.IPv6(orig)
+		if ip.DstAddr().IsMulticast() {
 			return
+		}
+		router, ok := w.f.own.first(true)
+		if !ok {
+			router = ip.DstAddr()
 		}
 		if tooBig {
 			n, err = encap.ICMPv6PacketTooBig(b, router, orig, uint32(mtu))
 		} else {
 			n, err = encap.ICMPv6DestUnreachable(b, router, orig, encap.ICMPv6CodeNoRoute)
 		}
+		to = ip.SrcAddr()
+		if tooBig {
+			about = ip.DstAddr()
+		}
 	}
 	if err != nil || n == 0 {
+		return
+	}
+	if !w.f.icmp.allow(to, about) {
+		o.c.drop(dropICMPRateLimited, 1)
 		return
 	}
 	o.icmpOut = append(o.icmpOut, o.icmp[k][:Headroom+n])

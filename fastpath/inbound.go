@@ -11,7 +11,8 @@ import (
 //  1. inboundLoop: recvmmsg into 64 KiB buffers (udp.Conn.ReadBatch).
 //  2. inbound: cut UDP GRO messages at their segment size; the outer source
 //     must be a known peer.
-//  3. decap: check and strip the encapsulation; ARP goes to arp.go.
+//  3. decap: check and strip the encapsulation; ARP goes to arp.go; the
+//     inner source must be the peer's, the destination ours (filter.go).
 //  4. the inner packets, in place in the receive buffers, go to
 //     tun.Device.Write in vectors of up to maxTunWrite.
 
@@ -68,7 +69,7 @@ func (w *worker) inbound(n int) error {
 		}
 		for off := 0; off < len(data); off += seg {
 			d := data[off:min(off+seg, len(data))]
-			w.decap(d, r)
+			w.decap(d, r, snap)
 			if len(in.wout) == cap(in.wout) {
 				if err = w.writeTun(in.wout, offset); err != nil {
 					break
@@ -97,7 +98,7 @@ func (w *worker) dropIn(r *routing.Route, reason dropReason) {
 // decap checks one datagram from peer r and queues its inner packet for
 // the TUN, in place: the slice handed to the TUN starts at the encapsulation
 // header, which becomes headroom (Forwarder.hdrLen bytes of it).
-func (w *worker) decap(d []byte, r *routing.Route) {
+func (w *worker) decap(d []byte, r *routing.Route, t *routing.Table) {
 	in := &w.ib
 	pkt, arp, reason := w.f.enc.decap(d)
 	if reason != noDrop {
@@ -106,6 +107,10 @@ func (w *worker) decap(d []byte, r *routing.Route) {
 	}
 	if arp {
 		w.answerARP(pkt, r)
+		return
+	}
+	if reason := w.f.checkInner(pkt, r, t); reason != noDrop {
+		w.dropIn(r, reason)
 		return
 	}
 	completePartialChecksum(pkt)

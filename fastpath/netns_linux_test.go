@@ -84,9 +84,14 @@ func startVXTUN(t *testing.T, ns *nettest.NS, n int, under netip.Addr, backend c
 			m.Close()
 			return err
 		}
+		// As the dataplane does: ICMP errors come from the TUN's own address.
+		if err := nettest.SetSysctl("net/ipv4/conf/vxtun0/accept_local", "1"); err != nil {
+			m.Close()
+			return err
+		}
 		v.f, err = New(Config{
 			Backend: backend, VNI: 1, ListenAddr: netip.AddrPortFrom(under, port),
-			VtepMAC: v.mac, VtepIP: nettest.VtepAddr(n), UnderlayMTU: underMTU,
+			VtepMAC: v.mac, VtepIP: nettest.VtepAddr(n), UnderlayMTU: underMTU, Subnets: []netip.Prefix{nettest.NodeSubnet(n)},
 		}, m.Devices())
 		if err != nil {
 			m.Close()
@@ -386,10 +391,16 @@ func TestTooBigDF(t *testing.T) {
 	}
 	t.Logf("DF ping: %s", strings.TrimSpace(strings.SplitN(out, "\n", 3)[1]))
 	t.Logf("ping 1350: %s", ping(t, h.A, nettest.PodAddr(1), nettest.PodAddr(2), 3))
-	// A fresh destination has no cached PMTU: its DF ping gets the ICMP.
+	// A fresh destination has no cached PMTU: its DF ping gets the ICMP,
+	// from node 1's own overlay address (the kernel took it: accept_local).
 	out, _ = h.A.Try("ping", "-c", "1", "-W", "1", "-M", "do", "-s", "1400", "-I", nettest.PodAddr(1).String(), nettest.VtepAddr(2).String())
-	if !strings.Contains(out, "Frag needed and DF set (mtu = 1350)") {
-		t.Errorf("DF ping to %s: want \"Frag needed and DF set (mtu = 1350)\", got\n%s", nettest.VtepAddr(2), out)
+	if want := "From " + nettest.VtepAddr(1).String() + " icmp_seq=1 Frag needed and DF set (mtu = 1350)"; !strings.Contains(out, want) {
+		t.Errorf("DF ping to %s: want %q, got\n%s", nettest.VtepAddr(2), want, out)
+	}
+	// An unroutable destination: net unreachable, from the same address.
+	out, _ = h.A.Try("ping", "-c", "1", "-W", "1", "-I", nettest.PodAddr(1).String(), "198.19.200.1")
+	if want := "From " + nettest.VtepAddr(1).String() + " icmp_seq=1 Destination Net Unreachable"; !strings.Contains(out, want) {
+		t.Errorf("ping to unroutable 198.19.200.1: want %q, got\n%s", want, out)
 	}
 	if s := a.f.Stats(); s.Drops[DropTooBig] == 0 {
 		t.Errorf("drops %v, want some too_big", s.Drops)
@@ -416,7 +427,8 @@ func TestRunReturnsWithTunOpen(t *testing.T) {
 			return err
 		}
 		f, err = New(Config{Backend: config.BackendVXLAN, VNI: 1, ListenAddr: netip.MustParseAddrPort("127.0.0.1:0"),
-			VtepMAC: nettest.NodeMAC(1), VtepIP: nettest.VtepAddr(1), UnderlayMTU: 1500, Logger: quietLog}, m.Devices())
+			VtepMAC: nettest.NodeMAC(1), VtepIP: nettest.VtepAddr(1), Subnets: []netip.Prefix{nettest.NodeSubnet(1)},
+			UnderlayMTU: 1500, Logger: quietLog}, m.Devices())
 		return err
 	}); err != nil {
 		if m != nil {

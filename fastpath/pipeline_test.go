@@ -53,9 +53,12 @@ func newPipeOn(t testing.TB, lo netip.Addr, backend config.Backend, mtu int, da,
 	t.Helper()
 	pa, pb := freeUDPPort(t, lo), freeUDPPort(t, lo)
 	mk := func(port uint16, mac net.HardwareAddr, vtep string, d tun.Device) *Forwarder {
+		v := netip.MustParseAddr(vtep)
 		f, err := New(Config{
 			Backend: backend, VNI: 1, ListenAddr: netip.AddrPortFrom(lo, port),
-			VtepMAC: mac, VtepIP: netip.MustParseAddr(vtep), UnderlayMTU: mtu, Logger: quietLog,
+			VtepMAC: mac, VtepIP: v, UnderlayMTU: mtu, Logger: quietLog,
+			Subnets: []netip.Prefix{netip.PrefixFrom(v, 24),
+				netip.MustParsePrefix(fmt.Sprintf("2001:2:0:%d::/64", v.As4()[2]))},
 		}, []tun.Device{d})
 		if err != nil {
 			t.Fatalf("New: %v", err)
@@ -181,20 +184,21 @@ func testPipeline(t *testing.T, lo netip.Addr, backend config.Backend) {
 		}
 	}
 
-	// No route → ICMP net unreachable back into A's TUN, from the
-	// unreachable destination to the sender.
+	// No route → ICMP net unreachable back into A's TUN, from A's own
+	// overlay address (<subnet>.0) to the sender.
+	vtepA := netip.MustParseAddr("198.19.1.0")
 	nowhere := netip.MustParseAddr("198.19.9.9")
 	orig := udp4Packet(pod1, nowhere, 100, 7, false)
 	inject(da, [][]byte{orig})
 	icmp := recvN(t, ca, 1)[0]
-	checkICMPv4(t, icmp, nowhere, pod1, encap.ICMPv4CodeNetUnreachable, 0, orig)
+	checkICMPv4(t, icmp, vtepA, pod1, encap.ICMPv4CodeNetUnreachable, 0, orig)
 
 	// Too big with DF → frag-needed carrying the MTU that fits; without DF
 	// → dropped silently; IPv6 → packet too big.
 	big := udp4Packet(pod1, pod2, maxInner+1, 8, true)
 	inject(da, [][]byte{big})
 	icmp = recvN(t, ca, 1)[0]
-	checkICMPv4(t, icmp, pod2, pod1, encap.ICMPv4CodeFragNeeded, maxInner, big)
+	checkICMPv4(t, icmp, vtepA, pod1, encap.ICMPv4CodeFragNeeded, maxInner, big)
 	noDF := udp4Packet(pod1, pod2, 2*maxInner, 9, false)
 	inject(da, [][]byte{noDF})
 	frags := recvN(t, cb, 3)
@@ -204,8 +208,9 @@ func testPipeline(t *testing.T, lo netip.Addr, backend config.Backend) {
 	inject(da, [][]byte{big6})
 	icmp = recvN(t, ca, 1)[0]
 	if icmp[0]>>4 != 6 || icmp[6] != encap.ProtocolICMPv6 || icmp[40] != encap.ICMPv6TypePacketTooBig ||
-		int(binary.BigEndian.Uint32(icmp[44:48])) != maxInner || encap.IPv6(icmp).DstAddr() != pod1v6 {
-		t.Fatalf("ipv6 too big: got % x, want packet too big mtu %d to %s", icmp[:48], maxInner, pod1v6)
+		int(binary.BigEndian.Uint32(icmp[44:48])) != maxInner || encap.IPv6(icmp).DstAddr() != pod1v6 ||
+		encap.IPv6(icmp).SrcAddr() != netip.MustParseAddr("2001:2:0:1::") {
+		t.Fatalf("ipv6 too big: got % x, want packet too big mtu %d from 2001:2:0:1:: to %s", icmp[:48], maxInner, pod1v6)
 	}
 	expectNone(t, cb, "too-big DF packets")
 
@@ -413,7 +418,8 @@ func TestOutboundGroupsByPeer(t *testing.T) {
 			lo := netip.MustParseAddr("127.0.0.1")
 			dev := newFakeDev("fake", func([][]byte, int) {})
 			f, err := New(Config{Backend: backend, VNI: 1, ListenAddr: netip.AddrPortFrom(lo, freeUDPPort(t, lo)),
-				VtepMAC: mac1, VtepIP: netip.MustParseAddr("198.19.1.0")}, []tun.Device{dev})
+				VtepMAC: mac1, VtepIP: netip.MustParseAddr("198.19.1.0"), Subnets: []netip.Prefix{netip.MustParsePrefix("198.19.1.0/24")}},
+				[]tun.Device{dev})
 			if err != nil {
 				t.Fatal(err)
 			}

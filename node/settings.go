@@ -94,6 +94,9 @@ func (n *Node) resolve(ctx context.Context) (*settings, error) {
 	if err := nd.Validate(s.nc); err != nil {
 		return nil, err
 	}
+	if err := s.nc.CheckUnderlay(s.underlay.IP); err != nil {
+		return nil, err
+	}
 	if !s.traits.LeasesSubnets {
 		if s.nc.EnableIPv4 && !nd.Subnet.IsValid() {
 			return nil, fmt.Errorf("%s: Subnet: missing: %s mode needs this node's subnet", nd.File, kind)

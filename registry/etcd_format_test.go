@@ -204,10 +204,17 @@ func TestLeasePeer(t *testing.T) {
 		{name: "our public IP", nc: vx, key: "198.19.2.0-24",
 			value: `{"PublicIP":"198.18.0.1","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:42:c6:12:00:02"}}`, wantErr: errSkip},
 		{name: "overlaps our subnet", nc: vx, key: "198.19.0.0-23", value: kernel, wantErr: errSkip},
+		{name: "our VtepMAC", nc: vx, key: "198.19.2.0-24",
+			value: `{"PublicIP":"198.18.0.2","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:01"}}`, wantErr: errSkip},
+		{name: "public IP inside the network", nc: vx, key: "198.19.2.0-24",
+			value: `{"PublicIP":"198.19.7.7","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:42:c6:12:00:02"}}`, wantErr: ErrBadLeaseValue},
+		{name: "loopback public IP", nc: vx, key: "198.19.2.0-24",
+			value: `{"PublicIP":"127.0.0.1","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:42:c6:12:00:02"}}`, wantErr: ErrBadLeaseValue},
 	}
+	selfMAC := mustMAC(t, "0e:00:00:00:00:01")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := leasePeer(tt.nc, tt.key, []byte(tt.value), self, own)
+			got, err := leasePeer(tt.nc, tt.key, []byte(tt.value), self, selfMAC, own)
 			if tt.want == nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("got peer %+v, error %v; want error %v", got, err, tt.wantErr)
@@ -281,7 +288,7 @@ func FuzzLeasePeer(f *testing.F) {
 	own := netip.MustParsePrefix("198.19.1.0/24")
 	f.Fuzz(func(t *testing.T, key string, value []byte) {
 		for _, nc := range []*config.NetConf{vx, udp} {
-			p, err := leasePeer(nc, key, value, self, own)
+			p, err := leasePeer(nc, key, value, self, nil, own)
 			if err != nil {
 				continue
 			}

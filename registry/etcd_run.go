@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -350,8 +351,9 @@ func (s *EtcdSource) kvPeer(nc *config.NetConf, kv *mvccpb.KeyValue) (config.Pee
 	if name == own {
 		return config.Peer{}, false
 	}
-	p, err := leasePeer(nc, name, kv.Value, s.opts.PublicIP, ownSubnet, s.ownSubnet6())
+	p, err := leasePeer(nc, name, kv.Value, s.opts.PublicIP, s.opts.VtepMAC, ownSubnet, s.ownSubnet6())
 	if err != nil {
+		s.skipped.Add(1)
 		s.log.Warn("skipping lease", "key", string(kv.Key), "err", err)
 		return config.Peer{}, false
 	}
@@ -366,7 +368,9 @@ func (s *EtcdSource) kvPeer(nc *config.NetConf, kv *mvccpb.KeyValue) (config.Pee
 var errSkip = errors.New("not a peer")
 
 // leasePeer converts one lease (key name and value) into a peer of a node
-// whose network config is nc, public IP self and subnet own.
+// whose network config is nc, public IP self, VTEP MAC selfMAC and subnets
+// own. A lease that would loop (a public IP inside the network, ours, or
+// our VTEP MAC) is an error, as is a loopback public IP.
 //
 // A dual-stack lease's IPv6 subnet (with EnableIPv6) is routed to the same
 // peer when the lease carries it over PublicIP with the same VtepMAC (as
@@ -374,7 +378,7 @@ var errSkip = errors.New("not a peer")
 // PublicIPv6 with a VtepMAC of its own (flannel-v6.1), which the one IPv4
 // underlay socket of an etcd-mode node cannot reach: the peer then gets
 // only its IPv4 subnet.
-func leasePeer(nc *config.NetConf, name string, value []byte, self netip.Addr, own ...netip.Prefix) (config.Peer, error) {
+func leasePeer(nc *config.NetConf, name string, value []byte, self netip.Addr, selfMAC net.HardwareAddr, own ...netip.Prefix) (config.Peer, error) {
 	if strings.Contains(name, "/") {
 		return config.Peer{}, fmt.Errorf("%w %q: nested key", ErrBadLeaseKey, name)
 	}
@@ -403,7 +407,7 @@ func leasePeer(nc *config.NetConf, name string, value []byte, self netip.Addr, o
 	if sn6.IsValid() && nc.EnableIPv6 && overPublicIP(a) {
 		p.Subnets = append(p.Subnets, sn6)
 	}
-	scope := config.PeerScope{Backend: nc.Backend.Type, Network: nc, Self: self}
+	scope := config.PeerScope{Backend: nc.Backend.Type, Network: nc, Self: self, SelfMAC: selfMAC}
 	for _, o := range own {
 		if o.IsValid() {
 			scope.Own = append(scope.Own, o)

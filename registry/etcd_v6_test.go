@@ -103,7 +103,7 @@ func TestLeasePeerDual(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := leasePeer(tt.nc, tt.key, []byte(tt.value), self, own, own6)
+			p, err := leasePeer(tt.nc, tt.key, []byte(tt.value), self, nil, own, own6)
 			if tt.want == nil {
 				if err == nil {
 					t.Fatalf("got peer %+v, want an error", p)

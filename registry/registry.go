@@ -113,10 +113,12 @@ func New(s Settings, n Node) (Source, error) {
 	}
 	switch {
 	case s.PeersFile != "":
-		if _, err := config.LoadPeers(s.PeersFile, n.NetConf, n.Subnets); err != nil {
+		if _, err := config.LoadPeersIn(s.PeersFile, config.PeerScope{Network: n.NetConf, Own: n.Subnets,
+			Self: n.PublicIP, SelfMAC: n.VtepMAC}); err != nil {
 			return nil, err
 		}
-		return NewStaticSource(s.PeersFile, n.NetConf, n.Subnets, StaticOptions{Logger: n.Logger}), nil
+		return NewStaticSource(s.PeersFile, n.NetConf, n.Subnets,
+			StaticOptions{Logger: n.Logger, Self: n.PublicIP, SelfMAC: n.VtepMAC}), nil
 	default: // etcd
 		o := *s.Etcd
 		o.PublicIP, o.VtepMAC, o.Logger = n.PublicIP, n.VtepMAC, n.Logger

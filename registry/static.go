@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -23,6 +24,10 @@ type StaticOptions struct {
 	PollInterval time.Duration
 	// Logger receives reload and rejection lines (default slog.Default()).
 	Logger *slog.Logger
+	// Self and SelfMAC are this node's public IP and VTEP MAC: a file with
+	// a peer that carries either is rejected (a loop to ourselves).
+	Self    netip.Addr
+	SelfMAC net.HardwareAddr
 }
 
 // StaticSource is a Source backed by the static peers file (see package
@@ -39,6 +44,7 @@ type StaticSource struct {
 	path     string
 	nc       *config.NetConf
 	own      []netip.Prefix
+	scope    config.PeerScope // what ParsePeersIn holds the file against
 	interval time.Duration
 	log      *slog.Logger
 	reload   chan struct{}
@@ -55,6 +61,7 @@ func NewStaticSource(path string, nc *config.NetConf, own []netip.Prefix, opts S
 		log:      opts.Logger,
 		reload:   make(chan struct{}, 1),
 	}
+	s.scope = config.PeerScope{Network: nc, Own: s.own, Self: opts.Self, SelfMAC: slices.Clone(opts.SelfMAC)}
 	if s.interval <= 0 {
 		s.interval = DefaultPollInterval
 	}
@@ -111,7 +118,7 @@ func (s *StaticSource) Run(ctx context.Context, out chan<- Update) error {
 	if err != nil {
 		return fmt.Errorf("static peers: %w", err)
 	}
-	peers, err := config.ParsePeers(s.path, st.data, s.nc, s.own)
+	peers, err := config.ParsePeersIn(s.path, st.data, s.scope)
 	if err != nil {
 		return fmt.Errorf("static peers: %w", err)
 	}
@@ -163,7 +170,7 @@ func (s *StaticSource) Run(ctx context.Context, out chan<- Update) error {
 		st = next
 		// Reached once per content change (or Reload), so each rejection
 		// is logged once.
-		np, err := config.ParsePeers(s.path, next.data, s.nc, s.own)
+		np, err := config.ParsePeersIn(s.path, next.data, s.scope)
 		if err != nil {
 			s.log.Error("static peers file rejected; keeping the current peers",
 				"file", s.path, "peers", len(peers), "err", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -370,5 +371,35 @@ func TestDiffPeers(t *testing.T) {
 	added, removed, updated := diffPeers(a, b)
 	if added != 2 || removed != 1 || updated != 1 {
 		t.Errorf("got added %d removed %d updated %d, want 2 1 1", added, removed, updated)
+	}
+}
+
+// TestStaticRejectsSelf: a peers file naming this node's own public IP or
+// VTEP MAC (StaticOptions.Self, SelfMAC) is rejected at the start, naming
+// the key, as is one whose peer sits inside the overlay network.
+func TestStaticRejectsSelf(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name, peer, want string
+	}{
+		{"our public IP", `{"Name": "node2", "PublicIP": "198.18.0.1", "Subnets": ["198.19.2.0/24"], "VtepMAC": "0e:00:00:00:00:02"}`,
+			`Peers[0].PublicIP: public IP 198.18.0.1 is this node's own`},
+		{"our VtepMAC", `{"Name": "node2", "PublicIP": "198.18.0.2", "Subnets": ["198.19.2.0/24"], "VtepMAC": "0e:00:00:00:00:01"}`,
+			`Peers[0].VtepMAC: VtepMAC 0e:00:00:00:00:01 is this node's own`},
+		{"inside the network", `{"Name": "node2", "PublicIP": "198.19.9.2", "Subnets": ["198.19.2.0/24"], "VtepMAC": "0e:00:00:00:00:02"}`,
+			`Peers[0].PublicIP: public IP 198.19.9.2 is inside the overlay network`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_")+".json")
+			if err := os.WriteFile(path, []byte(`{"Peers": [`+tt.peer+`]}`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			src := NewStaticSource(path, staticNetConf, nil, StaticOptions{Logger: slog.New(logRecorder{make(chan string, 10)}),
+				Self: netip.MustParseAddr("198.18.0.1"), SelfMAC: net.HardwareAddr{0x0e, 0, 0, 0, 0, 1}})
+			err := src.Run(context.Background(), make(chan Update))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -132,6 +132,12 @@ func NewBuilder(prev *Table) *Builder {
 	return newBuilder(prev, 0)
 }
 
+// NewSizedBuilder is NewBuilder with room for n peers, so adding a large
+// set does not grow its maps and slices step by step.
+func NewSizedBuilder(prev *Table, n int) *Builder {
+	return newBuilder(prev, n)
+}
+
 // newBuilder pre-sizes for n peers.
 func newBuilder(prev *Table, n int) *Builder {
 	return &Builder{

@@ -262,3 +262,22 @@ func NewTwoHosts(t testing.TB) *TwoHosts {
 	a, b := u.Hosts[0], u.Hosts[1]
 	return &TwoHosts{A: a.NS, B: b.NS, AddrA: a.Underlay.AsSlice(), AddrB: b.Underlay.AsSlice(), Hosts: [2]*Host{a, b}}
 }
+
+// NewTestUnderlay builds the underlay of cfg for t (skipping t without
+// privileges); its namespaces belong to t (Run, Try, Handle work on them)
+// and are removed in t.Cleanup.
+func NewTestUnderlay(t testing.TB, cfg UnderlayConfig) *Underlay {
+	t.Helper()
+	RequirePrivileged(t)
+	u, err := NewUnderlay(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range u.Hosts {
+		h.NS.own(t)
+	}
+	if u.Switch != nil {
+		u.Switch.own(t)
+	}
+	return u
+}
