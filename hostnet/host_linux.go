@@ -20,6 +20,7 @@ type host struct {
 	mu     sync.Mutex
 	undo   []change // in the order applied
 	closed bool
+	pf     *peerFilter // SetPeerFilter's applied state; nil when off
 }
 
 // change is one applied change and how to undo it.
@@ -31,8 +32,9 @@ type change struct {
 
 // Kinds of change.
 const (
-	kindOther   = iota
-	kindForward // SetForwardAccept's rules, one entry for all of them
+	kindOther      = iota
+	kindForward    // SetForwardAccept's rules, one entry for all of them
+	kindPeerFilter // SetPeerFilter's chain and sets, one entry
 )
 
 // New returns the Linux Host for the calling thread's network namespace.
