@@ -141,6 +141,22 @@ func (h *staticHarness) next(wantNames ...string) Update {
 	return Update{}
 }
 
+// rejected waits for the Rejected update of a refused file, whose error
+// contains want.
+func (h *staticHarness) rejected(want string) {
+	h.t.Helper()
+	select {
+	case u := <-h.out:
+		if u.Rejected == nil || u.Full || len(u.Peers)+len(u.Events) != 0 || !strings.Contains(u.Rejected.Error(), want) {
+			h.t.Fatalf("got update %+v, want only Rejected with an error containing %q", u, want)
+		}
+	case err := <-h.done:
+		h.t.Fatalf("Run returned %v while waiting for a Rejected update", err)
+	case <-time.After(10 * time.Second):
+		h.t.Fatalf("no Rejected update within 10s")
+	}
+}
+
 // waitLog waits for a log line containing all of parts.
 func (h *staticHarness) waitLog(parts ...string) string {
 	h.t.Helper()
@@ -227,7 +243,8 @@ func TestStaticBadFileKeepsPeers(t *testing.T) {
 			h.t = t
 			h.write(tt.content)
 			h.src.Reload()
-			h.waitLog(tt.log...)
+			h.rejected(tt.log[len(tt.log)-1])
+			h.waitLog(append(tt.log, "trigger=reload")...)
 			h.noUpdate(20 * time.Millisecond)
 		})
 	}
@@ -259,7 +276,8 @@ func TestStaticNoticesAtomicReplace(t *testing.T) {
 
 	// A rejected replacement is logged once and keeps the peers.
 	h.replace(`{"Peers": [{"Name": "bad", "PublicIP": "198.18.0.7", "Subnets": ["198.19.7.0/24"], "VtepMAC": "01:00:00:00:00:07"}]}`)
-	h.waitLog("rejected", "Peers[0].VtepMAC", "multicast")
+	h.rejected("multicast")
+	h.waitLog("rejected", "Peers[0].VtepMAC", "multicast", "trigger=file changed")
 	h.noUpdate(100 * time.Millisecond)
 
 	// In-place rewrite with a different size is noticed too.
