@@ -276,7 +276,7 @@ func (n *Node) openHost(s *settings) (hostnet.Host, error) {
 	}
 	if err := h.SetForwardAccept(nets); err != nil {
 		_ = h.Close()
-		return nil, fmt.Errorf("forward rules: %w (--iptables-forward-rules=false runs without them)", err)
+		return nil, fmt.Errorf("forward rules: %w%s (--iptables-forward-rules=false runs without them)", err, privHint(err))
 	}
 	n.log.Info("accepting forwarded pod traffic in the host firewall", "networks", fmt.Sprint(nets))
 	return h, nil

@@ -3,11 +3,13 @@ package node
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/vxtun/vxtun/config"
 	"github.com/vxtun/vxtun/hostnet"
@@ -112,7 +114,15 @@ func (n *Node) setPeerFilter(h hostnet.Host, port uint16, peers []config.Peer) e
 		addrs = append(addrs, p.PublicIP)
 	}
 	if err := h.SetPeerFilter(port, addrs); err != nil {
-		return fmt.Errorf("peer filter: %w (--peer-filter=false runs without it)", err)
+		return fmt.Errorf("peer filter: %w%s (--peer-filter=false runs without it)", err, privHint(err))
 	}
 	return nil
+}
+
+// privHint names the likely cause of a permission error from the host.
+func privHint(err error) string {
+	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
+		return " (vxtun needs root or CAP_NET_ADMIN)"
+	}
+	return ""
 }
