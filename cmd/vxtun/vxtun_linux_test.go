@@ -145,7 +145,7 @@ func waitPing(t *testing.T, ns *nettest.NS, src, dst string, p ...*nettest.Daemo
 }
 
 // metrics fetches /metrics of the daemon listening on addr inside ns.
-func metrics(t *testing.T, ns *nettest.NS, addr string) map[string]float64 {
+func metrics(t testing.TB, ns *nettest.NS, addr string) map[string]float64 {
 	t.Helper()
 	var conn net.Conn
 	if err := ns.Do(func() error {
