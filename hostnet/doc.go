@@ -1,8 +1,10 @@
 // Package hostnet owns every change vxtun makes to the host's network
 // state: link configuration (MTU, queue length, addresses, routes), sysctls,
 // forward-accept rules (nftables: vxtun's own table "vxtun" plus tagged
-// rules in the host's forward-hook base chains, e.g. iptables-nft's FORWARD)
-// and, as they arrive, routes to peers, neighbour/fdb entries, kernel vxlan
+// rules in the host's forward-hook base chains, e.g. iptables-nft's FORWARD),
+// the peer filter (sets of peer addresses and an input-hook drop rule in
+// table "vxtun", updated element by element; peerfilter_linux.go) and, as
+// they arrive, routes to peers, neighbour/fdb entries, kernel vxlan
 // devices and nftables rules. Nothing else in vxtun changes the host.
 //
 // A Host is declarative where it can be: it is told what the host should
