@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -359,11 +360,12 @@ func (s *EtcdSource) kvPeer(nc *config.NetConf, kv *mvccpb.KeyValue) (config.Pee
 	if name == own {
 		return config.Peer{}, false
 	}
-	if s.isOurs(kv.Value) {
-		// Ours, taken a moment ago (the watch can report a new lease
-		// before it is published as held) or left by an earlier run:
-		// not a peer, and nothing to warn about.
-		s.log.Debug("skipping a lease with our public IP", "key", string(kv.Key))
+	if a, err := decodeLeaseValue(kv.Value); err == nil && a.PublicIP == s.opts.PublicIP && bytes.Equal(a.VtepMAC, s.opts.VtepMAC) {
+		// Ours (our address and VTEP MAC), taken a moment ago (the watch
+		// can report a new lease before it is published as held) or left
+		// by an earlier run: not a peer, and nothing to warn about. Another
+		// node with our address still gets the warning below.
+		s.log.Debug("skipping a lease of ours", "key", string(kv.Key))
 		return config.Peer{}, false
 	}
 	p, err := leasePeer(nc, name, kv.Value, s.opts.PublicIP, ownSubnet)
