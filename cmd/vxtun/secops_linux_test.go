@@ -221,7 +221,28 @@ func TestEtcdPasswordNotOnCommandLine(t *testing.T) {
 			env := filepath.Join(dir, fmt.Sprintf("subnet%d.env", i))
 			args := append([]string{vxtunBin, "run", "--etcd-endpoints", e.srv.Endpoints()[0], "--iface", "ul0",
 				"--etcd-username", "vxtun", "--vtep-mac-file", filepath.Join(dir, "mac"), "--subnet-file", env}, tt.args...)
-			p := nettest.StartDaemon(t, &nettest.Daemon{Name: "vxtun", NS: e.h.A, Argv: args, Env: tt.env})
+			var p *nettest.Daemon
+			for attempt := 1; ; attempt++ {
+				p = nettest.StartDaemon(t, &nettest.Daemon{Name: "vxtun", NS: e.h.A, Argv: args, Env: tt.env})
+				// With a user name the etcd client authenticates before
+				// New returns, within its dial timeout (5 s); etcd's
+				// bcrypt under the race detector on a busy machine can
+				// take longer, and vxtun then exits at once.
+				for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+					if _, err := os.Stat(env); err == nil {
+						break
+					}
+					if ex, _ := p.Exited(); ex {
+						break
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+				if ex, _ := p.Exited(); ex && attempt < 3 && strings.Contains(p.Output(), "etcd source: client: context deadline exceeded") {
+					t.Logf("attempt %d: etcd authentication timed out; starting again", attempt)
+					continue
+				}
+				break
+			}
 			envSubnet(t, env, -1, p) // the lease is held: etcd took the password
 			cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.PID()))
 			if err != nil {
