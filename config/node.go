@@ -252,7 +252,8 @@ func (n *Node) ResolveUnderlay() (Underlay, error) {
 	if n.Iface != "" {
 		ifi, err := net.InterfaceByName(n.Iface)
 		if err != nil {
-			return u, keyErr(n.File, "Iface", "%v", err)
+			// The standard library's error does not name the interface.
+			return u, keyErr(n.File, "Iface", "no interface %q in this network namespace (%v)", n.Iface, err)
 		}
 		u.Iface = ifi.Name
 		if u.MTU == 0 {

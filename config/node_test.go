@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -235,8 +236,9 @@ func TestResolveUnderlayLoopback(t *testing.T) {
 		t.Errorf("NAT PublicIP with Iface lo: got %+v, %v; want lo, MTU %d, not local", u, err, lo.MTU)
 	}
 	n, _ = ParseNode("node.json", []byte(`{"Iface": "nosuchif0"}`))
-	if _, err := n.ResolveUnderlay(); err == nil {
-		t.Error("missing interface: got no error")
+	const want = `node.json: Iface: no interface "nosuchif0" in this network namespace`
+	if _, err := n.ResolveUnderlay(); err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("missing interface: got %v, want an error starting %q", err, want)
 	}
 }
 

@@ -3,10 +3,12 @@
 // forward-accept rules (nftables: vxtun's own table "vxtun" plus tagged
 // rules in the host's forward-hook base chains, e.g. iptables-nft's FORWARD),
 // masquerade rules (flanneld's --ip-masq: a NAT chain "postrouting" in
-// the same table, masq.go and masq_linux.go), peer routes (SetPeerRoutes:
-// host-gw and DirectRouting, routes.go and routes_linux.go) and, as they
-// arrive, neighbour/fdb entries and kernel vxlan devices. Nothing else in
-// vxtun changes the host.
+// the same table, masq.go and masq_linux.go), the peer filter (sets of
+// peer addresses and an input-hook drop rule in table "vxtun", updated
+// element by element; peerfilter_linux.go), peer routes (SetPeerRoutes:
+// host-gw and DirectRouting, routes.go and routes_linux.go) and kernel
+// vxlan devices with their neighbour/fdb entries (vxlan_linux.go). Nothing
+// else in vxtun changes the host.
 //
 // A Host is declarative where it can be: it is told what the host should
 // look like, records how to undo each change, and Close undoes all of them

@@ -21,6 +21,7 @@ type host struct {
 	undo   []change // in the order applied
 	closed bool
 	routes map[string]*peerRoutes // SetPeerRoutes' sets by owner (routes_linux.go)
+	pf     *peerFilter            // SetPeerFilter's applied state; nil when off
 }
 
 // change is one applied change and how to undo it.
@@ -32,8 +33,9 @@ type change struct {
 
 // Kinds of change.
 const (
-	kindOther   = iota
-	kindForward // SetForwardAccept's rules, one entry for all of them
+	kindOther      = iota
+	kindForward    // SetForwardAccept's rules, one entry for all of them
+	kindPeerFilter // SetPeerFilter's chain and sets, one entry
 )
 
 // New returns the Linux Host for the calling thread's network namespace.

@@ -78,6 +78,17 @@ type Host interface {
 	SetVXLANPeers(name string, peers []VXLANPeer) error
 	// LinkStats returns the kernel's counters of the link called name.
 	LinkStats(name string) (LinkStats, error)
+	// SetPeerFilter drops UDP datagrams to port whose source is not one
+	// of peers, in the kernel before any socket sees them (nftables: sets
+	// of peer addresses and an input-hook chain in vxtun's own table).
+	// The first call creates the filter; later calls change it to the
+	// new set in one transaction that adds and deletes only the
+	// addresses that changed, so no datagram from a remaining peer is
+	// dropped meanwhile. Close removes it.
+	SetPeerFilter(port uint16, peers []netip.Addr) error
+	// PeerFilterDrops is the number of datagrams the peer filter dropped
+	// (0 while there is no filter).
+	PeerFilterDrops() (uint64, error)
 }
 
 // Link is the configuration of one link.

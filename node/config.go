@@ -45,8 +45,20 @@ type Config struct {
 	// FLANNEL_IPMASQ=true in subnet.env.
 	IPMasq bool
 
-	// DebugAddr serves /metrics and /debug/pprof/ on host:port (empty: off).
+	// SkipPeerFilter leaves datagrams from non-peers to the socket (where
+	// the dataplane drops them as unknown_source). By default the node
+	// drops them in the kernel (hostnet.Host.SetPeerFilter), kept in sync
+	// with the peer set, so that a flood from elsewhere does not cost the
+	// sockets' time.
+	SkipPeerFilter bool
+
+	// DebugAddr serves /metrics and /healthz on host:port (empty: off).
+	// The caller decides whether a non-loopback address is allowed; the
+	// node warns when it is not loopback.
 	DebugAddr string
+	// DebugPprof adds the pprof handlers under /debug/pprof/ to the debug
+	// server.
+	DebugPprof bool
 	// Version is reported in the "vxtun running" line and vxtun_info.
 	Version string
 	// Logger receives the node's log lines; nil means slog.Default().

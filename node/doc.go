@@ -6,18 +6,24 @@
 // and MTU, UDP port, VTEP MAC), creates the one peer source
 // (registry.New), takes the subnet lease if the source is a
 // registry.LeaseHolder, opens the dataplane through Config.Opener (by
-// default the one for the backend, opener.go: the userspace TUN forwarder,
-// vxlan DirectRouting over it, or host-gw routes), applies peer sets (a rejected one
-// leaves the previous one in force and is counted), writes subnet.env,
+// default the one for the backend and Config.Dataplane, opener.go: the
+// userspace TUN forwarder, the kernel vxlan device, vxlan DirectRouting
+// over the userspace one, or host-gw routes), applies peer sets (a rejected
+// one leaves the previous one in force and is counted, whether the
+// dataplane or the source refused it) and logs who joined, left or changed,
+// keeps the host's peer filter (datagrams from non-peers dropped in the
+// kernel, hostnet.Host.SetPeerFilter) in step with the peer set, writes subnet.env,
 // restarts the dataplane with the new subnet when the lease moves, and
-// serves /metrics and pprof on Config.DebugAddr. It stops when its context
+// serves /metrics and /healthz (pprof only with Config.DebugPprof) on
+// Config.DebugAddr. It stops when its context
 // ends, and at once, with the error, when the dataplane or the peer source
 // fails. Signals are the caller's: cmd/vxtun cancels the context on
 // SIGTERM and sends on Config.Reload on SIGHUP.
 //
-// Ownership: the Node owns its peer source, the peer set, the lease and the
-// dataplane it opened (and, through it, the hostnet.Host it gave it); all
-// are released before Run returns. subnet.env stays, as with flanneld.
+// Ownership: the Node owns its peer source, the peer set, the lease, its
+// own hostnet.Host (forward rules, peer filter) and the dataplane it opened
+// (and, through it, the hostnet.Host it gave it); all are released before
+// Run returns. subnet.env stays, as with flanneld.
 //
 // Imports: config, registry, dataplane, hostnet, internal/backoff,
 // prometheus client_golang. Not fastpath or tun: the dataplane seam hides
@@ -27,6 +33,6 @@
 // dataplane; the peer source and the dataplane's Run have goroutines of
 // their own and talk to it over channels. Metrics (and the /metrics
 // collector) may be called from any goroutine: it reads only atomics,
-// settings fixed before the debug server starts, and the Stats and Info of
-// the current dataplane.
+// settings fixed before the debug server starts, the Stats and Info of
+// the current dataplane and the host's peer filter counter.
 package node

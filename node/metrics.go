@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -25,8 +26,13 @@ type Metrics struct {
 	Peers   int
 
 	PeerUpdates      uint64 // peer sets applied
-	PeerUpdateErrors uint64 // peer sets the dataplane rejected
+	PeerUpdateErrors uint64 // peer sets the dataplane or the source rejected
 	Restarts         uint64 // dataplane restarts (the lease moved)
+	PeerFilterDrops  uint64 // datagrams from non-peers dropped in the kernel
+
+	// Forwarding: a dataplane runs with its peers and subnet.env is
+	// written (/healthz answers 200).
+	Forwarding bool
 }
 
 // Metrics returns the node's counters and the current dataplane's Stats.
@@ -38,6 +44,12 @@ func (n *Node) Metrics() Metrics {
 		PeerUpdates:      n.updates.Load(),
 		PeerUpdateErrors: n.rejected.Load(),
 		Restarts:         n.restarts.Load(),
+		Forwarding:       n.forwarding.Load(),
+	}
+	if hr := n.host.Load(); hr != nil && hr.h != nil && !n.cfg.SkipPeerFilter {
+		if d, err := hr.h.PeerFilterDrops(); err == nil {
+			m.PeerFilterDrops = d
+		}
 	}
 	m.Backend, _ = n.backend.Load().(string)
 	if r := n.cur.Load(); r != nil {
@@ -62,12 +74,13 @@ var (
 	descPeers        = prometheus.NewDesc("vxtun_peers", "Peers in the routing table.", nil, nil)
 	descUpdates      = counterDesc("vxtun_peer_updates_total", "Peer sets applied to the routing table.")
 	descUpdateErrors = counterDesc("vxtun_peer_update_errors_total", "Peer sets rejected (the previous table stayed).")
+	descFilterDrops  = counterDesc("vxtun_peer_filter_drops_total", "Datagrams to the underlay port from non-peers, dropped in the kernel by the peer filter.")
 	descBadFrames    = counterDesc("vxtun_tun_bad_frames_total", "Frames from the TUN that could not be parsed or split.")
 	descWriteErrors  = counterDesc("vxtun_tun_write_errors_total", "Packets the kernel refused on TUN write.")
 	descOversizeGSO  = counterDesc("vxtun_tun_oversize_gso_total", "Inner packets above the TUN MTU written to the TUN as GSO super-packets.")
 	descGROBadCsum   = counterDesc("vxtun_tun_gro_bad_checksum_total", "Inner packets with a wrong IPv4 or TCP/UDP checksum written to the TUN unmerged (the kernel drops them).")
 	descRestarts     = counterDesc("vxtun_dataplane_restarts_total", "Dataplane restarts (the etcd lease moved to another subnet).")
-	allDescs         = []*prometheus.Desc{descInfo, descTxPackets, descTxBytes, descRxPackets, descRxBytes, descDrops, descPeerDrops, descPeers, descUpdates, descUpdateErrors, descBadFrames, descWriteErrors, descOversizeGSO, descGROBadCsum, descRestarts}
+	allDescs         = []*prometheus.Desc{descInfo, descTxPackets, descTxBytes, descRxPackets, descRxBytes, descDrops, descPeerDrops, descPeers, descUpdates, descUpdateErrors, descFilterDrops, descBadFrames, descWriteErrors, descOversizeGSO, descGROBadCsum, descRestarts}
 )
 
 func counterDesc(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
@@ -112,6 +125,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	metric(descPeers, prometheus.GaugeValue, uint64(max(m.Peers, 0)))
 	metric(descUpdates, prometheus.CounterValue, m.PeerUpdates)
 	metric(descUpdateErrors, prometheus.CounterValue, m.PeerUpdateErrors)
+	metric(descFilterDrops, prometheus.CounterValue, m.PeerFilterDrops)
 	metric(descBadFrames, prometheus.CounterValue, m.Stats.DeviceBadFrames)
 	metric(descWriteErrors, prometheus.CounterValue, m.Stats.DeviceWriteErrors)
 	metric(descOversizeGSO, prometheus.CounterValue, m.Stats.DeviceOversizeGSO)
@@ -119,27 +133,63 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	metric(descRestarts, prometheus.CounterValue, m.Restarts)
 }
 
+// DebugOptions choose what the debug server serves beyond /metrics and
+// /healthz.
+type DebugOptions struct {
+	// Pprof serves the pprof handlers under /debug/pprof/ (heap,
+	// goroutines, the command line, CPU profiles): off unless asked for.
+	Pprof bool
+}
+
 // DebugHandler serves /metrics (Prometheus text, from its own registry
-// with only vxtun's collector: no Go or process collectors) and the pprof
-// handlers under /debug/pprof/.
-func DebugHandler(snap func() Metrics) http.Handler {
+// with only vxtun's collector: no Go or process collectors), /healthz
+// (200 "ok" while forwarding, 503 before and after) and, with o.Pprof, the
+// pprof handlers under /debug/pprof/.
+func DebugHandler(snap func() Metrics, o DebugOptions) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewCollector(snap))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !snap().Forwarding {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "not forwarding")
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	paths := "/metrics /healthz"
+	if o.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		paths += " /debug/pprof/"
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
 			return
 		}
-		fmt.Fprintln(w, "vxtun debug endpoint: /metrics /debug/pprof/")
+		fmt.Fprintln(w, "vxtun debug endpoint: "+paths)
 	})
 	return mux
+}
+
+// IsLoopbackAddr reports whether a host:port listens on loopback only
+// ("localhost" counts; an empty or wildcard host does not).
+func IsLoopbackAddr(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // startDebug serves DebugHandler on Config.DebugAddr.
@@ -148,7 +198,11 @@ func (n *Node) startDebug() (stop func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("debug server: %w", err)
 	}
-	srv := &http.Server{Handler: DebugHandler(n.Metrics), ReadHeaderTimeout: 5 * time.Second}
+	if !IsLoopbackAddr(n.cfg.DebugAddr) {
+		n.log.Warn("THE DEBUG SERVER IS REACHABLE FROM OTHER HOSTS: /metrics and /healthz (and pprof, if enabled) are served to anyone who can connect; bind it to loopback unless the network is trusted",
+			"addr", l.Addr().String(), "pprof", n.cfg.DebugPprof)
+	}
+	srv := &http.Server{Handler: DebugHandler(n.Metrics, DebugOptions{Pprof: n.cfg.DebugPprof}), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("debug server", "err", err)

@@ -31,13 +31,14 @@ func testMetrics() Metrics {
 		PeerUpdates:      5,
 		PeerUpdateErrors: 1,
 		Restarts:         3,
+		PeerFilterDrops:  11,
 	}
 }
 
 // scrape serves DebugHandler over HTTP and parses /metrics with expfmt.
 func scrape(t *testing.T, m Metrics) map[string]*dto.MetricFamily {
 	t.Helper()
-	srv := httptest.NewServer(DebugHandler(func() Metrics { return m }))
+	srv := httptest.NewServer(DebugHandler(func() Metrics { return m }, DebugOptions{}))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/metrics")
 	if err != nil {
@@ -91,6 +92,7 @@ func TestMetricsScrape(t *testing.T) {
 		"vxtun_peers":                      {dto.MetricType_GAUGE, "Peers in the routing table.", nil},
 		"vxtun_peer_updates_total":         counter("Peer sets applied to the routing table."),
 		"vxtun_peer_update_errors_total":   counter("Peer sets rejected (the previous table stayed)."),
+		"vxtun_peer_filter_drops_total":    counter("Datagrams to the underlay port from non-peers, dropped in the kernel by the peer filter."),
 		"vxtun_tun_bad_frames_total":       counter("Frames from the TUN that could not be parsed or split."),
 		"vxtun_tun_write_errors_total":     counter("Packets the kernel refused on TUN write."),
 		"vxtun_dataplane_restarts_total":   counter("Dataplane restarts (the etcd lease moved to another subnet)."),
@@ -155,6 +157,7 @@ func TestMetricsScrape(t *testing.T) {
 		"vxtun_peers":                            2,
 		"vxtun_peer_updates_total":               5,
 		"vxtun_peer_update_errors_total":         1,
+		"vxtun_peer_filter_drops_total":          11,
 		"vxtun_tun_bad_frames_total":             4,
 		"vxtun_tun_write_errors_total":           5,
 		"vxtun_dataplane_restarts_total":         3,
@@ -189,20 +192,58 @@ func TestMetricsBeforeDataplane(t *testing.T) {
 	}
 }
 
-func TestDebugHandlerPprof(t *testing.T) {
-	srv := httptest.NewServer(DebugHandler(testMetrics))
-	defer srv.Close()
+func TestDebugHandlerPaths(t *testing.T) {
 	for _, tt := range []struct {
-		path string
-		code int
-	}{{"/debug/pprof/", 200}, {"/", 200}, {"/nope", 404}} {
-		resp, err := http.Get(srv.URL + tt.path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != tt.code {
-			t.Errorf("%s: got %s, want %d", tt.path, resp.Status, tt.code)
+		name       string
+		pprof      bool
+		forwarding bool
+		codes      map[string]int
+	}{
+		{"default", false, true, map[string]int{
+			"/metrics": 200, "/healthz": 200, "/": 200, "/nope": 404,
+			"/debug/pprof/": 404, "/debug/pprof/cmdline": 404, "/debug/pprof/heap": 404}},
+		{"pprof asked for", true, true, map[string]int{
+			"/metrics": 200, "/healthz": 200, "/debug/pprof/": 200, "/debug/pprof/cmdline": 200, "/debug/pprof/heap": 200}},
+		{"not forwarding yet", false, false, map[string]int{"/metrics": 200, "/healthz": 503}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := testMetrics()
+			m.Forwarding = tt.forwarding
+			srv := httptest.NewServer(DebugHandler(func() Metrics { return m }, DebugOptions{Pprof: tt.pprof}))
+			defer srv.Close()
+			for path, want := range tt.codes {
+				resp, err := http.Get(srv.URL + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != want {
+					t.Errorf("%s: got %s, want %d", path, resp.Status, want)
+				}
+			}
+		})
+	}
+}
+
+func TestIsLoopbackAddr(t *testing.T) {
+	for _, tt := range []struct {
+		addr string
+		want bool
+	}{
+		{"127.0.0.1:9090", true},
+		{"127.1.2.3:9090", true},
+		{"[::1]:9090", true},
+		{"[::ffff:127.0.0.1]:9090", true},
+		{"localhost:9090", true},
+		{"0.0.0.0:9090", false},
+		{":9090", false},
+		{"[::]:9090", false},
+		{"198.18.0.1:9090", false},
+		{"example.com:9090", false},
+		{"nonsense", false},
+	} {
+		if got := IsLoopbackAddr(tt.addr); got != tt.want {
+			t.Errorf("IsLoopbackAddr(%q): got %v, want %v", tt.addr, got, tt.want)
 		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/vxtun/vxtun/config"
@@ -28,12 +27,14 @@ type Node struct {
 	src registry.Source // set by resolve
 
 	// Read by the metrics collector at scrape time.
-	backend  atomic.Value // string, once the network config is known
-	cur      atomic.Pointer[running]
-	peers    atomic.Int64
-	updates  atomic.Uint64
-	rejected atomic.Uint64
-	restarts atomic.Uint64
+	backend    atomic.Value // string, once the network config is known
+	cur        atomic.Pointer[running]
+	host       atomic.Pointer[hostRef] // the node's own host (peer filter counter)
+	forwarding atomic.Bool             // a dataplane runs with its peers (/healthz)
+	peers      atomic.Int64
+	updates    atomic.Uint64
+	rejected   atomic.Uint64
+	restarts   atomic.Uint64
 }
 
 // New checks cfg and returns a node that Run starts.
@@ -47,6 +48,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	return &Node{cfg: cfg, log: cfg.Logger}, nil
 }
+
+// hostRef holds the node's host (nil off Linux) for the metrics collector.
+type hostRef struct{ h hostnet.Host }
 
 // running is an open dataplane and its Run goroutine.
 type running struct {
@@ -82,6 +86,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	n.host.Store(&hostRef{host})
 	defer n.closeHost(host)
 	r, err := n.open(s)
 	if err != nil {
@@ -115,8 +120,22 @@ func (n *Node) Run(ctx context.Context) error {
 		n.stop(r)
 		return fmt.Errorf("peer source: %w", err)
 	case u := <-updates:
+		for u.Rejected != nil {
+			// Counted; the source logged why. Wait for a good one.
+			n.rejected.Add(1)
+			select {
+			case <-ctx.Done():
+				n.stop(r)
+				return ctx.Err()
+			case err := <-srcErr:
+				n.stop(r)
+				return fmt.Errorf("peer source: %w", err)
+			case u = <-updates:
+			}
+		}
 		peers = registry.Apply(peerSet, u)
 	}
+	logged := false
 
 	var leases <-chan registry.Lease
 	if lh, ok := n.src.(registry.LeaseHolder); ok {
@@ -136,10 +155,19 @@ func (n *Node) Run(ctx context.Context) error {
 			n.stop(r)
 			return err
 		}
+		if err := n.setPeerFilter(host, s.port, peers); err != nil {
+			n.stop(r)
+			return err
+		}
+		if !logged {
+			n.logPeerChanges(nil, peers)
+			logged = true
+		}
 		if err := n.writeSubnetEnv(s); err != nil {
 			n.stop(r)
 			return err
 		}
+		n.forwarding.Store(true)
 		if n.cfg.Started != nil {
 			n.cfg.Started()
 		}
@@ -149,7 +177,7 @@ func (n *Node) Run(ctx context.Context) error {
 			"subnet", s.subnet.String(), "network", s.nc.Network.String(), "peers", len(peers),
 			"subnet-file", s.node.SubnetFile)
 
-		restart, err := n.loop(ctx, s, r, peerSet, &peers, updates, srcErr, leases)
+		restart, err := n.loop(ctx, s, r, host, peerSet, &peers, updates, srcErr, leases)
 		n.stop(r)
 		if err != nil || !restart {
 			if err == nil && ctx.Err() != nil {
@@ -164,7 +192,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 // loop forwards until shutdown (restart false, err nil), a fatal error, or
 // the lease moving to another subnet (restart true; s.subnet is the new one).
-func (n *Node) loop(ctx context.Context, s *settings, r *running, peerSet map[string]config.Peer, peers *[]config.Peer,
+func (n *Node) loop(ctx context.Context, s *settings, r *running, host hostnet.Host, peerSet map[string]config.Peer, peers *[]config.Peer,
 	updates <-chan registry.Update, srcErr <-chan error, leases <-chan registry.Lease) (restart bool, err error) {
 	for {
 		select {
@@ -183,6 +211,11 @@ func (n *Node) loop(ctx context.Context, s *settings, r *running, peerSet map[st
 			}
 			return false, fmt.Errorf("peer source: %w", err)
 		case u := <-updates:
+			if u.Rejected != nil {
+				// The source logged why; the peers in force stay.
+				n.rejected.Add(1)
+				continue
+			}
 			next := registry.Apply(peerSet, u)
 			if err := r.dp.SetPeers(next); err != nil {
 				n.rejected.Add(1)
@@ -194,13 +227,21 @@ func (n *Node) loop(ctx context.Context, s *settings, r *running, peerSet map[st
 				}
 				continue
 			}
+			if err := n.setPeerFilter(host, s.port, next); err != nil {
+				// The dataplane has the new set; the filter keeps the old
+				// one until an update succeeds: new peers' datagrams are
+				// dropped meanwhile, so this is an error.
+				n.log.Error("peer filter not updated", "err", err)
+			}
+			n.logPeerChanges(*peers, next)
 			*peers = next
 			n.peers.Store(int64(len(next)))
 			n.updates.Add(1)
 			n.log.Debug("peers applied", "peers", len(next))
 		case <-n.cfg.Reload:
 			if rl, ok := n.src.(registry.Reloader); ok {
-				n.log.Info("SIGHUP: re-reading " + describe(n.src))
+				// The source logs the outcome: one line per SIGHUP.
+				n.log.Debug("SIGHUP: re-reading " + describe(n.src))
 				rl.Reload()
 			} else {
 				n.log.Info("SIGHUP: nothing to reload (peers are watched)", "source", describe(n.src))
@@ -242,10 +283,7 @@ func (n *Node) openHost(s *settings) (hostnet.Host, error) {
 	}
 	if err := h.SetForwardAccept(nets); err != nil {
 		_ = h.Close()
-		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
-			return nil, fmt.Errorf("forward rules: %w (vxtun needs root or CAP_NET_ADMIN)", err)
-		}
-		return nil, fmt.Errorf("forward rules: %w (--iptables-forward-rules=false runs without them)", err)
+		return nil, fmt.Errorf("forward rules: %w%s (--iptables-forward-rules=false runs without them)", err, privHint(err))
 	}
 	n.log.Info("accepting forwarded pod traffic in the host firewall", "networks", fmt.Sprint(nets))
 	return h, nil
@@ -293,6 +331,7 @@ func (n *Node) start(r *running, peers []config.Peer) error {
 // stop ends the dataplane's Run (at once if it already returned) and
 // closes the dataplane, which removes what it made.
 func (n *Node) stop(r *running) {
+	n.forwarding.Store(false)
 	if r.cancel != nil {
 		r.cancel()
 		select {

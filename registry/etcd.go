@@ -167,6 +167,8 @@ type EtcdSource struct {
 	lostCh   chan struct{} // own lease gone (watch saw it deleted or replaced)
 	resyncCh chan struct{} // own lease changed: re-list peers
 
+	health *etcdHealth // outage logging
+
 	mu   sync.Mutex
 	held *heldLease // nil until acquired
 
@@ -231,9 +233,11 @@ func NewEtcdSource(opts EtcdOptions) (*EtcdSource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcd source: client: %w", err)
 	}
+	log = log.With("etcd-prefix", opts.Prefix)
 	return &EtcdSource{
 		opts:     opts,
-		log:      log.With("etcd-prefix", opts.Prefix),
+		log:      log,
+		health:   &etcdHealth{log: log},
 		cli:      cli,
 		cfgKey:   opts.Prefix + "/config",
 		subnets:  opts.Prefix + "/subnets/",

@@ -52,13 +52,18 @@ func (s *EtcdSource) run(ctx context.Context, out chan<- Update) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	done := make(chan struct{})
+	done := make(chan struct{}, 2)
 	go func() {
-		defer close(done)
+		defer func() { done <- struct{}{} }()
 		s.keepLease(ctx)
+	}()
+	go func() {
+		defer func() { done <- struct{}{} }()
+		s.watchConn(ctx)
 	}()
 	err := s.watchPeers(ctx, out)
 	cancel()
+	<-done
 	<-done
 	return err
 }
@@ -115,6 +120,7 @@ func (s *EtcdSource) keepLease(ctx context.Context) {
 				s.mu.Unlock()
 				retry = 0
 				bo.Reset()
+				s.health.ok("renew lease")
 				s.log.Debug("lease renewed", "lease", h.Name, "ttl-seconds", resp.TTL)
 			case errors.Is(err, rpctypes.ErrLeaseNotFound):
 				s.log.Warn("our etcd lease expired, re-acquiring", "lease", h.Name)
@@ -125,7 +131,7 @@ func (s *EtcdSource) keepLease(ctx context.Context) {
 				return
 			default:
 				retry = bo.Next()
-				s.log.Warn("renew lease (retrying)", "lease", h.Name, "err", err, "retry-in", retry)
+				s.health.lost("renew lease", err, "lease", h.Name, "retry-in", retry)
 			}
 		}
 	}
@@ -203,7 +209,7 @@ func (s *EtcdSource) watchPeers(ctx context.Context, out chan<- Update) error {
 				return ctx.Err()
 			}
 			wait = bo.Next()
-			s.log.Warn("read network config (retrying, keeping last peers)", "err", err, "retry-in", wait)
+			s.health.lost("read network config", err, "retry-in", wait)
 			continue
 		}
 		lctx, cancel := context.WithTimeout(ctx, opTimeout)
@@ -214,9 +220,10 @@ func (s *EtcdSource) watchPeers(ctx context.Context, out chan<- Update) error {
 				return ctx.Err()
 			}
 			wait = bo.Next()
-			s.log.Warn("list leases (retrying, keeping last peers)", "err", err, "retry-in", wait)
+			s.health.lost("list leases", err, "retry-in", wait)
 			continue
 		}
+		s.health.ok("list leases")
 		clear(peers)
 		own, _ := s.ownName()
 		ownSeen := false
@@ -276,7 +283,10 @@ func (s *EtcdSource) watchFrom(ctx context.Context, out chan<- Update, nc *confi
 			return true
 		case wr, open := <-wch:
 			if !open {
-				s.log.Warn("lease watch closed, re-listing")
+				if ctx.Err() != nil {
+					return false
+				}
+				s.health.lost("watch leases", errWatchClosed)
 				return delivered
 			}
 			if wr.CompactRevision != 0 || errors.Is(wr.Err(), rpctypes.ErrCompacted) {
@@ -284,7 +294,7 @@ func (s *EtcdSource) watchFrom(ctx context.Context, out chan<- Update, nc *confi
 				return true
 			}
 			if err := wr.Err(); err != nil {
-				s.log.Warn("lease watch failed, re-listing", "err", err)
+				s.health.lost("watch leases", err)
 				return delivered
 			}
 			delivered = true
@@ -351,6 +361,14 @@ func (s *EtcdSource) kvPeer(nc *config.NetConf, kv *mvccpb.KeyValue) (config.Pee
 	if name == own {
 		return config.Peer{}, false
 	}
+	if a, err := decodeLeaseValue(kv.Value); err == nil && a.PublicIP == s.opts.PublicIP && bytes.Equal(a.VtepMAC, s.opts.VtepMAC) {
+		// Ours (our address and VTEP MAC), taken a moment ago (the watch
+		// can report a new lease before it is published as held) or left
+		// by an earlier run: not a peer, and nothing to warn about. Another
+		// node with our address still gets the warning below.
+		s.log.Debug("skipping a lease of ours", "key", string(kv.Key))
+		return config.Peer{}, false
+	}
 	p, err := leasePeer(nc, name, kv.Value, s.opts.PublicIP, s.opts.VtepMAC, ownSubnet, s.ownSubnet6())
 	if err != nil {
 		s.skipped.Add(1)
@@ -363,6 +381,9 @@ func (s *EtcdSource) kvPeer(nc *config.NetConf, kv *mvccpb.KeyValue) (config.Pee
 	}
 	return p, true
 }
+
+// errWatchClosed is a watch channel that closed without an error.
+var errWatchClosed = errors.New("watch closed")
 
 // errSkip marks leases that are valid but not usable as a peer here.
 var errSkip = errors.New("not a peer")

@@ -475,9 +475,21 @@ func TestEtcdOutage(t *testing.T) {
 			names(peers), len(during), len(before))
 	}
 
+	// One warning for the whole outage, however many requests failed.
+	if got := strings.Count(a.logs.String(), "etcd connection lost"); got != 1 {
+		t.Errorf("during the outage: got %d warnings \"etcd connection lost\", want 1\nlogs:\n%s", got, a.logs.String())
+	}
+
 	srv.Restart()
 	etcdtest.Put(t, cli, testPrefix+"/subnets/198.19.201.0-24", kernelLease("198.18.0.201", "02:00:00:00:00:c9"))
 	a.waitPeers(t, "lease added after etcd returned", hasPeers("198.19.200.0-24", "198.19.201.0-24"))
+	logs := a.logs.String()
+	if got := strings.Count(logs, "level=INFO msg=\"etcd connection is back\""); got != 1 {
+		t.Errorf("after the outage: got %d info lines \"etcd connection is back\", want 1\nlogs:\n%s", got, logs)
+	}
+	if got := strings.Count(logs, "level=WARN"); got != 1 {
+		t.Errorf("over the outage: got %d warnings, want 1\nlogs:\n%s", got, logs)
+	}
 	if _, _, ok := getKey(t, cli, testPrefix+"/subnets/"+a.lease(t).Name); !ok {
 		t.Fatalf("own lease %s gone after the outage", a.lease(t).Name)
 	}
@@ -680,6 +692,10 @@ func TestEtcdLeaseLost(t *testing.T) {
 		t.Fatalf("Lease(): got %s, want %s", cur.Name, moved.Name)
 	}
 	a.waitPeers(t, "the taker as a peer", hasPeers(l.Name))
+	// Our new lease is never taken for a foreign peer.
+	if logs := a.logs.String(); strings.Contains(logs, "skipping lease") {
+		t.Errorf("a lease was skipped with a warning after the takeover:\n%s", logs)
+	}
 }
 
 // TestEtcdWaitsForConfig: a node started before the network config exists

@@ -39,11 +39,14 @@ type Event struct {
 
 // Update is what a Source emits: either a full snapshot (Full true: Peers is
 // the whole current set, replacing everything known before) or incremental
-// Events.
+// Events, or Rejected: the source's input was refused (a bad peers file) and
+// the set in force stays; the receiver counts it (the source has logged
+// why).
 type Update struct {
-	Full   bool
-	Peers  []config.Peer
-	Events []Event
+	Full     bool
+	Peers    []config.Peer
+	Events   []Event
+	Rejected error
 }
 
 // Source is where peers come from. Run emits a full snapshot first, then
@@ -56,6 +59,9 @@ type Source interface {
 // Apply folds u into set (keyed by peer name) and returns the peers sorted by
 // name, ready for fastpath.Forwarder.SetPeers.
 func Apply(set map[string]config.Peer, u Update) []config.Peer {
+	if u.Rejected != nil {
+		return sortedPeers(set)
+	}
 	if u.Full {
 		clear(set)
 		for _, p := range u.Peers {

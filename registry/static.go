@@ -35,8 +35,9 @@ type StaticOptions struct {
 // re-reads the file when it changes (polled: inode, size, mtime; so an
 // atomic rename is noticed) and when Reload is called (the node calls it on
 // SIGHUP). A changed, valid file is sent as a Full update; an unchanged peer
-// set sends nothing. A file that fails to read or parse is logged and the
-// previous peers stay in force.
+// set sends nothing. A file that fails to parse is logged, sent as a
+// Rejected update (so the node counts it) and the previous peers stay in
+// force; one that cannot be read is logged.
 //
 // Run must be called once. Reload is safe to call from any goroutine at any
 // time.
@@ -170,20 +171,28 @@ func (s *StaticSource) Run(ctx context.Context, out chan<- Update) error {
 		st = next
 		// Reached once per content change (or Reload), so each rejection
 		// is logged once.
+		trigger := "file changed"
+		if force {
+			trigger = "reload"
+		}
 		np, err := config.ParsePeersIn(s.path, next.data, s.scope)
 		if err != nil {
 			s.log.Error("static peers file rejected; keeping the current peers",
-				"file", s.path, "peers", len(peers), "err", err)
+				"file", s.path, "peers", len(peers), "trigger", trigger, "err", err)
+			// The node counts it (vxtun_peer_update_errors_total).
+			if err := send(ctx, out, Update{Rejected: err}); err != nil {
+				return err
+			}
 			continue
 		}
 		added, removed, updated := diffPeers(peers, np)
 		if added+removed+updated == 0 {
-			s.log.Info("static peers file re-read; no change", "file", s.path, "peers", len(np))
+			s.log.Info("static peers file re-read; no change", "file", s.path, "peers", len(np), "trigger", trigger)
 			continue
 		}
 		peers = np
 		s.log.Info("static peers reloaded", "file", s.path, "peers", len(np),
-			"added", added, "removed", removed, "updated", updated)
+			"added", added, "removed", removed, "updated", updated, "trigger", trigger)
 		if err := send(ctx, out, Update{Full: true, Peers: np}); err != nil {
 			return err
 		}

@@ -122,25 +122,46 @@ func (h *staticHarness) replace(content string) {
 }
 
 // next waits for the next update and checks it is a Full snapshot of the
-// named peers.
+// named peers. Rejected updates before it are skipped: a poll may read a
+// file that write is rewriting in place (truncated, half written).
 func (h *staticHarness) next(wantNames ...string) Update {
+	h.t.Helper()
+	u, ok := Update{}, false
+	for !ok {
+		select {
+		case u = <-h.out:
+			ok = u.Rejected == nil
+			continue
+		case err := <-h.done:
+			h.t.Fatalf("Run returned %v while waiting for an update", err)
+		case <-time.After(10 * time.Second):
+			h.t.Fatalf("no update within 10s, want peers %v", wantNames)
+		}
+	}
+	var got []string
+	for _, p := range u.Peers {
+		got = append(got, p.Name)
+	}
+	if !u.Full || len(u.Events) != 0 || strings.Join(got, ",") != strings.Join(wantNames, ",") {
+		h.t.Fatalf("got update Full=%t peers %v events %v, want Full snapshot of %v", u.Full, got, u.Events, wantNames)
+	}
+	return u
+}
+
+// rejected waits for the Rejected update of a refused file, whose error
+// contains want.
+func (h *staticHarness) rejected(want string) {
 	h.t.Helper()
 	select {
 	case u := <-h.out:
-		var got []string
-		for _, p := range u.Peers {
-			got = append(got, p.Name)
+		if u.Rejected == nil || u.Full || len(u.Peers)+len(u.Events) != 0 || !strings.Contains(u.Rejected.Error(), want) {
+			h.t.Fatalf("got update %+v, want only Rejected with an error containing %q", u, want)
 		}
-		if !u.Full || len(u.Events) != 0 || strings.Join(got, ",") != strings.Join(wantNames, ",") {
-			h.t.Fatalf("got update Full=%t peers %v events %v, want Full snapshot of %v", u.Full, got, u.Events, wantNames)
-		}
-		return u
 	case err := <-h.done:
-		h.t.Fatalf("Run returned %v while waiting for an update", err)
+		h.t.Fatalf("Run returned %v while waiting for a Rejected update", err)
 	case <-time.After(10 * time.Second):
-		h.t.Fatalf("no update within 10s, want peers %v", wantNames)
+		h.t.Fatalf("no Rejected update within 10s")
 	}
-	return Update{}
 }
 
 // waitLog waits for a log line containing all of parts.
@@ -229,7 +250,8 @@ func TestStaticBadFileKeepsPeers(t *testing.T) {
 			h.t = t
 			h.write(tt.content)
 			h.src.Reload()
-			h.waitLog(tt.log...)
+			h.rejected(tt.log[len(tt.log)-1])
+			h.waitLog(append(tt.log, "trigger=reload")...)
 			h.noUpdate(20 * time.Millisecond)
 		})
 	}
@@ -293,7 +315,8 @@ func TestStaticNoticesAtomicReplace(t *testing.T) {
 
 	// A rejected replacement is logged once and keeps the peers.
 	h.replace(`{"Peers": [{"Name": "bad", "PublicIP": "198.18.0.7", "Subnets": ["198.19.7.0/24"], "VtepMAC": "01:00:00:00:00:07"}]}`)
-	h.waitLog("rejected", "Peers[0].VtepMAC", "multicast")
+	h.rejected("multicast")
+	h.waitLog("rejected", "Peers[0].VtepMAC", "multicast", "trigger=file changed")
 	h.noUpdate(100 * time.Millisecond)
 
 	// In-place rewrite with a different size is noticed too.

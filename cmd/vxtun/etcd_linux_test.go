@@ -245,6 +245,15 @@ func TestEtcdOutage(t *testing.T) {
 	na.waitPeers(t, 2)
 	nb.waitPeers(t, 2)
 	waitPing(t, e.h.B, ip(sb), ip(sa), na.p, nb.p)
+	// The outage is one warning and one info line on each node.
+	for _, n := range []*e2eEtcdNode{na, nb} {
+		out := n.p.Output()
+		lost := strings.Count(out, `level=WARN msg="etcd connection lost; forwarding continues with the last known peers"`)
+		back := strings.Count(out, `level=INFO msg="etcd connection is back"`)
+		if lost != 1 || back != 1 {
+			t.Errorf("outage log lines: got %d warnings and %d info lines, want 1 and 1; log:\n%s", lost, back, out)
+		}
+	}
 }
 
 // e2eTCPEcho connects from src (in a) to an echo server on dst:port (in

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vxtun/vxtun/config"
 	"github.com/vxtun/vxtun/dataplane"
+	"github.com/vxtun/vxtun/node"
 	"github.com/vxtun/vxtun/registry"
 )
 
@@ -52,7 +53,8 @@ type runOptions struct {
 	EtcdKeyFile   string
 	EtcdCAFile    string
 	EtcdUsername  string
-	EtcdPassword  string
+	EtcdPassword  string // VXTUN_ETCD_PASSWORD only: refused on the command line
+	EtcdPassFile  string // --etcd-password-file
 	EtcdLeaseTTL  time.Duration
 
 	PublicIP    string // --public-ip
@@ -66,10 +68,15 @@ type runOptions struct {
 	ForwardRules bool // --iptables-forward-rules
 	IPMasq       bool // --ip-masq
 
-	Dataplane string // --dataplane: auto, userspace or kernel
+	Dataplane  string // --dataplane: auto, userspace or kernel
+	PeerFilter bool   // --peer-filter
 
-	DebugAddr string // --debug-addr ("" = off)
-	LogLevel  string // --log-level
+	DebugAddr       string // --debug-addr ("" = off)
+	DebugAddrPublic bool   // --debug-addr-public: a non-loopback --debug-addr is allowed
+	DebugPprof      bool   // --debug-pprof
+	LogLevel        string // --log-level
+
+	cmdline map[string]bool // flags given on the command line
 
 	set map[string]bool // flags given on the command line or in the environment
 }
@@ -90,7 +97,8 @@ func newRunFlags(o *runOptions, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.EtcdKeyFile, "etcd-keyfile", "", "TLS client key `file` for etcd")
 	fs.StringVar(&o.EtcdCAFile, "etcd-cafile", "", "TLS CA `file` to verify etcd's certificate")
 	fs.StringVar(&o.EtcdUsername, "etcd-username", "", "etcd `user` name (authentication)")
-	fs.StringVar(&o.EtcdPassword, "etcd-password", "", "etcd `password` (prefer the environment variable)")
+	fs.StringVar(&o.EtcdPassword, "etcd-password", "", "etcd `password`: from the environment only (a command-line password is visible to every user and is refused); or use --etcd-password-file")
+	fs.StringVar(&o.EtcdPassFile, "etcd-password-file", "", "`file` holding the etcd password (a regular file, not world-writable; a trailing newline is ignored)")
 	fs.DurationVar(&o.EtcdLeaseTTL, "etcd-lease-ttl", registry.DefaultLeaseTTL, "TTL of this node's subnet lease in etcd")
 	fs.StringVar(&o.PublicIP, "public-ip", "", "underlay `IP` of this node (overrides the node file's PublicIP)")
 	fs.StringVar(&o.Iface, "iface", "", "underlay `interface` (overrides the node file's Iface; the public IP is its first IPv4 address unless --public-ip is given)")
@@ -102,7 +110,10 @@ func newRunFlags(o *runOptions, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.Dataplane, "dataplane", dataplane.KindAuto, "`kind` of dataplane: auto (the kernel's vxlan device where it can be used, else userspace), userspace (the TUN device; vxtun forwards) or kernel (a kernel vxlan device flannel.<VNI> programmed as flanneld does; the kernel forwards)")
 	fs.BoolVar(&o.ForwardRules, "iptables-forward-rules", true, "accept forwarded traffic from and to the pod Network in the host firewall (nftables; flanneld's flag of the same name)")
 	fs.BoolVar(&o.IPMasq, "ip-masq", false, "masquerade pod traffic that leaves the pod Network (nftables, flanneld's flag of the same name; also the node file's IPMasq); FLANNEL_IPMASQ in subnet.env follows it")
-	fs.StringVar(&o.DebugAddr, "debug-addr", "", "serve /metrics (Prometheus text) and /debug/pprof over HTTP on this `host:port`, e.g. 127.0.0.1:9090 (off when empty)")
+	fs.BoolVar(&o.PeerFilter, "peer-filter", true, "drop datagrams to the underlay port from addresses that are not peers in the kernel (nftables set in table inet vxtun, kept in step with the peers)")
+	fs.StringVar(&o.DebugAddr, "debug-addr", "", "serve /metrics (Prometheus text) and /healthz over HTTP on this `host:port`, e.g. 127.0.0.1:9090 (off when empty); a loopback address unless --debug-addr-public")
+	fs.BoolVar(&o.DebugAddrPublic, "debug-addr-public", false, "allow a --debug-addr that is not loopback (it is then reachable from other hosts: logged as a warning)")
+	fs.BoolVar(&o.DebugPprof, "debug-pprof", false, "also serve the Go profiler under /debug/pprof/ on --debug-addr (heap, goroutines, command line)")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.Usage = func() {
 		w := fs.Output()
@@ -145,7 +156,7 @@ Flags:
 // command line from its environment variable (getenv). Errors wrap errUsage,
 // except flag.ErrHelp which is returned as is.
 func parseRunFlags(args []string, getenv func(string) string, out io.Writer) (*runOptions, error) {
-	o := &runOptions{set: map[string]bool{}}
+	o := &runOptions{set: map[string]bool{}, cmdline: map[string]bool{}}
 	fs := newRunFlags(o, out)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -156,7 +167,11 @@ func parseRunFlags(args []string, getenv func(string) string, out io.Writer) (*r
 	if fs.NArg() > 0 {
 		return nil, usagef("unexpected argument %q", fs.Arg(0))
 	}
-	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	fs.Visit(func(f *flag.Flag) { o.set[f.Name], o.cmdline[f.Name] = true, true })
+	if o.cmdline["etcd-password"] {
+		// Every user can read a command line (ps, /proc/<pid>/cmdline).
+		return nil, usagef("--etcd-password on the command line is visible to every user of this host: put the password in a file (--etcd-password-file FILE) or in the %s environment variable", envName("etcd-password"))
+	}
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		if o.set[f.Name] || envErr != nil {
@@ -206,6 +221,10 @@ func (o *runOptions) check() error {
 		return usagef("--etcd-lease-ttl %v must be positive", o.EtcdLeaseTTL)
 	case (o.EtcdCertFile == "") != (o.EtcdKeyFile == ""):
 		return usagef("--etcd-certfile and --etcd-keyfile go together")
+	case o.EtcdPassword != "" && o.EtcdPassFile != "":
+		return usagef("%s and --etcd-password-file exclude each other", envName("etcd-password"))
+	case o.DebugPprof && o.DebugAddr == "":
+		return usagef("--debug-pprof needs --debug-addr")
 	}
 	if o.PublicIP != "" {
 		if _, err := netip.ParseAddr(o.PublicIP); err != nil {
@@ -233,6 +252,9 @@ func (o *runOptions) check() error {
 		}
 		if port, err := strconv.ParseUint(ps, 10, 16); err != nil || port == 0 {
 			return usagef("--debug-addr %q: want a port 1..65535", o.DebugAddr)
+		}
+		if !node.IsLoopbackAddr(o.DebugAddr) && !o.DebugAddrPublic {
+			return usagef("--debug-addr %s is not a loopback address: its metrics would be served to other hosts; use 127.0.0.1:PORT, or add --debug-addr-public to serve them anyway", o.DebugAddr)
 		}
 	}
 	return nil

@@ -100,6 +100,63 @@ func TestParseRunFlags(t *testing.T) {
 				return ""
 			},
 		},
+		{
+			name: "defaults: peer filter on, pprof off, loopback debug address",
+			args: append(static, "--debug-addr", "127.0.0.1:9090"),
+			check: func(o *runOptions) string {
+				if !o.PeerFilter || o.DebugPprof || o.DebugAddrPublic {
+					return "defaults: want --peer-filter on, --debug-pprof and --debug-addr-public off"
+				}
+				c := o.nodeConfig()
+				if c.SkipPeerFilter || c.DebugPprof || c.DebugAddr != "127.0.0.1:9090" {
+					return "node config does not carry the defaults"
+				}
+				return ""
+			},
+		},
+		{
+			name: "pprof, public debug address, no peer filter",
+			args: append(static, "--debug-addr", "0.0.0.0:9090", "--debug-addr-public", "--debug-pprof", "--peer-filter=false"),
+			check: func(o *runOptions) string {
+				if c := o.nodeConfig(); !c.DebugPprof || !c.SkipPeerFilter || c.DebugAddr != "0.0.0.0:9090" {
+					return "flags not carried into the node config"
+				}
+				return ""
+			},
+		},
+		{
+			name: "etcd password from the environment",
+			args: []string{"--etcd-endpoints", "http://x:2379", "--public-ip", "198.18.0.1", "--etcd-username", "u"},
+			env:  []string{"VXTUN_ETCD_PASSWORD", "s3cret"},
+			check: func(o *runOptions) string {
+				if c := o.nodeConfig(); c.Registry.Etcd.Password != "s3cret" || c.Registry.Etcd.Username != "u" {
+					return "password from VXTUN_ETCD_PASSWORD not used"
+				}
+				return ""
+			},
+		},
+		{
+			name: "etcd password file from the environment",
+			args: []string{"--etcd-endpoints", "http://x:2379", "--public-ip", "198.18.0.1"},
+			env:  []string{"VXTUN_ETCD_PASSWORD_FILE", "/etc/vxtun/etcd-password"},
+			check: func(o *runOptions) string {
+				if o.EtcdPassFile != "/etc/vxtun/etcd-password" {
+					return "VXTUN_ETCD_PASSWORD_FILE not applied"
+				}
+				return ""
+			},
+		},
+		{name: "etcd password on the command line",
+			args:    []string{"--etcd-endpoints", "http://x:2379", "--public-ip", "198.18.0.1", "--etcd-password", "s3cret"},
+			wantErr: "--etcd-password on the command line is visible to every user of this host: put the password in a file (--etcd-password-file FILE) or in the VXTUN_ETCD_PASSWORD environment variable"},
+		{name: "etcd password twice",
+			args:    []string{"--etcd-endpoints", "http://x:2379", "--public-ip", "198.18.0.1", "--etcd-password-file", "pw"},
+			env:     []string{"VXTUN_ETCD_PASSWORD", "s3cret"},
+			wantErr: "exclude each other"},
+		{name: "public debug address refused", args: append(static, "--debug-addr", "0.0.0.0:9090"), wantErr: "--debug-addr 0.0.0.0:9090 is not a loopback address"},
+		{name: "wildcard debug address refused", args: append(static, "--debug-addr", ":9090"), wantErr: "add --debug-addr-public"},
+		{name: "public debug address from the environment refused", args: static, env: []string{"VXTUN_DEBUG_ADDR", "198.18.0.1:9090"}, wantErr: "not a loopback address"},
+		{name: "pprof without debug address", args: append(static, "--debug-pprof"), wantErr: "--debug-pprof needs --debug-addr"},
 		{name: "bad env value", args: static, env: []string{"VXTUN_WORKERS", "many"}, wantErr: "VXTUN_WORKERS"},
 		{name: "unknown flag", args: append(static, "--nope"), wantErr: "nope"},
 		{name: "stray argument", args: append(static, "extra"), wantErr: `unexpected argument "extra"`},

@@ -33,13 +33,14 @@ func testSnapshot() node.Metrics {
 		Peers:            2,
 		PeerUpdates:      5,
 		PeerUpdateErrors: 1,
+		PeerFilterDrops:  12,
 	}
 }
 
 // metricsText is what node.DebugHandler serves on /metrics for s.
 func metricsText(s node.Metrics) string {
 	rec := httptest.NewRecorder()
-	node.DebugHandler(func() node.Metrics { return s }).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	node.DebugHandler(func() node.Metrics { return s }, node.DebugOptions{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	return rec.Body.String()
 }
 
@@ -159,7 +160,7 @@ func FuzzParseMetrics(f *testing.F) {
 }
 
 func TestStatsSummary(t *testing.T) {
-	srv := httptest.NewServer(node.DebugHandler(testSnapshot))
+	srv := httptest.NewServer(node.DebugHandler(testSnapshot, node.DebugOptions{}))
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	var out, errb bytes.Buffer
@@ -173,6 +174,7 @@ func TestStatsSummary(t *testing.T) {
 		"drops               6  (future_reason=1 no_route=3 wrong_mac=2)",
 		"peer node2: wrong_mac=2",
 		"peers               2 (updates 5, rejected 1)",
+		"filtered           12 datagrams from non-peers (dropped in the kernel)",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
@@ -186,14 +188,14 @@ func TestStatsSummary(t *testing.T) {
 	if !strings.Contains(out.String(), "# TYPE vxtun_tx_packets_total counter") {
 		t.Errorf("raw output lacks TYPE lines:\n%s", out.String())
 	}
-	// pprof is served too.
+	// pprof is not served unless asked for (--debug-pprof).
 	resp, err := srv.Client().Get(srv.URL + "/debug/pprof/")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Errorf("/debug/pprof/: got %s, want 200", resp.Status)
+	if resp.StatusCode != 404 {
+		t.Errorf("/debug/pprof/ without --debug-pprof: got %s, want 404", resp.Status)
 	}
 }
 

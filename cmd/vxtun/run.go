@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/vxtun/vxtun/config"
 	"github.com/vxtun/vxtun/node"
 	"github.com/vxtun/vxtun/registry"
 )
@@ -58,6 +59,14 @@ func runMain(args []string, getenv func(string) string, stderr io.Writer) int {
 	}()
 
 	cfg := o.nodeConfig()
+	if o.EtcdPassFile != "" && cfg.Registry.Etcd != nil {
+		pw, err := readPassword(o.EtcdPassFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "vxtun: %s\n", oneLine(err.Error()))
+			return 1
+		}
+		cfg.Registry.Etcd.Password = pw
+	}
 	cfg.Logger = log
 	cfg.Version = versionString()
 	cfg.Reload = hup
@@ -87,8 +96,10 @@ func (o *runOptions) nodeConfig() node.Config {
 		VtepMACFile: o.VtepMACFile,
 		DebugAddr:   o.DebugAddr,
 		Dataplane:   o.Dataplane,
+		DebugPprof:  o.DebugPprof,
 
 		SkipForwardRules: !o.ForwardRules,
+		SkipPeerFilter:   !o.PeerFilter,
 		IPMasq:           o.IPMasq,
 	}
 	if o.PublicIP != "" {
@@ -106,6 +117,23 @@ func (o *runOptions) nodeConfig() node.Config {
 		c.Registry.PeersFile = o.Peers
 	}
 	return c
+}
+
+// maxPasswordFile bounds --etcd-password-file.
+const maxPasswordFile = 4 << 10
+
+// readPassword reads the etcd password from path: a regular file that is
+// not world-writable (config.ReadFile), without its trailing line break.
+func readPassword(path string) (string, error) {
+	b, err := config.ReadFile(path, maxPasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("--etcd-password-file: %w", err)
+	}
+	pw := strings.TrimRight(string(b), "\r\n")
+	if pw == "" {
+		return "", fmt.Errorf("--etcd-password-file %s: empty", path)
+	}
+	return pw, nil
 }
 
 // oneLine keeps an error message on one line.

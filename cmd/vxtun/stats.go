@@ -126,6 +126,9 @@ func printSummary(w io.Writer, samples []sample) {
 	}
 	fmt.Fprintf(w, "peers    %12.0f (updates %.0f, rejected %.0f)\n", one["vxtun_peers"],
 		one["vxtun_peer_updates_total"], one["vxtun_peer_update_errors_total"])
+	if v := one["vxtun_peer_filter_drops_total"]; v > 0 {
+		fmt.Fprintf(w, "filtered %12.0f datagrams from non-peers (dropped in the kernel)\n", v)
+	}
 	if v := one["vxtun_tun_bad_frames_total"] + one["vxtun_tun_write_errors_total"]; v > 0 {
 		fmt.Fprintf(w, "tun      %12.0f bad frames, %.0f write errors\n",
 			one["vxtun_tun_bad_frames_total"], one["vxtun_tun_write_errors_total"])

@@ -158,7 +158,7 @@ func waitPing(t *testing.T, ns *nettest.NS, src, dst string, p ...*nettest.Daemo
 }
 
 // metrics fetches /metrics of the daemon listening on addr inside ns.
-func metrics(t *testing.T, ns *nettest.NS, addr string) map[string]float64 {
+func metrics(t testing.TB, ns *nettest.NS, addr string) map[string]float64 {
 	t.Helper()
 	var conn net.Conn
 	if err := ns.Do(func() error {
@@ -326,6 +326,12 @@ func TestStartupErrors(t *testing.T) {
 	badPeers := filepath.Join(n.Dir, "bad-peers.json")
 	writeAtomic(t, badPeers, []byte(`{"Peers": [{"Name": "node2", "PublicIP": "198.18.0.2", "Subnets": ["10.0.0.0/24"], "VtepMAC": "0e:00:00:00:00:02"}]}`))
 
+	wwPass := filepath.Join(n.Dir, "ww-password")
+	writeAtomic(t, wwPass, []byte("s3cret\n"))
+	if err := os.Chmod(wwPass, 0o666); err != nil {
+		t.Fatal(err)
+	}
+
 	// A socket on the VXLAN port, held by the test inside the namespace.
 	var held *net.UDPConn
 	if err := ns.Do(func() error {
@@ -353,6 +359,12 @@ func TestStartupErrors(t *testing.T) {
 		{"two peer sources", append(base, "--etcd-endpoints", "http://127.0.0.1:2379"), 2, "exclude each other"},
 		{"no peer source", []string{"run", "--node", n.Node}, 2, "no peer source"},
 		{"bad flag value", append(base, "--log-level", "loud"), 2, "log-level"},
+		{"no such interface", append(base, "--iface", "nope0"), 1, `no interface "nope0"`},
+		{"password on the command line", []string{"run", "--etcd-endpoints", "http://198.18.0.2:2379", "--iface", "ul0", "--etcd-password", "s3cret"},
+			2, "--etcd-password on the command line is visible to every user"},
+		{"public debug address", append(base, "--debug-addr", "198.18.0.1:9090"), 2, "add --debug-addr-public"},
+		{"world-writable password file", []string{"run", "--etcd-endpoints", "http://198.18.0.2:2379", "--iface", "ul0", "--etcd-password-file", wwPass},
+			1, "world-writable"},
 	}
 	// Not root: run as nobody (the files must be readable by it).
 	if setpriv, err := exec.LookPath("setpriv"); err == nil {

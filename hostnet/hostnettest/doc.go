@@ -1,6 +1,7 @@
 // Package hostnettest is an in-memory hostnet.Host for unit tests of the
 // code that drives a host (the node, dataplanes): it records the state a
-// real host would have (links, sysctls), reports it through accessors, and
+// real host would have (links, sysctls, forward rules, the peer filter and
+// its drop counter, which a test advances with AddPeerFilterDrops), reports it through accessors, and
 // can be told to fail a call, so callers' error paths and rollbacks can be
 // tested without privileges.
 //

@@ -18,6 +18,8 @@ const (
 	// SetForwardAccept's name for Fail.
 	SetForwardAccept = "SetForwardAccept"
 	Close            = "Close"
+	// SetPeerFilter's name for Fail.
+	SetPeerFilter = "SetPeerFilter"
 )
 
 // Fake is a hostnet.Host that keeps the host's state in memory. The zero
@@ -29,6 +31,7 @@ type Fake struct {
 	forward []netip.Prefix
 	masq    *fakeMasq            // masq.go
 	vxlans  map[string]*vxlanDev // vxlan.go
+	pf      *peerFilter
 	fail    map[string]error
 	calls   []string
 	closed  bool
@@ -43,7 +46,7 @@ func New() *Fake {
 }
 
 // Fail makes the next call of method (ConfigureLink, SetSysctl,
-// SetForwardAccept, Close)
+// SetForwardAccept, SetPeerFilter, Close)
 // return err without changing the state. A nil err clears it.
 func (f *Fake) Fail(method string, err error) {
 	f.mu.Lock()
@@ -183,6 +186,9 @@ func (f *Fake) Changes() []string {
 		}
 		out = append(out, "nftables masquerade "+strings.Join(s, " "))
 	}
+	if f.pf != nil {
+		out = append(out, fmt.Sprintf("nftables peer filter udp dport %d: drop sources other than %d peers", f.pf.port, len(f.pf.addrs)))
+	}
 	return append(out, f.vxlanChangesLocked()...)
 }
 
@@ -201,6 +207,7 @@ func (f *Fake) Close() error {
 	clear(f.sysctls)
 	clear(f.vxlans)
 	f.forward = nil
+	f.pf = nil
 	if err != nil {
 		return fmt.Errorf("undo host changes: %w", err)
 	}
@@ -237,4 +244,74 @@ func (f *Fake) Calls() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.calls)
+}
+
+// peerFilter is the recorded SetPeerFilter state.
+type peerFilter struct {
+	port  uint16
+	addrs []netip.Addr // sorted, unmapped, unique
+	drops uint64
+}
+
+// SetPeerFilter records the filter's port and addresses (unmapped, sorted,
+// deduplicated), replacing the previous ones.
+func (f *Fake) SetPeerFilter(port uint16, peers []netip.Addr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.failing(SetPeerFilter); err != nil {
+		return fmt.Errorf("peer filter: %w", err)
+	}
+	if f.closed {
+		return fmt.Errorf("peer filter: %w", hostnet.ErrClosed)
+	}
+	if port == 0 {
+		return fmt.Errorf("peer filter: port 0")
+	}
+	addrs := make([]netip.Addr, 0, len(peers))
+	for _, a := range peers {
+		if !a.IsValid() {
+			return fmt.Errorf("peer filter: invalid address %v", a)
+		}
+		addrs = append(addrs, a.Unmap().WithZone(""))
+	}
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	addrs = slices.Compact(addrs)
+	var drops uint64
+	if f.pf != nil {
+		drops = f.pf.drops
+	}
+	f.pf = &peerFilter{port: port, addrs: addrs, drops: drops}
+	return nil
+}
+
+// PeerFilterDrops returns what AddPeerFilterDrops added (0 without a
+// filter).
+func (f *Fake) PeerFilterDrops() (uint64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.pf == nil {
+		return 0, nil
+	}
+	return f.pf.drops, nil
+}
+
+// AddPeerFilterDrops counts n datagrams as dropped by the filter, as the
+// kernel would; without a filter it does nothing.
+func (f *Fake) AddPeerFilterDrops(n uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.pf != nil {
+		f.pf.drops += n
+	}
+}
+
+// PeerFilter returns the recorded filter: its port and addresses; ok is
+// false when no filter is set.
+func (f *Fake) PeerFilter() (port uint16, addrs []netip.Addr, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.pf == nil {
+		return 0, nil, false
+	}
+	return f.pf.port, slices.Clone(f.pf.addrs), true
 }

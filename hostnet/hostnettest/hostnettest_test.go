@@ -187,3 +187,51 @@ func TestFakeMasquerade(t *testing.T) {
 		t.Fatalf("after close: got %v, want ErrClosed", err)
 	}
 }
+
+func TestFakePeerFilter(t *testing.T) {
+	f := New()
+	var h hostnet.Host = f
+	if _, _, ok := f.PeerFilter(); ok {
+		t.Fatal("a new Fake has a peer filter")
+	}
+	a, b := netip.MustParseAddr("198.18.0.2"), netip.MustParseAddr("2001:2::2")
+	if err := h.SetPeerFilter(8472, []netip.Addr{b, netip.AddrFrom16(a.As16()), a}); err != nil {
+		t.Fatal(err)
+	}
+	port, addrs, ok := f.PeerFilter()
+	if want := []netip.Addr{a, b}; !ok || port != 8472 || !slices.Equal(addrs, want) {
+		t.Errorf("filter: got %v port %d %v; want port 8472 %v (unmapped, sorted, unique)", ok, port, addrs, want)
+	}
+	f.AddPeerFilterDrops(3)
+	if err := h.SetPeerFilter(8472, []netip.Addr{a}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := h.PeerFilterDrops(); err != nil || n != 3 {
+		t.Errorf("drops across an update: got %d, %v; want 3", n, err)
+	}
+	errBoom := errors.New("boom")
+	f.Fail(SetPeerFilter, errBoom)
+	if err := h.SetPeerFilter(8472, nil); !errors.Is(err, errBoom) {
+		t.Errorf("planned failure: got %v, want %v", err, errBoom)
+	}
+	if _, addrs, _ := f.PeerFilter(); !slices.Equal(addrs, []netip.Addr{a}) {
+		t.Errorf("after a failed call: got %v, want the old set [%v]", addrs, a)
+	}
+	for _, bad := range []struct {
+		port  uint16
+		addrs []netip.Addr
+	}{{0, nil}, {8472, []netip.Addr{{}}}} {
+		if err := h.SetPeerFilter(bad.port, bad.addrs); err == nil {
+			t.Errorf("SetPeerFilter(%d, %v): got nil error, want one", bad.port, bad.addrs)
+		}
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := f.PeerFilter(); ok {
+		t.Error("the filter survived Close")
+	}
+	if err := h.SetPeerFilter(8472, nil); !errors.Is(err, hostnet.ErrClosed) {
+		t.Errorf("after Close: got %v, want ErrClosed", err)
+	}
+}
