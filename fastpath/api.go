@@ -44,6 +44,10 @@ type Stats struct {
 	// peer, for the peers of the current peer set (a peer removed by
 	// SetPeers leaves it; one that stays keeps its counts).
 	PeerDrops map[string]map[string]uint64
+	// UDPRxQueueOverflows is the sum over the workers' sockets of the
+	// datagrams the kernel dropped for a full receive buffer
+	// (udp.Conn.RxQueueOverflows): loss before any Drop* reason applies.
+	UDPRxQueueOverflows uint64
 }
 
 // The pipeline implements, in this package (signatures are the contract used

@@ -242,6 +242,9 @@ func (f *Forwarder) Stats() Stats {
 		s.TxBytes += w.out.bytes.Load()
 		s.RxPackets += w.in.packets.Load()
 		s.RxBytes += w.in.bytes.Load()
+		if w.conn != nil { // unit tests build workers without sockets
+			s.UDPRxQueueOverflows += w.conn.RxQueueOverflows()
+		}
 		w.out.addPeerDrops(s.PeerDrops, live)
 		w.in.addPeerDrops(s.PeerDrops, live)
 	}
