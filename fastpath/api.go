@@ -28,6 +28,11 @@ type Config struct {
 	// UnderlayMTU is the MTU of the underlay link; packets that would not
 	// fit after encapsulation are answered with ICMP "fragmentation needed".
 	UnderlayMTU int
+	// SharedSourcePort sends from the listening sockets, so every
+	// datagram leaves from the listen port (the behaviour before per-worker
+	// ports; for underlay firewalls that expect it). By default each
+	// worker sends from a socket of its own on an ephemeral port.
+	SharedSourcePort bool
 	// Logger receives rare events (never per packet). nil means slog.Default().
 	Logger *slog.Logger
 }

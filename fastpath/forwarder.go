@@ -95,7 +95,20 @@ func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
 			f.Close()
 			return nil, fmt.Errorf("new forwarder: worker %d: %w", i, err)
 		}
-		f.workers = append(f.workers, newWorker(f, i, d, conn))
+		tx := conn
+		if !cfg.SharedSourcePort {
+			// A source port per worker (RFC 7348 §5 entropy, per worker):
+			// the receiver's SO_REUSEPORT group and ECMP in the underlay
+			// spread one peer's traffic by worker. Peers check the source
+			// address only.
+			tx, err = udp.Listen(netip.AddrPortFrom(laddr.Addr(), 0), &udp.Options{SendOnly: true, NoReusePort: true})
+			if err != nil {
+				conn.Close()
+				f.Close()
+				return nil, fmt.Errorf("new forwarder: worker %d send socket: %w", i, err)
+			}
+		}
+		f.workers = append(f.workers, newWorker(f, i, d, conn, tx))
 	}
 	f.laddr = f.workers[0].conn.LocalAddr()
 	return f, nil
@@ -116,6 +129,17 @@ func (f *Forwarder) maxInner(r *routing.Route) int {
 
 // LocalAddr is the underlay address the workers' sockets are bound to.
 func (f *Forwarder) LocalAddr() netip.AddrPort { return f.laddr }
+
+// SourcePorts lists the outer source port each worker sends from, in worker
+// order: the listen port for every worker with Config.SharedSourcePort, else
+// one ephemeral port per worker.
+func (f *Forwarder) SourcePorts() []uint16 {
+	ports := make([]uint16, len(f.workers))
+	for i, w := range f.workers {
+		ports[i] = w.tx.LocalAddr().Port()
+	}
+	return ports
+}
 
 // SetPeers atomically replaces the routing snapshot; invalid peers are an
 // error and leave the old table in place. Workers pick up the new table at
@@ -215,6 +239,11 @@ func (f *Forwarder) Close() error {
 		for _, w := range f.workers {
 			if err := w.conn.Close(); err != nil {
 				errs = append(errs, err)
+			}
+			if w.tx != w.conn {
+				if err := w.tx.Close(); err != nil {
+					errs = append(errs, err)
+				}
 			}
 		}
 		f.closeErr = errors.Join(errs...)

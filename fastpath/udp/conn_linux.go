@@ -89,6 +89,12 @@ func Listen(laddr netip.AddrPort, opts *Options) (*Conn, error) {
 	if o.BatchSize > maxBatch {
 		o.BatchSize = maxBatch
 	}
+	if o.SendOnly {
+		o.DisableGRO = true
+		if o.RecvBuffer <= 0 {
+			o.RecvBuffer = 1 // the kernel rounds it up to its minimum
+		}
+	}
 	if o.RecvBuffer <= 0 {
 		o.RecvBuffer = defaultBuffer
 	}
@@ -115,6 +121,12 @@ func Listen(laddr netip.AddrPort, opts *Options) (*Conn, error) {
 			if !o.NoReusePort {
 				if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
 					serr = fmt.Errorf("set SO_REUSEPORT: %w", err)
+					return
+				}
+			}
+			if o.SendOnly {
+				if err := attachDropAll(int(fd)); err != nil {
+					serr = fmt.Errorf("attach drop-all filter: %w", err)
 				}
 			}
 		})
@@ -260,6 +272,15 @@ func setBuffer(fd, force, plain, size int) error {
 		return nil
 	}
 	return unix.SetsockoptInt(fd, unix.SOL_SOCKET, plain, size)
+}
+
+// dropAll is a classic BPF program of one instruction, "return 0": the
+// socket accepts no datagram.
+var dropAll = []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
+
+func attachDropAll(fd int) error {
+	return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER,
+		&unix.SockFprog{Len: uint16(len(dropAll)), Filter: &dropAll[0]})
 }
 
 // RxQueueOverflows is how many datagrams the kernel dropped because this

@@ -605,3 +605,39 @@ func TestRxQueueOverflows(t *testing.T) {
 		t.Errorf("got %d overflows, want %d (sent %d, received %d)", got, want, sent, sent-int(want))
 	}
 }
+
+// TestSendOnly: a send-only socket sends from its own port and queues
+// nothing sent to it.
+func TestSendOnly(t *testing.T) {
+	nettest.RequirePrivileged(t)
+	ns := nettest.NewNS(t, "uso")
+	rx := listenIn(t, ns, "127.0.0.1:0", nil)
+	so := listenIn(t, ns, "127.0.0.1:0", &Options{SendOnly: true, NoReusePort: true})
+	if so.LocalAddr().Port() == 0 || so.LocalAddr().Port() == rx.LocalAddr().Port() {
+		t.Fatalf("send-only port %d, receiver %d: want a port of its own", so.LocalAddr().Port(), rx.LocalAddr().Port())
+	}
+	if so.GRO() {
+		t.Errorf("send-only socket has GRO on")
+	}
+	dst := NewAddr(rx.LocalAddr())
+	if _, err := so.WriteBatch([]Message{{Buf: pattern(100, 1), Addr: &dst}}); err != nil {
+		t.Fatal(err)
+	}
+	msgs := []Message{{Buf: make([]byte, 2048)}}
+	if _, err := rx.ReadBatch(msgs); err != nil {
+		t.Fatal(err)
+	}
+	if msgs[0].From != so.LocalAddr() || msgs[0].N != 100 {
+		t.Errorf("got %d bytes from %v, want 100 from %v", msgs[0].N, msgs[0].From, so.LocalAddr())
+	}
+	// Datagrams to the send-only socket are dropped by its filter: a read
+	// finds nothing (the deadline only ends the wait).
+	back := NewAddr(so.LocalAddr())
+	if _, err := rx.WriteBatch([]Message{{Buf: pattern(100, 2), Addr: &back}, {Buf: pattern(100, 3), Addr: &back}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = so.pc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, err := so.ReadBatch(msgs); err == nil {
+		t.Errorf("send-only socket received %d messages, want none", n)
+	}
+}
