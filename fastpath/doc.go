@@ -86,7 +86,8 @@
 //
 // # Routing snapshots
 //
-// SetPeers builds an immutable routing.Table and publishes it atomically;
+// SetPeers builds an immutable routing.Table (routing.Update: incremental
+// when only some peers' data changed) and publishes it atomically;
 // workers load it once per batch and never lock. A packet routed in both the
 // old and the new table is never dropped (the transfer test swaps peers every
 // 2 ms during a TCP transfer and asserts zero drops).

@@ -147,17 +147,9 @@ func (f *Forwarder) SourcePorts() []uint16 {
 func (f *Forwarder) SetPeers(peers []config.Peer) error {
 	f.tableMu.Lock()
 	defer f.tableMu.Unlock()
-	b := routing.NewBuilder(f.table.Load())
 	scope := config.PeerScope{Backend: f.cfg.Backend, IPv4Only: f.laddr.Addr().Is4()}
-	for _, p := range peers {
-		if err := p.Check(scope); err != nil {
-			return fmt.Errorf("set peers: %w", err)
-		}
-		if err := b.Add(p); err != nil {
-			return fmt.Errorf("set peers: %w", err)
-		}
-	}
-	t, err := b.Build()
+	// Incremental when only some peers' data changed (routing.Update).
+	t, err := routing.Update(f.table.Load(), peers, func(p *config.Peer) error { return p.Check(scope) })
 	if err != nil {
 		return fmt.Errorf("set peers: %w", err)
 	}
