@@ -32,6 +32,7 @@ type Config struct {
 	Modes       []string      // subset of AllModes, in alternation order
 	OutDir      string        // configs, daemon logs; created
 	Vxtun       string        // path to the vxtun binary
+	ToolCache   string        // where peer overlays are built (outside the repository; "" = DefaultToolCache())
 	VxtunArgs   []string      // extra "vxtun run" flags (e.g. --debug-addr for pprof)
 	Quick       bool          // recorded in the results
 	Command     string        // recorded in the results
@@ -83,8 +84,19 @@ func newMode(name string, c Config) (Mode, error) {
 		return &VxtunMode{Backend: config.BackendVXLAN, Binary: c.Vxtun, Extra: c.VxtunArgs}, nil
 	case ModeVxtunUDP:
 		return &VxtunMode{Backend: config.BackendUDP, Binary: c.Vxtun, Extra: c.VxtunArgs}, nil
+	case ModeWireGuardGo:
+		return &WireGuardGoMode{Cache: c.toolCache()}, nil
+	case ModeNebula:
+		return &NebulaMode{Cache: c.toolCache()}, nil
 	}
 	return nil, fmt.Errorf("unknown mode %q (have %s)", name, strings.Join(AllModes, ", "))
+}
+
+func (c Config) toolCache() string {
+	if c.ToolCache != "" {
+		return c.ToolCache
+	}
+	return DefaultToolCache()
 }
 
 // Harness runs the benchmark. See the package doc for ownership.
@@ -227,6 +239,9 @@ func (h *Harness) Run(ctx context.Context) (*Results, error) {
 		if vm, ok := mode.(*VxtunMode); ok {
 			vm.h = h
 		}
+		if a, ok := mode.(interface{ attach(*Harness) }); ok {
+			a.attach(h)
+		}
 		mr := &modeRun{mode: mode, res: newModeResult(name)}
 		res.Modes = append(res.Modes, mr.res)
 		if err := h.setup(ctx, mr); err != nil {
@@ -241,6 +256,9 @@ func (h *Harness) Run(ctx context.Context) (*Results, error) {
 			}
 			h.logf("%s: %s", name, mr.res.Unavailable)
 			continue
+		}
+		if n, ok := mode.(interface{ Note() string }); ok {
+			mr.res.Notes = append(mr.res.Notes, n.Note())
 		}
 		runs = append(runs, mr)
 	}

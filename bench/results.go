@@ -44,8 +44,8 @@ var Metrics = []Metric{
 	{MetricUDP64, "UDP 64 B, <0.1% loss", "kpps", false},
 	{MetricUDP1400, "UDP 1400 B, <0.1% loss", "Gbit/s", false},
 	{MetricMachineCPUPerGB, "machine CPU per GB (TCP)", "CPU s/GB", true},
-	{MetricCPUPerGB, "vxtun CPU per GB (TCP)", "CPU s/GB", true},
-	{MetricRSS, "vxtun peak RSS", "MiB", true},
+	{MetricCPUPerGB, "overlay daemons' CPU per GB (TCP)", "CPU s/GB", true},
+	{MetricRSS, "overlay daemon peak RSS", "MiB", true},
 }
 
 // Machine describes where a run happened.
