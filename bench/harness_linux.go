@@ -385,7 +385,7 @@ func (h *Harness) measure(ctx context.Context, mr *modeRun) error {
 	}
 
 	// TCP, with the vxtun processes' CPU time and the whole machine's
-	// (/proc/stat: every mode, kernel ones included) across both tests.
+	// (/proc/stat: every mode, kernel ones included) across the TCP tests.
 	cpu0, err := cpuSeconds(pids)
 	if err != nil {
 		return err
@@ -405,6 +405,16 @@ func (h *Harness) measure(ctx context.Context, mr *modeRun) error {
 		return fmt.Errorf("tcp 4 streams: %w", err)
 	}
 	add(MetricTCP4, t4.RecvBps/1e9)
+	// Scaling with streams (the CPU figures cover all four tests).
+	var t2, t8 nettest.IperfResult
+	if t2, err = h.iperf(ctx, mr, tsec, "-P", "2"); err != nil {
+		return fmt.Errorf("tcp 2 streams: %w", err)
+	}
+	add(MetricTCP2, t2.RecvBps/1e9)
+	if t8, err = h.iperf(ctx, mr, tsec, "-P", "8"); err != nil {
+		return fmt.Errorf("tcp 8 streams: %w", err)
+	}
+	add(MetricTCP8, t8.RecvBps/1e9)
 	cpu1, err := cpuSeconds(pids)
 	if err != nil {
 		return fmt.Errorf("vxtun cpu: %w", err)
@@ -413,13 +423,16 @@ func (h *Harness) measure(ctx context.Context, mr *modeRun) error {
 	if err != nil {
 		return err
 	}
-	if gb := float64(t1.RecvBytes+t4.RecvBytes) / 1e9; gb > 0 {
-		add(MetricMachineCPUPerGB, mcpu1.Sub(mcpu0)/gb)
+	if gb := float64(t1.RecvBytes+t2.RecvBytes+t4.RecvBytes+t8.RecvBytes) / 1e9; gb > 0 {
+		if cpu := mcpu1.Sub(mcpu0) / gb; cpu > 0 {
+			add(MetricMachineCPUPerGB, cpu)
+			add(MetricProj16, 8*16/cpu)
+		}
 		if len(pids) > 0 {
 			add(MetricCPUPerGB, (cpu1-cpu0)/gb)
 		}
 	}
-	h.logf("  tcp1 %.2f Gbit/s, tcp4 %.2f Gbit/s", t1.RecvBps/1e9, t4.RecvBps/1e9)
+	h.logf("  tcp1 %.2f, tcp2 %.2f, tcp4 %.2f, tcp8 %.2f Gbit/s", t1.RecvBps/1e9, t2.RecvBps/1e9, t4.RecvBps/1e9, t8.RecvBps/1e9)
 	if err := check(); err != nil {
 		return err
 	}

@@ -15,6 +15,13 @@ import (
 const (
 	MetricTCP1     = "tcp1"
 	MetricTCP4     = "tcp4"
+	MetricTCP2     = "tcp2"
+	MetricTCP8     = "tcp8"
+	// MetricProj16 projects TCP on a 16-core node from the whole
+	// machine's CPU per GB: 16 CPU-seconds per second / (CPU-s per GB),
+	// in Gbit/s. A projection (it assumes the path scales with cores, which
+	// this 2-core run cannot show), not a measurement.
+	MetricProj16 = "tcp_16core_projection"
 	MetricPingP50  = "ping_p50"
 	MetricPingP99  = "ping_p99"
 	MetricUDP64    = "udp64"
@@ -38,12 +45,15 @@ type Metric struct {
 // Metrics lists every figure in report order.
 var Metrics = []Metric{
 	{MetricTCP1, "TCP 1 stream", "Gbit/s", false},
+	{MetricTCP2, "TCP 2 streams", "Gbit/s", false},
 	{MetricTCP4, "TCP 4 streams", "Gbit/s", false},
+	{MetricTCP8, "TCP 8 streams", "Gbit/s", false},
 	{MetricPingP50, "ping RTT p50", "µs", true},
 	{MetricPingP99, "ping RTT p99", "µs", true},
 	{MetricUDP64, "UDP 64 B, <0.1% loss", "kpps", false},
 	{MetricUDP1400, "UDP 1400 B, <0.1% loss", "Gbit/s", false},
 	{MetricMachineCPUPerGB, "machine CPU per GB (TCP)", "CPU s/GB", true},
+	{MetricProj16, "projection: TCP on 16 cores (from machine CPU/GB)", "Gbit/s", false},
 	{MetricCPUPerGB, "overlay daemons' CPU per GB (TCP)", "CPU s/GB", true},
 	{MetricRSS, "overlay daemon peak RSS", "MiB", true},
 }
