@@ -13,15 +13,15 @@ import (
 
 // Metric keys.
 const (
-	MetricTCP1     = "tcp1"
-	MetricTCP4     = "tcp4"
-	MetricTCP2     = "tcp2"
-	MetricTCP8     = "tcp8"
+	MetricTCP1 = "tcp1"
+	MetricTCP4 = "tcp4"
+	MetricTCP2 = "tcp2"
+	MetricTCP8 = "tcp8"
 	// MetricProj16 projects TCP on a 16-core node from the whole
 	// machine's CPU per GB: 16 CPU-seconds per second / (CPU-s per GB),
 	// in Gbit/s. A projection (it assumes the path scales with cores, which
 	// this 2-core run cannot show), not a measurement.
-	MetricProj16 = "tcp_16core_projection"
+	MetricProj16   = "tcp_16core_projection"
 	MetricPingP50  = "ping_p50"
 	MetricPingP99  = "ping_p99"
 	MetricUDP64    = "udp64"
