@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/vxtun/vxtun/internal/nettest"
 )
 
 func TestGoToolBuild(t *testing.T) {
@@ -48,6 +51,57 @@ func TestNebulaConfig(t *testing.T) {
 	} {
 		if !strings.Contains(c, want) {
 			t.Errorf("config lacks %q:\n%s", want, c)
+		}
+	}
+}
+
+// TestPeerModesUp brings wireguard-go and nebula up (pod-to-pod ping) when
+// they are already built in the tool cache ($VXBENCH_TOOL_CACHE or the
+// default); building them needs the module proxy, which a test must not
+// depend on, so an empty cache skips with the command that fills it.
+func TestPeerModesUp(t *testing.T) {
+	nettest.RequirePrivileged(t)
+	nettest.RequireCommand(t, "ping", "iperf3", "bridge", "ss", "wg")
+	cache := os.Getenv("VXBENCH_TOOL_CACHE")
+	if cache == "" {
+		cache = DefaultToolCache()
+	}
+	for _, g := range []GoTool{WireGuardGoTool, NebulaTool} {
+		for _, p := range g.Packages {
+			if _, err := os.Stat(filepath.Join(cache, g.Name+"-"+g.Version, "bin", filepath.Base(p))); err != nil {
+				t.Skipf("%s not built in %s (go run ./cmd/vxbench -quick -modes %s builds it)", p, cache, g.Name)
+			}
+		}
+	}
+	cfg := QuickConfig()
+	cfg.OutDir, cfg.ToolCache = t.TempDir(), cache
+	cfg.Modes = []string{ModeWireGuardGo, ModeNebula}
+	h, err := NewHarness(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	for _, name := range cfg.Modes {
+		mode, err := newMode(name, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mode.(interface{ attach(*Harness) }).attach(h)
+		mr := &modeRun{mode: mode, res: newModeResult(name)}
+		if err := h.setup(ctx, mr); err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if len(mode.PIDs()) != 2 {
+			t.Errorf("%s: got %d daemons, want 2", name, len(mode.PIDs()))
+		}
+		if n := mode.(interface{ Note() string }).Note(); !strings.Contains(n, "encryption") {
+			t.Errorf("%s: note %q does not mention encryption", name, n)
+		}
+		if err := mode.Stop(); err != nil {
+			t.Errorf("%s: stop: %v", name, err)
 		}
 	}
 }
