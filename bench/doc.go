@@ -1,7 +1,13 @@
 // Package bench owns vxtun's end-to-end benchmark harness: a two-node
 // network-namespace testbed that measures plain veth, kernel vxlan, vxtun
-// VXLAN and vxtun legacy UDP in one run, alternating, and reports ratios to
-// kernel vxlan.
+// VXLAN, vxtun legacy UDP and the overlays users would pick instead
+// (wireguard-go, nebula: built by the harness with go install into a cache
+// directory outside the repository, unavailable when they cannot be) in one
+// run, alternating, and reports ratios to kernel vxlan.
+//
+// UDP rates come from the package's own generator (udpgen*.go: RunGen, a
+// paced sendmmsg thread per CPU and a receiver counting by sequence number),
+// TCP from iperf3; machine CPU per GB from /proc/stat (cpustat*.go).
 //
 // Layout: the pure parts (the RFC 2544 rate search, median/percentile/ratio
 // math, the table, JSON and SVG writers) are portable and unit-tested

@@ -12,7 +12,11 @@ const (
 	// ModeVxtunHostGW and ModeVxtunDirectRouting: mode_hostgw_linux.go.
 	ModeVxtunHostGW        = "vxtun-host-gw"
 	ModeVxtunDirectRouting = "vxtun-direct-routing"
+	// The overlays users would pick instead (peers_linux.go): built from
+	// the module proxy by the harness, unavailable when they cannot be.
+	ModeWireGuardGo = "wireguard-go"
+	ModeNebula      = "nebula"
 )
 
 // AllModes is the default alternation order.
-var AllModes = []string{ModeVeth, ModeKernelVXLAN, ModeVxtunVXLAN, ModeVxtunUDP, ModeVxtunKernel, ModeVxtunHostGW, ModeVxtunDirectRouting}
+var AllModes = []string{ModeVeth, ModeKernelVXLAN, ModeVxtunVXLAN, ModeVxtunUDP, ModeVxtunKernel, ModeVxtunHostGW, ModeVxtunDirectRouting, ModeWireGuardGo, ModeNebula}

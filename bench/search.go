@@ -14,6 +14,9 @@ type Trial struct {
 	Sent        float64 // the rate the generator actually produced
 	Received    float64 // the rate that arrived
 	LossPercent float64
+	// Busy is the share of all CPUs the machine kept busy during the trial
+	// (0..1; 0 when unknown).
+	Busy float64
 }
 
 // TrialFunc runs one trial at the offered rate.

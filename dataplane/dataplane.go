@@ -97,4 +97,12 @@ type Stats struct {
 	// not merge because a checksum it would rewrite was wrong; they are
 	// written alone, as received, and the kernel drops them.
 	DeviceGROBadChecksum uint64
+	// Losses the kernel has on the dataplane's behalf, which no drop
+	// reason above sees: UDPRxQueueOverflows counts datagrams the kernel
+	// dropped for a full receive buffer of the dataplane's sockets
+	// (SO_RXQ_OVFL, summed over sockets); TunTxDropped counts packets
+	// routed into the TUN that the kernel dropped because its queue to the
+	// reader was full, TunRxDropped packets written to the TUN that the
+	// kernel dropped on input (the link's tx_dropped / rx_dropped).
+	UDPRxQueueOverflows, TunTxDropped, TunRxDropped uint64
 }

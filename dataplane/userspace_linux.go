@@ -179,6 +179,10 @@ func (u *userspace) Stats() Stats {
 		s.DeviceGROBadChecksum += qs.GROBadChecksum
 		s.Drops[DropOversize] += qs.OversizeDropped
 	}
+	s.UDPRxQueueOverflows = fs.UDPRxQueueOverflows
+	if ls, err := u.multi.LinkStats(); err == nil {
+		s.TunTxDropped, s.TunRxDropped = ls.TxDropped, ls.RxDropped
+	}
 	return s
 }
 

@@ -39,6 +39,11 @@ type Config struct {
 	// UnderlayMTU is the MTU of the underlay link; packets that would not
 	// fit after encapsulation are answered with ICMP "fragmentation needed".
 	UnderlayMTU int
+	// SharedSourcePort sends from the listening sockets, so every
+	// datagram leaves from the listen port (the behaviour before per-worker
+	// ports; for underlay firewalls that expect it). By default each
+	// worker sends from a socket of its own on an ephemeral port.
+	SharedSourcePort bool
 	// Logger receives rare events (never per packet). nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -55,6 +60,10 @@ type Stats struct {
 	// peer, for the peers of the current peer set (a peer removed by
 	// SetPeers leaves it; one that stays keeps its counts).
 	PeerDrops map[string]map[string]uint64
+	// UDPRxQueueOverflows is the sum over the workers' sockets of the
+	// datagrams the kernel dropped for a full receive buffer
+	// (udp.Conn.RxQueueOverflows): loss before any Drop* reason applies.
+	UDPRxQueueOverflows uint64
 }
 
 // The pipeline implements, in this package (signatures are the contract used

@@ -34,7 +34,7 @@ func (w *worker) sendARP() {
 	in := &w.ib
 	w.sendMu.Lock()
 	for sent := 0; sent < len(in.arpMsgs); {
-		k, err := w.conn.WriteBatch(in.arpMsgs[sent:])
+		k, err := w.tx.WriteBatch(in.arpMsgs[sent:])
 		if err == nil || isClosed(err) {
 			break
 		}

@@ -34,7 +34,7 @@ func newTestWorker(t testing.TB, backend config.Backend) (*worker, *routing.Rout
 		t.Fatal(err)
 	}
 	f.table.Store(tbl)
-	w := newWorker(f, 0, newFakeDev("fake", func([][]byte, int) {}), nil)
+	w := newWorker(f, 0, newFakeDev("fake", func([][]byte, int) {}), nil, nil)
 	f.workers = append(f.workers, w)
 	w.in.follow(tbl) // what inbound does once per batch
 	return w, &tbl.Routes()[0]

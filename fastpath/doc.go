@@ -31,9 +31,10 @@
 //
 // # Pipeline
 //
-// A Forwarder has one worker per TUN queue; each worker owns its queue, one
-// UDP socket (SO_REUSEPORT, all bound to the same address) and all its
-// buffers, allocated in New. Packets move between stages as vectors of
+// A Forwarder has one worker per TUN queue; each worker owns its queue, a
+// receiving UDP socket (SO_REUSEPORT, all bound to the same address), a
+// send-only socket on a port of its own, and all its buffers, allocated in
+// New. Packets move between stages as vectors of
 // buffers, never one at a time, and nothing is allocated or locked per packet
 // in steady state (TestPipelineZeroAllocs asserts it).
 //
@@ -84,13 +85,20 @@
 // sum only). Such checksums are recognised and completed before the TUN
 // write; others are left to the kernel to verify.
 //
-// Outer source port: every datagram leaves from the bound port (8472, 4789
-// or 8285), not from a port derived from the inner flow hash as RFC 7348 §5
-// suggests: see fastpath/udp's package documentation for why.
+// Outer source port: each worker sends from a send-only socket of its own
+// (udp.Options.SendOnly) on an ephemeral port, so one peer's traffic leaves
+// from as many source ports as there are workers (Forwarder.SourcePorts).
+// The kernel already spreads inner flows over the TUN queues, i.e. the
+// workers, so the port is a per-worker flow hash in the sense of RFC 7348
+// §5: the receiver's SO_REUSEPORT group and ECMP in the underlay spread one
+// peer's flows by worker. Receivers (vxtun and the kernel) check the source
+// address only, never the port. Config.SharedSourcePort sends from the
+// listen port (8472, 4789 or 8285) instead, as before.
 //
 // # Routing snapshots
 //
-// SetPeers builds an immutable routing.Table and publishes it atomically;
+// SetPeers builds an immutable routing.Table (routing.Update: incremental
+// when only some peers' data changed) and publishes it atomically;
 // workers load it once per batch and never lock. A packet routed in both the
 // old and the new table is never dropped (the transfer test swaps peers every
 // 2 ms during a TCP transfer and asserts zero drops).

@@ -101,7 +101,20 @@ func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
 			f.Close()
 			return nil, fmt.Errorf("new forwarder: worker %d: %w", i, err)
 		}
-		f.workers = append(f.workers, newWorker(f, i, d, conn))
+		tx := conn
+		if !cfg.SharedSourcePort {
+			// A source port per worker (RFC 7348 §5 entropy, per worker):
+			// the receiver's SO_REUSEPORT group and ECMP in the underlay
+			// spread one peer's traffic by worker. Peers check the source
+			// address only.
+			tx, err = udp.Listen(netip.AddrPortFrom(laddr.Addr(), 0), &udp.Options{SendOnly: true, NoReusePort: true})
+			if err != nil {
+				conn.Close()
+				f.Close()
+				return nil, fmt.Errorf("new forwarder: worker %d send socket: %w", i, err)
+			}
+		}
+		f.workers = append(f.workers, newWorker(f, i, d, conn, tx))
 	}
 	f.laddr = f.workers[0].conn.LocalAddr()
 	return f, nil
@@ -123,23 +136,26 @@ func (f *Forwarder) maxInner(r *routing.Route) int {
 // LocalAddr is the underlay address the workers' sockets are bound to.
 func (f *Forwarder) LocalAddr() netip.AddrPort { return f.laddr }
 
+// SourcePorts lists the outer source port each worker sends from, in worker
+// order: the listen port for every worker with Config.SharedSourcePort, else
+// one ephemeral port per worker.
+func (f *Forwarder) SourcePorts() []uint16 {
+	ports := make([]uint16, len(f.workers))
+	for i, w := range f.workers {
+		ports[i] = w.tx.LocalAddr().Port()
+	}
+	return ports
+}
+
 // SetPeers atomically replaces the routing snapshot; invalid peers are an
 // error and leave the old table in place. Workers pick up the new table at
 // their next batch; a packet routed in both tables is never dropped.
 func (f *Forwarder) SetPeers(peers []config.Peer) error {
 	f.tableMu.Lock()
 	defer f.tableMu.Unlock()
-	b := routing.NewSizedBuilder(f.table.Load(), len(peers))
 	scope := config.PeerScope{Backend: f.cfg.Backend, IPv4Only: f.laddr.Addr().Is4()}
-	for _, p := range peers {
-		if err := p.Check(scope); err != nil {
-			return fmt.Errorf("set peers: %w", err)
-		}
-		if err := b.Add(p); err != nil {
-			return fmt.Errorf("set peers: %w", err)
-		}
-	}
-	t, err := b.Build()
+	// Incremental when only some peers' data changed (routing.Update).
+	t, err := routing.Update(f.table.Load(), peers, func(p *config.Peer) error { return p.Check(scope) })
 	if err != nil {
 		return fmt.Errorf("set peers: %w", err)
 	}
@@ -222,6 +238,11 @@ func (f *Forwarder) Close() error {
 			if err := w.conn.Close(); err != nil {
 				errs = append(errs, err)
 			}
+			if w.tx != w.conn {
+				if err := w.tx.Close(); err != nil {
+					errs = append(errs, err)
+				}
+			}
 		}
 		f.closeErr = errors.Join(errs...)
 	})
@@ -248,6 +269,9 @@ func (f *Forwarder) Stats() Stats {
 		s.TxBytes += w.out.bytes.Load()
 		s.RxPackets += w.in.packets.Load()
 		s.RxBytes += w.in.bytes.Load()
+		if w.conn != nil { // unit tests build workers without sockets
+			s.UDPRxQueueOverflows += w.conn.RxQueueOverflows()
+		}
 		w.out.addPeerDrops(s.PeerDrops, live)
 		w.in.addPeerDrops(s.PeerDrops, live)
 	}

@@ -130,7 +130,7 @@ func (w *worker) fragment(pkt []byte, maxInner int, r *routing.Route) bool {
 // (IPv6) into the TUN, carrying that size, so the sender lowers its path MTU
 // instead of retransmitting into a silent drop.
 func (w *worker) answerTooBig(m *udp.Message, r *routing.Route) {
-	pmtu, err := w.conn.PathMTU(&r.Sockaddr)
+	pmtu, err := w.tx.PathMTU(&r.Sockaddr)
 	if err != nil {
 		return
 	}

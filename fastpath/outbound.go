@@ -173,7 +173,7 @@ func (w *worker) sendGrouped() error {
 	var err error
 	w.sendMu.Lock()
 	for sent := 0; sent < len(o.msgs); {
-		k, werr := w.conn.WriteBatch(o.msgs[sent:])
+		k, werr := w.tx.WriteBatch(o.msgs[sent:])
 		for _, m := range o.msgs[sent : sent+k] {
 			segs, bytes := msgSize(&m)
 			o.c.packets += uint64(segs)

@@ -10,9 +10,12 @@ import (
 	"github.com/vxtun/vxtun/tun"
 )
 
-// worker owns one TUN queue and one UDP socket. Two goroutines run it: the
-// outbound one reads the TUN queue and sends on the socket, the inbound one
-// receives on the socket and writes the TUN queue. Each owns its state
+// worker owns one TUN queue and two UDP sockets: conn, bound to the listen
+// port in the forwarders' SO_REUSEPORT group, receives; tx, send-only on an
+// ephemeral port of its own, sends (tx is conn with
+// Config.SharedSourcePort). Two goroutines run it: the outbound one reads
+// the TUN queue and sends on tx, the inbound one receives on conn and writes
+// the TUN queue. Each owns its state
 // (outState, inState) and counters; the two meet only at tunMu (ICMP errors
 // the outbound side writes into the TUN) and sendMu (ARP replies the inbound
 // side sends), each taken once per batch.
@@ -20,10 +23,11 @@ type worker struct {
 	f    *Forwarder
 	id   int
 	dev  tun.Device
-	conn *udp.Conn
+	conn *udp.Conn // receives (and sends, with Config.SharedSourcePort)
+	tx   *udp.Conn // sends: outbound batches, ARP replies, PathMTU
 
 	tunMu  sync.Mutex // serialises dev.Write
-	sendMu sync.Mutex // serialises conn.WriteBatch
+	sendMu sync.Mutex // serialises tx.WriteBatch
 
 	out, in dirCounters
 
@@ -79,8 +83,8 @@ const (
 	errorBudget     = 100 // consecutive non-fatal I/O errors before giving up
 )
 
-func newWorker(f *Forwarder, id int, dev tun.Device, conn *udp.Conn) *worker {
-	w := &worker{f: f, id: id, dev: dev, conn: conn}
+func newWorker(f *Forwarder, id int, dev tun.Device, conn, tx *udp.Conn) *worker {
+	w := &worker{f: f, id: id, dev: dev, conn: conn, tx: tx}
 	bs := max(dev.BatchSize(), 1)
 	o := &w.ob
 	// A TUN read returns packets of at most the device MTU (super-packets

@@ -79,8 +79,11 @@ var (
 	descWriteErrors  = counterDesc("vxtun_tun_write_errors_total", "Packets the kernel refused on TUN write.")
 	descOversizeGSO  = counterDesc("vxtun_tun_oversize_gso_total", "Inner packets above the TUN MTU written to the TUN as GSO super-packets.")
 	descGROBadCsum   = counterDesc("vxtun_tun_gro_bad_checksum_total", "Inner packets with a wrong IPv4 or TCP/UDP checksum written to the TUN unmerged (the kernel drops them).")
+	descRxqOverflows = counterDesc("vxtun_udp_rx_queue_overflows_total", "Datagrams the kernel dropped because a vxtun socket's receive buffer was full (SO_RXQ_OVFL).")
+	descTunTxDropped = counterDesc("vxtun_tun_tx_dropped_total", "Packets the kernel routed into the TUN but dropped: its queue to vxtun was full (the link's tx_dropped).")
+	descTunRxDropped = counterDesc("vxtun_tun_rx_dropped_total", "Packets vxtun wrote to the TUN that the kernel dropped on input (the link's rx_dropped).")
 	descRestarts     = counterDesc("vxtun_dataplane_restarts_total", "Dataplane restarts (the etcd lease moved to another subnet).")
-	allDescs         = []*prometheus.Desc{descInfo, descTxPackets, descTxBytes, descRxPackets, descRxBytes, descDrops, descPeerDrops, descPeers, descUpdates, descUpdateErrors, descFilterDrops, descBadFrames, descWriteErrors, descOversizeGSO, descGROBadCsum, descRestarts}
+	allDescs         = []*prometheus.Desc{descInfo, descTxPackets, descTxBytes, descRxPackets, descRxBytes, descDrops, descPeerDrops, descPeers, descUpdates, descUpdateErrors, descFilterDrops, descBadFrames, descWriteErrors, descOversizeGSO, descGROBadCsum, descRxqOverflows, descTunTxDropped, descTunRxDropped, descRestarts}
 )
 
 func counterDesc(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
@@ -130,6 +133,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	metric(descWriteErrors, prometheus.CounterValue, m.Stats.DeviceWriteErrors)
 	metric(descOversizeGSO, prometheus.CounterValue, m.Stats.DeviceOversizeGSO)
 	metric(descGROBadCsum, prometheus.CounterValue, m.Stats.DeviceGROBadChecksum)
+	metric(descRxqOverflows, prometheus.CounterValue, m.Stats.UDPRxQueueOverflows)
+	metric(descTunTxDropped, prometheus.CounterValue, m.Stats.TunTxDropped)
+	metric(descTunRxDropped, prometheus.CounterValue, m.Stats.TunRxDropped)
 	metric(descRestarts, prometheus.CounterValue, m.Restarts)
 }
 

@@ -26,6 +26,7 @@ func testMetrics() Metrics {
 			// DeviceBadFrames/WriteErrors are the TUN queues' counters.
 			DeviceBadFrames: 4, DeviceWriteErrors: 5,
 			DeviceOversizeGSO: 6, DeviceGROBadChecksum: 8,
+			UDPRxQueueOverflows: 11, TunTxDropped: 12, TunRxDropped: 13,
 		},
 		Peers:            2,
 		PeerUpdates:      5,
@@ -82,22 +83,25 @@ func TestMetricsScrape(t *testing.T) {
 	}
 	counter := func(help string, labels ...string) fam { return fam{dto.MetricType_COUNTER, help, labels} }
 	wantFams := map[string]fam{
-		"vxtun_info":                       {dto.MetricType_GAUGE, "Build and configuration of this daemon.", []string{"backend", "tun", "version"}},
-		"vxtun_tx_packets_total":           counter("Packets encapsulated and sent to the underlay."),
-		"vxtun_tx_bytes_total":             counter("Inner bytes encapsulated and sent to the underlay."),
-		"vxtun_rx_packets_total":           counter("Packets decapsulated and written to the TUN."),
-		"vxtun_rx_bytes_total":             counter("Inner bytes decapsulated and written to the TUN."),
-		"vxtun_drops_total":                counter("Dropped packets by reason.", "reason"),
-		"vxtun_peer_drops_total":           counter("Dropped packets by peer and reason.", "peer", "reason"),
-		"vxtun_peers":                      {dto.MetricType_GAUGE, "Peers in the routing table.", nil},
-		"vxtun_peer_updates_total":         counter("Peer sets applied to the routing table."),
-		"vxtun_peer_update_errors_total":   counter("Peer sets rejected (the previous table stayed)."),
-		"vxtun_peer_filter_drops_total":    counter("Datagrams to the underlay port from non-peers, dropped in the kernel by the peer filter."),
-		"vxtun_tun_bad_frames_total":       counter("Frames from the TUN that could not be parsed or split."),
-		"vxtun_tun_write_errors_total":     counter("Packets the kernel refused on TUN write."),
-		"vxtun_dataplane_restarts_total":   counter("Dataplane restarts (the etcd lease moved to another subnet)."),
-		"vxtun_tun_oversize_gso_total":     counter("Inner packets above the TUN MTU written to the TUN as GSO super-packets."),
-		"vxtun_tun_gro_bad_checksum_total": counter("Inner packets with a wrong IPv4 or TCP/UDP checksum written to the TUN unmerged (the kernel drops them)."),
+		"vxtun_info":                         {dto.MetricType_GAUGE, "Build and configuration of this daemon.", []string{"backend", "tun", "version"}},
+		"vxtun_tx_packets_total":             counter("Packets encapsulated and sent to the underlay."),
+		"vxtun_tx_bytes_total":               counter("Inner bytes encapsulated and sent to the underlay."),
+		"vxtun_rx_packets_total":             counter("Packets decapsulated and written to the TUN."),
+		"vxtun_rx_bytes_total":               counter("Inner bytes decapsulated and written to the TUN."),
+		"vxtun_drops_total":                  counter("Dropped packets by reason.", "reason"),
+		"vxtun_peer_drops_total":             counter("Dropped packets by peer and reason.", "peer", "reason"),
+		"vxtun_peers":                        {dto.MetricType_GAUGE, "Peers in the routing table.", nil},
+		"vxtun_peer_updates_total":           counter("Peer sets applied to the routing table."),
+		"vxtun_peer_update_errors_total":     counter("Peer sets rejected (the previous table stayed)."),
+		"vxtun_peer_filter_drops_total":      counter("Datagrams to the underlay port from non-peers, dropped in the kernel by the peer filter."),
+		"vxtun_tun_bad_frames_total":         counter("Frames from the TUN that could not be parsed or split."),
+		"vxtun_tun_write_errors_total":       counter("Packets the kernel refused on TUN write."),
+		"vxtun_dataplane_restarts_total":     counter("Dataplane restarts (the etcd lease moved to another subnet)."),
+		"vxtun_tun_oversize_gso_total":       counter("Inner packets above the TUN MTU written to the TUN as GSO super-packets."),
+		"vxtun_tun_gro_bad_checksum_total":   counter("Inner packets with a wrong IPv4 or TCP/UDP checksum written to the TUN unmerged (the kernel drops them)."),
+		"vxtun_udp_rx_queue_overflows_total": counter("Datagrams the kernel dropped because a vxtun socket's receive buffer was full (SO_RXQ_OVFL)."),
+		"vxtun_tun_tx_dropped_total":         counter("Packets the kernel routed into the TUN but dropped: its queue to vxtun was full (the link's tx_dropped)."),
+		"vxtun_tun_rx_dropped_total":         counter("Packets vxtun wrote to the TUN that the kernel dropped on input (the link's rx_dropped)."),
 	}
 	for name, w := range wantFams {
 		f, ok := fams[name]
@@ -163,6 +167,9 @@ func TestMetricsScrape(t *testing.T) {
 		"vxtun_dataplane_restarts_total":         3,
 		"vxtun_tun_oversize_gso_total":           6,
 		"vxtun_tun_gro_bad_checksum_total":       8,
+		"vxtun_udp_rx_queue_overflows_total":     11,
+		"vxtun_tun_tx_dropped_total":             12,
+		"vxtun_tun_rx_dropped_total":             13,
 		"vxtun_info":                             1,
 	}
 	for k, v := range want {

@@ -103,10 +103,10 @@ func prefixes(ps []netip.Prefix) string {
 }
 
 // setPeerFilter makes the host's peer filter admit exactly peers' public
-// IPs on our port. Without a host, or with the filter switched off, it
-// does nothing.
+// IPs on our port. Without a host, with the filter switched off, or
+// without an underlay port (host-gw encapsulates nothing) it does nothing.
 func (n *Node) setPeerFilter(h hostnet.Host, port uint16, peers []config.Peer) error {
-	if h == nil || n.cfg.SkipPeerFilter {
+	if h == nil || n.cfg.SkipPeerFilter || port == 0 {
 		return nil
 	}
 	addrs := make([]netip.Addr, 0, len(peers))

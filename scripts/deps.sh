@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what vxtun's build, tests, demo and benchmarks need on a fresh
 # Debian machine: iproute2, iperf3, ping, tcpdump, ethtool, iptables (nft
-# backend), nftables (apt-get), staticcheck and the CNI reference plugins
+# backend), nftables, wireguard-tools (wg, for the benchmark's wireguard-go
+# peer) (apt-get), staticcheck and the CNI reference plugins
 # bridge and host-local (Go module proxy; the plugins go to CNI_BIN_DIR,
 # outside the repository, where internal/nettest looks for them). Installs
 # only what is missing; safe to run repeatedly.
@@ -22,6 +23,8 @@ command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
 # Docker leaves it) and nft (to read the ruleset). vxtun itself needs neither.
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
+# The end-to-end benchmark's wireguard-go row configures its devices with wg.
+command -v wg >/dev/null 2>&1 || need+=(wireguard-tools)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "deps: missing ${need[*]}; run as root or apt-get install them" >&2

@@ -87,6 +87,10 @@ type Multi struct {
 	ctl      int // AF_INET datagram socket for SIOCGIFMTU, in the device's netns
 	closed   sync.Once
 
+	nlMu  sync.Mutex // serialises LinkStats on nl
+	nl    int        // NETLINK_ROUTE socket in the device's netns (LinkStats)
+	nlSeq uint32
+
 	mtu   atomic.Int64 // last MTU read by writeMTU
 	mtuAt atomic.Int64 // when (UnixNano)
 }
@@ -160,7 +164,7 @@ func Open(name string, queues int, opts Options) (*Multi, error) {
 	if queues < 1 {
 		queues = 1
 	}
-	m := &Multi{ctl: -1}
+	m := &Multi{ctl: -1, nl: -1}
 	vnet := !opts.NoVnetHdr
 	var err error
 	for i := range queues {
@@ -193,6 +197,11 @@ func Open(name string, queues int, opts Options) (*Multi, error) {
 	if err != nil {
 		m.Close()
 		return nil, fmt.Errorf("open tun %s: control socket: %w", name, err)
+	}
+	m.nl, err = openNetlink()
+	if err != nil {
+		m.Close()
+		return nil, fmt.Errorf("open tun %s: netlink socket: %w", name, err)
 	}
 	return m, nil
 }
@@ -315,6 +324,12 @@ func (m *Multi) Close() error {
 		if m.ctl >= 0 {
 			unix.Close(m.ctl)
 		}
+		m.nlMu.Lock()
+		if m.nl >= 0 {
+			unix.Close(m.nl)
+			m.nl = -1
+		}
+		m.nlMu.Unlock()
 	})
 	return first
 }

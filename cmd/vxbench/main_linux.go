@@ -38,6 +38,7 @@ func run() int {
 		modes    = flag.String("modes", strings.Join(bench.AllModes, ","), "comma-separated modes, in alternation order")
 		out      = flag.String("out", "bench/out", "output directory: results.json, ratios.svg, configs and daemon logs")
 		vxtun    = flag.String("vxtun", "bin/vxtun", "path to the vxtun binary (build it with 'make build')")
+		tools    = flag.String("tool-cache", bench.DefaultToolCache(), "where the peer overlays (wireguard-go, nebula) are built with go install, outside the repository")
 		vxArgs   = flag.String("vxtun-args", "", "extra `flags` for every 'vxtun run', space-separated (e.g. \"--debug-addr 127.0.0.1:6060\": pprof inside each node's namespace)")
 		strict   = flag.Bool("strict", false, "exit 1 when any mode is unavailable (e.g. vxtun not built), not only when one fails")
 		results  = flag.String("results", "auto", `Markdown file whose generated section gets the results ("auto": bench/RESULTS.md for full runs, none for -quick; "" = none)`)
@@ -69,6 +70,7 @@ func run() int {
 		}
 	}
 	cfg.OutDir, cfg.Vxtun, cfg.VxtunArgs, cfg.Log = *out, *vxtun, strings.Fields(*vxArgs), os.Stderr
+	cfg.ToolCache = *tools
 	cfg.Command = strings.TrimSpace("vxbench " + strings.Join(os.Args[1:], " "))
 	resultsPath := *results
 	if resultsPath == "auto" {

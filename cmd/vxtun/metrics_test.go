@@ -29,6 +29,7 @@ func testSnapshot() node.Metrics {
 			PeerDrops: map[string]map[string]uint64{
 				"node2": {"wrong_mac": 2},
 			},
+			UDPRxQueueOverflows: 4, TunTxDropped: 5,
 		},
 		Peers:            2,
 		PeerUpdates:      5,
@@ -175,6 +176,7 @@ func TestStatsSummary(t *testing.T) {
 		"peer node2: wrong_mac=2",
 		"peers               2 (updates 5, rejected 1)",
 		"filtered           12 datagrams from non-peers (dropped in the kernel)",
+		"kernel              4 udp rx-queue overflows, 5 tun tx dropped, 0 tun rx dropped",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())

@@ -124,6 +124,10 @@ func printSummary(w io.Writer, samples []sample) {
 		}
 		fmt.Fprintf(w, "  peer %s: %s\n", p, strings.Join(parts, " "))
 	}
+	// The kernel's drops on vxtun's behalf, zero or not: loss no drop
+	// reason above can see.
+	fmt.Fprintf(w, "kernel   %12.0f udp rx-queue overflows, %.0f tun tx dropped, %.0f tun rx dropped\n",
+		one["vxtun_udp_rx_queue_overflows_total"], one["vxtun_tun_tx_dropped_total"], one["vxtun_tun_rx_dropped_total"])
 	fmt.Fprintf(w, "peers    %12.0f (updates %.0f, rejected %.0f)\n", one["vxtun_peers"],
 		one["vxtun_peer_updates_total"], one["vxtun_peer_update_errors_total"])
 	if v := one["vxtun_peer_filter_drops_total"]; v > 0 {

@@ -20,6 +20,17 @@
 // old Table stays valid (and is collected when no reader holds it), so an
 // address routed in both the old and the new Table is never without a route.
 //
+// # Updates
+//
+// Update(current, peers, check) is what a writer calls with every new peer
+// set. When the set has the current peers in the same order, names and
+// subnets, and only some peers' address, port, VNI or MAC changed, it
+// validates just those, copies the other routes and shares the tries (and
+// the underlay index unless an address changed) with the current Table: one
+// changed peer of 5 000 costs a copy of the route slice, not a rebuild
+// (BenchmarkSetPeers in fastpath). Any other change builds anew. Tables keep
+// a copy of the peers they were built from for this comparison.
+//
 // # Lookup
 //
 // Each address family has a multibit trie of stride 8 with leaf pushing

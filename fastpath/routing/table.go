@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"sort"
+	"slices"
 	"sync/atomic"
 
 	"github.com/vxtun/vxtun/config"
@@ -39,6 +39,7 @@ type Route struct {
 // route nothing. Safe for concurrent use.
 type Table struct {
 	routes     []Route
+	src        []config.Peer // the peers as given, for Update's comparison
 	v4, v6     trie
 	byUnderlay map[netip.Addr]int32
 	limit      int
@@ -121,6 +122,7 @@ var (
 type Builder struct {
 	prev   *Table
 	peers  []Route
+	src    []config.Peer
 	names  map[string]struct{}
 	owners map[netip.Prefix]string
 	err    error
@@ -143,6 +145,7 @@ func newBuilder(prev *Table, n int) *Builder {
 	return &Builder{
 		prev:   prev,
 		peers:  make([]Route, 0, n),
+		src:    make([]config.Peer, 0, n),
 		names:  make(map[string]struct{}, n),
 		owners: make(map[netip.Prefix]string, n),
 	}
@@ -172,6 +175,7 @@ func (b *Builder) Add(p config.Peer) error {
 	}
 	b.names[p.Name] = struct{}{}
 	b.peers = append(b.peers, r)
+	b.src = append(b.src, clonePeer(p))
 	return nil
 }
 
@@ -225,6 +229,7 @@ func (b *Builder) Build() (*Table, error) {
 	}
 	t := &Table{
 		routes:     b.peers,
+		src:        b.src,
 		byUnderlay: make(map[netip.Addr]int32, len(b.peers)),
 	}
 	b.assignIndexes(t)
@@ -244,7 +249,7 @@ func (b *Builder) Build() (*Table, error) {
 	}
 	// Shorter prefixes first: a longer one then overwrites (or pushes into
 	// a child beneath) what a shorter one filled in.
-	sort.SliceStable(ents, func(i, j int) bool { return ents[i].pfx.Bits() < ents[j].pfx.Bits() })
+	slices.SortStableFunc(ents, func(a, b ent) int { return a.pfx.Bits() - b.pfx.Bits() })
 	var p4, p6 []netip.Prefix
 	for _, e := range ents {
 		if e.pfx.Addr().Is4() {
@@ -264,7 +269,7 @@ func (b *Builder) Build() (*Table, error) {
 			t.v6.insert(a[:], e.pfx.Bits(), e.idx)
 		}
 	}
-	b.peers = nil // the table owns them now
+	b.peers, b.src = nil, nil // the table owns them now
 	return t, nil
 }
 

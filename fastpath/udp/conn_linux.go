@@ -20,7 +20,7 @@ const (
 	maxBatch      = 1024 // UIO_MAXIOV caps vlen of sendmmsg/recvmmsg
 	defaultBuffer = 8 << 20
 	sendCtlSize   = 24 // CMSG_SPACE(sizeof(uint16)) on 64-bit
-	recvCtlSize   = 64 // room for UDP_GRO's int and a spare cmsg
+	recvCtlSize   = 64 // room for UDP_GRO's int and SO_RXQ_OVFL's uint32 (24 bytes each)
 	cmsgHdrSize   = unix.SizeofCmsghdr
 )
 
@@ -56,10 +56,14 @@ type Conn struct {
 	riov   []unix.Iovec
 	rnames []byte
 	rctl   []byte
-	rn     int
-	rgot   int
-	rerr   error
-	readFn func(fd uintptr) bool
+	// lastOvfl is the last SO_RXQ_OVFL count seen (ReadBatch's);
+	// rxOverflows accumulates its growth for RxQueueOverflows.
+	lastOvfl    uint32
+	rxOverflows atomic.Uint64
+	rn          int
+	rgot        int
+	rerr        error
+	readFn      func(fd uintptr) bool
 
 	// probe is a socket of the same family and network namespace, used
 	// only to ask the kernel for a destination's path MTU (PathMTU).
@@ -84,6 +88,12 @@ func Listen(laddr netip.AddrPort, opts *Options) (*Conn, error) {
 	}
 	if o.BatchSize > maxBatch {
 		o.BatchSize = maxBatch
+	}
+	if o.SendOnly {
+		o.DisableGRO = true
+		if o.RecvBuffer <= 0 {
+			o.RecvBuffer = 1 // the kernel rounds it up to its minimum
+		}
 	}
 	if o.RecvBuffer <= 0 {
 		o.RecvBuffer = defaultBuffer
@@ -111,6 +121,12 @@ func Listen(laddr netip.AddrPort, opts *Options) (*Conn, error) {
 			if !o.NoReusePort {
 				if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
 					serr = fmt.Errorf("set SO_REUSEPORT: %w", err)
+					return
+				}
+			}
+			if o.SendOnly {
+				if err := attachDropAll(int(fd)); err != nil {
+					serr = fmt.Errorf("attach drop-all filter: %w", err)
 				}
 			}
 		})
@@ -164,6 +180,12 @@ func Listen(laddr netip.AddrPort, opts *Options) (*Conn, error) {
 			}
 		} else if err := unix.SetsockoptInt(s, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO); err != nil {
 			setupErr = fmt.Errorf("set IP_MTU_DISCOVER: %w", err)
+			return
+		}
+		// Each received datagram then carries the socket's drop count
+		// (full receive queue), so ReadBatch learns of the kernel's drops.
+		if err := unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1); err != nil {
+			setupErr = fmt.Errorf("set SO_RXQ_OVFL: %w", err)
 			return
 		}
 		gsoErr = probeGSO(s)
@@ -251,6 +273,21 @@ func setBuffer(fd, force, plain, size int) error {
 	}
 	return unix.SetsockoptInt(fd, unix.SOL_SOCKET, plain, size)
 }
+
+// dropAll is a classic BPF program of one instruction, "return 0": the
+// socket accepts no datagram.
+var dropAll = []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
+
+func attachDropAll(fd int) error {
+	return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER,
+		&unix.SockFprog{Len: uint16(len(dropAll)), Filter: &dropAll[0]})
+}
+
+// RxQueueOverflows is how many datagrams the kernel dropped because this
+// socket's receive buffer was full, as far as ReadBatch has learnt it: the
+// count arrives with the next datagram received (SO_RXQ_OVFL). Safe from
+// any goroutine.
+func (c *Conn) RxQueueOverflows() uint64 { return c.rxOverflows.Load() }
 
 // LocalAddr is the bound address (with the port the kernel chose for port 0).
 func (c *Conn) LocalAddr() netip.AddrPort { return c.laddr }
@@ -525,6 +562,7 @@ func (c *Conn) ReadBatch(msgs []Message) (int, error) {
 		c.rhdrs[i].Len = 0
 	}
 	c.rn, c.rgot, c.rerr = n, 0, nil
+	ovfl := c.lastOvfl
 	if err := c.rc.Read(c.readFn); err != nil {
 		return 0, fmt.Errorf("recvmmsg: %w", err)
 	}
@@ -537,7 +575,16 @@ func (c *Conn) ReadBatch(msgs []Message) (int, error) {
 		m.N = int(h.Len)
 		m.Trunc = h.Hdr.Flags&unix.MSG_TRUNC != 0
 		m.From = parseSockaddr(c.rnames[i*sockaddrSize : i*sockaddrSize+int(min(h.Hdr.Namelen, sockaddrSize))])
-		m.SegmentSize = groSize(c.rctl[i*recvCtlSize : i*recvCtlSize+int(min(h.Hdr.Controllen, recvCtlSize))])
+		ctl := c.rctl[i*recvCtlSize : i*recvCtlSize+int(min(h.Hdr.Controllen, recvCtlSize))]
+		m.SegmentSize = groSize(ctl)
+		if n, ok := rxqOverflow(ctl); ok {
+			ovfl = n
+		}
+	}
+	if ovfl != c.lastOvfl {
+		// The count is cumulative (it wraps at 2^32): add what it grew by.
+		c.rxOverflows.Add(uint64(ovfl - c.lastOvfl))
+		c.lastOvfl = ovfl
 	}
 	return c.rgot, nil
 }
@@ -563,22 +610,41 @@ func (c *Conn) doRead(fd uintptr) bool {
 
 // groSize returns the UDP_GRO segment size from received control data, or 0.
 func groSize(ctl []byte) int {
+	if d, ok := findCmsg(ctl, unix.SOL_UDP, unix.UDP_GRO, 4); ok {
+		return int(binary.NativeEndian.Uint32(d))
+	}
+	return 0
+}
+
+// rxqOverflow returns the SO_RXQ_OVFL count of received control data: the
+// datagrams the socket had dropped for a full receive queue, since it was
+// opened, when this one was queued.
+func rxqOverflow(ctl []byte) (uint32, bool) {
+	if d, ok := findCmsg(ctl, unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 4); ok {
+		return binary.NativeEndian.Uint32(d), true
+	}
+	return 0, false
+}
+
+// findCmsg returns the data of the first control message of level and typ
+// with at least min bytes of data.
+func findCmsg(ctl []byte, level, typ int32, min int) ([]byte, bool) {
 	for len(ctl) >= cmsgHdrSize {
 		cm := (*unix.Cmsghdr)(unsafe.Pointer(&ctl[0]))
 		l := int(cm.Len)
 		if l < cmsgHdrSize || l > len(ctl) {
-			return 0
+			return nil, false
 		}
-		if cm.Level == unix.SOL_UDP && cm.Type == unix.UDP_GRO && l >= cmsgHdrSize+4 {
-			return int(binary.NativeEndian.Uint32(ctl[cmsgHdrSize:]))
+		if cm.Level == level && cm.Type == typ && l >= cmsgHdrSize+min {
+			return ctl[cmsgHdrSize:l], true
 		}
 		next := cmsgAlign(l)
 		if next >= len(ctl) {
-			return 0
+			return nil, false
 		}
 		ctl = ctl[next:]
 	}
-	return 0
+	return nil, false
 }
 
 func cmsgAlign(n int) int {

@@ -556,3 +556,88 @@ func TestSocketBuffers(t *testing.T) {
 		t.Errorf("buffers: got rcv %d snd %d, want at least %d and %d", rcv, snd, 16<<20, 12<<20)
 	}
 }
+
+// TestRxQueueOverflows: datagrams the kernel drops for a full receive
+// buffer show in RxQueueOverflows once the next datagram is read.
+func TestRxQueueOverflows(t *testing.T) {
+	nettest.RequirePrivileged(t)
+	ns := nettest.NewNS(t, "uo")
+	rx := listenIn(t, ns, "127.0.0.1:0", &Options{RecvBuffer: 4096, DisableGRO: true})
+	tx := listenIn(t, ns, "127.0.0.1:0", &Options{DisableGSO: true})
+	dst := NewAddr(rx.LocalAddr())
+	const sent = 200
+	msgs := make([]Message, sent)
+	for i := range msgs {
+		msgs[i] = Message{Buf: pattern(1000, i), Addr: &dst}
+	}
+	if _, err := tx.WriteBatch(msgs); err != nil {
+		t.Fatal(err)
+	}
+	rmsgs := make([]Message, 64)
+	for i := range rmsgs {
+		rmsgs[i].Buf = make([]byte, 2048)
+	}
+	// Read what the buffer kept: everything queued before the first drop.
+	got := 0
+	for got < sent {
+		deadline := time.Now().Add(200 * time.Millisecond)
+		_ = rx.pc.SetReadDeadline(deadline)
+		n, err := rx.ReadBatch(rmsgs)
+		if err != nil {
+			break
+		}
+		got += n
+	}
+	_ = rx.pc.SetReadDeadline(time.Time{})
+	if got == 0 || got >= sent {
+		t.Fatalf("got %d of %d datagrams through a 4 KiB buffer, want some dropped", got, sent)
+	}
+	if n := rx.RxQueueOverflows(); n != 0 {
+		t.Errorf("before the next datagram: got %d overflows, want 0 (not yet reported)", n)
+	}
+	if _, err := tx.WriteBatch(msgs[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rx.ReadBatch(rmsgs); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rx.RxQueueOverflows(), uint64(sent-got); got != want {
+		t.Errorf("got %d overflows, want %d (sent %d, received %d)", got, want, sent, sent-int(want))
+	}
+}
+
+// TestSendOnly: a send-only socket sends from its own port and queues
+// nothing sent to it.
+func TestSendOnly(t *testing.T) {
+	nettest.RequirePrivileged(t)
+	ns := nettest.NewNS(t, "uso")
+	rx := listenIn(t, ns, "127.0.0.1:0", nil)
+	so := listenIn(t, ns, "127.0.0.1:0", &Options{SendOnly: true, NoReusePort: true})
+	if so.LocalAddr().Port() == 0 || so.LocalAddr().Port() == rx.LocalAddr().Port() {
+		t.Fatalf("send-only port %d, receiver %d: want a port of its own", so.LocalAddr().Port(), rx.LocalAddr().Port())
+	}
+	if so.GRO() {
+		t.Errorf("send-only socket has GRO on")
+	}
+	dst := NewAddr(rx.LocalAddr())
+	if _, err := so.WriteBatch([]Message{{Buf: pattern(100, 1), Addr: &dst}}); err != nil {
+		t.Fatal(err)
+	}
+	msgs := []Message{{Buf: make([]byte, 2048)}}
+	if _, err := rx.ReadBatch(msgs); err != nil {
+		t.Fatal(err)
+	}
+	if msgs[0].From != so.LocalAddr() || msgs[0].N != 100 {
+		t.Errorf("got %d bytes from %v, want 100 from %v", msgs[0].N, msgs[0].From, so.LocalAddr())
+	}
+	// Datagrams to the send-only socket are dropped by its filter: a read
+	// finds nothing (the deadline only ends the wait).
+	back := NewAddr(so.LocalAddr())
+	if _, err := rx.WriteBatch([]Message{{Buf: pattern(100, 2), Addr: &back}, {Buf: pattern(100, 3), Addr: &back}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = so.pc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, err := so.ReadBatch(msgs); err == nil {
+		t.Errorf("send-only socket received %d messages, want none", n)
+	}
+}

@@ -35,3 +35,6 @@ func (c *Conn) WriteBatch([]Message) (int, error) { return 0, ErrNotSupported }
 
 // ReadBatch fails with ErrNotSupported.
 func (c *Conn) ReadBatch([]Message) (int, error) { return 0, ErrNotSupported }
+
+// RxQueueOverflows is 0.
+func (c *Conn) RxQueueOverflows() uint64 { return 0 }

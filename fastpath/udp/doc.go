@@ -38,23 +38,18 @@
 // RFC 7348 §5 recommends a source port derived from a hash of the inner
 // flow so that ECMP in the underlay spreads flows. A UDP socket sends from
 // the port it is bound to and Linux has no per-message control for the
-// source port (IP_PKTINFO / IPV6_PKTINFO choose only the source address), so
-// with one socket per worker bound to the VXLAN port every packet leaves
-// from that port (8472 or 4789) — which is also what flannel's udp backend
-// and many userspace VTEPs do, and what the Linux vxlan receiver accepts (it
-// never checks the source port). The alternatives were considered and not
-// taken:
-//   - a pool of K extra send-only sockets per worker bound to different
-//     ports, picked by flow hash: it splits every batch into up to K
-//     sendmmsg calls (fewer messages per syscall and smaller GSO runs, which
-//     is exactly what the fastpath's throughput depends on), costs K× the
-//     file descriptors and socket buffer memory, and buys entropy only among
-//     K values;
+// source port (IP_PKTINFO / IPV6_PKTINFO choose only the source address).
+// The fastpath therefore sends from one SendOnly socket per worker, each on
+// a port of its own: entropy per worker (the kernel spreads inner flows over
+// the TUN queues, one per worker) at the cost of one more file descriptor
+// per worker, with no extra syscalls and no split GSO runs. A SendOnly
+// socket's drop-all filter keeps anything sent to its port from being
+// queued. Per-flow ports were considered and not taken:
+//   - a pool of K send-only sockets per worker picked by flow hash: it
+//     splits every batch into up to K sendmmsg calls (fewer messages per
+//     syscall and smaller GSO runs, which is exactly what the fastpath's
+//     throughput depends on) and costs K× the file descriptors and buffers;
 //   - a raw or packet socket that writes the outer IPv4/IPv6+UDP headers
 //     itself: it could set any source port, but loses UDP GSO, the kernel's
 //     routing/neighbour handling and PMTU errors, and needs CAP_NET_RAW.
-//
-// Workers still differ from one another only by socket, not by port. On an
-// underlay without ECMP (the common single-hop case) nothing is lost; where
-// ECMP matters, the kernel vxlan backend remains the better fit.
 package udp

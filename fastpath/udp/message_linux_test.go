@@ -251,3 +251,34 @@ func TestAppendGSOContiguous(t *testing.T) {
 		t.Errorf("AppendGSO into a slice with capacity: got %v allocs, want 0", allocs)
 	}
 }
+
+func TestRxqOverflow(t *testing.T) {
+	ovfl := func(n uint32) []byte {
+		var d [4]byte
+		binary.NativeEndian.PutUint32(d[:], n)
+		return cmsg(unix.SOL_SOCKET, unix.SO_RXQ_OVFL, d[:])
+	}
+	tests := []struct {
+		name   string
+		ctl    []byte
+		want   uint32
+		wantOK bool
+	}{
+		{"none", nil, 0, false},
+		{"alone", ovfl(7), 7, true},
+		{"after gro", append(groCmsg(1400), ovfl(42)...), 42, true},
+		{"gro only", groCmsg(1400), 0, false},
+		{"truncated", ovfl(3)[:cmsgHdrSize+2], 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := rxqOverflow(tt.ctl)
+		if got != tt.want || ok != tt.wantOK {
+			t.Errorf("%s: got %d, %v, want %d, %v", tt.name, got, ok, tt.want, tt.wantOK)
+		}
+		if tt.name == "after gro" {
+			if g := groSize(tt.ctl); g != 1400 {
+				t.Errorf("%s: groSize got %d, want 1400", tt.name, g)
+			}
+		}
+	}
+}

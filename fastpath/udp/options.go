@@ -28,6 +28,13 @@ type Options struct {
 	// NoReusePort leaves SO_REUSEPORT off (it is on by default so several
 	// workers can each bind their own socket to the same port).
 	NoReusePort bool
+	// SendOnly makes a socket that only sends (e.g. from a source port of
+	// its own while the receiving sockets share the well-known port): a
+	// socket filter, attached before bind, drops every datagram addressed
+	// to it before it is queued, GRO stays off and the receive buffer is
+	// the kernel's minimum (unless RecvBuffer is set). ReadBatch on it
+	// blocks until Close.
+	SendOnly bool
 }
 
 // ErrNotSupported is returned by Listen on systems other than Linux:

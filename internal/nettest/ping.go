@@ -95,9 +95,11 @@ func parsePingTime(s string) (time.Duration, error) {
 	return 0, fmt.Errorf("unknown unit %q", unit)
 }
 
-// parsePingSummary parses "0.031/4.177/12.500/5.886 ms" into r.
+// parsePingSummary parses "0.031/4.177/12.500/5.886 ms" into r (ping may
+// append ", pipe N" or ", ipg/ewma ..." after the unit).
 func parsePingSummary(s string, r *PingResult) error {
-	vals, unit, ok := strings.Cut(s, " ")
+	s, _, _ = strings.Cut(s, ",")
+	vals, unit, ok := strings.Cut(strings.TrimSpace(s), " ")
 	f := strings.Split(vals, "/")
 	if !ok || len(f) != 4 {
 		return errors.New("want min/avg/max/mdev and a unit")

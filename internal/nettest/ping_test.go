@@ -102,6 +102,8 @@ func TestParsePingSummary(t *testing.T) {
 			20, 20, 126 * time.Microsecond, 10024 * time.Microsecond, 68275 * time.Microsecond, 20264 * time.Microsecond, true},
 		{"seconds", head + "1 packets transmitted, 1 received\nrtt min/avg/max/mdev = 1.5/1.5/1.5/0 s\n",
 			1, 1, 1500 * time.Millisecond, 1500 * time.Millisecond, 1500 * time.Millisecond, 0, true},
+		{"pipe suffix (-i below the RTT)", head + "2 packets transmitted, 2 received\nrtt min/avg/max/mdev = 0.035/0.235/10.377/0.845 ms, pipe 2\n",
+			2, 2, 35 * time.Microsecond, 235 * time.Microsecond, 10377 * time.Microsecond, 845 * time.Microsecond, true},
 		{"no summary when all lost", head + "2 packets transmitted, 0 received, 100% packet loss, time 1001ms\n",
 			2, 0, 0, 0, 0, 0, true},
 		{"three values", head + "1 packets transmitted, 1 received\nrtt min/avg/max/mdev = 1/2/3 ms\n", 0, 0, 0, 0, 0, 0, false},
