@@ -15,9 +15,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
+	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
@@ -397,7 +396,7 @@ func (s *KubeSource) Run(ctx context.Context, out chan<- Update) error {
 		}()
 	}
 
-	inf := s.newInformer(ctx)
+	inf := s.newInformer()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -431,17 +430,10 @@ func (s *KubeSource) Run(ctx context.Context, out chan<- Update) error {
 // newInformer returns an informer over all Nodes whose handlers mark the
 // changed Node dirty. The store keeps only what a peer needs (name,
 // annotations, pod CIDRs), which keeps a 5 000-node cluster small.
-func (s *KubeSource) newInformer(ctx context.Context) cache.SharedIndexInformer {
-	nodes := s.cli.CoreV1().Nodes()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return nodes.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return nodes.Watch(ctx, o)
-		},
-	}
-	inf := cache.NewSharedIndexInformer(lw, &corev1.Node{}, s.opts.Resync, cache.Indexers{})
+func (s *KubeSource) newInformer() cache.SharedIndexInformer {
+	// The generated informer, not a hand-made ListWatch: it carries the
+	// client's watch-list capability (a fake clientset has none).
+	inf := coreinformers.NewNodeInformer(s.cli, s.opts.Resync, cache.Indexers{})
 	_ = inf.SetTransform(slimNode)
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { s.markDirty(obj) },

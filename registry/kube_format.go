@@ -36,8 +36,10 @@ const DefaultAnnotationPrefix = "flannel.alpha.coreos.com"
 var ErrBadAnnotationPrefix = errors.New("bad annotation prefix")
 
 // annotationPrefixRE is flanneld's check of a normalised prefix: a DNS
-// name, one slash, and optionally a name part ending in '-'.
-var annotationPrefixRE = regexp.MustCompile(`(?:[a-z0-9_-]+\.)+[a-z0-9_-]+/(?:[a-z0-9_-]+-)?$`)
+// name, one slash, and optionally a name part ending in '-'. Anchored at
+// the start, unlike flanneld's, so that a prefix the API server would
+// refuse ("Example.com") fails at startup.
+var annotationPrefixRE = regexp.MustCompile(`^(?:[a-z0-9_-]+\.)+[a-z0-9_-]+/(?:[a-z0-9_-]+-)?$`)
 
 // kubeAnnotations are the full annotation keys for one prefix.
 type kubeAnnotations struct {
