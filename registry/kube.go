@@ -5,18 +5,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
@@ -431,9 +435,18 @@ func (s *KubeSource) Run(ctx context.Context, out chan<- Update) error {
 // changed Node dirty. The store keeps only what a peer needs (name,
 // annotations, pod CIDRs), which keeps a 5 000-node cluster small.
 func (s *KubeSource) newInformer() cache.SharedIndexInformer {
-	// The generated informer, not a hand-made ListWatch: it carries the
-	// client's watch-list capability (a fake clientset has none).
-	inf := coreinformers.NewNodeInformer(s.cli, s.opts.Resync, cache.Indexers{})
+	nodes := s.cli.CoreV1().Nodes()
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return retryUnreachable(ctx, s, func() (runtime.Object, error) { return nodes.List(ctx, o) })
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return retryUnreachable(ctx, s, func() (watch.Interface, error) { return nodes.Watch(ctx, o) })
+		},
+	}
+	// With the client's watch-list capability (a fake clientset has none).
+	inf := cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, s.cli), &corev1.Node{},
+		cache.SharedIndexInformerOptions{ResyncPeriod: s.opts.Resync})
 	_ = inf.SetTransform(slimNode)
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { s.markDirty(obj) },
@@ -441,6 +454,49 @@ func (s *KubeSource) newInformer() cache.SharedIndexInformer {
 		DeleteFunc: func(obj any) { s.markDirty(obj) },
 	})
 	return inf
+}
+
+// reconnectEvery is the longest wait between two attempts to reach an
+// unreachable API server. The informer's own backoff grows to 30 s; this
+// keeps the gap after an outage short, so peers added meanwhile are seen
+// within seconds of the server's return.
+const reconnectEvery = time.Second
+
+// retryUnreachable calls fn until it succeeds, fails with an error that
+// is not about reaching the server, or ctx ends. One log line marks the
+// outage, one its end.
+func retryUnreachable[T any](ctx context.Context, s *KubeSource, fn func() (T, error)) (T, error) {
+	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: reconnectEvery}
+	down := false
+	for {
+		v, err := fn()
+		if err == nil || !unreachable(err) {
+			if down && err == nil {
+				s.log.Info("Kubernetes API server reachable again; resyncing the peers")
+			}
+			return v, err
+		}
+		if !down {
+			s.log.Warn("Kubernetes API server unreachable; forwarding with the current peers", "err", err)
+			down = true
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(bo.Next()):
+		}
+	}
+}
+
+// unreachable reports whether err means that the API server could not be
+// reached or could not serve (connection refused or reset, TLS or HTTP
+// transport failures, 5xx, timeouts).
+func unreachable(err error) bool {
+	var ue *url.Error
+	var ne net.Error
+	return errors.As(err, &ue) || errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		apierrors.IsServiceUnavailable(err) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
+		apierrors.IsTooManyRequests(err) || apierrors.IsInternalError(err)
 }
 
 // slimNode keeps of a Node what the source reads.
