@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -184,6 +185,8 @@ func (s *apiServer) writeKubeconfig(t *testing.T, path, ns, name string) {
 type forwarder struct {
 	s  *apiServer
 	ln net.Listener
+	// blocked refuses connections, as if the server were down.
+	blocked atomic.Bool
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -225,7 +228,7 @@ func (f *forwarder) serve() {
 // test's namespace, where the server listens).
 func (f *forwarder) carry(c net.Conn) {
 	addr := f.s.addr()
-	if addr == "" {
+	if addr == "" || f.blocked.Load() {
 		c.Close()
 		return
 	}
