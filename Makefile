@@ -45,6 +45,7 @@ test: deps fmt-check vet lint
 # ~3 GB. Runs as root (network namespaces, TUN, kernel vxlan, CNI plugins).
 test-kube: deps
 	cd test/kube && gofmt -l . | (! grep .) && GOWORK=off $(GO) vet ./... && \
+		GOWORK=off $(GOBIN)/staticcheck ./... && \
 		GOWORK=off $(GO) test -count=1 -timeout 30m ./...
 
 # Tests without the race detector (faster while developing).
