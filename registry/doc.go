@@ -1,5 +1,6 @@
 // Package registry owns where peers come from: the static peers file and
-// flannel's etcd v3 lease layout (a Kubernetes source is to come). A Source
+// flannel's etcd v3 lease layout, and flannel's Kubernetes layout (Nodes, their
+// pod CIDRs and flannel annotations: kube*.go). A Source
 // emits the current peer set and then add/update/remove events as
 // config.Peer data.
 //
@@ -11,7 +12,7 @@
 // config), io.Closer. A new source is a new file here, a section in
 // Settings and a case in Traits and New; the node does not change.
 //
-// Imports: config, internal/backoff, the etcd client. registry does not
+// Imports: config, internal/backoff, the etcd client, client-go. registry does not
 // import fastpath or dataplane; the node connects them: it folds each
 // Update into its peer set with Apply and hands the result to the
 // dataplane.
@@ -19,7 +20,7 @@
 // Concurrency: Run is called once per Source; it returns when its context
 // ends (an EtcdSource also after Close), having stopped the goroutines it
 // started. The Updates it sends are shared with the receiver, which must not
-// modify them. StaticSource.Reload and EtcdSource's Lease, LeaseChanges and
-// Close are safe to call from any goroutine while Run runs. Apply is not
+// modify them. StaticSource.Reload, EtcdSource's Lease, LeaseChanges and
+// Close, and KubeSource's Lease, LeaseChanges and NodeName are safe to call from any goroutine while Run runs. Apply is not
 // synchronised: one goroutine owns the set it folds into.
 package registry

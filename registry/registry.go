@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/vxtun/vxtun/config"
 )
@@ -48,6 +49,10 @@ type Settings struct {
 	// Etcd reaches flannel's etcd layout (etcd mode). PublicIP, VtepMAC
 	// and Logger are filled in by New from its Node.
 	Etcd *EtcdOptions
+	// Kube reaches the Kubernetes API server (flanneld --kube-subnet-mgr):
+	// Nodes and their flannel annotations. NetConf, PublicIP, VtepMAC and
+	// Logger are filled in by New from its Node.
+	Kube *KubeOptions
 }
 
 // Traits are what a node must know about a source before it can create it.
@@ -69,13 +74,25 @@ var ErrNoSource = errors.New("choose exactly one peer source")
 
 // Traits describes the source s chooses.
 func (s Settings) Traits() (Traits, error) {
+	var set []string
+	for _, on := range []struct {
+		name string
+		set  bool
+	}{{"peers file", s.PeersFile != ""}, {"etcd", s.Etcd != nil}, {"kube", s.Kube != nil}} {
+		if on.set {
+			set = append(set, on.name)
+		}
+	}
+	if len(set) > 1 {
+		return Traits{}, fmt.Errorf("%s: %w", strings.Join(set, " and "), ErrNoSource)
+	}
 	switch {
-	case s.PeersFile != "" && s.Etcd != nil:
-		return Traits{}, fmt.Errorf("peers file and etcd: %w", ErrNoSource)
 	case s.PeersFile != "":
 		return Traits{Kind: "static"}, nil
 	case s.Etcd != nil:
 		return Traits{Kind: "etcd", LeasesSubnets: true, KeepsNetConf: true, IPv4Only: true}, nil
+	case s.Kube != nil:
+		return Traits{Kind: "kube", LeasesSubnets: true, IPv4Only: true}, nil
 	}
 	return Traits{}, ErrNoSource
 }
@@ -119,6 +136,10 @@ func New(s Settings, n Node) (Source, error) {
 		}
 		return NewStaticSource(s.PeersFile, n.NetConf, n.Subnets,
 			StaticOptions{Logger: n.Logger, Self: n.PublicIP, SelfMAC: n.VtepMAC}), nil
+	case s.Kube != nil:
+		o := *s.Kube
+		o.NetConf, o.PublicIP, o.VtepMAC, o.Logger = n.NetConf, n.PublicIP, n.VtepMAC, n.Logger
+		return NewKubeSource(o)
 	default: // etcd
 		o := *s.Etcd
 		o.PublicIP, o.VtepMAC, o.Logger = n.PublicIP, n.VtepMAC, n.Logger
@@ -131,6 +152,7 @@ var (
 	_ Reloader        = (*StaticSource)(nil)
 	_ LeaseHolder     = (*EtcdSource)(nil)
 	_ NetConfProvider = (*EtcdSource)(nil)
+	_ LeaseHolder     = (*KubeSource)(nil)
 )
 
 // String names the source in log lines ("the peers file /etc/vxtun/peers.json").

@@ -28,6 +28,30 @@ func envName(flagName string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
+// flanneldEnvPrefix: flags that flanneld has too are also read from
+// flanneld's variable (FLANNELD_KUBE_SUBNET_MGR), so a DaemonSet's env
+// keeps working; the VXTUN_ one wins.
+const flanneldEnvPrefix = "FLANNELD_"
+
+// flanneldFlags are the flags named as flanneld names them.
+var flanneldFlags = map[string]bool{
+	"etcd-endpoints": true, "etcd-prefix": true, "etcd-certfile": true, "etcd-keyfile": true,
+	"etcd-cafile": true, "etcd-username": true, "etcd-password": true,
+	"public-ip": true, "iface": true, "subnet-file": true, "iptables-forward-rules": true,
+	"kube-subnet-mgr": true, "kube-api-url": true, "kubeconfig-file": true,
+	"kube-annotation-prefix": true, "set-node-network-unavailable": true,
+}
+
+// envNames returns the environment variables of a flag, in precedence
+// order.
+func envNames(flagName string) []string {
+	names := []string{envName(flagName)}
+	if flanneldFlags[flagName] {
+		names = append(names, flanneldEnvPrefix+strings.TrimPrefix(envName(flagName), envPrefix))
+	}
+	return names
+}
+
 // errUsage marks command-line misuse (exit code 2); the message is printed
 // as is.
 var errUsage = errors.New("usage")
@@ -68,6 +92,15 @@ type runOptions struct {
 	ForwardRules bool // --iptables-forward-rules
 	IPMasq       bool // --ip-masq
 
+	KubeSubnetMgr         bool   // --kube-subnet-mgr: Kubernetes mode
+	KubeAPIURL            string // --kube-api-url
+	KubeconfigFile        string // --kubeconfig-file
+	KubeAnnotationPrefix  string // --kube-annotation-prefix
+	SetNetworkUnavailable bool   // --set-node-network-unavailable
+	// This node's Node, from the environment as flanneld reads it
+	// (NODE_NAME, else POD_NAME and POD_NAMESPACE).
+	NodeName, PodName, PodNamespace string
+
 	Dataplane  string // --dataplane: auto, userspace or kernel
 	PeerFilter bool   // --peer-filter
 
@@ -83,6 +116,21 @@ type runOptions struct {
 
 // etcdMode reports whether the peers come from etcd.
 func (o *runOptions) etcdMode() bool { return o.EtcdEndpoints != "" }
+
+// modes names the peer sources chosen.
+func (o *runOptions) modes() []string {
+	var m []string
+	if o.Peers != "" {
+		m = append(m, "--peers")
+	}
+	if o.etcdMode() {
+		m = append(m, "--etcd-endpoints")
+	}
+	if o.KubeSubnetMgr {
+		m = append(m, "--kube-subnet-mgr")
+	}
+	return m
+}
 
 // newRunFlags defines the flags of "vxtun run" on a new FlagSet.
 func newRunFlags(o *runOptions, out io.Writer) *flag.FlagSet {
@@ -100,6 +148,11 @@ func newRunFlags(o *runOptions, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.EtcdPassword, "etcd-password", "", "etcd `password`: from the environment only (a command-line password is visible to every user and is refused); or use --etcd-password-file")
 	fs.StringVar(&o.EtcdPassFile, "etcd-password-file", "", "`file` holding the etcd password (a regular file, not world-writable; a trailing newline is ignored)")
 	fs.DurationVar(&o.EtcdLeaseTTL, "etcd-lease-ttl", registry.DefaultLeaseTTL, "TTL of this node's subnet lease in etcd")
+	fs.BoolVar(&o.KubeSubnetMgr, "kube-subnet-mgr", false, "Kubernetes mode, as flanneld's: the subnet is this node's spec.podCIDR, the VTEP is published in its Node's flannel annotations, peers are the other annotated Nodes (node name from NODE_NAME, else POD_NAME + POD_NAMESPACE)")
+	fs.StringVar(&o.KubeAPIURL, "kube-api-url", "", "Kubernetes API server `url` (default: in-cluster config, or the --kubeconfig-file's)")
+	fs.StringVar(&o.KubeconfigFile, "kubeconfig-file", "", "kubeconfig `file` (default: in-cluster config)")
+	fs.StringVar(&o.KubeAnnotationPrefix, "kube-annotation-prefix", registry.DefaultAnnotationPrefix, "`prefix` of the flannel Node annotations")
+	fs.BoolVar(&o.SetNetworkUnavailable, "set-node-network-unavailable", true, "set the Node's NetworkUnavailable condition to False once running (Kubernetes mode)")
 	fs.StringVar(&o.PublicIP, "public-ip", "", "underlay `IP` of this node (overrides the node file's PublicIP)")
 	fs.StringVar(&o.Iface, "iface", "", "underlay `interface` (overrides the node file's Iface; the public IP is its first IPv4 address unless --public-ip is given)")
 	fs.StringVar(&o.Tun, "tun", "", "TUN interface `name` (overrides the node file's TunName; default "+config.DefaultTunName+")")
@@ -121,7 +174,8 @@ func newRunFlags(o *runOptions, out io.Writer) *flag.FlagSet {
 
 Runs the node daemon: opens and configures the TUN device, writes subnet.env
 and forwards between the TUN and the underlay (VXLAN or flannel's legacy UDP).
-Peers come from a static file (--peers) or from etcd (--etcd-endpoints).
+Peers come from a static file (--peers), from etcd (--etcd-endpoints) or
+from the Kubernetes Nodes (--kube-subnet-mgr).
 
 Signals: SIGHUP re-reads the peers file (a bad file is logged and the old
 peers stay); SIGTERM and SIGINT shut down and remove the TUN device and
@@ -141,7 +195,10 @@ Flags:
 			if name != "" {
 				fmt.Fprintf(w, " %s", name)
 			}
-			fmt.Fprintf(w, "  [%s]\n", envName(f.Name))
+			for _, e := range envNames(f.Name) {
+				fmt.Fprintf(w, "  [%s]", e)
+			}
+			fmt.Fprintln(w)
 			fmt.Fprintf(w, "        %s", strings.ReplaceAll(usage, "\n", "\n        "))
 			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" {
 				fmt.Fprintf(w, " (default %s)", f.DefValue)
@@ -177,12 +234,18 @@ func parseRunFlags(args []string, getenv func(string) string, out io.Writer) (*r
 		if o.set[f.Name] || envErr != nil {
 			return
 		}
-		v, ok := lookupEnv(getenv, envName(f.Name))
-		if !ok {
+		var v, name string
+		for _, name = range envNames(f.Name) {
+			if x, ok := lookupEnv(getenv, name); ok {
+				v = x
+				break
+			}
+		}
+		if v == "" {
 			return
 		}
 		if err := fs.Set(f.Name, v); err != nil {
-			envErr = usagef("invalid value %q for %s: %v", v, envName(f.Name), err)
+			envErr = usagef("invalid value %q for %s: %v", v, name, err)
 			return
 		}
 		o.set[f.Name] = true
@@ -190,6 +253,7 @@ func parseRunFlags(args []string, getenv func(string) string, out io.Writer) (*r
 	if envErr != nil {
 		return nil, envErr
 	}
+	o.NodeName, o.PodName, o.PodNamespace = getenv("NODE_NAME"), getenv("POD_NAME"), getenv("POD_NAMESPACE")
 	if err := o.check(); err != nil {
 		return nil, err
 	}
@@ -204,15 +268,17 @@ func lookupEnv(getenv func(string) string, name string) (string, bool) {
 
 // check validates what can be judged without reading any file.
 func (o *runOptions) check() error {
-	switch {
-	case o.Peers != "" && o.etcdMode():
-		return usagef("--peers and --etcd-endpoints exclude each other: choose static peers or etcd")
-	case o.Peers == "" && !o.etcdMode():
-		return usagef("no peer source: give --peers FILE (static) or --etcd-endpoints URLS (etcd)")
+	switch m := o.modes(); {
+	case len(m) > 1:
+		return usagef("%s exclude each other: choose one peer source", strings.Join(m, " and "))
+	case len(m) == 0:
+		return usagef("no peer source: give --peers FILE (static), --etcd-endpoints URLS (etcd) or --kube-subnet-mgr (Kubernetes)")
 	case o.Peers != "" && o.Node == "":
 		return usagef("--node FILE is required with --peers (it holds this node's Subnet)")
 	case o.etcdMode() && o.Node == "" && o.PublicIP == "" && o.Iface == "":
 		return usagef("etcd mode needs this node's address: give --public-ip, --iface or --node")
+	case o.KubeSubnetMgr && o.Node == "" && o.PublicIP == "" && o.Iface == "":
+		return usagef("Kubernetes mode needs this node's address: give --public-ip (in a DaemonSet: VXTUN_PUBLIC_IP from status.hostIP), --iface or --node")
 	case o.Workers < 0 || o.Workers > config.MaxWorkers:
 		return usagef("--workers %d is out of range 0..%d", o.Workers, config.MaxWorkers)
 	case o.ListenPort < 0 || o.ListenPort > 65535:

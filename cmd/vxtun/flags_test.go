@@ -136,12 +136,52 @@ func TestParseRunFlags(t *testing.T) {
 			},
 		},
 		{
+			name: "kube mode as flanneld's DaemonSet sets it",
+			args: []string{"--kube-subnet-mgr"},
+			env: []string{"FLANNELD_PUBLIC_IP", "198.18.0.1", "POD_NAME", "kube-flannel-ds-x", "POD_NAMESPACE", "kube-flannel",
+				"FLANNELD_KUBE_ANNOTATION_PREFIX", "example.com/x"},
+			check: func(o *runOptions) string {
+				c := o.nodeConfig()
+				k := c.Registry.Kube
+				switch {
+				case k == nil:
+					return "got no Kubernetes source, want one"
+				case c.PublicIP.String() != "198.18.0.1":
+					return "got public IP " + c.PublicIP.String() + ", want 198.18.0.1 from FLANNELD_PUBLIC_IP"
+				case k.PodName != "kube-flannel-ds-x" || k.PodNamespace != "kube-flannel" || k.NodeName != "":
+					return "got pod " + k.PodNamespace + "/" + k.PodName + " node " + k.NodeName + ", want kube-flannel/kube-flannel-ds-x and no node"
+				case !k.SetNetworkUnavailable:
+					return "got SetNetworkUnavailable false, want flanneld's default true"
+				case k.AnnotationPrefix != "example.com/x":
+					return "got prefix " + k.AnnotationPrefix + ", want example.com/x"
+				}
+				return ""
+			},
+		},
+		{
 			name: "etcd password file from the environment",
 			args: []string{"--etcd-endpoints", "http://x:2379", "--public-ip", "198.18.0.1"},
 			env:  []string{"VXTUN_ETCD_PASSWORD_FILE", "/etc/vxtun/etcd-password"},
 			check: func(o *runOptions) string {
 				if o.EtcdPassFile != "/etc/vxtun/etcd-password" {
 					return "VXTUN_ETCD_PASSWORD_FILE not applied"
+				}
+				return ""
+			},
+		},
+		{
+			name: "kube mode: VXTUN_ wins over FLANNELD_, NODE_NAME read",
+			env: []string{"VXTUN_KUBE_SUBNET_MGR", "true", "VXTUN_IFACE", "eth1", "FLANNELD_IFACE", "eth0",
+				"NODE_NAME", "n1", "FLANNELD_SET_NODE_NETWORK_UNAVAILABLE", "false", "FLANNELD_KUBECONFIG_FILE", "/k"},
+			check: func(o *runOptions) string {
+				k := o.nodeConfig().Registry.Kube
+				switch {
+				case o.Iface != "eth1":
+					return "got iface " + o.Iface + ", want eth1 (VXTUN_IFACE wins)"
+				case k == nil || k.NodeName != "n1" || k.Kubeconfig != "/k":
+					return "NODE_NAME or FLANNELD_KUBECONFIG_FILE not applied"
+				case k.SetNetworkUnavailable:
+					return "got SetNetworkUnavailable true, want false"
 				}
 				return ""
 			},
@@ -157,6 +197,9 @@ func TestParseRunFlags(t *testing.T) {
 		{name: "wildcard debug address refused", args: append(static, "--debug-addr", ":9090"), wantErr: "add --debug-addr-public"},
 		{name: "public debug address from the environment refused", args: static, env: []string{"VXTUN_DEBUG_ADDR", "198.18.0.1:9090"}, wantErr: "not a loopback address"},
 		{name: "pprof without debug address", args: append(static, "--debug-pprof"), wantErr: "--debug-pprof needs --debug-addr"},
+		{name: "kube without address", args: []string{"--kube-subnet-mgr"}, wantErr: "Kubernetes mode needs this node's address"},
+		{name: "kube and etcd", args: []string{"--kube-subnet-mgr", "--etcd-endpoints", "http://x:2379", "--iface", "eth0"}, wantErr: "--etcd-endpoints and --kube-subnet-mgr exclude each other"},
+		{name: "bad flanneld env value", args: static, env: []string{"FLANNELD_KUBE_SUBNET_MGR", "yes please"}, wantErr: "FLANNELD_KUBE_SUBNET_MGR"},
 		{name: "bad env value", args: static, env: []string{"VXTUN_WORKERS", "many"}, wantErr: "VXTUN_WORKERS"},
 		{name: "unknown flag", args: append(static, "--nope"), wantErr: "nope"},
 		{name: "stray argument", args: append(static, "extra"), wantErr: `unexpected argument "extra"`},

@@ -113,6 +113,13 @@ func (o *runOptions) nodeConfig() node.Config {
 			Username: o.EtcdUsername, Password: o.EtcdPassword,
 			LeaseTTL: o.EtcdLeaseTTL,
 		}
+	} else if o.KubeSubnetMgr {
+		c.Registry.Kube = &registry.KubeOptions{
+			APIURL: o.KubeAPIURL, Kubeconfig: o.KubeconfigFile,
+			AnnotationPrefix:      o.KubeAnnotationPrefix,
+			SetNetworkUnavailable: o.SetNetworkUnavailable,
+			NodeName:              o.NodeName, PodName: o.PodName, PodNamespace: o.PodNamespace,
+		}
 	} else {
 		c.Registry.PeersFile = o.Peers
 	}
