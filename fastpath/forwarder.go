@@ -280,5 +280,5 @@ func (f *Forwarder) Stats() Stats {
 
 // isClosed reports whether err means a device or socket was closed for good.
 func isClosed(err error) bool {
-	return errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed)
+	return errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed) || errors.Is(err, tun.ErrDeviceRemoved)
 }

@@ -1,5 +1,7 @@
 package tun
 
+import "errors"
+
 // Device is one queue of a TUN device (or a fake in tun/tuntest).
 //
 // Read reads one or more IP packets into bufs[i][offset:], sets sizes[i] to
@@ -39,3 +41,9 @@ const TxQueueLen = 4096
 // largest number of segments one Read returns. A super-packet with more
 // segments is returned over several Reads.
 const DefaultBatchSize = 128
+
+// ErrDeviceRemoved is returned (wrapped) by Read and Write of a queue whose
+// device was deleted while it was open (ip link del): the kernel then fails
+// every read and write of the queue with EBADFD. It is final, like
+// os.ErrClosed.
+var ErrDeviceRemoved = errors.New("device was removed (deleted while open)")

@@ -395,6 +395,9 @@ func (q *Queue) doRead(fd uintptr) bool {
 	if err == unix.EAGAIN {
 		return false
 	}
+	if err == unix.EBADFD {
+		err = ErrDeviceRemoved
+	}
 	q.rdN, q.rdErr = n, err
 	return true
 }
@@ -577,8 +580,11 @@ func (q *Queue) writeIov() error {
 		return q.closedErr(err)
 	}
 	if q.wrErr != nil {
-		if q.wrErr == unix.EBADF {
+		switch q.wrErr {
+		case unix.EBADF:
 			return os.ErrClosed
+		case unix.EBADFD:
+			return fmt.Errorf("write tun %s: %w", q.m.name, ErrDeviceRemoved)
 		}
 		q.writeErrors.Add(1)
 	}

@@ -149,6 +149,40 @@ func TestCloseUnblocksRead(t *testing.T) {
 	}
 }
 
+// TestDeletedDeviceIsFinal: a TUN deleted under an open queue (ip link del)
+// wakes a blocked Read with ErrDeviceRemoved, and Write reports it too, so
+// the forwarder stops at once with an accurate message.
+func TestDeletedDeviceIsFinal(t *testing.T) {
+	nettest.RequirePrivileged(t)
+	ns := nettest.NewNS(t, "tun")
+	for _, opts := range []Options{{}, {NoVnetHdr: true}} {
+		m := openIn(t, ns, "vxdel0", 1, opts)
+		q := m.Queues()[0]
+		errc := make(chan error, 1)
+		go func() {
+			bufs, sizes := makeBufs(q.BatchSize(), 2048)
+			_, err := q.Read(bufs, sizes, 0)
+			errc <- err
+		}()
+		time.Sleep(20 * time.Millisecond)
+		ns.Run("ip", "link", "del", "vxdel0")
+		select {
+		case err := <-errc:
+			if !errors.Is(err, ErrDeviceRemoved) {
+				t.Fatalf("%+v: read after delete: got %v, want ErrDeviceRemoved", opts, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%+v: deleting the device did not unblock Read", opts)
+		}
+		pkt := make([]byte, 40)
+		pkt[0] = 0x45
+		if _, err := q.Write([][]byte{pkt}, 0); !errors.Is(err, ErrDeviceRemoved) {
+			t.Fatalf("%+v: write after delete: got %v, want ErrDeviceRemoved", opts, err)
+		}
+		m.Close()
+	}
+}
+
 // TestReadDeadlineWakesRead: SetReadDeadline wakes a blocked Read with
 // os.ErrDeadlineExceeded without closing the queue, and once cleared the
 // queue reads again.
