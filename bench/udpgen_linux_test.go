@@ -14,6 +14,12 @@ import (
 func TestRunGenVeth(t *testing.T) {
 	th := nettest.NewTwoHosts(t)
 	a, b := th.Hosts[0], th.Hosts[1]
+	// Resolve the neighbour first: datagrams sent while ARP is pending are
+	// dropped beyond the kernel's small queue (on a busy machine that can be
+	// the whole trial), which would not be the generator's loss.
+	if err := nettest.WaitPing(context.Background(), a.NS, a.Underlay, b.Underlay, 10*time.Second, nil); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		size, threads int
 		rate          float64
