@@ -304,7 +304,10 @@ func TestLoopbackV6(t *testing.T) {
 	nettest.RequirePrivileged(t)
 	ns := nettest.NewNS(t, "u6")
 	rx := listenIn(t, ns, "[::]:0", nil)
-	tx := listenIn(t, ns, "[::1]:0", nil)
+	// The senders bind without SO_REUSEPORT: an ephemeral bind of a
+	// reuseport socket may be given rx's port, and a datagram to it would
+	// then go to the more specific sender socket.
+	tx := listenIn(t, ns, "[::1]:0", &Options{NoReusePort: true})
 	dst := NewAddr(netip.AddrPortFrom(netip.IPv6Loopback(), rx.LocalAddr().Port()))
 	var want [][]byte
 	for i := 0; i < 10; i++ {
@@ -321,7 +324,7 @@ func TestLoopbackV6(t *testing.T) {
 		t.Errorf("v6 source: got %s, want %s", from, tx.LocalAddr())
 	}
 	// IPv4 to the dual-stack receiver through a sockaddr_in.
-	tx4 := listenIn(t, ns, "127.0.0.1:0", nil)
+	tx4 := listenIn(t, ns, "127.0.0.1:0", &Options{NoReusePort: true})
 	dst4 := NewAddr(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), rx.LocalAddr().Port()))
 	if n, err := tx4.WriteBatch([]Message{{Buf: want[3], Addr: &dst4}}); n != 1 || err != nil {
 		t.Fatalf("WriteBatch v4→dual stack: %d, %v", n, err)
