@@ -137,15 +137,10 @@ func applyForward(nets []netip.Prefix, dropTable bool) ([]string, error) {
 	own := &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}
 	switch {
 	case len(nets) > 0:
-		c.AddTable(own)
-		accept := nftables.ChainPolicyAccept
-		ch := c.AddChain(&nftables.Chain{
+		ch := replaceOwnChain(c, &nftables.Chain{
 			Name: forwardChain, Table: own, Type: nftables.ChainTypeFilter,
-			Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &accept,
-		})
-		if ownChain {
-			c.FlushChain(ch)
-		}
+			Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter,
+		}, ownChain)
 		for _, p := range nets {
 			for _, dst := range []bool{false, true} {
 				c.AddRule(&nftables.Rule{Table: own, Chain: ch, Exprs: acceptExprs(own.Family, p, dst), UserData: forwardUserData})
@@ -236,4 +231,18 @@ func joinPrefixes(ps []netip.Prefix) string {
 		s[i] = p.String()
 	}
 	return strings.Join(s, " ")
+}
+
+// replaceOwnChain adds vxtun's table and its base chain ch (policy accept)
+// to c's batch, emptied if it existed, so that the rules the caller adds
+// next replace the chain's contents in the same transaction.
+func replaceOwnChain(c *nftables.Conn, ch *nftables.Chain, existed bool) *nftables.Chain {
+	c.AddTable(ch.Table)
+	accept := nftables.ChainPolicyAccept
+	ch.Policy = &accept
+	ch = c.AddChain(ch)
+	if existed {
+		c.FlushChain(ch)
+	}
+	return ch
 }

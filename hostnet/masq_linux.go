@@ -102,15 +102,10 @@ func applyMasq(nets []MasqNet) error {
 	}
 	switch {
 	case len(nets) > 0:
-		c.AddTable(own)
-		accept := nftables.ChainPolicyAccept
-		ch := c.AddChain(&nftables.Chain{
+		ch := replaceOwnChain(c, &nftables.Chain{
 			Name: masqChain, Table: own, Type: nftables.ChainTypeNAT,
-			Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource, Policy: &accept,
-		})
-		if ownChain {
-			c.FlushChain(ch)
-		}
+			Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource,
+		}, ownChain)
 		for _, exprs := range masqRules(nets) {
 			c.AddRule(&nftables.Rule{Table: own, Chain: ch, Exprs: exprs, UserData: masqUserData})
 		}
