@@ -124,19 +124,26 @@ func TestOpenConfigure(t *testing.T) {
 	}
 }
 
+// blockedRead starts a Read on q and returns its result channel once the
+// Read has had time to block.
+func blockedRead(q *Queue) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		bufs, sizes := makeBufs(q.BatchSize(), 2048)
+		_, err := q.Read(bufs, sizes, 0)
+		errc <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	return errc
+}
+
 func TestCloseUnblocksRead(t *testing.T) {
 	nettest.RequirePrivileged(t)
 	ns := nettest.NewNS(t, "tun")
 	for _, opts := range []Options{{}, {NoVnetHdr: true}} {
 		m := openIn(t, ns, "", 1, opts)
 		q := m.Queues()[0]
-		errc := make(chan error, 1)
-		go func() {
-			bufs, sizes := makeBufs(q.BatchSize(), 2048)
-			_, err := q.Read(bufs, sizes, 0)
-			errc <- err
-		}()
-		time.Sleep(20 * time.Millisecond)
+		errc := blockedRead(q)
 		m.Close()
 		select {
 		case err := <-errc:
@@ -158,13 +165,7 @@ func TestDeletedDeviceIsFinal(t *testing.T) {
 	for _, opts := range []Options{{}, {NoVnetHdr: true}} {
 		m := openIn(t, ns, "vxdel0", 1, opts)
 		q := m.Queues()[0]
-		errc := make(chan error, 1)
-		go func() {
-			bufs, sizes := makeBufs(q.BatchSize(), 2048)
-			_, err := q.Read(bufs, sizes, 0)
-			errc <- err
-		}()
-		time.Sleep(20 * time.Millisecond)
+		errc := blockedRead(q)
 		ns.Run("ip", "link", "del", "vxdel0")
 		select {
 		case err := <-errc:
