@@ -60,11 +60,13 @@ type KubeOptions struct {
 	NodeName, PodName, PodNamespace string
 
 	// NetConf is the network config (net-conf.json), PublicIP this node's
-	// IPv4 underlay address and VtepMAC its VTEP MAC (vxlan). New fills
-	// them in from its Node.
-	NetConf  *config.NetConf
-	PublicIP netip.Addr
-	VtepMAC  net.HardwareAddr
+	// IPv4 underlay address, PublicIPv6 its IPv6 underlay address (zero:
+	// none; see DualStackPeers) and VtepMAC its VTEP MAC (vxlan). New
+	// fills them in from its Node.
+	NetConf    *config.NetConf
+	PublicIP   netip.Addr
+	PublicIPv6 netip.Addr
+	VtepMAC    net.HardwareAddr
 
 	// Client, when set, is used instead of one built from APIURL and
 	// Kubeconfig (tests).
@@ -137,6 +139,9 @@ func NewKubeSource(opts KubeOptions) (*KubeSource, error) {
 	opts.PublicIP = opts.PublicIP.Unmap()
 	if !opts.PublicIP.Is4() || opts.PublicIP.IsUnspecified() {
 		return nil, fmt.Errorf("kube source: public IP %v: want a unicast IPv4 address", opts.PublicIP)
+	}
+	if err := checkPublicIPv6(opts.PublicIPv6); err != nil {
+		return nil, fmt.Errorf("kube source: %w", err)
 	}
 	if opts.NetConf.Backend.Type == config.BackendVXLAN {
 		if err := config.CheckVtepMAC(opts.VtepMAC); err != nil {
