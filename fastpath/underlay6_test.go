@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/vxtun/vxtun/config"
 	"github.com/vxtun/vxtun/tun"
@@ -170,5 +171,40 @@ func TestUnderlay6Config(t *testing.T) {
 		case tt.want != "" && (err != nil || got.String() != tt.want):
 			t.Errorf("underlay6(%s, %s): got %v %v, want %s", tt.laddr, tt.laddr6, got, err, tt.want)
 		}
+	}
+}
+
+// TestDualUnderlayZeroAllocs: a batch mixing both families, sent over both
+// underlays, allocates nothing either.
+func TestDualUnderlayZeroAllocs(t *testing.T) {
+	sink := newCountSink()
+	da := newFakeDev("fake1", func([][]byte, int) {})
+	p := newDualPipe(t, da, newFakeDev("fake2", sink.write), splitPeers)
+	defer p.stop(t)
+	var batch [][]byte
+	for i := range 64 {
+		if i%2 == 0 {
+			batch = append(batch, udp6Packet(pod1v6, pod2v6, 1000, uint32(i)))
+		} else {
+			batch = append(batch, udp4Packet(pod1, pod2, 1000, uint32(i), true))
+		}
+	}
+	timer := time.NewTimer(time.Hour)
+	var want uint64
+	run := func() {
+		want += uint64(len(batch))
+		da.reads <- batch
+		timer.Reset(5 * time.Second)
+		for sink.pkts.Load() < want {
+			select {
+			case <-sink.kick:
+			case <-timer.C:
+				t.Fatalf("received %d packets, want %d", sink.pkts.Load(), want)
+			}
+		}
+	}
+	run() // warm up
+	if allocs := testing.AllocsPerRun(50, run); allocs != 0 {
+		t.Errorf("got %.1f allocations per mixed batch of %d packets, want 0", allocs, len(batch))
 	}
 }
