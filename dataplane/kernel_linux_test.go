@@ -105,6 +105,7 @@ func TestKernelUnsupported(t *testing.T) {
 		{"legacy udp", nil},
 		{"IPv6 overlay", func(c *dataplane.Config) { c.Subnet6 = netip.MustParsePrefix("2001:2:0:1001::/64") }},
 		{"IPv6 underlay", func(c *dataplane.Config) { c.Underlay.IP = netip.MustParseAddr("2001:2::1") }},
+		{"second, IPv6 underlay", func(c *dataplane.Config) { c.ListenAddr6 = netip.MustParseAddrPort("[2001:2::1]:8472") }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

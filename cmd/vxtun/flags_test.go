@@ -159,6 +159,28 @@ func TestParseRunFlags(t *testing.T) {
 			},
 		},
 		{
+			name: "public IPv6 from flanneld's variable",
+			args: []string{"--etcd-endpoints", "http://x:2379", "--public-ip", "198.18.0.1"},
+			env:  []string{"FLANNELD_PUBLIC_IPV6", "2001:2::1"},
+			check: func(o *runOptions) string {
+				if c := o.nodeConfig(); c.PublicIPv6.String() != "2001:2::1" {
+					return "got public IPv6 " + c.PublicIPv6.String() + ", want 2001:2::1 from FLANNELD_PUBLIC_IPV6"
+				}
+				return ""
+			},
+		},
+		{
+			name: "--public-ipv6 wins over the environment",
+			args: []string{"--etcd-endpoints", "http://x:2379", "--public-ip", "198.18.0.1", "--public-ipv6", "2001:2::2"},
+			env:  []string{"VXTUN_PUBLIC_IPV6", "2001:2::1"},
+			check: func(o *runOptions) string {
+				if c := o.nodeConfig(); c.PublicIPv6.String() != "2001:2::2" {
+					return "got public IPv6 " + c.PublicIPv6.String() + ", want 2001:2::2 from the flag"
+				}
+				return ""
+			},
+		},
+		{
 			name: "etcd password file from the environment",
 			args: []string{"--etcd-endpoints", "http://x:2379", "--public-ip", "198.18.0.1"},
 			env:  []string{"VXTUN_ETCD_PASSWORD_FILE", "/etc/vxtun/etcd-password"},
@@ -210,6 +232,7 @@ func TestParseRunFlags(t *testing.T) {
 		{name: "workers range", args: append(static, "--workers", "-1"), wantErr: "--workers"},
 		{name: "port range", args: append(static, "--listen-port", "70000"), wantErr: "--listen-port"},
 		{name: "bad public ip", args: append(static, "--public-ip", "1.2.3"), wantErr: "--public-ip"},
+		{name: "IPv4 public ipv6", args: append(static, "--public-ipv6", "198.18.0.1"), wantErr: "--public-ipv6: 198.18.0.1 is not a global unicast IPv6 address"},
 		{name: "bad tun name", args: append(static, "--tun", "a/b"), wantErr: "--tun"},
 		{name: "long iface name", args: append(static, "--iface", "abcdefghijklmnop"), wantErr: "--iface"},
 		{name: "bad level", args: append(static, "--log-level", "chatty"), wantErr: "--log-level"},
