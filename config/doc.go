@@ -42,6 +42,7 @@
 //
 //	{
 //	  "PublicIP": "198.18.0.1",       // or "Iface": "eth0" (first IPv4 of the interface)
+//	  "PublicIPv6": "2001:db8::1",    // with EnableIPv6: a second, IPv6 underlay (default with Iface: its first global IPv6)
 //	  "Iface": "eth0",                // optional with PublicIP; used for the underlay MTU
 //	  "Subnet": "198.19.1.0/24",      // own subnet, static mode (+ "IPv6Subnet")
 //	  "TunName": "vxtun0",

@@ -9,7 +9,8 @@ import (
 
 // ErrKernelUnsupported is wrapped by CheckKernel and OpenKernel when the
 // network config asks for something the kernel dataplane does not do
-// (legacy UDP, an IPv6 underlay or overlay); auto then uses the userspace
+// (legacy UDP, an IPv6 underlay or overlay, a second, IPv6 underlay);
+// auto then uses the userspace
 // dataplane.
 var ErrKernelUnsupported = errors.New("not supported by the kernel dataplane")
 

@@ -3,7 +3,8 @@
 //
 // Run resolves the settings (node file merged with the Config's overrides,
 // the network config from its file or the peer source, underlay address
-// and MTU, UDP port, VTEP MAC), creates the one peer source
+// and MTU, a second, IPv6 underlay (underlay6.go: --public-ipv6), UDP
+// port, VTEP MAC), creates the one peer source
 // (registry.New), takes the subnet lease if the source is a
 // registry.LeaseHolder, opens the dataplane through Config.Opener (by
 // default the one for the backend and Config.Dataplane, opener.go: the

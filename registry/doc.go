@@ -4,6 +4,12 @@
 // emits the current peer set and then add/update/remove events as
 // config.Peer data.
 //
+// Dual stack: DualStackPeers (dualstack.go) is the one conversion of a
+// lease's or Node's IPv6 side, shared by the etcd and the Kubernetes
+// source: with its own PublicIPv6 and a node with a public IPv6
+// (EtcdOptions/KubeOptions.PublicIPv6, filled in by New from
+// Node.PublicIPv6) it becomes a second peer "<name>/v6" (V6PeerSuffix).
+//
 // Seam: Settings choose a source; New (registry.go) is the one place that
 // creates it, and Traits says what the node must know beforehand. Beyond
 // Source.Run, a source has optional capabilities the node finds by type

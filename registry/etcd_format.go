@@ -28,9 +28,10 @@ import (
 //	 "BackendV6Data":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:00"}}
 //
 // (flanneld's LeaseAttrs; its vxlan backend carries the IPv6 overlay on a
-// second device, flannel-v6.1, over PublicIPv6). vxtun carries both
-// families over its one underlay socket: it writes PublicIPv6 null and its
-// own VtepMAC in BackendV6Data. flanneld's host-gw backend writes
+// second device, flannel-v6.1, over PublicIPv6). vxtun without a public
+// IPv6 carries both families over its IPv4 underlay: it writes PublicIPv6
+// null; with one (--public-ipv6) it writes it as flanneld does. Either way
+// BackendV6Data names its one VtepMAC. flanneld's host-gw backend writes
 //
 //	{"PublicIP":"198.18.0.2","PublicIPv6":null,"BackendType":"host-gw"}
 //

@@ -4,6 +4,8 @@
 // the device, and per remote lease a permanent neighbour entry, a permanent
 // fdb entry and an onlink route. Tests, the demo and the benchmark harness use
 // it to build the kernel-vxlan peer vxtun must interoperate with.
+// DualStack (dualstack.go) is a dual-stack flanneld node: flannel.1 over
+// IPv4 and flannel-v6.1 over IPv6, each with its own MAC.
 //
 // It stays separate from hostnet's kernel vxlan device (vxtun's kernel
 // dataplane) on purpose: it is the independent reference, built from
