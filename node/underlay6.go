@@ -7,9 +7,9 @@ import (
 	"github.com/vxtun/vxtun/config"
 )
 
-// The second, IPv6 underlay (--public-ipv6, node file PublicIPv6, or with
-// --iface the interface's first global IPv6 address, as flanneld picks
-// it): a node with an IPv4 public IP in a network with EnableIPv6 and the
+// The second, IPv6 underlay (--public-ipv6, node file PublicIPv6, or in
+// etcd and Kubernetes mode with --iface the interface's first global IPv6
+// address, as flanneld picks it): a node with an IPv4 public IP in a network with EnableIPv6 and the
 // vxlan backend reaches peers that publish a PublicIPv6 over IPv6, as
 // flanneld's flannel-v6.1 does. The source turns such leases into a second
 // peer (registry.DualStackPeers) and the userspace dataplane binds a second
@@ -24,6 +24,11 @@ func (n *Node) resolveUnderlay6(s *settings, nd *config.Node) error {
 			n.log.Warn("ignoring the public IPv6 address: a second, IPv6 underlay needs EnableIPv6, the vxlan backend and an IPv4 public IP",
 				"public-ipv6", nd.PublicIPv6, "enable-ipv6", s.nc.EnableIPv6, "backend", s.nc.Backend.Type, "public-ip", s.underlay.IP)
 		}
+		return nil
+	}
+	if !nd.PublicIPv6.IsValid() && !s.traits.LeasesSubnets {
+		// Static mode: only an explicit public IPv6. Taking --iface's
+		// would change the TUN MTU of existing IPv4-underlay setups.
 		return nil
 	}
 	ip, local, err := nd.ResolveUnderlay6()
