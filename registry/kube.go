@@ -65,6 +65,10 @@ type KubeOptions struct {
 	NetConf  *config.NetConf
 	PublicIP netip.Addr
 	VtepMAC  net.HardwareAddr
+	// PublicIPv6 is this node's IPv6 underlay address, zero when it has
+	// none. A dual-stack node (EnableIPv6) without one carries its IPv6
+	// overlay over the IPv4 underlay and publishes no public-ipv6.
+	PublicIPv6 netip.Addr
 
 	// Client, when set, is used instead of one built from APIURL and
 	// Kubeconfig (tests).
@@ -106,6 +110,8 @@ type KubeSource struct {
 	cli     kubernetes.Interface
 	running atomic.Bool
 	leaseCh chan Lease
+	// warnedOverwrite6: the ignored public-ipv6-overwrite was logged.
+	warnedOverwrite6 atomic.Bool
 
 	mu       sync.Mutex
 	nodeName string // resolved by Acquire
@@ -142,6 +148,9 @@ func NewKubeSource(opts KubeOptions) (*KubeSource, error) {
 		if err := config.CheckVtepMAC(opts.VtepMAC); err != nil {
 			return nil, fmt.Errorf("kube source: VtepMAC: %w", err)
 		}
+	}
+	if ip := opts.PublicIPv6; ip.IsValid() && (!ip.Is6() || ip.Is4In6() || ip.IsUnspecified() || ip.IsMulticast()) {
+		return nil, fmt.Errorf("kube source: public IPv6 %v: want a unicast IPv6 address", ip)
 	}
 	if opts.Resync == 0 {
 		opts.Resync = DefaultKubeResync
@@ -200,7 +209,7 @@ func (s *KubeSource) Lease() (Lease, bool) {
 }
 
 // LeaseChanges delivers the lease when Acquire first takes it and when the
-// Node's pod CIDR or our published public IP changes afterwards. Only the
+// Node's pod CIDRs or our published public IP change afterwards. Only the
 // newest is kept.
 func (s *KubeSource) LeaseChanges() <-chan Lease { return s.leaseCh }
 
@@ -210,7 +219,7 @@ func (s *KubeSource) publish(l Lease) {
 	defer s.mu.Unlock()
 	old := s.held
 	s.held = &l
-	if old != nil && old.Subnet == l.Subnet && old.PublicIP == l.PublicIP {
+	if old != nil && old.Subnet == l.Subnet && old.Subnet6 == l.Subnet6 && old.PublicIP == l.PublicIP {
 		return
 	}
 	select {
@@ -274,11 +283,12 @@ func (s *KubeSource) Acquire(ctx context.Context) (Lease, error) {
 	return l, nil
 }
 
-// ownLease checks our Node's pod CIDR and returns the lease it gives, and
-// the annotations we must publish on it.
+// ownLease checks our Node's pod CIDRs and returns the lease they give,
+// and the annotations we must publish on it. With EnableIPv6 the Node
+// must have an IPv6 pod CIDR inside IPv6Network too (the lease's Subnet6).
 func (s *KubeSource) ownLease(n *corev1.Node) (Lease, map[string]string, error) {
 	nc := s.opts.NetConf
-	v4, _, err := podCIDRs(n)
+	v4, v6, err := podCIDRs(n)
 	if errors.Is(err, ErrNoPodCIDR) {
 		return Lease{}, nil, fmt.Errorf("node %q %w (waiting for the node controller to assign spec.podCIDR)", n.Name, err)
 	}
@@ -292,6 +302,10 @@ func (s *KubeSource) ownLease(n *corev1.Node) (Lease, map[string]string, error) 
 		return Lease{}, nil, fmt.Errorf("subnet %q specified in the flannel net config doesn't contain %q PodCIDR of the %q node",
 			nc.Network, v4, n.Name)
 	}
+	v6, err = s.ownSubnet6(n, v6)
+	if err != nil {
+		return Lease{}, nil, err
+	}
 	pub := s.opts.PublicIP
 	if ow := n.Annotations[s.keys.PublicIPOverwrite]; ow != "" {
 		ip, err := netip.ParseAddr(ow)
@@ -300,11 +314,17 @@ func (s *KubeSource) ownLease(n *corev1.Node) (Lease, map[string]string, error) 
 		}
 		pub = ip
 	}
-	want, err := ownAnnotations(s.keys, nc.Backend.Type, nc.Backend.VNI, s.opts.VtepMAC, pub)
+	var side6 *ownV6
+	if v6.IsValid() {
+		if side6, err = s.ownV6Side(n); err != nil {
+			return Lease{}, nil, err
+		}
+	}
+	want, err := ownAnnotations(s.keys, nc.Backend.Type, nc.Backend.VNI, s.opts.VtepMAC, pub, side6)
 	if err != nil {
 		return Lease{}, nil, err
 	}
-	l := Lease{Name: n.Name, Subnet: v4, PublicIP: pub, Backend: nc.Backend.Type}
+	l := Lease{Name: n.Name, Subnet: v4, Subnet6: v6, PublicIP: pub, Backend: nc.Backend.Type}
 	if nc.Backend.Type == config.BackendVXLAN {
 		l.VNI, l.VtepMAC = nc.Backend.VNI, s.opts.VtepMAC
 	}
@@ -318,10 +338,17 @@ func (s *KubeSource) ensure(ctx context.Context, n *corev1.Node) (Lease, error) 
 	if err != nil {
 		return Lease{}, err
 	}
-	diff := map[string]string{}
+	diff := map[string]any{}
 	for k, v := range want {
 		if n.Annotations[k] != v {
 			diff[k] = v
+		}
+	}
+	// An IPv6 side we no longer have (EnableIPv6 turned off, the public
+	// IPv6 gone) is removed: peers would send to it. JSON null deletes.
+	for _, k := range []string{s.keys.BackendV6Data, s.keys.PublicIPv6} {
+		if _, ok := want[k]; !ok && n.Annotations[k] != "" {
+			diff[k] = nil
 		}
 	}
 	if len(diff) == 0 {
@@ -339,7 +366,11 @@ func (s *KubeSource) ensure(ctx context.Context, n *corev1.Node) (Lease, error) 
 	if _, err := s.cli.CoreV1().Nodes().Patch(pctx, n.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
 		return Lease{}, fmt.Errorf("annotate node %q: %w", n.Name, err)
 	}
-	s.log.Info("published this node's lease in its Node annotations", "node", n.Name, "subnet", l.Subnet.String(), "public-ip", l.PublicIP.String())
+	args := []any{"node", n.Name, "subnet", l.Subnet.String(), "public-ip", l.PublicIP.String()}
+	if l.Subnet6.IsValid() {
+		args = append(args, "ipv6-subnet", l.Subnet6.String(), "public-ipv6", want[s.keys.PublicIPv6])
+	}
+	s.log.Info("published this node's lease in its Node annotations", args...)
 	return l, nil
 }
 
