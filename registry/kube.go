@@ -21,7 +21,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -72,7 +71,7 @@ type KubeOptions struct {
 
 	// Client, when set, is used instead of one built from APIURL and
 	// Kubeconfig (tests).
-	Client kubernetes.Interface
+	Client KubeClient
 	// Resync is the informer's resync period (default DefaultKubeResync);
 	// SyncTimeout bounds the wait for the first list (default
 	// DefaultKubeSyncTimeout).
@@ -107,7 +106,7 @@ type KubeSource struct {
 	opts    KubeOptions
 	log     *slog.Logger
 	keys    kubeAnnotations
-	cli     kubernetes.Interface
+	cli     KubeClient
 	running atomic.Bool
 	leaseCh chan Lease
 	// warnedOverwrite6: the ignored public-ipv6-overwrite was logged.
@@ -169,7 +168,8 @@ func NewKubeSource(opts KubeOptions) (*KubeSource, error) {
 			return nil, fmt.Errorf("kube source: client config: %w", err)
 		}
 		cfg.UserAgent = "vxtun"
-		if cli, err = kubernetes.NewForConfig(cfg); err != nil {
+		cfg.Wrap(newAPIHealth(log).wrap)
+		if cli, err = newRESTKube(cfg); err != nil {
 			return nil, fmt.Errorf("kube source: client: %w", err)
 		}
 	}
@@ -246,7 +246,7 @@ func (s *KubeSource) resolveNodeName(ctx context.Context) (string, error) {
 		}
 		ctx, cancel := context.WithTimeout(ctx, kubeOpTimeout)
 		defer cancel()
-		pod, err := s.cli.CoreV1().Pods(o.PodNamespace).Get(ctx, o.PodName, metav1.GetOptions{})
+		pod, err := s.cli.GetPod(ctx, o.PodNamespace, o.PodName)
 		if err != nil {
 			return "", fmt.Errorf("error retrieving pod spec for '%s/%s': %w", o.PodNamespace, o.PodName, err)
 		}
@@ -270,7 +270,7 @@ func (s *KubeSource) Acquire(ctx context.Context) (Lease, error) {
 		return Lease{}, err
 	}
 	gctx, cancel := context.WithTimeout(ctx, kubeOpTimeout)
-	n, err := s.cli.CoreV1().Nodes().Get(gctx, name, metav1.GetOptions{})
+	n, err := s.cli.GetNode(gctx, name)
 	cancel()
 	if err != nil {
 		return Lease{}, fmt.Errorf("get node %q: %w", name, err)
@@ -363,7 +363,7 @@ func (s *KubeSource) ensure(ctx context.Context, n *corev1.Node) (Lease, error) 
 	}
 	pctx, cancel := context.WithTimeout(ctx, kubeOpTimeout)
 	defer cancel()
-	if _, err := s.cli.CoreV1().Nodes().Patch(pctx, n.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
+	if _, err := s.cli.PatchNodeStatus(pctx, n.Name, types.StrategicMergePatchType, patch); err != nil {
 		return Lease{}, fmt.Errorf("annotate node %q: %w", n.Name, err)
 	}
 	args := []any{"node", n.Name, "subnet", l.Subnet.String(), "public-ip", l.PublicIP.String()}
@@ -392,7 +392,7 @@ func (s *KubeSource) setNetworkUnavailable(ctx context.Context, name string) err
 	}
 	ctx, cancel := context.WithTimeout(ctx, kubeOpTimeout)
 	defer cancel()
-	if _, err := s.cli.CoreV1().Nodes().PatchStatus(ctx, name, patch); err != nil {
+	if _, err := s.cli.PatchNodeStatus(ctx, name, types.StrategicMergePatchType, patch); err != nil {
 		return fmt.Errorf("set NetworkUnavailable=False on node %q: %w", name, err)
 	}
 	return nil
@@ -466,13 +466,12 @@ func (s *KubeSource) Run(ctx context.Context, out chan<- Update) error {
 // changed Node dirty. The store keeps only what a peer needs (name,
 // annotations, pod CIDRs), which keeps a 5 000-node cluster small.
 func (s *KubeSource) newInformer() cache.SharedIndexInformer {
-	nodes := s.cli.CoreV1().Nodes()
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return retryUnreachable(ctx, s, func() (runtime.Object, error) { return nodes.List(ctx, o) })
+			return retryUnreachable(ctx, func() (runtime.Object, error) { return s.cli.ListNodes(ctx, o) })
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return retryUnreachable(ctx, s, func() (watch.Interface, error) { return nodes.Watch(ctx, o) })
+			return retryUnreachable(ctx, func() (watch.Interface, error) { return s.cli.WatchNodes(ctx, o) })
 		},
 	}
 	// With the client's watch-list capability (a fake clientset has none).
@@ -494,22 +493,14 @@ func (s *KubeSource) newInformer() cache.SharedIndexInformer {
 const reconnectEvery = time.Second
 
 // retryUnreachable calls fn until it succeeds, fails with an error that
-// is not about reaching the server, or ctx ends. One log line marks the
-// outage, one its end.
-func retryUnreachable[T any](ctx context.Context, s *KubeSource, fn func() (T, error)) (T, error) {
+// is not about reaching the server, or ctx ends. The outage is logged by
+// the client's transport (apiHealth).
+func retryUnreachable[T any](ctx context.Context, fn func() (T, error)) (T, error) {
 	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: reconnectEvery}
-	down := false
 	for {
 		v, err := fn()
 		if err == nil || !unreachable(err) {
-			if down && err == nil {
-				s.log.Info("Kubernetes API server reachable again; resyncing the peers")
-			}
 			return v, err
-		}
-		if !down {
-			s.log.Warn("Kubernetes API server unreachable; forwarding with the current peers", "err", err)
-			down = true
 		}
 		select {
 		case <-ctx.Done():

@@ -186,7 +186,7 @@ func newKubeFixture(t *testing.T, backend string, objs ...runtime.Object) *kubeF
 	mac, _ := net.ParseMAC("0e:76:78:00:00:01")
 	src, err := NewKubeSource(KubeOptions{
 		NodeName: "n1", NetConf: kubeNetConf(t, backend), PublicIP: netip.MustParseAddr("198.18.0.1"),
-		VtepMAC: mac, Client: cs, Logger: lg, SetNetworkUnavailable: true,
+		VtepMAC: mac, Client: fakeKube{cs}, Logger: lg, SetNetworkUnavailable: true,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -308,7 +308,7 @@ func TestKubeAcquireErrors(t *testing.T) {
 			lg, _ := testLogger("n1")
 			mac, _ := net.ParseMAC("0e:76:78:00:00:01")
 			src, err := NewKubeSource(KubeOptions{PodName: tt.podName, PodNamespace: tt.podNS,
-				NetConf: kubeNetConf(t, "vxlan"), PublicIP: netip.MustParseAddr("198.18.0.1"), VtepMAC: mac, Client: cs, Logger: lg})
+				NetConf: kubeNetConf(t, "vxlan"), PublicIP: netip.MustParseAddr("198.18.0.1"), VtepMAC: mac, Client: fakeKube{cs}, Logger: lg})
 			if err != nil {
 				t.Fatal(err)
 			}
