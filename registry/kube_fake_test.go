@@ -36,4 +36,6 @@ func (f fakeKube) GetPod(ctx context.Context, namespace, name string) (*corev1.P
 
 // IsWatchListSemanticsUnSupported passes on the fake clientset's answer
 // (it has no watch-list semantics) to the informer.
-func (f fakeKube) IsWatchListSemanticsUnSupported() bool { return f.cs.IsWatchListSemanticsUnSupported() }
+func (f fakeKube) IsWatchListSemanticsUnSupported() bool {
+	return f.cs.IsWatchListSemanticsUnSupported()
+}
