@@ -63,7 +63,7 @@ var (
 	// ErrForeignPeer: the peer is well formed but not one this node can
 	// use: another backend, a subnet outside the overlay network or
 	// overlapping this node's own, this node's own public IP or VTEP MAC,
-	// an IPv6 public IP for an IPv4-only underlay.
+	// an IPv6 public IP for a node without an IPv6 underlay.
 	ErrForeignPeer = errors.New("peer not usable here")
 )
 
@@ -96,8 +96,13 @@ type PeerScope struct {
 	Self netip.Addr
 	// SelfMAC is this node's VTEP MAC; a peer carrying it is foreign.
 	SelfMAC net.HardwareAddr
-	// IPv4Only says the underlay socket is IPv4; an IPv6 public IP is foreign.
+	// IPv4Only says the underlay socket is IPv4; an IPv6 public IP is
+	// foreign, unless the node has an IPv6 underlay too (Self6).
 	IPv4Only bool
+	// Self6 is this node's public IPv6 address, when it has an IPv6
+	// underlay (--public-ipv6): IPv6 public IPs are then usable, and a peer
+	// carrying Self6 is foreign.
+	Self6 netip.Addr
 }
 
 // Check is the one validation of a single peer; every peer source (static
@@ -137,8 +142,10 @@ func (p *Peer) Check(s PeerScope) error {
 			ip, s.Network.networkOf(ip))
 	case s.Self.IsValid() && ip.WithZone("") == s.Self.Unmap().WithZone(""):
 		return bad(ErrForeignPeer, "PublicIP", "public IP %s is this node's own", ip)
-	case s.IPv4Only && ip.Is6():
-		return bad(ErrForeignPeer, "PublicIP", "ipv6 public IP %s, but the underlay socket is ipv4", ip)
+	case s.Self6.IsValid() && ip.WithZone("") == s.Self6.WithZone(""):
+		return bad(ErrForeignPeer, "PublicIP", "public IP %s is this node's own", ip)
+	case s.IPv4Only && ip.Is6() && !s.Self6.IsValid():
+		return bad(ErrForeignPeer, "PublicIP", "ipv6 public IP %s, but this node has no ipv6 underlay", ip)
 	}
 	if p.Backend == BackendVXLAN {
 		if p.VNI > MaxVNI {

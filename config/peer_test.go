@@ -13,6 +13,8 @@ func TestPeerCheck(t *testing.T) {
 		VtepMAC: net.HardwareAddr{0x0e, 0, 0, 0, 0, 2}, Subnets: []netip.Prefix{netip.MustParsePrefix("198.19.2.0/24")}}
 	full := PeerScope{Backend: BackendVXLAN, Network: nc, Own: []netip.Prefix{netip.MustParsePrefix("198.19.1.0/24")},
 		Self: netip.MustParseAddr("198.18.0.1"), SelfMAC: net.HardwareAddr{0x0e, 0, 0, 0, 0, 1}, IPv4Only: true}
+	full6 := full
+	full6.Self6 = netip.MustParseAddr("2001:2:0:ff::1")
 	nc6 := mustNetConf(t, `{"Network": "198.19.0.0/16", "EnableIPv6": true, "IPv6Network": "2001:2:0:1000::/52", "Backend": {"Type": "vxlan"}}`)
 	mod := func(f func(p *Peer)) Peer {
 		p := good
@@ -51,7 +53,10 @@ func TestPeerCheck(t *testing.T) {
 		{"IP inside the network, no network", mod(func(p *Peer) { p.PublicIP = netip.MustParseAddr("198.19.2.7") }), PeerScope{}, nil, "", ""},
 		{"our VtepMAC", mod(func(p *Peer) { p.VtepMAC = net.HardwareAddr{0x0e, 0, 0, 0, 0, 1} }), full, ErrForeignPeer, "VtepMAC", "VtepMAC 0e:00:00:00:00:01 is this node's own"},
 		{"our IP", mod(func(p *Peer) { p.PublicIP = netip.MustParseAddr("::ffff:198.18.0.1") }), full, ErrForeignPeer, "PublicIP", "public IP 198.18.0.1 is this node's own"},
-		{"IPv6 on IPv4 underlay", mod(func(p *Peer) { p.PublicIP = netip.MustParseAddr("2001:2::2") }), full, ErrForeignPeer, "PublicIP", "ipv6 public IP 2001:2::2, but the underlay socket is ipv4"},
+		{"IPv6 on IPv4 underlay", mod(func(p *Peer) { p.PublicIP = netip.MustParseAddr("2001:2::2") }), full, ErrForeignPeer, "PublicIP", "ipv6 public IP 2001:2::2, but this node has no ipv6 underlay"},
+		{"IPv6 with an IPv6 underlay", mod(func(p *Peer) { p.PublicIP = netip.MustParseAddr("2001:2:0:ff::2") }), full6, nil, "", ""},
+		{"our IPv6", mod(func(p *Peer) { p.PublicIP = netip.MustParseAddr("2001:2:0:ff::1") }), full6, ErrForeignPeer, "PublicIP", "public IP 2001:2:0:ff::1 is this node's own"},
+		{"IPv4 with an IPv6 underlay", good, full6, nil, "", ""},
 		{"VNI", mod(func(p *Peer) { p.VNI = MaxVNI + 1 }), PeerScope{}, ErrInvalidPeer, "VNI", "VNI 16777216 does not fit in 24 bits"},
 		{"no MAC", mod(func(p *Peer) { p.VtepMAC = nil }), PeerScope{}, ErrInvalidPeer, "VtepMAC", "the vxlan backend needs a VtepMAC"},
 		{"short MAC", mod(func(p *Peer) { p.VtepMAC = p.VtepMAC[:5] }), PeerScope{}, ErrInvalidPeer, "VtepMAC", "VtepMAC 0e:00:00:00:00 is not a 6-byte MAC"},

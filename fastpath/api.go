@@ -19,6 +19,11 @@ type Config struct {
 	// ListenAddr is the local underlay address and port the UDP sockets
 	// bind (port 0 means the backend default: 8472 vxlan, 8285 udp).
 	ListenAddr netip.AddrPort
+	// ListenAddr6, when valid, is a second, IPv6 underlay next to an IPv4
+	// ListenAddr (--public-ipv6; port 0 means ListenAddr's): every worker
+	// also receives and sends on sockets bound to it, for the peers whose
+	// public IP is IPv6 (underlay6.go). The zero value: one underlay.
+	ListenAddr6 netip.AddrPort
 	// VtepMAC is our VTEP MAC: inner source MAC we send, inner destination
 	// MAC we accept (vxlan only).
 	VtepMAC net.HardwareAddr

@@ -19,6 +19,9 @@
 //	outbound.go      TUN read → route → encap → group by peer → GSO → sendmmsg
 //	inbound.go       recvmmsg → peer check → decap → TUN write
 //	filter.go        inner source the peer's, destination ours (inbound)
+//	underlay6.go     a second, IPv6 underlay next to the IPv4 one
+//	                 (Config.ListenAddr6): per-worker IPv6 sockets and
+//	                 inbound goroutine, outbound messages sent by family
 //	icmp.go          ICMP errors, fragmentation of non-DF IPv4, too-big answers
 //	icmplimit.go     the kernel's ICMP rate limits (global, per destination)
 //	arp.go           the ARP responder (VXLAN)
@@ -34,7 +37,9 @@
 // A Forwarder has one worker per TUN queue; each worker owns its queue, a
 // receiving UDP socket (SO_REUSEPORT, all bound to the same address), a
 // send-only socket on a port of its own, and all its buffers, allocated in
-// New. Packets move between stages as vectors of
+// New. With Config.ListenAddr6 each worker also has an IPv6 socket pair and
+// a second inbound goroutine (underlay6.go); a peer's public IP picks the
+// family. Packets move between stages as vectors of
 // buffers, never one at a time, and nothing is allocated or locked per packet
 // in steady state (TestPipelineZeroAllocs asserts it).
 //

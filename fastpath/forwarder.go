@@ -46,6 +46,7 @@ type Forwarder struct {
 	maxInner4, maxInner6 int
 	v6Underlay           bool           // the sockets are bound to an IPv6 address
 	laddr                netip.AddrPort // where the sockets are bound
+	laddr6               netip.AddrPort // where the IPv6 underlay's are (underlay6.go), or zero
 	table                routing.Holder
 	tableMu              sync.Mutex // serialises SetPeers (builders read the previous table)
 	workers              []*worker
@@ -90,6 +91,10 @@ func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
 	f.maxInner4, f.maxInner6 = f.mtu-enc.overhead(false), f.mtu-enc.overhead(true)
 	laddr := netip.AddrPortFrom(cfg.ListenAddr.Addr(), port)
 	f.v6Underlay = laddr.Addr().Is6() && !laddr.Addr().Is4In6()
+	laddr6, err := underlay6(cfg, laddr)
+	if err != nil {
+		return nil, fmt.Errorf("new forwarder: %w", err)
+	}
 	maxInner := f.mtu - f.Overhead()
 	if mtu, err := devs[0].MTU(); err == nil && mtu > maxInner {
 		f.log.Warn("tun mtu exceeds what the underlay carries: larger packets get icmp frag-needed / packet-too-big",
@@ -117,13 +122,20 @@ func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
 		f.workers = append(f.workers, newWorker(f, i, d, conn, tx))
 	}
 	f.laddr = f.workers[0].conn.LocalAddr()
+	if laddr6.IsValid() {
+		if err := f.openUnderlay6(laddr6); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("new forwarder: %w", err)
+		}
+	}
 	return f, nil
 }
 
 // Overhead is the number of bytes the encapsulation adds around an inner
 // packet on the underlay the sockets are bound to: 50 (VXLAN) or 28 (legacy
-// UDP) over IPv4, 70 or 48 over IPv6.
-func (f *Forwarder) Overhead() int { return f.enc.overhead(f.v6Underlay) }
+// UDP) over IPv4, 70 or 48 over IPv6 (also with a second, IPv6 underlay:
+// the larger of the two).
+func (f *Forwarder) Overhead() int { return f.enc.overhead(f.v6Underlay || f.laddr6.IsValid()) }
 
 // maxInner is the largest inner packet that fits the underlay MTU to r.
 func (f *Forwarder) maxInner(r *routing.Route) int {
@@ -153,7 +165,7 @@ func (f *Forwarder) SourcePorts() []uint16 {
 func (f *Forwarder) SetPeers(peers []config.Peer) error {
 	f.tableMu.Lock()
 	defer f.tableMu.Unlock()
-	scope := config.PeerScope{Backend: f.cfg.Backend, IPv4Only: f.laddr.Addr().Is4()}
+	scope := config.PeerScope{Backend: f.cfg.Backend, IPv4Only: f.laddr.Addr().Is4() && !f.laddr6.IsValid()}
 	// Incremental when only some peers' data changed (routing.Update).
 	t, err := routing.Update(f.table.Load(), peers, func(p *config.Peer) error { return p.Check(scope) })
 	if err != nil {
@@ -176,7 +188,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	if f.stopping.Load() {
 		return errors.New("run forwarder: closed")
 	}
-	errc := make(chan error, 2*len(f.workers))
+	errc := make(chan error, 3*len(f.workers))
 	var wg sync.WaitGroup
 	for _, w := range f.workers {
 		_, wakeable := w.dev.(readDeadliner)
@@ -191,13 +203,18 @@ func (f *Forwarder) Run(ctx context.Context) error {
 				errc <- err
 			}
 		}()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := w.inboundLoop(); err != nil {
-				errc <- err
+		for _, in := range []*worker{w, w.v6} {
+			if in == nil {
+				continue
 			}
-		}()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := in.inboundLoop(); err != nil {
+					errc <- err
+				}
+			}()
+		}
 	}
 	var err error
 	select {
@@ -235,12 +252,17 @@ func (f *Forwarder) Close() error {
 		f.stopping.Store(true)
 		var errs []error
 		for _, w := range f.workers {
-			if err := w.conn.Close(); err != nil {
-				errs = append(errs, err)
-			}
-			if w.tx != w.conn {
-				if err := w.tx.Close(); err != nil {
+			for _, s := range []*worker{w, w.v6} {
+				if s == nil {
+					continue
+				}
+				if err := s.conn.Close(); err != nil {
 					errs = append(errs, err)
+				}
+				if s.tx != s.conn {
+					if err := s.tx.Close(); err != nil {
+						errs = append(errs, err)
+					}
 				}
 			}
 		}
@@ -258,22 +280,30 @@ func (f *Forwarder) Stats() Stats {
 		live[r.Name] = true
 	}
 	for _, w := range f.workers {
-		for _, c := range []*dirCounters{&w.out, &w.in} {
+		dirs := []*dirCounters{&w.out, &w.in}
+		s.TxPackets += w.out.packets.Load()
+		s.TxBytes += w.out.bytes.Load()
+		for _, in := range []*worker{w, w.v6} {
+			if in == nil {
+				continue
+			}
+			if in != w {
+				dirs = append(dirs, &in.in)
+			}
+			s.RxPackets += in.in.packets.Load()
+			s.RxBytes += in.in.bytes.Load()
+			if in.conn != nil { // unit tests build workers without sockets
+				s.UDPRxQueueOverflows += in.conn.RxQueueOverflows()
+			}
+		}
+		for _, c := range dirs {
 			for r := range c.drops {
 				if v := c.drops[r].Load(); v > 0 {
 					s.Drops[dropNames[r]] += v
 				}
 			}
+			c.addPeerDrops(s.PeerDrops, live)
 		}
-		s.TxPackets += w.out.packets.Load()
-		s.TxBytes += w.out.bytes.Load()
-		s.RxPackets += w.in.packets.Load()
-		s.RxBytes += w.in.bytes.Load()
-		if w.conn != nil { // unit tests build workers without sockets
-			s.UDPRxQueueOverflows += w.conn.RxQueueOverflows()
-		}
-		w.out.addPeerDrops(s.PeerDrops, live)
-		w.in.addPeerDrops(s.PeerDrops, live)
 	}
 	return s
 }

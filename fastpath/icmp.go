@@ -123,14 +123,14 @@ func (w *worker) fragment(pkt []byte, maxInner int, r *routing.Route) bool {
 	return true
 }
 
-// answerTooBig handles a message the kernel refused as too big although it
+// answerTooBig handles a message the kernel refused (on socket tx) as too big although it
 // fit Config.UnderlayMTU: the path MTU to the peer has shrunk (a route MTU,
 // or an ICMP error the host received). Each inner packet of m larger than
 // what now fits gets ICMP frag-needed (IPv4 with DF) or packet-too-big
 // (IPv6) into the TUN, carrying that size, so the sender lowers its path MTU
 // instead of retransmitting into a silent drop.
-func (w *worker) answerTooBig(m *udp.Message, r *routing.Route) {
-	pmtu, err := w.tx.PathMTU(&r.Sockaddr)
+func (w *worker) answerTooBig(tx *udp.Conn, m *udp.Message, r *routing.Route) {
+	pmtu, err := tx.PathMTU(&r.Sockaddr)
 	if err != nil {
 		return
 	}

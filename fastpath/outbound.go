@@ -169,12 +169,29 @@ func (w *worker) sendGrouped() error {
 	if len(o.msgs) == 0 {
 		return nil
 	}
+	var err error
+	if w.v6 == nil {
+		err = w.send(w, o.msgs, o.msgRoute)
+	} else {
+		err = w.sendByFamily()
+	}
+	clear(o.msgs) // drop references to buffers and routes
+	o.msgs = o.msgs[:0]
+	clear(o.msgRoute)
+	o.msgRoute = o.msgRoute[:0]
+	return err
+}
+
+// send sends msgs (to the peers routes) on via's socket, via being w or
+// its v6 sibling, and counts them.
+func (w *worker) send(via *worker, msgs []udp.Message, routes []*routing.Route) error {
+	o := &w.ob
 	encapLen := w.f.hdrLen
 	var err error
-	w.sendMu.Lock()
-	for sent := 0; sent < len(o.msgs); {
-		k, werr := w.tx.WriteBatch(o.msgs[sent:])
-		for _, m := range o.msgs[sent : sent+k] {
+	via.sendMu.Lock()
+	for sent := 0; sent < len(msgs); {
+		k, werr := via.tx.WriteBatch(msgs[sent:])
+		for _, m := range msgs[sent : sent+k] {
 			segs, bytes := msgSize(&m)
 			o.c.packets += uint64(segs)
 			o.c.bytes += uint64(bytes - segs*encapLen)
@@ -187,22 +204,18 @@ func (w *worker) sendGrouped() error {
 			break
 		}
 		failed := sent + k
-		segs, _ := msgSize(&o.msgs[failed])
+		segs, _ := msgSize(&msgs[failed])
 		reason := dropSendError
 		if errors.Is(werr, unix.EMSGSIZE) || errors.Is(werr, unix.EINVAL) {
 			reason = dropTooBig
-			w.answerTooBig(&o.msgs[failed], o.msgRoute[failed])
+			w.answerTooBig(via.tx, &msgs[failed], routes[failed])
 		}
 		o.c.drop(reason, segs)
-		w.out.peerDrop(o.msgRoute[failed], reason, segs)
+		w.out.peerDrop(routes[failed], reason, segs)
 		w.logRare(&o.lastLog, "underlay send", werr)
 		sent = failed + 1
 	}
-	w.sendMu.Unlock()
-	clear(o.msgs) // drop references to buffers and routes
-	o.msgs = o.msgs[:0]
-	clear(o.msgRoute)
-	o.msgRoute = o.msgRoute[:0]
+	via.sendMu.Unlock()
 	return err
 }
 

@@ -18,16 +18,20 @@ import (
 // the TUN queue. Each owns its state
 // (outState, inState) and counters; the two meet only at tunMu (ICMP errors
 // the outbound side writes into the TUN) and sendMu (ARP replies the inbound
-// side sends), each taken once per batch.
+// side sends), each taken once per batch. With a second underlay
+// (Config.ListenAddr6) the worker has a sibling, v6, that owns the IPv6
+// sockets: only its inbound goroutine runs, sharing dev and tunMu; the
+// outbound goroutine sends IPv6-underlay messages on v6.tx under v6.sendMu.
 type worker struct {
 	f    *Forwarder
 	id   int
 	dev  tun.Device
 	conn *udp.Conn // receives (and sends, with Config.SharedSourcePort)
 	tx   *udp.Conn // sends: outbound batches, ARP replies, PathMTU
+	v6   *worker   // the IPv6 underlay's sockets and inbound side, or nil
 
-	tunMu  sync.Mutex // serialises dev.Write
-	sendMu sync.Mutex // serialises tx.WriteBatch
+	tunMu  *sync.Mutex // serialises dev.Write (shared with v6)
+	sendMu sync.Mutex  // serialises tx.WriteBatch
 
 	out, in dirCounters
 
@@ -54,6 +58,11 @@ type outState struct {
 
 	lastSlot  int
 	lastRoute *routing.Route
+
+	// msgs6 and msgRoute6 take the IPv6-underlay messages of a batch when
+	// the worker has a v6 sibling (sendByFamily); nil otherwise.
+	msgs6     []udp.Message
+	msgRoute6 []*routing.Route
 }
 
 type outPkt struct {
@@ -84,7 +93,7 @@ const (
 )
 
 func newWorker(f *Forwarder, id int, dev tun.Device, conn, tx *udp.Conn) *worker {
-	w := &worker{f: f, id: id, dev: dev, conn: conn, tx: tx}
+	w := &worker{f: f, id: id, dev: dev, conn: conn, tx: tx, tunMu: new(sync.Mutex)}
 	bs := max(dev.BatchSize(), 1)
 	o := &w.ob
 	// A TUN read returns packets of at most the device MTU (super-packets
@@ -109,8 +118,12 @@ func newWorker(f *Forwarder, id int, dev tun.Device, conn, tx *udp.Conn) *worker
 		o.icmp[i] = make([]byte, Headroom+encap.ICMPv6ErrorMaxLen)
 	}
 	o.icmpOut = make([][]byte, 0, maxICMPPerBatch)
+	w.ib.init()
+	return w
+}
 
-	in := &w.ib
+// init allocates the inbound buffers.
+func (in *inState) init() {
 	in.msgs = make([]udp.Message, rxBatch)
 	for i := range in.msgs {
 		in.msgs[i].Buf = make([]byte, udp.MaxRead)
@@ -121,7 +134,6 @@ func newWorker(f *Forwarder, id int, dev tun.Device, conn, tx *udp.Conn) *worker
 		in.arpBufs[i] = make([]byte, encap.VXLANOverhead+encap.ARPSize)
 	}
 	in.arpMsgs = make([]udp.Message, 0, maxARPPerBatch)
-	return w
 }
 
 // logRare logs at most once per 10 s per direction.

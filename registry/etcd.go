@@ -81,6 +81,12 @@ type EtcdOptions struct {
 	// written into the lease, and a lease already carrying it is reused
 	// after a restart.
 	PublicIP netip.Addr
+	// PublicIPv6 is this node's IPv6 underlay address (--public-ipv6), or
+	// zero. With it and EnableIPv6, the lease publishes it as PublicIPv6
+	// (flanneld's dual-stack layout), and leases with a PublicIPv6 become
+	// two peers (DualStackPeers). Without it, the IPv6 overlay goes over
+	// PublicIP (the lease's PublicIPv6 is null).
+	PublicIPv6 netip.Addr
 	// VtepMAC is this node's VTEP MAC, written into a vxlan lease. Required
 	// when the network config's backend is vxlan.
 	VtepMAC net.HardwareAddr
@@ -207,6 +213,9 @@ func NewEtcdSource(opts EtcdOptions) (*EtcdSource, error) {
 	opts.PublicIP = opts.PublicIP.Unmap()
 	if !opts.PublicIP.Is4() || opts.PublicIP.IsUnspecified() {
 		return nil, fmt.Errorf("etcd source: public IP %v: want a unicast IPv4 address", opts.PublicIP)
+	}
+	if err := checkPublicIPv6(opts.PublicIPv6); err != nil {
+		return nil, fmt.Errorf("etcd source: %w", err)
 	}
 	log := opts.Logger
 	if log == nil {
@@ -364,9 +373,12 @@ func (s *EtcdSource) acquire(ctx context.Context, prefer, prefer6 netip.Prefix) 
 		attrs.VNI = nc.Backend.VNI
 		attrs.VtepMAC = s.opts.VtepMAC
 		if nc.EnableIPv6 {
-			// The IPv6 overlay goes over our one (IPv4) underlay socket:
-			// PublicIPv6 stays null, the VtepMAC is the same.
-			attrs.V6 = &leaseV6{VNI: nc.Backend.VNI, VtepMAC: s.opts.VtepMAC}
+			// Without a public IPv6 the IPv6 overlay goes over the IPv4
+			// underlay: PublicIPv6 stays null. With one, it is published
+			// as flanneld does (PublicIPv6); either way BackendV6Data names
+			// the same VtepMAC: one TUN device answers for both families,
+			// so one MAC is all a peer needs to know.
+			attrs.V6 = &leaseV6{PublicIP: s.opts.PublicIPv6, VNI: nc.Backend.VNI, VtepMAC: s.opts.VtepMAC}
 		}
 	}
 	value, err := encodeLeaseValue(attrs)

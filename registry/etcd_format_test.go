@@ -214,7 +214,14 @@ func TestLeasePeer(t *testing.T) {
 	selfMAC := mustMAC(t, "0e:00:00:00:00:01")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := leasePeer(tt.nc, tt.key, []byte(tt.value), self, selfMAC, own)
+			ps, _, err := leasePeers(tt.nc, tt.key, []byte(tt.value), leaseSelf{ip: self, mac: selfMAC, own: []netip.Prefix{own}})
+			var got config.Peer
+			if len(ps) > 0 {
+				got = ps[0]
+			}
+			if err == nil && len(ps) != 1 {
+				t.Fatalf("got %d peers, want 1", len(ps))
+			}
 			if tt.want == nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("got peer %+v, error %v; want error %v", got, err, tt.wantErr)
@@ -288,10 +295,14 @@ func FuzzLeasePeer(f *testing.F) {
 	own := netip.MustParsePrefix("198.19.1.0/24")
 	f.Fuzz(func(t *testing.T, key string, value []byte) {
 		for _, nc := range []*config.NetConf{vx, udp} {
-			p, err := leasePeer(nc, key, value, self, nil, own)
+			ps, _, err := leasePeers(nc, key, value, leaseSelf{ip: self, own: []netip.Prefix{own}})
 			if err != nil {
 				continue
 			}
+			if len(ps) != 1 {
+				t.Fatalf("got %d peers from %q=%q without EnableIPv6, want 1", len(ps), key, value)
+			}
+			p := ps[0]
 			if p.Name != key || len(p.Subnets) != 1 || !nc.Network.Contains(p.Subnets[0].Addr()) ||
 				p.Subnets[0].Overlaps(own) || !p.PublicIP.Is4() || p.PublicIP == self || p.Backend != nc.Backend.Type {
 				t.Fatalf("accepted unusable peer %+v from %q=%q", p, key, value)

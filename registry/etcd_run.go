@@ -232,7 +232,7 @@ func (s *EtcdSource) watchPeers(ctx context.Context, out chan<- Update) error {
 				ownSeen = s.isOurs(kv.Value)
 				continue
 			}
-			if p, ok := s.kvPeer(nc, kv); ok {
+			for _, p := range s.kvPeers(nc, kv) {
 				peers[p.Name] = p
 			}
 		}
@@ -326,40 +326,54 @@ func (s *EtcdSource) applyEvents(nc *config.NetConf, peers map[string]config.Pee
 			}
 			continue
 		}
-		old, known := peers[name]
-		if ev.Type == mvccpb.DELETE {
-			if known {
-				delete(peers, name)
-				out = append(out, Event{Type: PeerRemoved, Peer: old})
-			}
-			continue
+		var now []config.Peer
+		if ev.Type != mvccpb.DELETE {
+			now = s.kvPeers(nc, ev.Kv)
 		}
-		p, ok := s.kvPeer(nc, ev.Kv)
+		out = foldLease(peers, name, now, out)
+	}
+	return out
+}
+
+// foldLease sets the peers of lease name (itself and name+V6PeerSuffix) in
+// peers to now (empty: the lease is gone or unusable) and appends the
+// events that makes.
+func foldLease(peers map[string]config.Peer, name string, now []config.Peer, out []Event) []Event {
+	for _, pn := range [...]string{name, name + V6PeerSuffix} {
+		old, known := peers[pn]
+		var p config.Peer
+		ok := false
+		for _, q := range now {
+			if q.Name == pn {
+				p, ok = q, true
+			}
+		}
 		switch {
 		case !ok && known:
-			// Its new value is unusable: it is no longer a peer.
-			delete(peers, name)
+			delete(peers, pn)
 			out = append(out, Event{Type: PeerRemoved, Peer: old})
 		case !ok:
 		case !known:
-			peers[name] = p
+			peers[pn] = p
 			out = append(out, Event{Type: PeerAdded, Peer: p})
 		case !peerEqual(old, p):
-			peers[name] = p
+			peers[pn] = p
 			out = append(out, Event{Type: PeerUpdated, Peer: p})
 		}
 	}
 	return out
 }
 
-// kvPeer turns a lease key-value into a peer, logging and skipping what
-// cannot be one: our own lease, keys that are not leases, malformed values,
-// subnets outside the network or overlapping ours, other backends.
-func (s *EtcdSource) kvPeer(nc *config.NetConf, kv *mvccpb.KeyValue) (config.Peer, bool) {
+// kvPeers turns a lease key-value into its peers (one, or two for a
+// dual-stack lease with a PublicIPv6 when this node has one too), logging
+// and skipping what cannot be one: our own lease, keys that are not leases,
+// malformed values, subnets outside the network or overlapping ours, other
+// backends.
+func (s *EtcdSource) kvPeers(nc *config.NetConf, kv *mvccpb.KeyValue) []config.Peer {
 	name := strings.TrimPrefix(string(kv.Key), s.subnets)
 	own, ownSubnet := s.ownName()
 	if name == own {
-		return config.Peer{}, false
+		return nil
 	}
 	if a, err := decodeLeaseValue(kv.Value); err == nil && a.PublicIP == s.opts.PublicIP && bytes.Equal(a.VtepMAC, s.opts.VtepMAC) {
 		// Ours (our address and VTEP MAC), taken a moment ago (the watch
@@ -367,19 +381,20 @@ func (s *EtcdSource) kvPeer(nc *config.NetConf, kv *mvccpb.KeyValue) (config.Pee
 		// by an earlier run: not a peer, and nothing to warn about. Another
 		// node with our address still gets the warning below.
 		s.log.Debug("skipping a lease of ours", "key", string(kv.Key))
-		return config.Peer{}, false
+		return nil
 	}
-	p, err := leasePeer(nc, name, kv.Value, s.opts.PublicIP, s.opts.VtepMAC, ownSubnet, s.ownSubnet6())
+	self := leaseSelf{ip: s.opts.PublicIP, ip6: s.opts.PublicIPv6, mac: s.opts.VtepMAC, own: []netip.Prefix{ownSubnet, s.ownSubnet6()}}
+	ps, routed6, err := leasePeers(nc, name, kv.Value, self)
 	if err != nil {
 		s.skipped.Add(1)
 		s.log.Warn("skipping lease", "key", string(kv.Key), "err", err)
-		return config.Peer{}, false
+		return nil
 	}
-	if _, sn6, _ := parseSubnetKeys(name); nc.EnableIPv6 && sn6.IsValid() && len(p.Subnets) == 1 {
-		s.log.Info("lease's IPv6 subnet is carried on a second underlay (flanneld's flannel-v6.1, PublicIPv6): routing only its IPv4 subnet",
+	if _, sn6, _ := parseSubnetKeys(name); nc.EnableIPv6 && sn6.IsValid() && !routed6 {
+		s.log.Info("lease's IPv6 subnet is carried on a second underlay (flanneld's flannel-v6.1, PublicIPv6) and this node has no public IPv6: routing only its IPv4 subnet",
 			"key", string(kv.Key), "ipv6-subnet", sn6)
 	}
-	return p, true
+	return ps
 }
 
 // errWatchClosed is a watch channel that closed without an error.
@@ -388,28 +403,35 @@ var errWatchClosed = errors.New("watch closed")
 // errSkip marks leases that are valid but not usable as a peer here.
 var errSkip = errors.New("not a peer")
 
-// leasePeer converts one lease (key name and value) into a peer of a node
-// whose network config is nc, public IP self, VTEP MAC selfMAC and subnets
-// own. A lease that would loop (a public IP inside the network, ours, or
-// our VTEP MAC) is an error, as is a loopback public IP.
+// leaseSelf is the node a lease is turned into peers for: its public IP
+// and IPv6 (zero: none), its VTEP MAC and its subnets (zero ones ignored).
+type leaseSelf struct {
+	ip, ip6 netip.Addr
+	mac     net.HardwareAddr
+	own     []netip.Prefix
+}
+
+// leasePeers converts one lease (key name and value) into the peers of
+// node self whose network config is nc. A lease that would loop (a public
+// IP inside the network, ours, or our VTEP MAC) is an error, as is a
+// loopback public IP.
 //
-// A dual-stack lease's IPv6 subnet (with EnableIPv6) is routed to the same
-// peer when the lease carries it over PublicIP with the same VtepMAC (as
-// vxtun writes it: PublicIPv6 null); a flanneld lease carries it over
-// PublicIPv6 with a VtepMAC of its own (flannel-v6.1), which the one IPv4
-// underlay socket of an etcd-mode node cannot reach: the peer then gets
-// only its IPv4 subnet.
-func leasePeer(nc *config.NetConf, name string, value []byte, self netip.Addr, selfMAC net.HardwareAddr, own ...netip.Prefix) (config.Peer, error) {
+// A dual-stack lease's IPv6 subnet (with EnableIPv6) goes where
+// DualStackPeers says: to the same peer when the lease carries it over
+// PublicIP with the same VtepMAC (as vxtun without a public IPv6 writes it:
+// PublicIPv6 null), to a second peer over PublicIPv6 (flanneld's
+// flannel-v6.1) when self has a public IPv6, else nowhere (routed6 false).
+func leasePeers(nc *config.NetConf, name string, value []byte, self leaseSelf) (peers []config.Peer, routed6 bool, err error) {
 	if strings.Contains(name, "/") {
-		return config.Peer{}, fmt.Errorf("%w %q: nested key", ErrBadLeaseKey, name)
+		return nil, false, fmt.Errorf("%w %q: nested key", ErrBadLeaseKey, name)
 	}
 	sn, sn6, err := parseSubnetKeys(name)
 	if err != nil {
-		return config.Peer{}, err
+		return nil, false, err
 	}
 	a, err := decodeLeaseValue(value)
 	if err != nil {
-		return config.Peer{}, err
+		return nil, false, err
 	}
 	p := config.Peer{
 		Name:     name,
@@ -425,38 +447,29 @@ func leasePeer(nc *config.NetConf, name string, value []byte, self netip.Addr, s
 		}
 		p.VtepMAC = a.VtepMAC
 	}
-	if sn6.IsValid() && nc.EnableIPv6 && overPublicIP(a) {
-		p.Subnets = append(p.Subnets, sn6)
+	peers = []config.Peer{p}
+	if sn6.IsValid() && nc.EnableIPv6 {
+		v6 := V6Side{Subnet: sn6}
+		if a.V6 != nil {
+			v6.PublicIP, v6.VNI, v6.VtepMAC = a.V6.PublicIP, a.V6.VNI, a.V6.VtepMAC
+		}
+		peers, routed6 = DualStackPeers(p, v6, self.ip6)
 	}
-	scope := config.PeerScope{Backend: nc.Backend.Type, Network: nc, Self: self, SelfMAC: selfMAC}
-	for _, o := range own {
+	scope := config.PeerScope{Backend: nc.Backend.Type, Network: nc, Self: self.ip, Self6: self.ip6, SelfMAC: self.mac}
+	for _, o := range self.own {
 		if o.IsValid() {
 			scope.Own = append(scope.Own, o)
 		}
 	}
-	if err := p.Check(scope); err != nil {
-		if errors.Is(err, config.ErrForeignPeer) {
-			return config.Peer{}, fmt.Errorf("%w: %w", errSkip, err)
+	for i := range peers {
+		if err := peers[i].Check(scope); err != nil {
+			if errors.Is(err, config.ErrForeignPeer) {
+				return nil, false, fmt.Errorf("%w: %w", errSkip, err)
+			}
+			return nil, false, fmt.Errorf("%w: %w", ErrBadLeaseValue, err)
 		}
-		return config.Peer{}, fmt.Errorf("%w: %w", ErrBadLeaseValue, err)
 	}
-	return p, nil
-}
-
-// overPublicIP reports whether a lease's IPv6 overlay goes over its
-// PublicIP with its (IPv4) VtepMAC and VNI: no PublicIPv6, and no
-// BackendV6Data or one that names the same VTEP.
-func overPublicIP(a leaseAttrs) bool {
-	if a.V6 == nil {
-		return true
-	}
-	if a.V6.PublicIP.IsValid() {
-		return false
-	}
-	if a.V6.VtepMAC == nil {
-		return true
-	}
-	return bytes.Equal(a.V6.VtepMAC, a.VtepMAC) && (a.V6.VNI == a.VNI || a.V6.VNI == 0 || a.VNI == 0)
+	return peers, routed6, nil
 }
 
 // ownSubnet6 returns the held lease's IPv6 subnet, if any.

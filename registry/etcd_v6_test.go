@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"encoding/json"
 	"net/netip"
 	"slices"
@@ -87,26 +88,42 @@ func TestLeasePeerDual(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	self := netip.MustParseAddr("198.18.0.1")
-	own, own6 := netip.MustParsePrefix("198.19.1.0/24"), netip.MustParsePrefix("2001:2:0:1001::/64")
+	self := leaseSelf{ip: netip.MustParseAddr("198.18.0.1"), own: []netip.Prefix{netip.MustParsePrefix("198.19.1.0/24"), netip.MustParsePrefix("2001:2:0:1001::/64")}}
+	self6 := self
+	self6.ip6 = netip.MustParseAddr("2001:2::1")
 	vxtunDual := `{"PublicIP":"198.18.0.2","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:76:78:00:00:02"},"BackendV6Data":{"VNI":1,"VtepMAC":"0e:76:78:00:00:02"}}`
+	vxtunDual6 := `{"PublicIP":"198.18.0.2","PublicIPv6":"2001:2::2","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:76:78:00:00:02"},"BackendV6Data":{"VNI":1,"VtepMAC":"0e:76:78:00:00:02"}}`
 	tests := []struct {
 		name, key, value string
 		nc               *config.NetConf
-		want             []string // subnets, or nil for an error
+		self             leaseSelf
+		want             []string // "name public-ip mac subnets...", or nil for an error
+		routed6          bool
 	}{
-		{"vxtun dual-stack lease", "198.19.2.0-24&2001:2:0:1002::-64", vxtunDual, nc, []string{"198.19.2.0/24", "2001:2:0:1002::/64"}},
-		{"flanneld dual-stack lease: IPv4 part", "198.19.3.0-24&2001:2:0:1003::-64", flanneldDualLease, nc, []string{"198.19.3.0/24"}},
-		{"IPv6 disabled here", "198.19.2.0-24&2001:2:0:1002::-64", vxtunDual, nc4, []string{"198.19.2.0/24"}},
-		{"IPv6 subnet outside IPv6Network", "198.19.2.0-24&2001:2:0:2002::-64", vxtunDual, nc, nil},
-		{"IPv6 subnet overlaps ours", "198.19.2.0-24&2001:2:0:1001::-64", vxtunDual, nc, nil},
+		{"vxtun dual-stack lease", "198.19.2.0-24&2001:2:0:1002::-64", vxtunDual, nc, self,
+			[]string{"198.19.2.0-24&2001:2:0:1002::-64 198.18.0.2 0e:76:78:00:00:02 198.19.2.0/24 2001:2:0:1002::/64"}, true},
+		{"vxtun dual-stack lease, public IPv6 here", "198.19.2.0-24&2001:2:0:1002::-64", vxtunDual, nc, self6,
+			[]string{"198.19.2.0-24&2001:2:0:1002::-64 198.18.0.2 0e:76:78:00:00:02 198.19.2.0/24 2001:2:0:1002::/64"}, true},
+		{"flanneld dual-stack lease, no public IPv6 here: IPv4 part", "198.19.3.0-24&2001:2:0:1003::-64", flanneldDualLease, nc, self,
+			[]string{"198.19.3.0-24&2001:2:0:1003::-64 198.18.0.3 5e:a1:07:1c:2b:3d 198.19.3.0/24"}, false},
+		{"flanneld dual-stack lease, public IPv6 here: two peers", "198.19.3.0-24&2001:2:0:1003::-64", flanneldDualLease, nc, self6,
+			[]string{"198.19.3.0-24&2001:2:0:1003::-64 198.18.0.3 5e:a1:07:1c:2b:3d 198.19.3.0/24",
+				"198.19.3.0-24&2001:2:0:1003::-64/v6 2001:2::3 5e:a1:07:1c:2b:3e 2001:2:0:1003::/64"}, true},
+		{"vxtun lease with a public IPv6, public IPv6 here", "198.19.2.0-24&2001:2:0:1002::-64", vxtunDual6, nc, self6,
+			[]string{"198.19.2.0-24&2001:2:0:1002::-64 198.18.0.2 0e:76:78:00:00:02 198.19.2.0/24",
+				"198.19.2.0-24&2001:2:0:1002::-64/v6 2001:2::2 0e:76:78:00:00:02 2001:2:0:1002::/64"}, true},
+		{"lease with our public IPv6", "198.19.2.0-24&2001:2:0:1002::-64", strings.Replace(vxtunDual6, "2001:2::2", "2001:2::1", 1), nc, self6, nil, false},
+		{"IPv6 disabled here", "198.19.2.0-24&2001:2:0:1002::-64", vxtunDual, nc4, self6, []string{"198.19.2.0-24&2001:2:0:1002::-64 198.18.0.2 0e:76:78:00:00:02 198.19.2.0/24"}, false},
+		{"IPv6 subnet outside IPv6Network", "198.19.2.0-24&2001:2:0:2002::-64", vxtunDual, nc, self, nil, false},
+		{"IPv6 subnet overlaps ours", "198.19.2.0-24&2001:2:0:1001::-64", vxtunDual, nc, self, nil, false},
+		{"IPv6 subnet overlaps ours, second peer", "198.19.3.0-24&2001:2:0:1001::-64", flanneldDualLease, nc, self6, nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := leasePeer(tt.nc, tt.key, []byte(tt.value), self, nil, own, own6)
+			ps, routed6, err := leasePeers(tt.nc, tt.key, []byte(tt.value), tt.self)
 			if tt.want == nil {
 				if err == nil {
-					t.Fatalf("got peer %+v, want an error", p)
+					t.Fatalf("got peers %+v, want an error", ps)
 				}
 				return
 			}
@@ -114,11 +131,15 @@ func TestLeasePeerDual(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got []string
-			for _, s := range p.Subnets {
-				got = append(got, s.String())
+			for _, p := range ps {
+				s := []string{p.Name, p.PublicIP.String(), p.VtepMAC.String()}
+				for _, sn := range p.Subnets {
+					s = append(s, sn.String())
+				}
+				got = append(got, strings.Join(s, " "))
 			}
-			if !slices.Equal(got, tt.want) {
-				t.Fatalf("subnets: got %v, want %v", got, tt.want)
+			if !slices.Equal(got, tt.want) || routed6 != tt.routed6 {
+				t.Fatalf("got %q routed6 %v\nwant %q routed6 %v", got, routed6, tt.want, tt.routed6)
 			}
 		})
 	}
@@ -173,6 +194,51 @@ func TestEtcdDualStack(t *testing.T) {
 	if l := a2.lease(t); l.Name != la.Name {
 		t.Fatalf("after a restart: got lease %s, want %s", l.Name, la.Name)
 	}
+}
+
+// TestEtcdPublicIPv6: a node with a public IPv6 publishes it as PublicIPv6
+// (BackendV6Data with its one VtepMAC), and sees a flanneld dual-stack
+// lease as two peers, the second "<name>/v6" over PublicIPv6 with
+// flannel-v6.1's MAC; the watch keeps both in step with the lease.
+func TestEtcdPublicIPv6(t *testing.T) {
+	t.Parallel()
+	srv, cli := setup(t, dualNetConf)
+	a := startNode(t, srv, "a", "198.18.0.1", "0e:76:78:00:00:01", 0, func(s *EtcdSource) {
+		s.opts.PublicIPv6 = netip.MustParseAddr("2001:2:0:ff::1")
+	})
+	la := a.lease(t)
+	val, _, ok := getKey(t, cli, testPrefix+"/subnets/"+la.Name)
+	if !ok {
+		t.Fatalf("no key %s", la.Name)
+	}
+	want := `{"PublicIP":"198.18.0.1","PublicIPv6":"2001:2:0:ff::1","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:76:78:00:00:01"},"BackendV6Data":{"VNI":1,"VtepMAC":"0e:76:78:00:00:01"}}`
+	if val != want {
+		t.Fatalf("lease value: got %s, want %s", val, want)
+	}
+
+	const key = "198.19.200.0-24&2001:2:0:1fff::-64"
+	etcdtest.Put(t, cli, testPrefix+"/subnets/"+key, flanneldDualLease)
+	peers := a.waitPeers(t, "flanneld's two peers", hasPeers(key, key+V6PeerSuffix))
+	if p := peers[key]; p.PublicIP != netip.MustParseAddr("198.18.0.3") || !slices.Equal(p.Subnets, []netip.Prefix{netip.MustParsePrefix("198.19.200.0/24")}) {
+		t.Fatalf("IPv4 peer: got %v %v, want 198.18.0.3 198.19.200.0/24", p.PublicIP, p.Subnets)
+	}
+	if p := peers[key+V6PeerSuffix]; p.PublicIP != netip.MustParseAddr("2001:2::3") || p.VtepMAC.String() != "5e:a1:07:1c:2b:3e" ||
+		!slices.Equal(p.Subnets, []netip.Prefix{netip.MustParsePrefix("2001:2:0:1fff::/64")}) {
+		t.Fatalf("IPv6 peer: got %v %v %v, want 2001:2::3 5e:a1:07:1c:2b:3e 2001:2:0:1fff::/64", p.PublicIP, p.VtepMAC, p.Subnets)
+	}
+	// The lease moves its IPv6 side onto PublicIP: one peer again.
+	etcdtest.Put(t, cli, testPrefix+"/subnets/"+key, `{"PublicIP":"198.18.0.3","PublicIPv6":null,"BackendType":"vxlan",`+
+		`"BackendData":{"VNI":1,"VtepMAC":"5e:a1:07:1c:2b:3d"},"BackendV6Data":{"VNI":1,"VtepMAC":"5e:a1:07:1c:2b:3d"}}`)
+	peers = a.waitPeers(t, "one peer", hasPeers(key))
+	if got := len(peers[key].Subnets); got != 2 {
+		t.Fatalf("peer over PublicIP: got %d subnets, want 2", got)
+	}
+	etcdtest.Put(t, cli, testPrefix+"/subnets/"+key, flanneldDualLease)
+	a.waitPeers(t, "two peers again", hasPeers(key, key+V6PeerSuffix))
+	if _, err := cli.Delete(context.Background(), testPrefix+"/subnets/"+key); err != nil {
+		t.Fatal(err)
+	}
+	a.waitPeers(t, "no peers", hasPeers())
 }
 
 func TestPickSubnet6(t *testing.T) {

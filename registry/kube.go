@@ -59,15 +59,13 @@ type KubeOptions struct {
 	NodeName, PodName, PodNamespace string
 
 	// NetConf is the network config (net-conf.json), PublicIP this node's
-	// IPv4 underlay address and VtepMAC its VTEP MAC (vxlan). New fills
-	// them in from its Node.
-	NetConf  *config.NetConf
-	PublicIP netip.Addr
-	VtepMAC  net.HardwareAddr
-	// PublicIPv6 is this node's IPv6 underlay address, zero when it has
-	// none. A dual-stack node (EnableIPv6) without one carries its IPv6
-	// overlay over the IPv4 underlay and publishes no public-ipv6.
+	// IPv4 underlay address, PublicIPv6 its IPv6 underlay address (zero:
+	// none; see DualStackPeers) and VtepMAC its VTEP MAC (vxlan). New
+	// fills them in from its Node.
+	NetConf    *config.NetConf
+	PublicIP   netip.Addr
 	PublicIPv6 netip.Addr
+	VtepMAC    net.HardwareAddr
 
 	// Client, when set, is used instead of one built from APIURL and
 	// Kubeconfig (tests).
@@ -143,13 +141,13 @@ func NewKubeSource(opts KubeOptions) (*KubeSource, error) {
 	if !opts.PublicIP.Is4() || opts.PublicIP.IsUnspecified() {
 		return nil, fmt.Errorf("kube source: public IP %v: want a unicast IPv4 address", opts.PublicIP)
 	}
+	if err := checkPublicIPv6(opts.PublicIPv6); err != nil {
+		return nil, fmt.Errorf("kube source: %w", err)
+	}
 	if opts.NetConf.Backend.Type == config.BackendVXLAN {
 		if err := config.CheckVtepMAC(opts.VtepMAC); err != nil {
 			return nil, fmt.Errorf("kube source: VtepMAC: %w", err)
 		}
-	}
-	if ip := opts.PublicIPv6; ip.IsValid() && (!ip.Is6() || ip.Is4In6() || ip.IsUnspecified() || ip.IsMulticast()) {
-		return nil, fmt.Errorf("kube source: public IPv6 %v: want a unicast IPv6 address", ip)
 	}
 	if opts.Resync == 0 {
 		opts.Resync = DefaultKubeResync

@@ -236,7 +236,7 @@ func nodePeers(k kubeAnnotations, nc *config.NetConf, n *corev1.Node, self6 neti
 			unrouted6 = sn6
 		}
 	}
-	scope := config.PeerScope{Network: nc, IPv4Only: !self6.IsValid()}
+	scope := config.PeerScope{Network: nc, IPv4Only: true, Self6: self6}
 	for i := range peers {
 		if err := peers[i].Check(scope); err != nil {
 			if errors.Is(err, config.ErrForeignPeer) {

@@ -311,3 +311,31 @@ func TestKubeRunDualStack(t *testing.T) {
 		t.Errorf("got %d lines about n5's unrouted IPv6 subnet, want 1", n)
 	}
 }
+
+// TestNodePeersIPv6Underlay: with a public IPv6 here, a flanneld
+// dual-stack Node (public-ipv6, flannel-v6.1's VTEP) becomes two peers,
+// the second over the IPv6 underlay; a Node carrying our public IPv6 is
+// not a peer.
+func TestNodePeersIPv6Underlay(t *testing.T) {
+	k, _ := newKubeAnnotations("")
+	n := dualNode("n2", 2)
+	n.Annotations[fp+"public-ipv6"] = "2001:2::2"
+	n.Annotations[fp+"backend-v6-data"] = `{"VNI":1,"VtepMAC":"0e:76:78:00:01:02"}`
+	self6 := netip.MustParseAddr("2001:2::1")
+	ps, un6, err := nodePeers(k, kubeDualNetConf(t, "vxlan"), n, self6)
+	if err != nil || len(ps) != 2 || un6.IsValid() {
+		t.Fatalf("got %+v, %v (unrouted %v), want two peers", ps, err, un6)
+	}
+	got := []string{
+		ps[0].Name + " " + ps[0].PublicIP.String() + " " + ps[0].VtepMAC.String() + " " + ps[0].Subnets[0].String(),
+		ps[1].Name + " " + ps[1].PublicIP.String() + " " + ps[1].VtepMAC.String() + " " + ps[1].Subnets[0].String(),
+	}
+	want := []string{"n2 198.18.0.2 0e:76:78:00:00:02 198.19.2.0/24", "n2/v6 2001:2::2 0e:76:78:00:01:02 2001:2:0:1002::/64"}
+	if !slices.Equal(got, want) || len(ps[0].Subnets) != 1 || len(ps[1].Subnets) != 1 {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	n.Annotations[fp+"public-ipv6"] = self6.String()
+	if _, _, err := nodePeers(k, kubeDualNetConf(t, "vxlan"), n, self6); !errors.Is(err, errSkip) {
+		t.Errorf("a Node with our public IPv6: got %v, want errSkip", err)
+	}
+}

@@ -105,6 +105,9 @@ type Node struct {
 	NetConf *config.NetConf
 	// PublicIP is this node's underlay address.
 	PublicIP netip.Addr
+	// PublicIPv6 is this node's IPv6 underlay address next to the IPv4
+	// PublicIP (--public-ipv6), or zero (etcd and kube sources).
+	PublicIPv6 netip.Addr
 	// VtepMAC is this node's VTEP MAC (vxlan), written into a lease.
 	VtepMAC net.HardwareAddr
 	// Subnets are this node's own subnets when it has them already
@@ -138,11 +141,11 @@ func New(s Settings, n Node) (Source, error) {
 			StaticOptions{Logger: n.Logger, Self: n.PublicIP, SelfMAC: n.VtepMAC}), nil
 	case s.Kube != nil:
 		o := *s.Kube
-		o.NetConf, o.PublicIP, o.VtepMAC, o.Logger = n.NetConf, n.PublicIP, n.VtepMAC, n.Logger
+		o.NetConf, o.PublicIP, o.PublicIPv6, o.VtepMAC, o.Logger = n.NetConf, n.PublicIP, n.PublicIPv6, n.VtepMAC, n.Logger
 		return NewKubeSource(o)
 	default: // etcd
 		o := *s.Etcd
-		o.PublicIP, o.VtepMAC, o.Logger = n.PublicIP, n.VtepMAC, n.Logger
+		o.PublicIP, o.PublicIPv6, o.VtepMAC, o.Logger = n.PublicIP, n.PublicIPv6, n.VtepMAC, n.Logger
 		return NewEtcdSource(o)
 	}
 }
