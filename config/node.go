@@ -25,6 +25,12 @@ type Node struct {
 	// --public-ip). When zero, Iface must be set and its first IPv4
 	// address is used (see Underlay).
 	PublicIP netip.Addr
+	// PublicIPv6 is a second, IPv6 underlay address next to an IPv4
+	// PublicIP (flannel's --public-ipv6), used with EnableIPv6: peers with
+	// an IPv6 public address are reached over it. When zero and Iface is
+	// set, the interface's first global IPv6 address is used, as flanneld
+	// does (see ResolveUnderlay6).
+	PublicIPv6 netip.Addr
 	// Iface is the underlay interface (flannel's --iface); optional when
 	// PublicIP is set.
 	Iface string
@@ -55,6 +61,7 @@ type Node struct {
 
 type nodeJSON struct {
 	PublicIP    string
+	PublicIPv6  string
 	Iface       string
 	Subnet      string
 	IPv6Subnet  string
@@ -91,6 +98,13 @@ func ParseNode(file string, data []byte) (*Node, error) {
 			return nil, keyErr(file, "PublicIP", "%v", err)
 		}
 		n.PublicIP = ip
+	}
+	if j.PublicIPv6 != "" {
+		ip, err := ParsePublicIPv6(j.PublicIPv6)
+		if err != nil {
+			return nil, keyErr(file, "PublicIPv6", "%v", err)
+		}
+		n.PublicIPv6 = ip
 	}
 	if j.Iface != "" {
 		if err := CheckIfName(j.Iface); err != nil {
@@ -296,6 +310,51 @@ func (n *Node) ResolveUnderlay() (Underlay, error) {
 		return u, &Error{File: n.File, Key: "UnderlayMTU", Err: ErrNoUnderlayMTU}
 	}
 	return u, nil
+}
+
+// ParsePublicIPv6 parses a second, IPv6 underlay address (PublicIPv6,
+// --public-ipv6): a global unicast IPv6 address without zone.
+func ParsePublicIPv6(s string) (netip.Addr, error) {
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("%q is not an IP address", s)
+	}
+	if !ip.Is6() || ip.Is4In6() || ip.Zone() != "" || !ip.IsGlobalUnicast() {
+		return netip.Addr{}, fmt.Errorf("%s is not a global unicast IPv6 address", ip)
+	}
+	return ip, nil
+}
+
+// ResolveUnderlay6 looks up the second, IPv6 underlay of a node with an
+// IPv4 PublicIP and EnableIPv6: PublicIPv6 when set; else, with Iface,
+// the interface's first global unicast IPv6 address (flanneld's choice
+// for --iface in a dual-stack network); else none (the zero Addr). local
+// tells whether the address is assigned in this network namespace (when
+// not, it is a NAT address and the dataplane binds the IPv6 wildcard).
+func (n *Node) ResolveUnderlay6() (ip netip.Addr, local bool, err error) {
+	if n.PublicIPv6.IsValid() {
+		ifi, err := interfaceWith(n.PublicIPv6)
+		return n.PublicIPv6, ifi != nil, err
+	}
+	if n.Iface == "" {
+		return netip.Addr{}, false, nil
+	}
+	ifi, err := net.InterfaceByName(n.Iface)
+	if err != nil {
+		return netip.Addr{}, false, keyErr(n.File, "Iface", "no interface %q in this network namespace (%v)", n.Iface, err)
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return netip.Addr{}, false, keyErr(n.File, "Iface", "list addresses of %s: %v", ifi.Name, err)
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Is6() && !ip.Is4In6() && ip.IsGlobalUnicast() {
+				return ip, true, nil
+			}
+		}
+	}
+	return netip.Addr{}, false, nil
 }
 
 // interfaceWith returns the interface of the current network namespace

@@ -52,6 +52,10 @@ type Config struct {
 	Underlay config.Underlay
 	// ListenAddr is where the underlay UDP sockets bind.
 	ListenAddr netip.AddrPort
+	// ListenAddr6, when valid, is a second, IPv6 underlay next to an IPv4
+	// ListenAddr (--public-ipv6): the userspace dataplane binds it too and
+	// reaches peers with an IPv6 public IP over it.
+	ListenAddr6 netip.AddrPort
 	// VtepMAC is this node's VTEP MAC (vxlan).
 	VtepMAC net.HardwareAddr
 	// DeviceName is the overlay device (TUN or kernel vxlan) to create.

@@ -46,6 +46,8 @@ func checkKernelConfig(cfg Config) error {
 		return fmt.Errorf("%w: backend %s (the kernel has no device for flannel's legacy UDP)", ErrKernelUnsupported, cfg.NetConf.Backend.Type)
 	case !cfg.Underlay.IP.Is4():
 		return fmt.Errorf("%w: IPv6 underlay %s", ErrKernelUnsupported, cfg.Underlay.IP)
+	case cfg.ListenAddr6.IsValid():
+		return fmt.Errorf("%w: a second, IPv6 underlay %s (--public-ipv6; flanneld's flannel-v6.1)", ErrKernelUnsupported, cfg.ListenAddr6.Addr())
 	case cfg.Subnet6.IsValid():
 		return fmt.Errorf("%w: IPv6 overlay", ErrKernelUnsupported)
 	case !cfg.Subnet.IsValid():

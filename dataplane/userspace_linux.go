@@ -87,6 +87,7 @@ func OpenUserspace(cfg Config) (Dataplane, error) {
 		Backend:     cfg.NetConf.Backend.Type,
 		VNI:         cfg.NetConf.Backend.VNI,
 		ListenAddr:  cfg.ListenAddr,
+		ListenAddr6: cfg.ListenAddr6,
 		VtepMAC:     cfg.VtepMAC,
 		UnderlayMTU: int(cfg.Underlay.MTU),
 		Logger:      log,
@@ -122,18 +123,23 @@ func CheckUserspace(cfg Config) error {
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		return fmt.Errorf("no TUN support: %w (load the tun module: modprobe tun)", err)
 	}
-	addr := cfg.ListenAddr
-	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
-	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return fmt.Errorf("udp port %d on %s is already in use (another vxtun, flanneld or a kernel vxlan device?)", addr.Port(), addr.Addr())
+	for _, addr := range []netip.AddrPort{cfg.ListenAddr, cfg.ListenAddr6} {
+		if !addr.IsValid() {
+			continue
 		}
-		if errors.Is(err, syscall.EADDRNOTAVAIL) {
-			return fmt.Errorf("cannot bind %s: the address is not on this host", addr)
+		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+		if err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return fmt.Errorf("udp port %d on %s is already in use (another vxtun, flanneld or a kernel vxlan device?)", addr.Port(), addr.Addr())
+			}
+			if errors.Is(err, syscall.EADDRNOTAVAIL) {
+				return fmt.Errorf("cannot bind %s: the address is not on this host", addr)
+			}
+			return fmt.Errorf("bind %s: %w", addr, err)
 		}
-		return fmt.Errorf("bind %s: %w", addr, err)
+		c.Close()
 	}
-	return c.Close()
+	return nil
 }
 
 // explainTunError adds the likely cause to a failure to open the TUN.
@@ -187,17 +193,21 @@ func (u *userspace) Stats() Stats {
 }
 
 func (u *userspace) Info() Info {
+	listen := u.fwd.LocalAddr().String()
+	if a := u.fwd.LocalAddr6(); a.IsValid() {
+		listen += " " + a.String()
+	}
 	return Info{
 		Kind:     "userspace",
 		Device:   u.multi.Name(),
-		Listen:   u.fwd.LocalAddr().String(),
+		Listen:   listen,
 		Offloads: u.multi.Offloads().String(),
 		Workers:  len(u.multi.Queues()),
 	}
 }
 
 func (u *userspace) Overhead() int {
-	return config.Overhead(u.cfg.NetConf.Backend.Type, u.cfg.Underlay.IP.Is6())
+	return config.Overhead(u.cfg.NetConf.Backend.Type, u.cfg.Underlay.IP.Is6() || u.cfg.ListenAddr6.IsValid())
 }
 
 // Close removes the link configuration, closes the TUN (which removes the

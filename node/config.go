@@ -28,6 +28,7 @@ type Config struct {
 
 	// Overrides of the node file's settings.
 	PublicIP    netip.Addr // with it, Iface only names the interface
+	PublicIPv6  netip.Addr // a second, IPv6 underlay (with EnableIPv6)
 	Iface       string     // alone: the interface's first IPv4 address is the public IP
 	TunName     string
 	Workers     int

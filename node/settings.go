@@ -26,11 +26,15 @@ type settings struct {
 	node     *config.Node
 	traits   registry.Traits
 	underlay config.Underlay
-	mac      net.HardwareAddr
-	subnet   netip.Prefix // own IPv4 subnet
-	subnet6  netip.Prefix // own IPv6 subnet (node file, or the lease with EnableIPv6)
-	mtu      config.TunMTU
-	port     uint16
+	// underlay6 is the second, IPv6 underlay's address (underlay6.go), or
+	// zero; local6 tells whether it is assigned here.
+	underlay6 netip.Addr
+	local6    bool
+	mac       net.HardwareAddr
+	subnet    netip.Prefix // own IPv4 subnet
+	subnet6   netip.Prefix // own IPv6 subnet (node file, or the lease with EnableIPv6)
+	mtu       config.TunMTU
+	port      uint16
 }
 
 // retry retries fn with the startup backoff, logging each failure.
@@ -97,6 +101,9 @@ func (n *Node) resolve(ctx context.Context) (*settings, error) {
 	if err := s.nc.CheckUnderlay(s.underlay.IP); err != nil {
 		return nil, err
 	}
+	if err := n.resolveUnderlay6(s, nd); err != nil {
+		return nil, err
+	}
 	if !s.traits.LeasesSubnets {
 		if s.nc.EnableIPv4 && !nd.Subnet.IsValid() {
 			return nil, fmt.Errorf("%s: Subnet: missing: %s mode needs this node's subnet", nd.File, kind)
@@ -111,7 +118,7 @@ func (n *Node) resolve(ctx context.Context) (*settings, error) {
 			return nil, err
 		}
 	}
-	s.mtu = s.nc.TunMTU(s.underlay.MTU, s.underlay.IP.Is6())
+	s.mtu = s.nc.TunMTU(s.underlay.MTU, s.underlay.IP.Is6() || s.underlay6.IsValid())
 	if s.mtu < config.MinTunMTU {
 		return nil, fmt.Errorf("underlay MTU %d leaves no room for %s encapsulation", s.underlay.MTU, s.nc.Backend.Type)
 	}
@@ -123,7 +130,7 @@ func (n *Node) resolve(ctx context.Context) (*settings, error) {
 	}
 
 	src, err := c.NewSource(c.Registry, registry.Node{
-		NetConf: s.nc, PublicIP: s.underlay.IP, VtepMAC: s.mac, Subnets: nd.OwnSubnets(), Logger: n.log,
+		NetConf: s.nc, PublicIP: s.underlay.IP, PublicIPv6: s.underlay6, VtepMAC: s.mac, Subnets: nd.OwnSubnets(), Logger: n.log,
 	})
 	if err != nil {
 		return nil, err
@@ -148,6 +155,9 @@ func mergeOverrides(nd *config.Node, c Config) {
 	case c.Iface != "":
 		nd.Iface = c.Iface
 		nd.PublicIP = netip.Addr{} // from the interface
+	}
+	if c.PublicIPv6.IsValid() {
+		nd.PublicIPv6 = c.PublicIPv6
 	}
 	if c.TunName != "" {
 		nd.TunName = c.TunName
@@ -262,16 +272,17 @@ func (s *settings) listenAddr() netip.AddrPort {
 // Host is left to the caller.
 func (n *Node) dataplaneConfig(s *settings) dataplane.Config {
 	return dataplane.Config{
-		NetConf:    s.nc,
-		Subnet:     s.subnet,
-		Subnet6:    s.subnet6,
-		Underlay:   s.underlay,
-		ListenAddr: s.listenAddr(),
-		VtepMAC:    s.mac,
-		DeviceName: s.node.TunName,
-		Workers:    s.node.Workers,
-		MTU:        s.mtu,
-		Logger:     n.log,
+		NetConf:     s.nc,
+		Subnet:      s.subnet,
+		Subnet6:     s.subnet6,
+		Underlay:    s.underlay,
+		ListenAddr:  s.listenAddr(),
+		ListenAddr6: s.listenAddr6(),
+		VtepMAC:     s.mac,
+		DeviceName:  s.node.TunName,
+		Workers:     s.node.Workers,
+		MTU:         s.mtu,
+		Logger:      n.log,
 	}
 }
 

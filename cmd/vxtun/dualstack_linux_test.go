@@ -131,20 +131,25 @@ func startDualKernel(t *testing.T, ns *nettest.NS, i int, v6 bool, peers ...int)
 }
 
 // dualPod attaches one pod to the node and returns it with its IPv6
-// address as a second Pod value (same namespace).
+// address (in subnet.env's FLANNEL_IPV6_SUBNET) as a second Pod value
+// (same namespace).
 func (n *podNode) dualPod(t *testing.T) (v4, v6 *nettest.Pod) {
 	t.Helper()
+	e, err := config.ReadSubnetEnv(n.subnetEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
 	pn := nettest.NodePods(t, n.ns, n.subnetEnv)
 	p := pn.NewPod(t, fmt.Sprintf("p%d", n.index))
 	p6 := *p
 	out := p.Run("ip", "-6", "-o", "addr", "show", "dev", nettest.PodIfName, "scope", "global")
 	for _, f := range strings.Fields(out) {
-		if a, err := netip.ParsePrefix(f); err == nil && subnet6(n.index).Contains(a.Addr()) {
+		if a, err := netip.ParsePrefix(f); err == nil && e.IPv6Subnet.Contains(a.Addr()) {
 			p6.Addr = a
 		}
 	}
 	if !p6.Addr.Addr().Is6() {
-		t.Fatalf("%s pod %s: no address in %s:\n%s", n.name(), p.Name, subnet6(n.index), out)
+		t.Fatalf("%s pod %s: no address in %s:\n%s", n.name(), p.Name, e.IPv6Subnet, out)
 	}
 	return p, &p6
 }

@@ -37,7 +37,7 @@ const flanneldEnvPrefix = "FLANNELD_"
 var flanneldFlags = map[string]bool{
 	"etcd-endpoints": true, "etcd-prefix": true, "etcd-certfile": true, "etcd-keyfile": true,
 	"etcd-cafile": true, "etcd-username": true, "etcd-password": true,
-	"public-ip": true, "iface": true, "subnet-file": true, "iptables-forward-rules": true,
+	"public-ip": true, "public-ipv6": true, "iface": true, "subnet-file": true, "iptables-forward-rules": true,
 	"kube-subnet-mgr": true, "kube-api-url": true, "kubeconfig-file": true,
 	"kube-annotation-prefix": true, "set-node-network-unavailable": true,
 }
@@ -82,6 +82,7 @@ type runOptions struct {
 	EtcdLeaseTTL  time.Duration
 
 	PublicIP    string // --public-ip
+	PublicIPv6  string // --public-ipv6
 	Iface       string // --iface
 	Tun         string // --tun
 	Workers     int    // --workers (0: from the node file, else NumCPU)
@@ -154,6 +155,7 @@ func newRunFlags(o *runOptions, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.KubeAnnotationPrefix, "kube-annotation-prefix", registry.DefaultAnnotationPrefix, "`prefix` of the flannel Node annotations")
 	fs.BoolVar(&o.SetNetworkUnavailable, "set-node-network-unavailable", true, "set the Node's NetworkUnavailable condition to False once running (Kubernetes mode)")
 	fs.StringVar(&o.PublicIP, "public-ip", "", "underlay `IP` of this node (overrides the node file's PublicIP)")
+	fs.StringVar(&o.PublicIPv6, "public-ipv6", "", "second, IPv6 underlay `IP` next to the IPv4 one, with EnableIPv6 (overrides the node file's PublicIPv6; default with --iface: its first global IPv6 address): peers that publish a public IPv6 are reached over it, as flanneld does")
 	fs.StringVar(&o.Iface, "iface", "", "underlay `interface` (overrides the node file's Iface; the public IP is its first IPv4 address unless --public-ip is given)")
 	fs.StringVar(&o.Tun, "tun", "", "TUN interface `name` (overrides the node file's TunName; default "+config.DefaultTunName+")")
 	fs.IntVar(&o.Workers, "workers", 0, "forwarding workers = TUN queues (`n`; 0: node file's Workers, else the number of CPUs)")
@@ -295,6 +297,11 @@ func (o *runOptions) check() error {
 	if o.PublicIP != "" {
 		if _, err := netip.ParseAddr(o.PublicIP); err != nil {
 			return usagef("--public-ip %q is not an IP address", o.PublicIP)
+		}
+	}
+	if o.PublicIPv6 != "" {
+		if _, err := config.ParsePublicIPv6(o.PublicIPv6); err != nil {
+			return usagef("--public-ipv6: %v", err)
 		}
 	}
 	for _, f := range []struct{ flag, v string }{{"--tun", o.Tun}, {"--iface", o.Iface}} {

@@ -102,6 +102,9 @@ func (o *runOptions) nodeConfig() node.Config {
 		SkipPeerFilter:   !o.PeerFilter,
 		IPMasq:           o.IPMasq,
 	}
+	if o.PublicIPv6 != "" {
+		c.PublicIPv6, _ = config.ParsePublicIPv6(o.PublicIPv6) // checked by parseRunFlags
+	}
 	if o.PublicIP != "" {
 		c.PublicIP, _ = netip.ParseAddr(o.PublicIP) // checked by parseRunFlags
 	}
