@@ -94,10 +94,11 @@ type KubeOptions struct {
 // Peers: a Node with kube-subnet-manager "true", backend-type the
 // network's backend, a valid public-ip and backend-data and an IPv4 pod
 // CIDR inside Network becomes a peer named after the Node; with
-// EnableIPv6 its IPv6 side goes through DualStackPeers (kube_v6.go). Other Nodes
-// are ignored: those without the annotation silently, the rest (other
-// backend, malformed annotations, subnet outside Network or overlapping
-// ours or an earlier peer's) with one log line per node and reason. While
+// EnableIPv6 its IPv6 side goes through DualStackPeers (kube_v6.go).
+// Other Nodes are ignored: those without the annotation silently, the
+// rest (other backend, malformed annotations, subnet outside Network or
+// overlapping ours or an earlier peer's) with one log line per node and
+// reason. While
 // the API server is unreachable nothing is sent, so the receiver keeps
 // its peers; the informer re-lists when it returns and the differences are
 // sent as Events. The outage is logged by apiHealth (kube_health.go).

@@ -3,8 +3,10 @@ package kube
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/vxtun/vxtun/config"
+	"github.com/vxtun/vxtun/internal/flannelvxlan"
 	"github.com/vxtun/vxtun/internal/nettest"
 )
 
@@ -168,4 +172,99 @@ func TestDualStackVxtunNodes(t *testing.T) {
 	transfer6(t, a6, b6, 61)
 	transfer6(t, b6, a6, 62)
 	transfer(t, a4, b4)
+}
+
+// underlay6 is node i's IPv6 underlay address, 2001:2::i (on ul0, /64).
+func underlay6(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("2001:2::%d", i)) }
+
+// TestDualStackFlanneldKernelNode: a vxtun node with a public IPv6 (the
+// first global IPv6 of --iface ul0) and a dual-stack node programmed as
+// flanneld programs it (flannel.1 over IPv4, flannel-v6.1 with a MAC of
+// its own over IPv6), its Node annotated by the test exactly as flanneld
+// annotates it: vxtun publishes flanneld's six annotations, routes the
+// flanneld node as two peers (node2 over IPv4, node2/v6 over IPv6), and
+// pods talk over both families both ways, content checked.
+func TestDualStackFlanneldKernelNode(t *testing.T) {
+	c := newCluster(t, 2)
+	c.dualStack(t)
+	for i, ns := range c.nodes {
+		ns.Run("ip", "-6", "addr", "add", underlay6(i+1).String()+"/64", "dev", "ul0", "nodad")
+	}
+	const mac4, mac6 = "0e:00:00:00:00:02", "0e:00:00:00:06:02"
+	c.createDualNode(t, 1)
+	v4 := nettest.NodeSubnet(2).String()
+	n2 := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node2", Annotations: map[string]string{
+		fp + "kube-subnet-manager": "true",
+		fp + "backend-type":        "vxlan",
+		fp + "backend-data":        `{"VNI":1,"VtepMAC":"` + mac4 + `"}`,
+		fp + "public-ip":           nettest.UnderlayAddr(2).String(),
+		fp + "backend-v6-data":     `{"VNI":1,"VtepMAC":"` + mac6 + `"}`,
+		fp + "public-ipv6":         underlay6(2).String(),
+	}}, Spec: corev1.NodeSpec{PodCIDR: v4, PodCIDRs: []string{v4, subnet6(2).String()}}}
+	if _, err := c.admin.CoreV1().Nodes().Create(context.Background(), n2, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	k1 := c.startVxtun(t, 1, "NODE_NAME=node1")
+	k1.waitRunning(t)
+	k1.waitPeers(t, 2, 20*time.Second) // node2 and node2/v6
+
+	mac, err := os.ReadFile(k1.macFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vxMAC := strings.TrimSpace(string(mac))
+	data := `{"VNI":1,"VtepMAC":"` + vxMAC + `"}`
+	a := c.node(t, "node1").Annotations
+	want := map[string]string{
+		fp + "kube-subnet-manager": "true", fp + "backend-type": "vxlan", fp + "backend-data": data,
+		fp + "public-ip": nettest.UnderlayAddr(1).String(), fp + "backend-v6-data": data, fp + "public-ipv6": underlay6(1).String(),
+	}
+	for key, v := range want {
+		if a[key] != v {
+			t.Errorf("node1 annotation %s: got %q, want %q", key, a[key], v)
+		}
+	}
+	for key, v := range a {
+		if _, ok := want[key]; strings.HasPrefix(key, fp) && !ok {
+			t.Errorf("node1: got annotation %s=%q, want flanneld's six only", key, v)
+		}
+	}
+
+	// node2 programs node1's Node as flanneld would from its annotations.
+	hw := mustParseMAC(t, vxMAC)
+	ds := flannelvxlan.DualStack{
+		V4: flannelvxlan.Device{Local: nettest.UnderlayAddr(2), MAC: mustParseMAC(t, mac4), Subnet: nettest.NodeSubnet(2)},
+		V6: flannelvxlan.Device{Local: underlay6(2), MAC: mustParseMAC(t, mac6), Subnet6: subnet6(2)},
+	}
+	for _, cmd := range ds.Commands(flannelvxlan.DualRemote{
+		V4: flannelvxlan.Remote{Subnet: nettest.NodeSubnet(1), PublicIP: netip.MustParseAddr(a[fp+"public-ip"]), VtepMAC: hw},
+		V6: flannelvxlan.Remote{Subnet6: subnet6(1), PublicIP: netip.MustParseAddr(a[fp+"public-ipv6"]), VtepMAC: hw},
+	}) {
+		c.nodes[1].Run(cmd...)
+	}
+	env2 := filepath.Join(t.TempDir(), "subnet.env")
+	if err := config.WriteSubnetEnv(env2, config.SubnetEnv{Network: netip.MustParsePrefix(nettest.OverlayNetwork), Subnet: nettest.NodeSubnet(2),
+		IPv6Network: netip.MustParsePrefix(ipv6Network), IPv6Subnet: subnet6(2), MTU: 1430, IPMasq: true}); err != nil {
+		t.Fatal(err)
+	}
+	k2 := &kubeNode{i: 2, ns: c.nodes[1], subnetEnv: env2}
+	a4, a6 := dualPod(t, k1, "f1")
+	b4, b6 := dualPod(t, k2, "f2")
+	ping6(t, a6, b6, 15*time.Second)
+	ping6(t, b6, a6, 15*time.Second)
+	ping(t, a4, b4, 10*time.Second)
+	ping(t, b4, a4, 10*time.Second)
+	transfer6(t, a6, b6, 71)
+	transfer6(t, b6, a6, 72)
+	transfer(t, a4, b4)
+	transfer(t, b4, a4)
+}
+
+func mustParseMAC(t *testing.T, s string) net.HardwareAddr {
+	t.Helper()
+	hw, err := net.ParseMAC(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hw
 }
