@@ -18,7 +18,11 @@
 // config), io.Closer. A new source is a new file here, a section in
 // Settings and a case in Traits and New; the node does not change.
 //
-// Imports: config, internal/backoff, the etcd client, client-go. registry does not
+// Imports: config, internal/backoff, the etcd client, client-go's REST
+// client, informer cache and clientcmd with k8s.io/api's core/v1 types
+// only (kube_client.go; never the k8s.io/client-go/kubernetes clientset,
+// which registers every API group at init and doubled the daemon's
+// memory: tests use its fake through the KubeClient seam). registry does not
 // import fastpath or dataplane; the node connects them: it folds each
 // Update into its peer set with Apply and hands the result to the
 // dataplane.
@@ -27,6 +31,8 @@
 // ends (an EtcdSource also after Close), having stopped the goroutines it
 // started. The Updates it sends are shared with the receiver, which must not
 // modify them. StaticSource.Reload, EtcdSource's Lease, LeaseChanges and
-// Close, and KubeSource's Lease, LeaseChanges and NodeName are safe to call from any goroutine while Run runs. Apply is not
+// Close, and KubeSource's Lease, LeaseChanges and NodeName are safe to call from any goroutine while Run runs;
+// the KubeSource's apiHealth (its transport's outage log lines) is called
+// from client-go's goroutines and locks itself. Apply is not
 // synchronised: one goroutine owns the set it folds into.
 package registry

@@ -21,7 +21,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -70,7 +69,7 @@ type KubeOptions struct {
 
 	// Client, when set, is used instead of one built from APIURL and
 	// Kubeconfig (tests).
-	Client kubernetes.Interface
+	Client KubeClient
 	// Resync is the informer's resync period (default DefaultKubeResync);
 	// SyncTimeout bounds the wait for the first list (default
 	// DefaultKubeSyncTimeout).
@@ -94,20 +93,24 @@ type KubeOptions struct {
 //
 // Peers: a Node with kube-subnet-manager "true", backend-type the
 // network's backend, a valid public-ip and backend-data and an IPv4 pod
-// CIDR inside Network becomes a peer named after the Node. Other Nodes
-// are ignored: those without the annotation silently, the rest (other
-// backend, malformed annotations, subnet outside Network or overlapping
-// ours or an earlier peer's) with one log line per node and reason. While
+// CIDR inside Network becomes a peer named after the Node; with
+// EnableIPv6 its IPv6 side goes through DualStackPeers (kube_v6.go).
+// Other Nodes are ignored: those without the annotation silently, the
+// rest (other backend, malformed annotations, subnet outside Network or
+// overlapping ours or an earlier peer's) with one log line per node and
+// reason. While
 // the API server is unreachable nothing is sent, so the receiver keeps
 // its peers; the informer re-lists when it returns and the differences are
-// sent as Events.
+// sent as Events. The outage is logged by apiHealth (kube_health.go).
 type KubeSource struct {
 	opts    KubeOptions
 	log     *slog.Logger
 	keys    kubeAnnotations
-	cli     kubernetes.Interface
+	cli     KubeClient
 	running atomic.Bool
 	leaseCh chan Lease
+	// warnedOverwrite6: the ignored public-ipv6-overwrite was logged.
+	warnedOverwrite6 atomic.Bool
 
 	mu       sync.Mutex
 	nodeName string // resolved by Acquire
@@ -165,7 +168,8 @@ func NewKubeSource(opts KubeOptions) (*KubeSource, error) {
 			return nil, fmt.Errorf("kube source: client config: %w", err)
 		}
 		cfg.UserAgent = "vxtun"
-		if cli, err = kubernetes.NewForConfig(cfg); err != nil {
+		cfg.Wrap(newAPIHealth(log).wrap)
+		if cli, err = newRESTKube(cfg); err != nil {
 			return nil, fmt.Errorf("kube source: client: %w", err)
 		}
 	}
@@ -205,7 +209,7 @@ func (s *KubeSource) Lease() (Lease, bool) {
 }
 
 // LeaseChanges delivers the lease when Acquire first takes it and when the
-// Node's pod CIDR or our published public IP changes afterwards. Only the
+// Node's pod CIDRs or our published public IP change afterwards. Only the
 // newest is kept.
 func (s *KubeSource) LeaseChanges() <-chan Lease { return s.leaseCh }
 
@@ -215,7 +219,7 @@ func (s *KubeSource) publish(l Lease) {
 	defer s.mu.Unlock()
 	old := s.held
 	s.held = &l
-	if old != nil && old.Subnet == l.Subnet && old.PublicIP == l.PublicIP {
+	if old != nil && old.Subnet == l.Subnet && old.Subnet6 == l.Subnet6 && old.PublicIP == l.PublicIP {
 		return
 	}
 	select {
@@ -242,7 +246,7 @@ func (s *KubeSource) resolveNodeName(ctx context.Context) (string, error) {
 		}
 		ctx, cancel := context.WithTimeout(ctx, kubeOpTimeout)
 		defer cancel()
-		pod, err := s.cli.CoreV1().Pods(o.PodNamespace).Get(ctx, o.PodName, metav1.GetOptions{})
+		pod, err := s.cli.GetPod(ctx, o.PodNamespace, o.PodName)
 		if err != nil {
 			return "", fmt.Errorf("error retrieving pod spec for '%s/%s': %w", o.PodNamespace, o.PodName, err)
 		}
@@ -266,7 +270,7 @@ func (s *KubeSource) Acquire(ctx context.Context) (Lease, error) {
 		return Lease{}, err
 	}
 	gctx, cancel := context.WithTimeout(ctx, kubeOpTimeout)
-	n, err := s.cli.CoreV1().Nodes().Get(gctx, name, metav1.GetOptions{})
+	n, err := s.cli.GetNode(gctx, name)
 	cancel()
 	if err != nil {
 		return Lease{}, fmt.Errorf("get node %q: %w", name, err)
@@ -279,11 +283,12 @@ func (s *KubeSource) Acquire(ctx context.Context) (Lease, error) {
 	return l, nil
 }
 
-// ownLease checks our Node's pod CIDR and returns the lease it gives, and
-// the annotations we must publish on it.
+// ownLease checks our Node's pod CIDRs and returns the lease they give,
+// and the annotations we must publish on it. With EnableIPv6 the Node
+// must have an IPv6 pod CIDR inside IPv6Network too (the lease's Subnet6).
 func (s *KubeSource) ownLease(n *corev1.Node) (Lease, map[string]string, error) {
 	nc := s.opts.NetConf
-	v4, _, err := podCIDRs(n)
+	v4, v6, err := podCIDRs(n)
 	if errors.Is(err, ErrNoPodCIDR) {
 		return Lease{}, nil, fmt.Errorf("node %q %w (waiting for the node controller to assign spec.podCIDR)", n.Name, err)
 	}
@@ -297,6 +302,10 @@ func (s *KubeSource) ownLease(n *corev1.Node) (Lease, map[string]string, error) 
 		return Lease{}, nil, fmt.Errorf("subnet %q specified in the flannel net config doesn't contain %q PodCIDR of the %q node",
 			nc.Network, v4, n.Name)
 	}
+	v6, err = s.ownSubnet6(n, v6)
+	if err != nil {
+		return Lease{}, nil, err
+	}
 	pub := s.opts.PublicIP
 	if ow := n.Annotations[s.keys.PublicIPOverwrite]; ow != "" {
 		ip, err := netip.ParseAddr(ow)
@@ -305,11 +314,17 @@ func (s *KubeSource) ownLease(n *corev1.Node) (Lease, map[string]string, error) 
 		}
 		pub = ip
 	}
-	want, err := ownAnnotations(s.keys, nc.Backend.Type, nc.Backend.VNI, s.opts.VtepMAC, pub)
+	var side6 *ownV6
+	if v6.IsValid() {
+		if side6, err = s.ownV6Side(n); err != nil {
+			return Lease{}, nil, err
+		}
+	}
+	want, err := ownAnnotations(s.keys, nc.Backend.Type, nc.Backend.VNI, s.opts.VtepMAC, pub, side6)
 	if err != nil {
 		return Lease{}, nil, err
 	}
-	l := Lease{Name: n.Name, Subnet: v4, PublicIP: pub, Backend: nc.Backend.Type}
+	l := Lease{Name: n.Name, Subnet: v4, Subnet6: v6, PublicIP: pub, Backend: nc.Backend.Type}
 	if nc.Backend.Type == config.BackendVXLAN {
 		l.VNI, l.VtepMAC = nc.Backend.VNI, s.opts.VtepMAC
 	}
@@ -323,10 +338,17 @@ func (s *KubeSource) ensure(ctx context.Context, n *corev1.Node) (Lease, error) 
 	if err != nil {
 		return Lease{}, err
 	}
-	diff := map[string]string{}
+	diff := map[string]any{}
 	for k, v := range want {
 		if n.Annotations[k] != v {
 			diff[k] = v
+		}
+	}
+	// An IPv6 side we no longer have (EnableIPv6 turned off, the public
+	// IPv6 gone) is removed: peers would send to it. JSON null deletes.
+	for _, k := range []string{s.keys.BackendV6Data, s.keys.PublicIPv6} {
+		if _, ok := want[k]; !ok && n.Annotations[k] != "" {
+			diff[k] = nil
 		}
 	}
 	if len(diff) == 0 {
@@ -341,10 +363,14 @@ func (s *KubeSource) ensure(ctx context.Context, n *corev1.Node) (Lease, error) 
 	}
 	pctx, cancel := context.WithTimeout(ctx, kubeOpTimeout)
 	defer cancel()
-	if _, err := s.cli.CoreV1().Nodes().Patch(pctx, n.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
+	if _, err := s.cli.PatchNodeStatus(pctx, n.Name, types.StrategicMergePatchType, patch); err != nil {
 		return Lease{}, fmt.Errorf("annotate node %q: %w", n.Name, err)
 	}
-	s.log.Info("published this node's lease in its Node annotations", "node", n.Name, "subnet", l.Subnet.String(), "public-ip", l.PublicIP.String())
+	args := []any{"node", n.Name, "subnet", l.Subnet.String(), "public-ip", l.PublicIP.String()}
+	if l.Subnet6.IsValid() {
+		args = append(args, "ipv6-subnet", l.Subnet6.String(), "public-ipv6", want[s.keys.PublicIPv6])
+	}
+	s.log.Info("published this node's lease in its Node annotations", args...)
 	return l, nil
 }
 
@@ -366,7 +392,7 @@ func (s *KubeSource) setNetworkUnavailable(ctx context.Context, name string) err
 	}
 	ctx, cancel := context.WithTimeout(ctx, kubeOpTimeout)
 	defer cancel()
-	if _, err := s.cli.CoreV1().Nodes().PatchStatus(ctx, name, patch); err != nil {
+	if _, err := s.cli.PatchNodeStatus(ctx, name, types.StrategicMergePatchType, patch); err != nil {
 		return fmt.Errorf("set NetworkUnavailable=False on node %q: %w", name, err)
 	}
 	return nil
@@ -440,13 +466,12 @@ func (s *KubeSource) Run(ctx context.Context, out chan<- Update) error {
 // changed Node dirty. The store keeps only what a peer needs (name,
 // annotations, pod CIDRs), which keeps a 5 000-node cluster small.
 func (s *KubeSource) newInformer() cache.SharedIndexInformer {
-	nodes := s.cli.CoreV1().Nodes()
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return retryUnreachable(ctx, s, func() (runtime.Object, error) { return nodes.List(ctx, o) })
+			return retryUnreachable(ctx, func() (runtime.Object, error) { return s.cli.ListNodes(ctx, o) })
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return retryUnreachable(ctx, s, func() (watch.Interface, error) { return nodes.Watch(ctx, o) })
+			return retryUnreachable(ctx, func() (watch.Interface, error) { return s.cli.WatchNodes(ctx, o) })
 		},
 	}
 	// With the client's watch-list capability (a fake clientset has none).
@@ -468,22 +493,14 @@ func (s *KubeSource) newInformer() cache.SharedIndexInformer {
 const reconnectEvery = time.Second
 
 // retryUnreachable calls fn until it succeeds, fails with an error that
-// is not about reaching the server, or ctx ends. One log line marks the
-// outage, one its end.
-func retryUnreachable[T any](ctx context.Context, s *KubeSource, fn func() (T, error)) (T, error) {
+// is not about reaching the server, or ctx ends. The outage is logged by
+// the client's transport (apiHealth).
+func retryUnreachable[T any](ctx context.Context, fn func() (T, error)) (T, error) {
 	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: reconnectEvery}
-	down := false
 	for {
 		v, err := fn()
 		if err == nil || !unreachable(err) {
-			if down && err == nil {
-				s.log.Info("Kubernetes API server reachable again; resyncing the peers")
-			}
 			return v, err
-		}
-		if !down {
-			s.log.Warn("Kubernetes API server unreachable; forwarding with the current peers", "err", err)
-			down = true
 		}
 		select {
 		case <-ctx.Done():

@@ -120,11 +120,22 @@ func podCIDRs(n *corev1.Node) (v4, v6 netip.Prefix, err error) {
 	return v4, v6, nil
 }
 
+// ownV6 is the IPv6 side a dual-stack node (EnableIPv6, an IPv6 pod
+// CIDR) publishes: PublicIP is its public IPv6, zero when its IPv6 overlay
+// goes over the IPv4 underlay.
+type ownV6 struct {
+	PublicIP netip.Addr
+}
+
 // ownAnnotations are the annotations this node publishes: exactly what
-// flanneld writes for an IPv4 node of the backend (vxlan: backend-data
+// flanneld writes for a node of the backend (vxlan: backend-data
 // {"VNI":n,"VtepMAC":"…"}; udp: backend-data null). publicIP is the
-// address to publish (the overwrite annotation's, when set).
-func ownAnnotations(k kubeAnnotations, backend config.Backend, vni uint32, mac net.HardwareAddr, publicIP netip.Addr) (map[string]string, error) {
+// address to publish (the overwrite annotation's, when set). A dual-stack
+// vxlan node (v6 not nil) adds backend-v6-data, naming the same VTEP (the
+// one TUN device carries both families), and public-ipv6 when it has one,
+// as flanneld does; a udp node publishes no IPv6 side (flanneld's udp
+// backend has none): its IPv6 subnet is read from its pod CIDRs.
+func ownAnnotations(k kubeAnnotations, backend config.Backend, vni uint32, mac net.HardwareAddr, publicIP netip.Addr, v6 *ownV6) (map[string]string, error) {
 	data := []byte("null")
 	switch backend {
 	case config.BackendUDP:
@@ -139,46 +150,60 @@ func ownAnnotations(k kubeAnnotations, backend config.Backend, vni uint32, mac n
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrUnsupportedBackend, backend)
 	}
-	return map[string]string{
+	a := map[string]string{
 		k.Managed:     "true",
 		k.BackendType: string(backend),
 		k.BackendData: string(data),
 		k.PublicIP:    publicIP.String(),
-	}, nil
+	}
+	if v6 != nil && backend == config.BackendVXLAN {
+		a[k.BackendV6Data] = string(data)
+		if v6.PublicIP.IsValid() {
+			a[k.PublicIPv6] = v6.PublicIP.String()
+		}
+	}
+	return a, nil
 }
 
 // errNotManaged marks a Node without kube-subnet-manager "true": not a
 // flannel node, ignored without a log line.
 var errNotManaged = errors.New("not managed by a kube subnet manager")
 
-// nodePeer turns a Node into a peer of a node whose network config is nc:
-// a Node with kube-subnet-manager "true", backend-type nc's backend, a
-// unicast IPv4 public-ip, valid backend-data (vxlan) and an IPv4 pod cidr
-// inside Network. errNotManaged for Nodes that are not flannel's; errors
-// wrapping errSkip for well-formed ones of no use here (another backend, a
-// subnet outside the network), ErrBadNode for malformed ones.
-func nodePeer(k kubeAnnotations, nc *config.NetConf, n *corev1.Node) (config.Peer, error) {
+// nodePeers turns a Node into the peers of a node whose network config
+// is nc and whose public IPv6 is self6 (zero: none): a Node with
+// kube-subnet-manager "true", backend-type nc's backend, a unicast IPv4
+// public-ip, valid backend-data (vxlan) and an IPv4 pod cidr inside
+// Network. With EnableIPv6, its IPv6 side (IPv6 pod cidr, public-ipv6,
+// backend-v6-data) goes through DualStackPeers; unrouted6 is its IPv6
+// subnet when that is not routed (the Node's IPv6 overlay has an underlay
+// this node cannot reach).
+//
+// errNotManaged for Nodes that are not flannel's; errors wrapping errSkip
+// for well-formed ones of no use here (another backend, a subnet outside
+// the network), ErrBadNode for malformed ones (flanneld, too, skips a
+// dual-stack Node whose public-ipv6 does not parse).
+func nodePeers(k kubeAnnotations, nc *config.NetConf, n *corev1.Node, self6 netip.Addr) (peers []config.Peer, unrouted6 netip.Prefix, err error) {
 	a := n.Annotations
 	if a[k.Managed] != "true" {
-		return config.Peer{}, errNotManaged
+		return nil, netip.Prefix{}, errNotManaged
 	}
 	bt := a[k.BackendType]
 	if bt != string(nc.Backend.Type) {
-		return config.Peer{}, fmt.Errorf("%w: backend-type %q, this network uses %s", errSkip, bt, nc.Backend.Type)
+		return nil, netip.Prefix{}, fmt.Errorf("%w: backend-type %q, this network uses %s", errSkip, bt, nc.Backend.Type)
 	}
 	ip, err := netip.ParseAddr(a[k.PublicIP])
 	if err != nil || !ip.Is4() {
-		return config.Peer{}, fmt.Errorf("%w: public-ip %q is not an IPv4 address", ErrBadNode, a[k.PublicIP])
+		return nil, netip.Prefix{}, fmt.Errorf("%w: public-ip %q is not an IPv4 address", ErrBadNode, a[k.PublicIP])
 	}
-	sn, _, err := podCIDRs(n)
+	sn, sn6, err := podCIDRs(n)
 	if err != nil {
 		if errors.Is(err, ErrNoPodCIDR) {
-			return config.Peer{}, fmt.Errorf("%w: %w", ErrBadNode, err)
+			return nil, netip.Prefix{}, fmt.Errorf("%w: %w", ErrBadNode, err)
 		}
-		return config.Peer{}, err
+		return nil, netip.Prefix{}, err
 	}
 	if !sn.IsValid() {
-		return config.Peer{}, fmt.Errorf("%w: no IPv4 pod cidr (%v)", ErrBadNode, n.Spec.PodCIDRs)
+		return nil, netip.Prefix{}, fmt.Errorf("%w: no IPv4 pod cidr (%v)", ErrBadNode, n.Spec.PodCIDRs)
 	}
 	p := config.Peer{
 		Name:     n.Name,
@@ -188,33 +213,89 @@ func nodePeer(k kubeAnnotations, nc *config.NetConf, n *corev1.Node) (config.Pee
 		Backend:  nc.Backend.Type,
 	}
 	if nc.Backend.Type == config.BackendVXLAN {
-		raw := a[k.BackendData]
-		var d vxlanData
-		if raw == "" || raw == "null" {
-			return config.Peer{}, fmt.Errorf("%w: vxlan node without backend-data", ErrBadNode)
-		}
-		if err := json.Unmarshal([]byte(raw), &d); err != nil {
-			return config.Peer{}, fmt.Errorf("%w: backend-data: %v", ErrBadNode, err)
-		}
-		if d.VNI > config.MaxVNI {
-			return config.Peer{}, fmt.Errorf("%w: backend-data: VNI %d out of range", ErrBadNode, d.VNI)
-		}
-		mac, err := config.ParseVtepMAC(d.VtepMAC)
+		d, err := nodeBackendData(a[k.BackendData])
 		if err != nil {
-			return config.Peer{}, fmt.Errorf("%w: backend-data: VtepMAC: %v", ErrBadNode, err)
+			return nil, netip.Prefix{}, fmt.Errorf("%w: backend-data: %v", ErrBadNode, err)
 		}
-		p.VNI, p.VtepMAC = d.VNI, mac
+		if d == nil {
+			return nil, netip.Prefix{}, fmt.Errorf("%w: vxlan node without backend-data", ErrBadNode)
+		}
+		p.VNI, p.VtepMAC = d.VNI, d.VtepMAC
 		if p.VNI == 0 {
 			p.VNI = nc.Backend.VNI
 		}
 	}
-	if err := p.Check(config.PeerScope{Network: nc, IPv4Only: true}); err != nil {
-		if errors.Is(err, config.ErrForeignPeer) {
-			return config.Peer{}, fmt.Errorf("%w: %w", errSkip, err)
+	peers = []config.Peer{p}
+	if nc.EnableIPv6 && sn6.IsValid() {
+		v6, err := nodeV6Side(k, nc, a, sn6)
+		if err != nil {
+			return nil, netip.Prefix{}, err
 		}
-		return config.Peer{}, fmt.Errorf("%w: %w", ErrBadNode, err)
+		var routed bool
+		if peers, routed = DualStackPeers(p, v6, self6); !routed {
+			unrouted6 = sn6
+		}
 	}
-	return p, nil
+	scope := config.PeerScope{Network: nc, IPv4Only: true, Self6: self6}
+	for i := range peers {
+		if err := peers[i].Check(scope); err != nil {
+			if errors.Is(err, config.ErrForeignPeer) {
+				return nil, netip.Prefix{}, fmt.Errorf("%w: %w", errSkip, err)
+			}
+			return nil, netip.Prefix{}, fmt.Errorf("%w: %w", ErrBadNode, err)
+		}
+	}
+	return peers, unrouted6, nil
+}
+
+// nodeV6Side reads a dual-stack Node's IPv6 side: its IPv6 pod cidr sn6,
+// public-ipv6 (optional: vxtun without a public IPv6 publishes none) and,
+// for vxlan, backend-v6-data (optional).
+func nodeV6Side(k kubeAnnotations, nc *config.NetConf, a map[string]string, sn6 netip.Prefix) (V6Side, error) {
+	v6 := V6Side{Subnet: sn6}
+	if s := a[k.PublicIPv6]; s != "" {
+		ip, err := netip.ParseAddr(s)
+		if err != nil || !ip.Is6() || ip.Is4In6() || ip.Zone() != "" || ip.IsUnspecified() || ip.IsMulticast() {
+			return V6Side{}, fmt.Errorf("%w: public-ipv6 %q is not a unicast IPv6 address", ErrBadNode, s)
+		}
+		v6.PublicIP = ip
+	}
+	if nc.Backend.Type == config.BackendVXLAN {
+		d, err := nodeBackendData(a[k.BackendV6Data])
+		if err != nil {
+			return V6Side{}, fmt.Errorf("%w: backend-v6-data: %v", ErrBadNode, err)
+		}
+		if d != nil {
+			v6.VNI, v6.VtepMAC = d.VNI, d.VtepMAC
+		}
+	}
+	return v6, nil
+}
+
+// vtep is a decoded vxlan backend-data.
+type vtep struct {
+	VNI     uint32
+	VtepMAC net.HardwareAddr
+}
+
+// nodeBackendData decodes a vxlan backend-data or backend-v6-data
+// annotation; nil for none ("" or "null").
+func nodeBackendData(raw string) (*vtep, error) {
+	if raw == "" || raw == "null" {
+		return nil, nil
+	}
+	var d vxlanData
+	if err := json.Unmarshal([]byte(raw), &d); err != nil {
+		return nil, err
+	}
+	if d.VNI > config.MaxVNI {
+		return nil, fmt.Errorf("VNI %d out of range", d.VNI)
+	}
+	mac, err := config.ParseVtepMAC(d.VtepMAC)
+	if err != nil {
+		return nil, fmt.Errorf("VtepMAC: %v", err)
+	}
+	return &vtep{VNI: d.VNI, VtepMAC: mac}, nil
 }
 
 // inNetwork reports whether sn lies inside network.

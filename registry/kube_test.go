@@ -86,7 +86,7 @@ func TestOwnAnnotations(t *testing.T) {
 		{config.BackendUDP, "null"}, // flanneld's udp backend: no backend data, marshalled as null
 	}
 	for _, tt := range tests {
-		got, err := ownAnnotations(k, tt.backend, 1, mac, ip)
+		got, err := ownAnnotations(k, tt.backend, 1, mac, ip, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.backend, err)
 		}
@@ -103,12 +103,12 @@ func TestOwnAnnotations(t *testing.T) {
 			}
 		}
 	}
-	if _, err := ownAnnotations(k, "host-gw", 1, mac, ip); !errors.Is(err, ErrUnsupportedBackend) {
+	if _, err := ownAnnotations(k, "host-gw", 1, mac, ip, nil); !errors.Is(err, ErrUnsupportedBackend) {
 		t.Errorf("host-gw: got %v, want ErrUnsupportedBackend", err)
 	}
 }
 
-func TestNodePeer(t *testing.T) {
+func TestNodePeers(t *testing.T) {
 	k, _ := newKubeAnnotations("")
 	nc := kubeNetConf(t, "vxlan")
 	good := func() *corev1.Node { return flannelNode("n2", "198.19.2.0/24", "198.18.0.2", "0e:76:78:00:00:02") }
@@ -139,16 +139,17 @@ func TestNodePeer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := nodePeer(k, nc, tt.node)
+			ps, _, err := nodePeers(k, nc, tt.node, netip.Addr{})
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
-					t.Fatalf("got %v (peer %+v), want %v", err, p, tt.wantErr)
+					t.Fatalf("got %v (peers %+v), want %v", err, ps, tt.wantErr)
 				}
 				return
 			}
-			if err != nil {
-				t.Fatalf("got %v, want a peer", err)
+			if err != nil || len(ps) != 1 {
+				t.Fatalf("got %v (peers %+v), want one peer", err, ps)
 			}
+			p := ps[0]
 			if p.Name != "n2" || p.PublicIP.String() != "198.18.0.2" || p.VNI != 1 || p.VtepMAC.String() != "0e:76:78:00:00:02" ||
 				len(p.Subnets) != 1 || p.Subnets[0].String() != "198.19.2.0/24" || p.Backend != config.BackendVXLAN || p.Port != 8472 {
 				t.Errorf("got %+v, want n2 198.18.0.2 VNI 1 0e:76:78:00:00:02 198.19.2.0/24 vxlan port 8472", p)
@@ -185,7 +186,7 @@ func newKubeFixture(t *testing.T, backend string, objs ...runtime.Object) *kubeF
 	mac, _ := net.ParseMAC("0e:76:78:00:00:01")
 	src, err := NewKubeSource(KubeOptions{
 		NodeName: "n1", NetConf: kubeNetConf(t, backend), PublicIP: netip.MustParseAddr("198.18.0.1"),
-		VtepMAC: mac, Client: cs, Logger: lg, SetNetworkUnavailable: true,
+		VtepMAC: mac, Client: fakeKube{cs}, Logger: lg, SetNetworkUnavailable: true,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -307,7 +308,7 @@ func TestKubeAcquireErrors(t *testing.T) {
 			lg, _ := testLogger("n1")
 			mac, _ := net.ParseMAC("0e:76:78:00:00:01")
 			src, err := NewKubeSource(KubeOptions{PodName: tt.podName, PodNamespace: tt.podNS,
-				NetConf: kubeNetConf(t, "vxlan"), PublicIP: netip.MustParseAddr("198.18.0.1"), VtepMAC: mac, Client: cs, Logger: lg})
+				NetConf: kubeNetConf(t, "vxlan"), PublicIP: netip.MustParseAddr("198.18.0.1"), VtepMAC: mac, Client: fakeKube{cs}, Logger: lg})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -134,6 +134,14 @@ func TestAPIServerOutage(t *testing.T) {
 		if ex, err := k.d.Exited(); ex {
 			t.Errorf("node%d exited during the outage: %v", k.i, err)
 		}
+		// An operator sees the outage: one warning, one line when it ends
+		// (not one per retry).
+		out := k.d.Output()
+		for _, want := range []string{"Kubernetes API server unreachable", "Kubernetes API server reachable again"} {
+			if got := strings.Count(out, want); got != 1 {
+				t.Errorf("node%d: got %d log lines %q, want 1\n%s", k.i, got, want, k.d.LogTail(4000))
+			}
+		}
 	}
 }
 
