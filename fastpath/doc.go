@@ -94,7 +94,9 @@
 // (udp.Options.SendOnly) on an ephemeral port, so one peer's traffic leaves
 // from as many source ports as there are workers (Forwarder.SourcePorts).
 // The kernel already spreads inner flows over the TUN queues, i.e. the
-// workers, so the port is a per-worker flow hash in the sense of RFC 7348
+// workers (by a flow hash: tun's steering program, so a flow keeps its
+// worker whichever worker receives its replies; see the tun package doc),
+// so the port is a per-worker flow hash in the sense of RFC 7348
 // §5: the receiver's SO_REUSEPORT group and ECMP in the underlay spread one
 // peer's flows by worker. Receivers (vxtun and the kernel) check the source
 // address only, never the port. Config.SharedSourcePort sends from the

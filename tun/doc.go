@@ -19,6 +19,16 @@
 // Closing the last queue of the (non-persistent) TUN removes the link and,
 // with it, its addresses and routes.
 //
+// Queue steering: a multi-queue device gets a steering program
+// (TUNSETSTEERINGEBPF, steering_linux.go) that picks the queue of an
+// outgoing packet by a hash of its addresses and ports, so a flow always
+// leaves from one queue (Offloads has OffloadSteering; Options.NoSteering,
+// or a kernel that refuses the program, leaves the kernel's default). The
+// default would move a flow to the queue its last packet was written on:
+// a dataplane that writes a flow's replies on another queue than the one
+// the flow leaves from makes it flip between queues, and its packets are
+// reordered at every flip.
+//
 // Read: the kernel hands a TCP (TSO) or UDP (USO) super-packet of up to 64
 // KiB with a virtio-net header; Read splits it into MSS-sized packets with
 // their own IP header (IPv4 id incremented, lengths, header checksum), TCP

@@ -24,6 +24,10 @@ type Options struct {
 	// NoUSO does not ask for UDP segmentation offload (TUN_F_USO4/6) even
 	// where the kernel has it; UDP is then neither split nor coalesced.
 	NoUSO bool
+	// NoSteering leaves a multi-queue device with the kernel's flow-table
+	// queue selection instead of the flow-hash steering program
+	// (steering_linux.go).
+	NoSteering bool
 }
 
 // Offloads is the set of features a device obtained from the kernel.
@@ -36,6 +40,10 @@ const (
 	OffloadTSO                             // TUN_F_TSO4|TUN_F_TSO6
 	OffloadUSO                             // TUN_F_USO4|TUN_F_USO6
 	OffloadMultiQueue                      // IFF_MULTI_QUEUE
+	// OffloadSteering: outgoing packets are spread over the queues by a
+	// flow hash (TUNSETSTEERINGEBPF), not by where the flow was last
+	// written (steering_linux.go).
+	OffloadSteering
 )
 
 func (o Offloads) String() string {
@@ -43,7 +51,7 @@ func (o Offloads) String() string {
 	for _, f := range []struct {
 		bit  Offloads
 		name string
-	}{{OffloadVnetHdr, "vnet_hdr"}, {OffloadCsum, "csum"}, {OffloadTSO, "tso"}, {OffloadUSO, "uso"}, {OffloadMultiQueue, "multi_queue"}} {
+	}{{OffloadVnetHdr, "vnet_hdr"}, {OffloadCsum, "csum"}, {OffloadTSO, "tso"}, {OffloadUSO, "uso"}, {OffloadMultiQueue, "multi_queue"}, {OffloadSteering, "steering"}} {
 		if o&f.bit != 0 {
 			s = append(s, f.name)
 		}
@@ -181,6 +189,11 @@ func Open(name string, queues int, opts Options) (*Multi, error) {
 			}
 			if queues > 1 {
 				m.offloads |= OffloadMultiQueue
+				// Without the program (no bpf(2) for us, an old kernel)
+				// the kernel's flow table steers, as before.
+				if !opts.NoSteering && setSteering(fd) == nil {
+					m.offloads |= OffloadSteering
+				}
 			}
 		} else if m.offloads&(OffloadCsum|OffloadTSO|OffloadUSO) != 0 {
 			setOffloads(fd, m.offloads&OffloadUSO != 0)
