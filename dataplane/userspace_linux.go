@@ -89,6 +89,7 @@ func OpenUserspace(cfg Config) (Dataplane, error) {
 		ListenAddr:  cfg.ListenAddr,
 		VtepMAC:     cfg.VtepMAC,
 		UnderlayMTU: int(cfg.Underlay.MTU),
+		BusyPoll:    cfg.BusyPoll,
 		Logger:      log,
 	}
 	if cfg.Subnet.IsValid() {

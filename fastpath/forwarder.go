@@ -50,6 +50,8 @@ type Forwarder struct {
 	tableMu              sync.Mutex // serialises SetPeers (builders read the previous table)
 	workers              []*worker
 
+	sp spinState // the wait loop's spinner (poll.go)
+
 	ran       atomic.Bool
 	stopping  atomic.Bool
 	closeOnce sync.Once
@@ -66,6 +68,11 @@ func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
 	}
 	f := &Forwarder{cfg: cfg, log: cfg.Logger, mtu: cfg.UnderlayMTU, vtepIP: cfg.VtepIP.Unmap(),
 		own: newOwnNets(cfg.Subnets), icmp: newICMPLimiter(cfg.ICMP, nil)}
+	f.sp.epoch, f.sp.spin = time.Now(), idleSpin
+	if cfg.BusyPoll {
+		f.sp.spin = -1
+	}
+
 	if f.log == nil {
 		f.log = slog.Default()
 	}
