@@ -18,7 +18,8 @@ import (
 // only after its own read found the direction empty, so every packet that
 // arrives later wakes it: no packet waits for a goroutine that is not
 // coming. Between the two, a goroutine whose direction has gone empty may
-// become the forwarder's one spinner: for Forwarder.spin after the last
+// become the process's one spinner (spinner; only with GOMAXPROCS > 1, so
+// a P stays free for the runtime poller and everything else): for Forwarder.spin after the last
 // batch (forever with Config.BusyPoll) it reads every worker's directions
 // whose token is free, without waiting, yielding the CPU between empty
 // rounds. A reply that comes back within that time is handled by a
@@ -26,7 +27,7 @@ import (
 // (on a VM, often on a halted vCPU).
 
 // idleSpin is how long the spinner keeps polling after the last batch by
-// default. A ping's reply (the peer's turnaround) and a TCP ACK usually
+// default (Config.IdleSpin). A ping's reply (the peer's turnaround) and a TCP ACK usually
 // come back within it; traffic spaced wider pays the wake-ups, and an idle
 // node spins not at all.
 const idleSpin = 200 * time.Microsecond
@@ -168,13 +169,17 @@ func (w *worker) outTry() (bool, error) {
 	return true, nil // read again
 }
 
-// spinState is the forwarder's: who spins, and when a batch was last
-// handled.
+// spinner is the forwarder whose goroutine spins, if any: one per process.
+// A spinning goroutine keeps its P busy, and with every P spinning the
+// runtime would look for ready network I/O only every 10 ms (sysmon).
+var spinner atomic.Pointer[Forwarder]
+
+// spinState is the forwarder's: how long to spin, and when a batch was
+// last handled.
 type spinState struct {
-	spin     time.Duration // 0: never spin; < 0: spin until stopped (Config.BusyPoll)
-	spinning atomic.Bool
-	epoch    time.Time
-	last     atomic.Int64 // time.Since(epoch) of the last batch, in ns
+	spin  time.Duration // 0: never spin; < 0: spin until stopped (Config.BusyPoll)
+	epoch time.Time
+	last  atomic.Int64 // time.Since(epoch) of the last batch, in ns
 }
 
 // active records that a batch is being handled now.
@@ -182,17 +187,20 @@ func (f *Forwarder) active() {
 	f.sp.last.Store(int64(time.Since(f.sp.epoch)))
 }
 
-// spinPoll makes the caller the spinner, unless another goroutine is or
-// no batch was handled within spin: it then reads every direction whose
+// spinning reports whether one of f's goroutines is the spinner.
+func (f *Forwarder) spinning() bool { return spinner.Load() == f }
+
+// spinPoll makes the caller the spinner, unless another goroutine is, no
+// batch was handled within spin, or GOMAXPROCS is 1: it then reads every direction whose
 // token is free, without waiting, until spin has passed since the last
 // batch (or, with BusyPoll, until the forwarder stops). It returns a
 // direction's fatal error.
 func (f *Forwarder) spinPoll() error {
 	sp := &f.sp
-	if sp.spin == 0 || (sp.spin > 0 && f.idleFor() >= sp.spin) || !sp.spinning.CompareAndSwap(false, true) {
+	if sp.spin == 0 || (sp.spin > 0 && f.idleFor() >= sp.spin) || f.procs < 2 || !spinner.CompareAndSwap(nil, f) {
 		return nil
 	}
-	defer sp.spinning.Store(false)
+	defer spinner.Store(nil)
 	for !f.stopping.Load() {
 		got := false
 		for _, w := range f.workers {
