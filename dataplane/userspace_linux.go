@@ -111,6 +111,9 @@ func OpenUserspace(cfg Config) (Dataplane, error) {
 		}
 		return fail(err)
 	}
+	if cfg.BusyPoll {
+		log.Info("busy polling: one thread polls the TUN queues and sockets instead of sleeping (--busy-poll)")
+	}
 	return u, nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/vxtun/vxtun/fastpath/udp"
-	"github.com/vxtun/vxtun/tun"
 )
 
 // The wait loop. Each direction of a worker (its TUN queue outbound, its
@@ -44,13 +43,12 @@ type dir struct {
 	wait func() error         // block until readable (owner only, without mu)
 }
 
-// pollTUN is a TUN queue that can be read without waiting (tun.Queue).
+// pollTUN is a TUN queue that can be read without waiting (tun.Queue, on
+// Linux).
 type pollTUN interface {
 	TryRead(bufs [][]byte, sizes []int, offset int) (int, error)
 	WaitRead() error
 }
-
-var _ pollTUN = (*tun.Queue)(nil)
 
 // pollConn is a socket that can be read without waiting (udp.Conn).
 type pollConn interface {

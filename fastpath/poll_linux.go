@@ -1,6 +1,12 @@
 package fastpath
 
-import "golang.org/x/sys/unix"
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/vxtun/vxtun/tun"
+)
+
+var _ pollTUN = (*tun.Queue)(nil)
 
 // yieldCPU gives the CPU to any other runnable thread (sched_yield): a
 // spinner costs nothing when someone else has work. RawSyscall: it does not
