@@ -39,8 +39,12 @@ type dir struct {
 	// packet whose wake-up the owner took while the spinner held the token
 	// is read by the spinner.
 	kick atomic.Bool
-	try  func() (bool, error) // read without waiting and handle; false: nothing was queued
-	wait func() error         // block until readable (owner only, without mu)
+	// parked is set while the owner sleeps in wait: the spinner polls
+	// only such directions and leaves a busy owner its work, so under load
+	// the directions stay spread over their goroutines (CPUs).
+	parked atomic.Bool
+	try    func() (bool, error) // read without waiting and handle; false: nothing was queued
+	wait   func() error         // block until readable (owner only, without mu)
 }
 
 // pollTUN is a TUN queue that can be read without waiting (tun.Queue, on
@@ -90,7 +94,7 @@ func (w *worker) ownLoop(d *dir) error {
 			if got {
 				continue
 			}
-			if err := f.spinPoll(); err != nil {
+			if err := f.spinPoll(d); err != nil {
 				if f.stopping.Load() {
 					return nil
 				}
@@ -102,7 +106,10 @@ func (w *worker) ownLoop(d *dir) error {
 		if f.stopping.Load() {
 			return nil
 		}
-		if err := d.wait(); err != nil {
+		d.parked.Store(true)
+		err := d.wait()
+		d.parked.Store(false)
+		if err != nil {
 			if f.stopping.Load() {
 				return nil
 			}
@@ -190,10 +197,11 @@ func (f *Forwarder) spinning() bool { return spinner.Load() == f }
 
 // spinPoll makes the caller the spinner, unless another goroutine is, no
 // batch was handled within spin, or GOMAXPROCS is 1: it then reads every direction whose
-// token is free, without waiting, until spin has passed since the last
+// token is free and whose owner sleeps (or is the caller: own), without
+// waiting, until spin has passed since the last
 // batch (or, with BusyPoll, until the forwarder stops). It returns a
 // direction's fatal error.
-func (f *Forwarder) spinPoll() error {
+func (f *Forwarder) spinPoll(own *dir) error {
 	sp := &f.sp
 	if sp.spin == 0 || (sp.spin > 0 && f.idleFor() >= sp.spin) || f.procs < 2 || !spinner.CompareAndSwap(nil, f) {
 		return nil
@@ -203,15 +211,21 @@ func (f *Forwarder) spinPoll() error {
 		got := false
 		for _, w := range f.workers {
 			for _, d := range [2]*dir{&w.inDir, &w.outDir} {
-				if d.try == nil || !d.mu.TryLock() {
+				if d.try == nil || (d != own && !d.parked.Load()) {
 					continue
 				}
-				g, err := d.try()
-				d.mu.Unlock()
-				if err != nil {
-					return err
+				// Read again at once if the owner tried for the token
+				// meanwhile (kick): it went back to sleep on a wake-up
+				// whose packet may still be queued.
+				for again := true; again && d.mu.TryLock(); {
+					g, err := d.try()
+					d.mu.Unlock()
+					if err != nil {
+						return err
+					}
+					got = got || g
+					again = d.kick.Swap(false)
 				}
-				got = got || g || d.kick.Swap(false)
 			}
 		}
 		if got {

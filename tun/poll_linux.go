@@ -1,6 +1,11 @@
 package tun
 
-import "fmt"
+import (
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
 
 // TryRead is Read without waiting: it returns 0, nil when nothing is
 // queued (segments of a super-packet already read come first, as in Read).
@@ -28,11 +33,16 @@ func (q *Queue) WaitRead() error {
 	return nil
 }
 
-// doWait makes RawConn.Read wait for readability once, then return.
-func (q *Queue) doWait(uintptr) bool {
+// doWait makes RawConn.Read wait for readability once, then return. The
+// runtime forgets readiness it saw before the wait began (RawConn.Read
+// resets it), so the first call asks the kernel whether a frame is
+// already queued: then there is nothing to wait for.
+func (q *Queue) doWait(fd uintptr) bool {
 	if q.waited {
 		return true
 	}
 	q.waited = true
-	return false
+	q.pfd.Fd, q.pfd.Events, q.pfd.Revents = int32(fd), unix.POLLIN, 0
+	n, _, e := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&q.pfd)), 1, uintptr(unsafe.Pointer(&q.ts0)), 0, 0, 0)
+	return e == 0 && n > 0
 }

@@ -135,7 +135,9 @@ type Queue struct {
 	tryReadFn func(uintptr)
 	waitFn    func(uintptr) bool // WaitRead's: false once, then true
 	waited    bool
-	wrErr     error // result of writeFn
+	pfd       unix.PollFd   // WaitRead's readiness check
+	ts0       unix.Timespec // zero: ppoll without waiting
+	wrErr     error         // result of writeFn
 	writeFn   func(uintptr) bool
 
 	// write side

@@ -67,6 +67,8 @@ type Conn struct {
 	tryReadFn   func(fd uintptr)      // readFn without waiting (TryReadBatch)
 	waitFn      func(fd uintptr) bool // WaitRead's: false once, then true
 	waited      bool
+	pfd         unix.PollFd   // WaitRead's readiness check
+	ts0         unix.Timespec // zero: ppoll without waiting
 
 	// probe is a socket of the same family and network namespace, used
 	// only to ask the kernel for a destination's path MTU (PathMTU).

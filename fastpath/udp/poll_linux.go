@@ -1,6 +1,11 @@
 package udp
 
-import "fmt"
+import (
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
 
 // TryReadBatch is ReadBatch without waiting: it returns 0, nil when no
 // datagram is queued. It does not take the runtime poller's read lock, so
@@ -24,13 +29,24 @@ func (c *Conn) WaitRead() error {
 	return nil
 }
 
-// doWait makes RawConn.Read wait for readability once, then return.
-func (c *Conn) doWait(uintptr) bool {
+// doWait makes RawConn.Read wait for readability once, then return. The
+// runtime forgets readiness it saw before the wait began (RawConn.Read
+// resets it), so the first call asks the kernel whether a datagram is
+// already queued: then there is nothing to wait for.
+func (c *Conn) doWait(fd uintptr) bool {
 	if c.waited {
 		return true
 	}
 	c.waited = true
-	return false
+	return readable(fd, &c.pfd, &c.ts0)
+}
+
+// readable reports whether fd has something to read now (ppoll without
+// waiting; pfd and ts are the caller's, so nothing is allocated).
+func readable(fd uintptr, pfd *unix.PollFd, ts *unix.Timespec) bool {
+	pfd.Fd, pfd.Events, pfd.Revents = int32(fd), unix.POLLIN, 0
+	n, _, e := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(pfd)), 1, uintptr(unsafe.Pointer(ts)), 0, 0, 0)
+	return e == 0 && n > 0
 }
 
 // doTryRead is doRead for TryReadBatch: an empty queue is 0 messages.
