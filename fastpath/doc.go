@@ -106,13 +106,16 @@
 // the token and only after its own read found the direction empty, so a
 // packet that arrives later always wakes it. A goroutine whose direction
 // went empty may become the process's one spinner (only with GOMAXPROCS >
-// 1): it reads every direction of its forwarder whose token is free, in
-// turn, yielding the CPU (runtime.Gosched, sched_yield) after each empty
-// round, until Config.IdleSpin (200 µs) has passed since the last batch —
+// 1): it reads, in turn, its own direction and every direction of its
+// forwarder whose owner sleeps (a busy owner keeps its work, so under load
+// the directions stay spread over their goroutines and CPUs), yielding the
+// CPU (runtime.Gosched, sched_yield) after each empty round, until Config.IdleSpin (200 µs) has passed since the last batch —
 // or, with Config.BusyPoll, until Run ends. The owner sets dir.kick
 // before trying for the token, and a spinner that held it reads again
 // after letting go, so a wake-up the owner took while the spinner held the
-// token is not lost. With a spinner running, a reply (a ping's, a TCP
+// token is not lost; and WaitRead first asks the kernel (ppoll, no wait)
+// whether something is queued, since the runtime poller forgets readiness
+// it saw before the wait began. With a spinner running, a reply (a ping's, a TCP
 // ACK) that comes back shortly after a packet went out, and the packet the
 // kernel queues in the TUN while the inbound side writes (the local echo
 // reply), is read by a goroutine that is already running instead of one

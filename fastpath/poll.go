@@ -10,25 +10,24 @@ import (
 	"github.com/vxtun/vxtun/fastpath/udp"
 )
 
-// The wait loop. Each direction of a worker (its TUN queue outbound, its
-// UDP socket inbound) has an owner goroutine and a token, dir.mu: whoever
-// holds the token reads the direction without waiting and handles the
-// batch. The owner blocks in the runtime poller only without the token and
-// only after its own read found the direction empty, so every packet that
-// arrives later wakes it: no packet waits for a goroutine that is not
-// coming. Between the two, a goroutine whose direction has gone empty may
-// become the process's one spinner (spinner; only with GOMAXPROCS > 1, so
-// a P stays free for the runtime poller and everything else): for Forwarder.spin after the last
-// batch (forever with Config.BusyPoll) it reads every worker's directions
-// whose token is free, without waiting, yielding the CPU between empty
-// rounds. A reply that comes back within that time is handled by a
-// goroutine that is already running, instead of one that must be woken
-// (on a VM, often on a halted vCPU).
+// The wait loop (see "Waiting" in doc.go). Each direction of a worker
+// (its TUN queue outbound, its UDP socket inbound) has an owner goroutine
+// and a token, dir.mu: whoever holds the token reads the direction without
+// waiting and handles the batch. The owner sleeps in the runtime poller
+// only without the token and only after its own read found the direction
+// empty, so every packet that arrives later wakes it. A goroutine whose
+// direction has gone empty may become the process's one spinner (only
+// with GOMAXPROCS > 1, so a P stays free for the runtime poller and
+// everything else): until spin has passed since the last batch (forever
+// with Config.BusyPoll) it reads the directions of its forwarder whose
+// owner sleeps, yielding the CPU between empty rounds. A reply that comes
+// back within that time is handled by a goroutine that is already running
+// instead of one that must be woken (on a VM, often on a halted vCPU).
 
 // idleSpin is how long the spinner keeps polling after the last batch by
-// default (Config.IdleSpin). A ping's reply (the peer's turnaround) and a TCP ACK usually
-// come back within it; traffic spaced wider pays the wake-ups, and an idle
-// node spins not at all.
+// default (Config.IdleSpin). A ping's reply (the peer's turnaround) and a
+// TCP ACK usually come back within it; traffic spaced wider pays the
+// wake-ups, and an idle node spins not at all.
 const idleSpin = 200 * time.Microsecond
 
 // dir is one direction of a worker as the wait loop sees it.
@@ -195,12 +194,12 @@ func (f *Forwarder) active() {
 // spinning reports whether one of f's goroutines is the spinner.
 func (f *Forwarder) spinning() bool { return spinner.Load() == f }
 
-// spinPoll makes the caller the spinner, unless another goroutine is, no
-// batch was handled within spin, or GOMAXPROCS is 1: it then reads every direction whose
-// token is free and whose owner sleeps (or is the caller: own), without
-// waiting, until spin has passed since the last
-// batch (or, with BusyPoll, until the forwarder stops). It returns a
-// direction's fatal error.
+// spinPoll makes the caller, the owner of own, the spinner, unless
+// another goroutine is, no batch was handled within spin, or GOMAXPROCS is
+// 1. It then reads, without waiting, every direction of f whose token is
+// free and whose owner sleeps (own included), until spin has passed since
+// the last batch (with BusyPoll: until f stops). It returns a direction's
+// fatal error.
 func (f *Forwarder) spinPoll(own *dir) error {
 	sp := &f.sp
 	if sp.spin == 0 || (sp.spin > 0 && f.idleFor() >= sp.spin) || f.procs < 2 || !spinner.CompareAndSwap(nil, f) {
