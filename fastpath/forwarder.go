@@ -79,7 +79,6 @@ func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
 	case cfg.IdleSpin > 0:
 		f.sp.spin = cfg.IdleSpin
 	}
-
 	if f.log == nil {
 		f.log = slog.Default()
 	}

@@ -42,6 +42,6 @@ func TestBusyPoll(t *testing.T) {
 		if err := p.Stop(10 * time.Second); err != nil {
 			t.Errorf("SIGTERM while busy polling: %v", err)
 		}
-		t.Logf("stopped in %v:\n%s", time.Since(start).Round(time.Millisecond), p.Output())
+		t.Logf("stopped in %v:\n%s", time.Since(start).Round(time.Millisecond), p.LogTail(2))
 	}
 }
