@@ -64,6 +64,11 @@ type Config struct {
 	Workers int
 	// MTU is the overlay MTU given to the device.
 	MTU config.TunMTU
+	// BusyPoll makes the userspace dataplane poll its TUN queues and
+	// sockets without sleeping (fastpath.Config.BusyPoll): lower latency
+	// for up to one CPU while idle. The kernel and host-gw dataplanes
+	// ignore it.
+	BusyPoll bool
 	// Host makes every change to the host's network state.
 	Host hostnet.Host
 	// Logger receives rare events (never per packet); nil means slog.Default().

@@ -90,6 +90,7 @@ func OpenUserspace(cfg Config) (Dataplane, error) {
 		ListenAddr6: cfg.ListenAddr6,
 		VtepMAC:     cfg.VtepMAC,
 		UnderlayMTU: int(cfg.Underlay.MTU),
+		BusyPoll:    cfg.BusyPoll,
 		Logger:      log,
 	}
 	if cfg.Subnet.IsValid() {
@@ -110,6 +111,9 @@ func OpenUserspace(cfg Config) (Dataplane, error) {
 			return fail(fmt.Errorf("udp port %d is already in use: %w", cfg.ListenAddr.Port(), err))
 		}
 		return fail(err)
+	}
+	if cfg.BusyPoll {
+		log.Info("busy polling: one thread polls the TUN queues and sockets instead of sleeping (--busy-poll)")
 	}
 	return u, nil
 }

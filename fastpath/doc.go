@@ -16,6 +16,7 @@
 //	encapsulation.go the wire format, chosen once in New: vxlanEncap or
 //	                 legacyUDP (overhead, encap into headroom, decap/check)
 //	worker.go        a worker, its per-direction state and buffers
+//	poll.go          the wait loop: per-direction tokens, the spinner
 //	outbound.go      TUN read → route → encap → group by peer → GSO → sendmmsg
 //	inbound.go       recvmmsg → peer check → decap → TUN write
 //	filter.go        inner source the peer's, destination ours (inbound)
@@ -102,6 +103,35 @@
 // address only, never the port. Config.SharedSourcePort sends from the
 // listen port (8472, 4789 or 8285) instead, as before.
 //
+// # Waiting
+//
+// Each direction of a worker (TUN queue → outbound, socket → inbound) has
+// an owner goroutine (the "one goroutine per worker" above) and a token
+// (dir.mu in poll.go). Whoever holds the token reads the direction without
+// waiting (tun.Queue.TryRead, udp.Conn.TryReadBatch) and handles the
+// batch; the owner sleeps in the runtime poller (WaitRead) only without
+// the token and only after its own read found the direction empty, so a
+// packet that arrives later always wakes it. A goroutine whose direction
+// went empty may become the process's one spinner (only with GOMAXPROCS >
+// 1): it reads, in turn, its own direction and every direction of its
+// forwarder whose owner sleeps (a busy owner keeps its work, so under load
+// the directions stay spread over their goroutines and CPUs), yielding the
+// CPU (runtime.Gosched, sched_yield) after each empty round, until Config.IdleSpin (200 µs) has passed since the last batch —
+// or, with Config.BusyPoll, until Run ends. The owner sets dir.kick
+// before trying for the token, and a spinner that held it reads again
+// after letting go, so a wake-up the owner took while the spinner held the
+// token is not lost; and WaitRead first asks the kernel (ppoll, no wait)
+// whether something is queued, since the runtime poller forgets readiness
+// it saw before the wait began. With a spinner running, a reply (a ping's, a TCP
+// ACK) that comes back shortly after a packet went out, and the packet the
+// kernel queues in the TUN while the inbound side writes (the local echo
+// reply), is read by a goroutine that is already running instead of one
+// that must be woken — on a VM often a halted vCPU. The owners' wake-ups
+// for packets the spinner took still happen (the runtime poller sees every
+// readiness), but after the packet is on its way. A TUN device without
+// TryRead (the fakes) is read by its owner with a blocking Read, as
+// before, and is not polled.
+//
 // # Routing snapshots
 //
 // SetPeers builds an immutable routing.Table (routing.Update: incremental
@@ -129,7 +159,9 @@
 // the inbound goroutines and returns. It does not close the TUN devices: an
 // outbound goroutine blocked in Read leaves when its device is closed, or at
 // once if the device has a SetReadDeadline method (tun.Queue has; Run clears
-// the deadline again before it returns). Close releases the
+// the deadline again before it returns). The spinner checks for the end
+// after every round, so shutdown is as prompt while spinning as while
+// blocked. Close releases the
 // sockets and is idempotent.
 //
 // fastpath does not import registry: peers arrive as config.Peer values.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +52,9 @@ type Forwarder struct {
 	tableMu              sync.Mutex // serialises SetPeers (builders read the previous table)
 	workers              []*worker
 
+	sp    spinState // the wait loop's spinner (poll.go)
+	procs int       // GOMAXPROCS at New
+
 	ran       atomic.Bool
 	stopping  atomic.Bool
 	closeOnce sync.Once
@@ -67,6 +71,15 @@ func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
 	}
 	f := &Forwarder{cfg: cfg, log: cfg.Logger, mtu: cfg.UnderlayMTU, vtepIP: cfg.VtepIP.Unmap(),
 		own: newOwnNets(cfg.Subnets), icmp: newICMPLimiter(cfg.ICMP, nil)}
+	f.sp.epoch, f.sp.spin, f.procs = time.Now(), idleSpin, runtime.GOMAXPROCS(0)
+	switch {
+	case cfg.BusyPoll:
+		f.sp.spin = -1
+	case cfg.IdleSpin < 0:
+		f.sp.spin = 0
+	case cfg.IdleSpin > 0:
+		f.sp.spin = cfg.IdleSpin
+	}
 	if f.log == nil {
 		f.log = slog.Default()
 	}

@@ -17,6 +17,9 @@ import (
 //     tun.Device.Write in vectors of up to maxTunWrite.
 
 func (w *worker) inboundLoop() error {
+	if w.inDir.try != nil {
+		return w.ownLoop(&w.inDir)
+	}
 	in := &w.ib
 	fails := 0
 	for {

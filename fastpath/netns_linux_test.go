@@ -66,7 +66,8 @@ func prepNS(t *testing.T, ns *nettest.NS, n int) {
 
 // startVXTUN opens a TUN with two queues in ns, configures it and runs a
 // forwarder there until the test ends.
-func startVXTUN(t *testing.T, ns *nettest.NS, n int, under netip.Addr, backend config.Backend, port uint16, underMTU int, peers []config.Peer) *vnode {
+// tweak, if given, changes the forwarder's Config before New.
+func startVXTUN(t *testing.T, ns *nettest.NS, n int, under netip.Addr, backend config.Backend, port uint16, underMTU int, peers []config.Peer, tweak ...func(*Config)) *vnode {
 	t.Helper()
 	prepNS(t, ns, n)
 	v := &vnode{ns: ns, n: n, under: under, mac: nettest.NodeMAC(n), done: make(chan error, 1)}
@@ -89,10 +90,14 @@ func startVXTUN(t *testing.T, ns *nettest.NS, n int, under netip.Addr, backend c
 			m.Close()
 			return err
 		}
-		v.f, err = New(Config{
+		cfg := Config{
 			Backend: backend, VNI: 1, ListenAddr: netip.AddrPortFrom(under, port),
 			VtepMAC: v.mac, VtepIP: nettest.VtepAddr(n), UnderlayMTU: underMTU, Subnets: []netip.Prefix{nettest.NodeSubnet(n)},
-		}, m.Devices())
+		}
+		for _, fn := range tweak {
+			fn(&cfg)
+		}
+		v.f, err = New(cfg, m.Devices())
 		if err != nil {
 			m.Close()
 		}
@@ -413,29 +418,7 @@ func TestTooBigDF(t *testing.T) {
 func TestRunReturnsWithTunOpen(t *testing.T) {
 	nettest.RequirePrivileged(t)
 	ns := nettest.NewNS(t, "fprun")
-	prepNS(t, ns, 1)
-	var m *tun.Multi
-	var f *Forwarder
-	if err := ns.Do(func() error {
-		var err error
-		if m, err = tun.Open("vxtun0", 2, tun.Options{}); err != nil {
-			return err
-		}
-		if err = hostnet.New().ConfigureLink(hostnet.Link{Name: "vxtun0", MTU: 1450, TxQueueLen: tun.TxQueueLen,
-			Addrs:  []netip.Prefix{netip.PrefixFrom(nettest.VtepAddr(1), 32)},
-			Routes: []netip.Prefix{netip.MustParsePrefix("198.19.0.0/16")}}); err != nil {
-			return err
-		}
-		f, err = New(Config{Backend: config.BackendVXLAN, VNI: 1, ListenAddr: netip.MustParseAddrPort("127.0.0.1:0"),
-			VtepMAC: nettest.NodeMAC(1), VtepIP: nettest.VtepAddr(1), Subnets: []netip.Prefix{nettest.NodeSubnet(1)},
-			UnderlayMTU: 1500, Logger: quietLog}, m.Devices())
-		return err
-	}); err != nil {
-		if m != nil {
-			m.Close()
-		}
-		t.Fatal(err)
-	}
+	m, f := openTunForwarder(t, ns, Config{})
 	defer m.Close()
 	ignore := goleak.IgnoreCurrent()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -472,6 +455,39 @@ func TestRunReturnsWithTunOpen(t *testing.T) {
 	}
 	m.Close()
 	<-errc
+}
+
+// openTunForwarder opens a two-queue TUN in ns (configured as node 1's)
+// and a forwarder on it, with an underlay socket on loopback; cfg gives
+// the settings beyond those (BusyPoll, IdleSpin). The caller closes the
+// TUN.
+func openTunForwarder(t *testing.T, ns *nettest.NS, cfg Config) (*tun.Multi, *Forwarder) {
+	t.Helper()
+	prepNS(t, ns, 1)
+	var m *tun.Multi
+	var f *Forwarder
+	if err := ns.Do(func() error {
+		var err error
+		if m, err = tun.Open("vxtun0", 2, tun.Options{}); err != nil {
+			return err
+		}
+		if err = hostnet.New().ConfigureLink(hostnet.Link{Name: "vxtun0", MTU: 1450, TxQueueLen: tun.TxQueueLen,
+			Addrs:  []netip.Prefix{netip.PrefixFrom(nettest.VtepAddr(1), 32)},
+			Routes: []netip.Prefix{netip.MustParsePrefix("198.19.0.0/16")}}); err != nil {
+			return err
+		}
+		cfg.Backend, cfg.VNI, cfg.ListenAddr = config.BackendVXLAN, 1, netip.MustParseAddrPort("127.0.0.1:0")
+		cfg.VtepMAC, cfg.VtepIP, cfg.Subnets = nettest.NodeMAC(1), nettest.VtepAddr(1), []netip.Prefix{nettest.NodeSubnet(1)}
+		cfg.UnderlayMTU, cfg.Logger = 1500, quietLog
+		f, err = New(cfg, m.Devices())
+		return err
+	}); err != nil {
+		if m != nil {
+			m.Close()
+		}
+		t.Fatal(err)
+	}
+	return m, f
 }
 
 // TestPathMTUShrunk: the underlay link and Config.UnderlayMTU say 1500, but

@@ -22,6 +22,9 @@ import (
 //     UDP GSO messages (udp.AppendGSO) and send them with one sendmmsg.
 
 func (w *worker) outboundLoop() error {
+	if w.outDir.try != nil {
+		return w.ownLoop(&w.outDir)
+	}
 	o := &w.ob
 	fails := 0
 	for {

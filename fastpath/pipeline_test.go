@@ -51,15 +51,26 @@ func newPipe(t testing.TB, backend config.Backend, mtu int, da, db tun.Device) *
 // newPipeOn is newPipe with the underlay on loopback address lo.
 func newPipeOn(t testing.TB, lo netip.Addr, backend config.Backend, mtu int, da, db tun.Device) *pipe {
 	t.Helper()
+	return newPipeWith(t, lo, backend, mtu, da, db, nil)
+}
+
+// newPipeWith is newPipeOn with both forwarders' Config changed by tweak
+// (if not nil).
+func newPipeWith(t testing.TB, lo netip.Addr, backend config.Backend, mtu int, da, db tun.Device, tweak func(*Config)) *pipe {
+	t.Helper()
 	pa, pb := freeUDPPort(t, lo), freeUDPPort(t, lo)
 	mk := func(port uint16, mac net.HardwareAddr, vtep string, d tun.Device) *Forwarder {
 		v := netip.MustParseAddr(vtep)
-		f, err := New(Config{
+		cfg := Config{
 			Backend: backend, VNI: 1, ListenAddr: netip.AddrPortFrom(lo, port),
 			VtepMAC: mac, VtepIP: v, UnderlayMTU: mtu, Logger: quietLog,
 			Subnets: []netip.Prefix{netip.PrefixFrom(v, 24),
 				netip.MustParsePrefix(fmt.Sprintf("2001:2:0:%d::/64", v.As4()[2]))},
-		}, []tun.Device{d})
+		}
+		if tweak != nil {
+			tweak(&cfg)
+		}
+		f, err := New(cfg, []tun.Device{d})
 		if err != nil {
 			t.Fatalf("New: %v", err)
 		}
@@ -303,12 +314,22 @@ func (c *countSink) write(bufs [][]byte, off int) {
 
 // TestPipelineZeroAllocs asserts that forwarding a batch end to end (TUN read,
 // route, encap, GSO send, GRO receive, decap, TUN write) allocates nothing.
+// With BusyPoll the inbound side is read by the spinner, which must not
+// allocate either.
 func TestPipelineZeroAllocs(t *testing.T) {
-	for _, backend := range []config.Backend{config.BackendVXLAN, config.BackendUDP} {
-		t.Run(string(backend), func(t *testing.T) {
+	for _, tc := range []struct {
+		backend  config.Backend
+		busyPoll bool
+	}{{config.BackendVXLAN, false}, {config.BackendUDP, false}, {config.BackendVXLAN, true}} {
+		name := string(tc.backend)
+		if tc.busyPoll {
+			name += "/busy-poll"
+		}
+		t.Run(name, func(t *testing.T) {
 			sink := newCountSink()
 			da := newFakeDev("fake1", func([][]byte, int) {})
-			p := newPipe(t, backend, 1500, da, newFakeDev("fake2", sink.write))
+			p := newPipeWith(t, netip.MustParseAddr("127.0.0.1"), tc.backend, 1500, da, newFakeDev("fake2", sink.write),
+				func(c *Config) { c.BusyPoll = tc.busyPoll })
 			defer p.stop(t)
 			var batch [][]byte
 			for i := range 64 {

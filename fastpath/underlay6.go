@@ -39,6 +39,7 @@ func (f *Forwarder) openUnderlay6(laddr6 netip.AddrPort) error {
 		}
 		s := &worker{f: f, id: w.id, dev: w.dev, conn: conn, tx: tx, tunMu: w.tunMu}
 		s.ib.init()
+		s.inDir.try, s.inDir.wait = s.inTry, conn.WaitRead
 		w.v6 = s
 		n := cap(w.ob.msgs)
 		w.ob.msgs6, w.ob.msgRoute6 = make([]udp.Message, 0, n), make([]*routing.Route, 0, n)

@@ -37,6 +37,12 @@ type worker struct {
 
 	ob outState
 	ib inState
+
+	// The wait loop's view (poll.go): tokens and read-without-waiting
+	// functions per direction; outDir.try is nil (and ptun) when the TUN
+	// cannot be read without waiting.
+	inDir, outDir dir
+	ptun          pollTUN
 }
 
 // outState is the outbound goroutine's: TUN read → route → encap → send.
@@ -55,6 +61,7 @@ type outState struct {
 	nfrag    int
 	c        batchCounts
 	lastLog  time.Time
+	fails    int // consecutive non-fatal read errors
 
 	lastSlot  int
 	lastRoute *routing.Route
@@ -78,6 +85,7 @@ type inState struct {
 	arpMsgs []udp.Message
 	c       batchCounts
 	lastLog time.Time
+	fails   int // consecutive non-fatal read errors
 }
 
 // maxSlots bounds the distinct peers grouped per outbound batch; packets to
@@ -119,6 +127,9 @@ func newWorker(f *Forwarder, id int, dev tun.Device, conn, tx *udp.Conn) *worker
 	}
 	o.icmpOut = make([][]byte, 0, maxICMPPerBatch)
 	w.ib.init()
+	if conn != nil { // unit tests build workers without sockets
+		w.initDirs()
+	}
 	return w
 }
 

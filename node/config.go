@@ -53,6 +53,11 @@ type Config struct {
 	// sockets' time.
 	SkipPeerFilter bool
 
+	// BusyPoll trades idle CPU for latency in the userspace dataplane:
+	// one goroutine keeps polling the TUN queues and sockets instead of
+	// sleeping (dataplane.Config.BusyPoll). Other dataplanes ignore it.
+	BusyPoll bool
+
 	// DebugAddr serves /metrics and /healthz on host:port (empty: off).
 	// The caller decides whether a non-loopback address is allowed; the
 	// node warns when it is not loopback.

@@ -282,6 +282,7 @@ func (n *Node) dataplaneConfig(s *settings) dataplane.Config {
 		DeviceName:  s.node.TunName,
 		Workers:     s.node.Workers,
 		MTU:         s.mtu,
+		BusyPoll:    n.cfg.BusyPoll,
 		Logger:      n.log,
 	}
 }

@@ -39,7 +39,11 @@
 // Read waits), Read keeps reading frames without waiting until bufs are full
 // or none is queued, so packets that queued up while the caller was busy
 // come back as one batch. Each bufs[i] must hold offset + MTU bytes.
-// Malformed frames are counted (Queue.Stats) and skipped.
+// Malformed frames are counted (Queue.Stats) and skipped. TryRead is Read
+// without waiting for the first frame (0 when nothing is queued), and
+// WaitRead waits for readability without reading (poll_linux.go), so a
+// caller can poll the queue from one goroutine while another sleeps on
+// it: neither takes the runtime poller's read lock while reading.
 //
 // Write: consecutive TCP segments of one flow (same addresses, ports, ack,
 // options, TTL/TOS, consecutive IPv4 ids, contiguous sequence numbers, flags
@@ -72,6 +76,8 @@
 // Write allocate nothing.
 //
 // Concurrency: one queue (one Device value) is used by at most one reader
-// and one writer goroutine at a time; distinct queues are independent.
+// and one writer goroutine at a time (Read and TryRead are the reader's;
+// one goroutine may sleep in WaitRead while the reader reads); distinct
+// queues are independent.
 // Queue.Stats may be called from any goroutine.
 package tun

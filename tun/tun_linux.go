@@ -140,8 +140,12 @@ type Queue struct {
 	rdN       int
 	rdErr     error
 	readFn    func(uintptr) bool
-	tryReadFn func(uintptr) bool
-	wrErr     error // result of writeFn
+	tryReadFn func(uintptr)
+	waitFn    func(uintptr) bool // WaitRead's: false once, then true
+	waited    bool
+	pfd       unix.PollFd   // WaitRead's readiness check
+	ts0       unix.Timespec // zero: ppoll without waiting
+	wrErr     error         // result of writeFn
 	writeFn   func(uintptr) bool
 
 	// write side
@@ -291,6 +295,7 @@ func newQueue(m *Multi, fd int, vnet bool) (*Queue, error) {
 	}
 	q.readFn = q.doRead
 	q.tryReadFn = q.doTryRead
+	q.waitFn = q.doWait
 	q.writeFn = q.doWritev
 	return q, nil
 }
@@ -432,22 +437,41 @@ func rawRead(fd uintptr, b []byte) (int, error) {
 }
 
 // doTryRead is doRead without waiting: EAGAIN is a result (rdErr).
-func (q *Queue) doTryRead(fd uintptr) bool {
+func (q *Queue) doTryRead(fd uintptr) {
 	q.rdN, q.rdErr = rawRead(fd, q.rdBuf)
-	return true
 }
 
 // tryRead reads one frame into b if one is queued, without blocking; ok is
 // false when none is (or on any error, which the next blocking read
-// reports).
+// reports). It runs under RawConn.Control, not Read, so it does not take
+// the poller's read lock, which a goroutine in WaitRead holds.
 func (q *Queue) tryRead(b []byte) (n int, ok bool) {
+	n, err := q.readNow(b)
+	return n, err == nil
+}
+
+// readNow reads one frame into b without waiting; unix.EAGAIN when none
+// is queued.
+func (q *Queue) readNow(b []byte) (int, error) {
 	q.rdBuf = b
-	err := q.rc.Read(q.tryReadFn)
+	err := q.rc.Control(q.tryReadFn)
 	q.rdBuf = nil
-	if err != nil || q.rdErr != nil {
-		return 0, false
+	if err != nil {
+		return 0, q.closedErr(err)
 	}
-	return q.rdN, true
+	if q.rdErr == unix.EBADFD {
+		return 0, ErrDeviceRemoved
+	}
+	return q.rdN, q.rdErr
+}
+
+// first reads the first frame of a batch: waiting for it (read), or not
+// (readNow: unix.EAGAIN when none is queued).
+func (q *Queue) first(b []byte, wait bool) (int, error) {
+	if wait {
+		return q.read(b)
+	}
+	return q.readNow(b)
 }
 
 // read reads one frame into b.
@@ -468,11 +492,20 @@ func (q *Queue) read(b []byte) (int, error) {
 // MTU bytes. See Device. Frames that cannot be parsed are counted in
 // Stats.BadFrames and skipped.
 func (q *Queue) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	return q.readBatch(bufs, sizes, offset, true)
+}
+
+// readBatch is Read; without wait, a queue with nothing to read returns
+// 0, nil instead of waiting for the first frame.
+func (q *Queue) readBatch(bufs [][]byte, sizes []int, offset int, wait bool) (int, error) {
 	if len(bufs) == 0 || len(sizes) < len(bufs) {
 		return 0, fmt.Errorf("read tun %s: %d bufs, %d sizes: %w", q.m.name, len(bufs), len(sizes), io.ErrShortBuffer)
 	}
 	if !q.vnet {
-		n, err := q.read(bufs[0][offset:])
+		n, err := q.first(bufs[0][offset:], wait)
+		if err == unix.EAGAIN {
+			return 0, nil
+		}
 		if err != nil {
 			return 0, fmt.Errorf("read tun %s: %w", q.m.name, err)
 		}
@@ -502,7 +535,10 @@ func (q *Queue) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		var fn int
 		if n == 0 {
 			var err error
-			if fn, err = q.read(q.rbuf); err != nil {
+			if fn, err = q.first(q.rbuf, wait); err != nil {
+				if err == unix.EAGAIN {
+					return 0, nil
+				}
 				return 0, fmt.Errorf("read tun %s: %w", q.m.name, err)
 			}
 		} else {

@@ -78,6 +78,37 @@ func TestParseRunFlags(t *testing.T) {
 			},
 		},
 		{
+			name: "busy poll off by default",
+			args: static,
+			check: func(o *runOptions) string {
+				if o.BusyPoll || o.nodeConfig().BusyPoll {
+					return "got busy poll on without --busy-poll, want off"
+				}
+				return ""
+			},
+		},
+		{
+			name: "busy poll from the flag",
+			args: append(static, "--busy-poll"),
+			check: func(o *runOptions) string {
+				if !o.nodeConfig().BusyPoll {
+					return "got node config BusyPoll false with --busy-poll, want true"
+				}
+				return ""
+			},
+		},
+		{
+			name: "busy poll from the environment",
+			args: static,
+			env:  []string{"VXTUN_BUSY_POLL", "true"},
+			check: func(o *runOptions) string {
+				if !o.nodeConfig().BusyPoll {
+					return "got node config BusyPoll false with VXTUN_BUSY_POLL=true, want true"
+				}
+				return ""
+			},
+		},
+		{
 			name: "ip masquerade off by default",
 			args: static,
 			check: func(o *runOptions) string {

@@ -100,6 +100,7 @@ func (o *runOptions) nodeConfig() node.Config {
 
 		SkipForwardRules: !o.ForwardRules,
 		SkipPeerFilter:   !o.PeerFilter,
+		BusyPoll:         o.BusyPoll,
 		IPMasq:           o.IPMasq,
 	}
 	if o.PublicIPv6 != "" {

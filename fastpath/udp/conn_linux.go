@@ -64,6 +64,11 @@ type Conn struct {
 	rgot        int
 	rerr        error
 	readFn      func(fd uintptr) bool
+	tryReadFn   func(fd uintptr)      // readFn without waiting (TryReadBatch)
+	waitFn      func(fd uintptr) bool // WaitRead's: false once, then true
+	waited      bool
+	pfd         unix.PollFd   // WaitRead's readiness check
+	ts0         unix.Timespec // zero: ppoll without waiting
 
 	// probe is a socket of the same family and network namespace, used
 	// only to ask the kernel for a destination's path MTU (PathMTU).
@@ -222,6 +227,8 @@ func Listen(laddr netip.AddrPort, opts *Options) (*Conn, error) {
 	c.rctl = make([]byte, c.batch*recvCtlSize)
 	c.writeFn = c.doWrite
 	c.readFn = c.doRead
+	c.tryReadFn = c.doTryRead
+	c.waitFn = c.doWait
 	family := unix.AF_INET
 	if v6 {
 		family = unix.AF_INET6
@@ -541,6 +548,10 @@ func (c *Conn) setHdr(k, owner int, a *Addr, iov []unix.Iovec, seg int) {
 // filled. Each msgs[i].Buf must be non-empty; with GRO on, give MaxRead
 // bytes, or coalesced data beyond Buf is lost (Trunc set).
 func (c *Conn) ReadBatch(msgs []Message) (int, error) {
+	return c.readBatch(msgs, true)
+}
+
+func (c *Conn) readBatch(msgs []Message, wait bool) (int, error) {
 	n := min(len(msgs), len(c.rhdrs))
 	if n == 0 {
 		return 0, nil
@@ -563,7 +574,13 @@ func (c *Conn) ReadBatch(msgs []Message) (int, error) {
 	}
 	c.rn, c.rgot, c.rerr = n, 0, nil
 	ovfl := c.lastOvfl
-	if err := c.rc.Read(c.readFn); err != nil {
+	var err error
+	if wait {
+		err = c.rc.Read(c.readFn)
+	} else {
+		err = c.rc.Control(c.tryReadFn)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("recvmmsg: %w", err)
 	}
 	if c.rerr != nil {

@@ -38,3 +38,9 @@ func (c *Conn) ReadBatch([]Message) (int, error) { return 0, ErrNotSupported }
 
 // RxQueueOverflows is 0.
 func (c *Conn) RxQueueOverflows() uint64 { return 0 }
+
+// TryReadBatch fails with ErrNotSupported.
+func (c *Conn) TryReadBatch([]Message) (int, error) { return 0, ErrNotSupported }
+
+// WaitRead fails with ErrNotSupported.
+func (c *Conn) WaitRead() error { return ErrNotSupported }

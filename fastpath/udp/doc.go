@@ -12,7 +12,11 @@
 // control and sockaddr space), allocated once in Listen; steady-state
 // ReadBatch and WriteBatch allocate nothing. One goroutine may call
 // ReadBatch while another calls WriteBatch; neither may be called
-// concurrently with itself. Payload buffers belong to the caller: WriteBatch
+// concurrently with itself. TryReadBatch is ReadBatch without waiting
+// (0 when nothing is queued) and counts as a ReadBatch; WaitRead only
+// waits for readability and may run while another goroutine calls
+// TryReadBatch (poll_linux.go; the fastpath's spinner polls a socket whose
+// owner sleeps in WaitRead). Payload buffers belong to the caller: WriteBatch
 // only reads them until it returns (the kernel copies), ReadBatch writes into
 // Message.Buf. An Addr is immutable and may be shared; Message.Addr points at
 // one (routing.Route keeps one per peer, resolved when the table is built),

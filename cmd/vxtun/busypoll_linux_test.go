@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vxtun/vxtun/internal/nettest"
+)
+
+// TestBusyPoll: two daemons with --busy-poll (node 1) and VXTUN_BUSY_POLL
+// (node 2) carry ping and a verified TCP transfer between their pods, say
+// that they poll, and stop promptly on SIGTERM although a thread spins.
+func TestBusyPoll(t *testing.T) {
+	h := nettest.NewTwoHosts(t)
+	n1 := newTestNode(t, h.A, 1, 2)
+	n2 := newTestNode(t, h.B, 2, 1)
+	p1 := startVxtun(t, h.A, n1.args("--busy-poll")...)
+	p2 := nettest.StartDaemon(t, &nettest.Daemon{Name: "vxtun", NS: h.B, Argv: append([]string{vxtunBin}, n2.args()...),
+		Env: []string{"VXTUN_BUSY_POLL=true"}})
+	waitPing(t, h.A, "198.19.1.1", "198.19.2.1", p1, p2)
+
+	r, err := nettest.Ping(context.Background(), h.A, netip.MustParseAddr("198.19.1.1"), netip.MustParseAddr("198.19.2.1"),
+		"-c", "200", "-i", "0.002", "-W", "2")
+	if err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+	if r.Received != r.Transmitted || r.Received != 200 {
+		t.Errorf("ping: got %d of %d replies, want 200 of 200", r.Received, r.Transmitted)
+	}
+	t.Logf("ping with busy polling: rtt min/avg/max %v/%v/%v", r.Min, r.Avg, r.Max)
+	if err := transfer(h.A, h.B, 5001, 16<<20, 0); err != nil {
+		t.Fatalf("TCP transfer: %v", err)
+	}
+	for _, p := range []*nettest.Daemon{p1, p2} {
+		if out := p.Output(); !strings.Contains(out, "busy polling") {
+			t.Errorf("daemon log has no \"busy polling\" line:\n%s", p.LogTail(20))
+		}
+		start := time.Now()
+		if err := p.Stop(10 * time.Second); err != nil {
+			t.Errorf("SIGTERM while busy polling: %v", err)
+		}
+		t.Logf("stopped in %v:\n%s", time.Since(start).Round(time.Millisecond), p.LogTail(2))
+	}
+}
