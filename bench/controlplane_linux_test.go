@@ -1,0 +1,76 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vxtun/vxtun/internal/nettest"
+)
+
+// TestRunControlPlane runs the control-plane benchmark small (500 peers)
+// with a vxtun binary built from this tree (or $VXBENCH_VXTUN): every
+// figure is measured, the daemon applied every reload, and the run leaves
+// no namespace behind. Timings are logged, not asserted.
+func TestRunControlPlane(t *testing.T) {
+	nettest.RequirePrivileged(t)
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		if os.Getenv("VXTUN_REQUIRE_PRIV") == "1" {
+			t.Fatalf("no /dev/net/tun: %v", err)
+		}
+		t.Skipf("no /dev/net/tun: %v", err)
+	}
+	bin := os.Getenv("VXBENCH_VXTUN")
+	if bin == "" {
+		bin = filepath.Join(t.TempDir(), "vxtun")
+		out, err := exec.Command("go", "build", "-o", bin, "../cmd/vxtun").CombinedOutput()
+		if err != nil {
+			t.Fatalf("build vxtun: %v\n%s", err, out)
+		}
+	}
+	bin, err := filepath.Abs(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := RunControlPlane(ctx, ControlPlaneConfig{Binary: bin, Peers: 500, Updates: 20, Reloads: 3, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	if res.Peers != 500 {
+		t.Errorf("Peers: got %d, want 500", res.Peers)
+	}
+	for _, d := range []struct {
+		name     string
+		p50, p99 time.Duration
+	}{{"full set", res.FullSet, res.FullSet}, {"full filter", res.FullSetFilter, res.FullSetFilter},
+		{"update", res.UpdateP50, res.UpdateP99}, {"filter", res.FilterP50, res.FilterP99}, {"reload", res.ReloadP50, res.ReloadP99}} {
+		if d.p50 <= 0 || d.p99 < d.p50 {
+			t.Errorf("%s: got p50 %v p99 %v, want 0 < p50 ≤ p99", d.name, d.p50, d.p99)
+		}
+	}
+	if res.UpdateAllocBytes <= 0 || res.UpdateAllocs <= 0 {
+		t.Errorf("update allocations: got %v B, %v allocs, want both > 0", res.UpdateAllocBytes, res.UpdateAllocs)
+	}
+	for _, m := range []struct {
+		name     string
+		rss, hwm int64
+	}{{"baseline", res.BaselineRSS, res.BaselineHWM}, {"500 peers", res.RSS, res.HWM}} {
+		if m.rss < 1<<20 || m.hwm < m.rss {
+			t.Errorf("%s: got VmRSS %d VmHWM %d, want ≥ 1 MiB and HWM ≥ RSS", m.name, m.rss, m.hwm)
+		}
+	}
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "vxcp-") {
+		t.Errorf("namespaces left: %s", out)
+	}
+}
