@@ -234,7 +234,7 @@ func TestUpdateChunks(t *testing.T) {
 		}
 		tb, cur = got, next
 	}
-	added, err := Update(tb, append(slices.Clone(cur), chunkPeers(n+1)[n]), nil)
+	added, err := Update(tb, append(slices.Clone(cur), chunkPeers(n + 1)[n]), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
