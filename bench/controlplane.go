@@ -79,10 +79,11 @@ type ControlPlaneResult struct {
 	// ~0.1 ms coarser). Zero without Binary.
 	ReloadP50, ReloadP99 time.Duration
 	// BaselineRSS and BaselineHWM are the daemon's VmRSS and VmHWM with one
-	// peer; RSS and HWM with Peers peers after its reloads. Zero without
+	// peer; StartHWM its VmHWM once it runs with Peers peers, RSS and HWM
+	// after its reloads (each a parse of the whole file). Zero without
 	// Binary.
 	BaselineRSS, BaselineHWM int64
-	RSS, HWM                 int64
+	StartHWM, RSS, HWM       int64
 }
 
 // ControlPlanePeers returns n VXLAN peers for the control-plane benchmark:

@@ -68,7 +68,7 @@ func TestRunControlPlane(t *testing.T) {
 	for _, m := range []struct {
 		name     string
 		rss, hwm int64
-	}{{"baseline", res.BaselineRSS, res.BaselineHWM}, {"500 peers", res.RSS, res.HWM}} {
+	}{{"baseline", res.BaselineRSS, res.BaselineHWM}, {"500 peers", res.RSS, res.HWM}, {"500 peers at start", res.StartHWM, res.StartHWM}} {
 		if m.rss < 1<<20 || m.hwm < m.rss {
 			t.Errorf("%s: got VmRSS %d VmHWM %d, want ≥ 1 MiB and HWM ≥ RSS", m.name, m.rss, m.hwm)
 		}
@@ -109,6 +109,7 @@ func BenchmarkControlPlane(b *testing.B) {
 	b.ReportMetric(res.UpdateAllocBytes, "update-B")
 	b.ReportMetric(res.UpdateAllocs, "update-allocs")
 	b.ReportMetric(mib(res.BaselineHWM), "baseline-hwm-MiB")
+	b.ReportMetric(mib(res.StartHWM), "start-hwm-MiB")
 	b.ReportMetric(mib(res.HWM), "hwm-MiB")
 	b.ReportMetric(mib(res.RSS), "rss-MiB")
 }
