@@ -84,6 +84,9 @@ type ControlPlaneResult struct {
 	// Binary.
 	BaselineRSS, BaselineHWM int64
 	StartHWM, RSS, HWM       int64
+	// BaselineAnon and Anon are the anonymous part of BaselineRSS and RSS
+	// (RssAnon: heap, stacks), the rest being mostly the binary's pages.
+	BaselineAnon, Anon int64
 }
 
 // ControlPlanePeers returns n VXLAN peers for the control-plane benchmark:

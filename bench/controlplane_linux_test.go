@@ -62,6 +62,9 @@ func TestRunControlPlane(t *testing.T) {
 			t.Errorf("%s: got p50 %v p99 %v, want 0 < p50 ≤ p99", d.name, d.p50, d.p99)
 		}
 	}
+	if res.BaselineAnon <= 0 || res.Anon <= 0 || res.Anon > res.RSS {
+		t.Errorf("anonymous RSS: got baseline %d, %d of %d; want > 0 and within RSS", res.BaselineAnon, res.Anon, res.RSS)
+	}
 	if res.UpdateAllocBytes <= 0 || res.UpdateAllocs <= 0 {
 		t.Errorf("update allocations: got %v B, %v allocs, want both > 0", res.UpdateAllocBytes, res.UpdateAllocs)
 	}
@@ -112,4 +115,6 @@ func BenchmarkControlPlane(b *testing.B) {
 	b.ReportMetric(mib(res.StartHWM), "start-hwm-MiB")
 	b.ReportMetric(mib(res.HWM), "hwm-MiB")
 	b.ReportMetric(mib(res.RSS), "rss-MiB")
+	b.ReportMetric(mib(res.BaselineAnon), "baseline-anon-MiB")
+	b.ReportMetric(mib(res.Anon), "anon-MiB")
 }
