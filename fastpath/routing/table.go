@@ -104,6 +104,13 @@ func (u *underlayIndex) get(a netip.Addr) (int32, bool) {
 	return i, ok
 }
 
+// sized makes every shard with room for its part of n addresses.
+func (u *underlayIndex) sized(n int) {
+	for s := range u {
+		u[s] = make(map[netip.Addr]int32, n/underlayShards+1)
+	}
+}
+
 // setFirst records i for a unless a has an entry (the first route wins).
 // The caller owns the shard (it is not shared).
 func (u *underlayIndex) setFirst(a netip.Addr, i int32) {
@@ -321,6 +328,7 @@ func (b *Builder) Build() (*Table, error) {
 	}
 	routes := b.peers
 	t := &Table{routes: chunked(routes), src: chunked(b.src), n: len(routes), layout: &layout{}}
+	t.byUnderlay.sized(len(routes))
 	b.assignIndexes(t, routes)
 	type ent struct {
 		pfx netip.Prefix
