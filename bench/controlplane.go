@@ -17,7 +17,7 @@ import (
 // measures what a node pays for a large peer set: applying a whole set,
 // applying a one-peer change, and the daemon's memory. Its peers are
 // flannel nodes of a cluster whose Network is ControlPlaneNetwork cut into
-// /29s (5 000 subnets fit), with public IPs in 198.18.1.0–198.18.20.255
+// /29s (5 000 subnets fit), with public IPs in 198.18.1.0–198.18.120.255
 // (RFC 2544), never sent to: no traffic is routed to them.
 
 // ControlPlaneNetwork and ControlPlaneSubnetLen are the net-conf.json of
