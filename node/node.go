@@ -292,8 +292,9 @@ func (n *Node) open(s *settings) (*running, error) {
 // applyUpdate folds u (not a rejected one) into the set in force, *peers,
 // and applies the result: to the dataplane (a refusal keeps the set in
 // force, counted and logged), to the peer filter, and to *peers, logging
-// who joined, left or changed. Its cost beyond the dataplane's and the filter's is what one
-// update of a 5 000-peer set pays in the node (BenchmarkApplyUpdate).
+// who joined, left or changed. Its cost beyond the dataplane's and the
+// filter's is what one update of a 5 000-peer set pays in the node
+// (BenchmarkApplyUpdate).
 func (n *Node) applyUpdate(dp dataplane.Dataplane, host hostnet.Host, port uint16, peers *[]config.Peer, u registry.Update) {
 	next := nextPeers(*peers, u)
 	if err := dp.SetPeers(next); err != nil {
