@@ -162,18 +162,7 @@ func TestHarnessSmoke(t *testing.T) {
 func TestVxtunModesUp(t *testing.T) {
 	nettest.RequirePrivileged(t)
 	nettest.RequireCommand(t, "ping", "iperf3", "bridge", "ss")
-	bin := os.Getenv("VXBENCH_VXTUN")
-	if bin == "" {
-		bin = filepath.Join(t.TempDir(), "vxtun")
-		out, err := exec.Command("go", "build", "-o", bin, "../cmd/vxtun").CombinedOutput()
-		if err != nil {
-			t.Fatalf("build vxtun: %v\n%s", err, out)
-		}
-	}
-	bin, err := filepath.Abs(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := vxtunForTest(t)
 	if err := CheckVxtunBinary(context.Background(), bin); err != nil {
 		t.Fatalf("vxtun binary %s: %v", bin, err)
 	}
