@@ -17,6 +17,9 @@ type Trial struct {
 	// Busy is the share of all CPUs the machine kept busy during the trial
 	// (0..1; 0 when unknown).
 	Busy float64
+	// ProcBusy is the CPU-seconds per second the mode's own processes (the
+	// overlay daemons) used during the trial (0 when there are none).
+	ProcBusy float64
 }
 
 // TrialFunc runs one trial at the offered rate.
