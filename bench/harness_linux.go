@@ -352,6 +352,10 @@ func (h *Harness) Run(ctx context.Context) (*Results, error) {
 	}
 	// The control plane last, with the testbeds quiet.
 	res.ControlPlane = h.controlPlane(ctx)
+	if cp := res.ControlPlane; cp != nil && cp.Failed {
+		h.logf("control plane: %s", cp.Unavailable)
+		failed = append(failed, "control plane")
+	}
 	res.Elapsed = time.Since(start).Seconds()
 	res.Summarize()
 	if len(failed) > 0 {

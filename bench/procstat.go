@@ -38,11 +38,11 @@ func procCPUDelta(a, b procSnap) float64 {
 // cpuFig is a CPU figure of one mode: its own processes' and the machine's.
 type cpuFig struct{ own, machine float64 }
 
-// cpuFigures computes a mode's idle figures from one window: machineBusy
+// idleFigures computes a mode's idle figures from one window: machineBusy
 // CPU-seconds of the whole machine, used the CPU-seconds of every process
 // the harness started, own those of the mode. The machine figure leaves
 // out every other process of the harness (never below 0).
-func cpuFigures(machineBusy float64, used map[int]float64, own []int, minutes float64) cpuFig {
+func idleFigures(machineBusy float64, used map[int]float64, own []int, minutes float64) cpuFig {
 	if !(minutes > 0) {
 		return cpuFig{}
 	}

@@ -188,6 +188,7 @@ type Results struct {
 // (RunControlPlane's figures; durations in ms, sizes in MiB).
 type ControlPlaneSection struct {
 	Unavailable string `json:"unavailable,omitempty"`
+	Failed      bool   `json:"failed,omitempty"` // it ran but broke (not just absent)
 	Peers       int    `json:"peers,omitempty"`
 	Updates     int    `json:"updates,omitempty"` // one-peer updates timed in process
 	Reloads     int    `json:"reloads,omitempty"` // daemon reloads timed

@@ -65,7 +65,7 @@ func TestWriteTableAndMarkdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, want := range []string{"TCP 1 stream", "45.0 (1.80×)", "7.50 (0.30×)", "210* (1.00×)", "vxtun-udp: unavailable: no binary", "generator (bench.RunGen, one sendmmsg thread per CPU) was the bottleneck"} {
+	for _, want := range []string{"TCP 1 stream", "45.0 (1.80×)", "7.50 (0.30×)", "210* (1.00×)", "vxtun-udp: unavailable: no binary", "generator (bench.RunGen, paced sendmmsg threads) was the bottleneck"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}

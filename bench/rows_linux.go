@@ -110,7 +110,7 @@ func (h *Harness) idle(ctx context.Context, runs []*modeRun) error {
 	}
 	for _, mr := range live {
 		own := ownPIDs(mr)
-		f := cpuFigures(m1.Sub(m0), used, own, minutes)
+		f := idleFigures(m1.Sub(m0), used, own, minutes)
 		if len(own) > 0 {
 			mr.res.Samples[MetricIdleCPU] = append(mr.res.Samples[MetricIdleCPU], f.own)
 		}
@@ -216,7 +216,7 @@ func (h *Harness) controlPlane(ctx context.Context) *ControlPlaneSection {
 		err = os.MkdirAll(c.Dir, 0o755)
 	}
 	if err != nil {
-		return &ControlPlaneSection{Unavailable: fmt.Sprintf("failed: out dir: %v", err)}
+		return &ControlPlaneSection{Unavailable: fmt.Sprintf("failed: out dir: %v", err), Failed: true}
 	}
 	h.logf("control plane: %d peers", c.Peers)
 	start := time.Now()
@@ -226,7 +226,7 @@ func (h *Harness) controlPlane(ctx context.Context) *ControlPlaneSection {
 		return &ControlPlaneSection{Unavailable: err.Error()}
 	}
 	if err != nil {
-		return &ControlPlaneSection{Unavailable: "failed: " + err.Error()}
+		return &ControlPlaneSection{Unavailable: "failed: " + err.Error(), Failed: true}
 	}
 	return NewControlPlaneSection(r, c.Updates, c.Reloads)
 }
