@@ -296,6 +296,7 @@ func (h *Harness) Run(ctx context.Context) (*Results, error) {
 				return res, ctx.Err()
 			}
 			mr.res.Unavailable = err.Error()
+			mr.res.NotInDaemon = errors.Is(err, ErrNotInDaemon)
 			if !errors.Is(err, ErrUnavailable) {
 				mr.res.Unavailable = "failed: " + err.Error()
 				mr.res.Failed = true

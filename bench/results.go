@@ -152,6 +152,9 @@ type ModeResult struct {
 	Mode        string               `json:"mode"`
 	Unavailable string               `json:"unavailable,omitempty"`
 	Failed      bool                 `json:"failed,omitempty"` // set up or ran but broke (not just absent)
+	// NotInDaemon: unavailable because the daemon measured lacks an
+	// optional feature (ErrNotInDaemon).
+	NotInDaemon bool `json:"not_in_daemon,omitempty"`
 	Samples     map[string][]float64 `json:"samples"`
 	// GeneratorBound marks metrics where, in some round, the UDP generator
 	// itself could not offer more: the figure is the generator's limit.

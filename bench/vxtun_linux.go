@@ -184,7 +184,7 @@ func (m *VxtunMode) Setup(ctx context.Context, tb *Testbed) error {
 	err := waitOverlay(ctx, tb, ready, m.Check)
 	if err != nil {
 		if f := m.refusedFlag(); f != "" {
-			return unavailable("daemon has no %s (it exited refusing the flag)", f)
+			return fmt.Errorf("%w (%w): daemon has no %s (it exited refusing the flag)", ErrUnavailable, ErrNotInDaemon, f)
 		}
 	}
 	return err
