@@ -149,12 +149,12 @@ type RunConfig struct {
 
 // ModeResult holds every sample of one mode and its summary.
 type ModeResult struct {
-	Mode        string               `json:"mode"`
-	Unavailable string               `json:"unavailable,omitempty"`
-	Failed      bool                 `json:"failed,omitempty"` // set up or ran but broke (not just absent)
+	Mode        string `json:"mode"`
+	Unavailable string `json:"unavailable,omitempty"`
+	Failed      bool   `json:"failed,omitempty"` // set up or ran but broke (not just absent)
 	// NotInDaemon: unavailable because the daemon measured lacks an
 	// optional feature (ErrNotInDaemon).
-	NotInDaemon bool `json:"not_in_daemon,omitempty"`
+	NotInDaemon bool                 `json:"not_in_daemon,omitempty"`
 	Samples     map[string][]float64 `json:"samples"`
 	// GeneratorBound marks metrics where, in some round, the UDP generator
 	// itself could not offer more: the figure is the generator's limit.
