@@ -55,7 +55,7 @@ type Config struct {
 // FullConfig is the default full run.
 func FullConfig() Config {
 	return Config{Rounds: 3, Duration: 5 * time.Second, UDPStep: time.Second, SearchSteps: 7, Resolution: 0.03,
-		PingCount: 1000, Modes: AllModes, SweepModes: SweepModes, SweepThreads: SweepThreads, SweepSteps: 4,
+		PingCount: 1000, Modes: AllModes, SweepModes: SweepModes, SweepThreads: SweepThreads, SweepSteps: 3,
 		Idle: 10 * time.Second, ControlPlane: ControlPlaneConfig{Peers: 5000, Updates: 200, Reloads: 20},
 		OutDir: "bench/out", Vxtun: "bin/vxtun"}
 }

@@ -41,7 +41,7 @@ func run() int {
 		modes    = flag.String("modes", strings.Join(bench.AllModes, ","), "comma-separated modes, in alternation order")
 		sweep    = flag.String("sweep-modes", strings.Join(bench.SweepModes, ","), "comma-separated modes that also run the scaling rows (UDP by generator threads); \"\" = none")
 		threads  = flag.String("sweep-threads", joinInts(bench.SweepThreads), "comma-separated generator thread counts of the scaling rows")
-		sweepN   = flag.Int("sweep-steps", -1, "UDP search steps of the scaling rows after the overload probe (-1: 4, quick 1)")
+		sweepN   = flag.Int("sweep-steps", -1, "UDP search steps of the scaling rows after the overload probe (-1: 3, quick 1)")
 		idle     = flag.Duration("idle", -1, "no-traffic window per round for the idle CPU rows (whole seconds; -1: 10s, quick 2s; 0: none)")
 		cpPeers  = flag.Int("control-plane-peers", -1, "peers of the control-plane section (-1: 5000; 0: none)")
 		out      = flag.String("out", "bench/out", "output directory: results.json, ratios.svg, configs and daemon logs")
