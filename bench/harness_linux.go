@@ -303,6 +303,11 @@ func (h *Harness) Run(ctx context.Context) (*Results, error) {
 				failed = append(failed, name)
 			}
 			h.logf("%s: %s", name, mr.res.Unavailable)
+			// What it started must not run on beside the others (a
+			// busy-polling daemon would take their CPU).
+			if err := mode.Stop(); err != nil {
+				mr.res.Notes = append(mr.res.Notes, "stop: "+err.Error())
+			}
 			continue
 		}
 		if n, ok := mode.(interface{ Note() string }); ok {
