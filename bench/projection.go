@@ -47,9 +47,9 @@ func modeSpread(mode string) Spread {
 // cores and the flows hash evenly; neither is shown by a 2-core run. A
 // projection, not a measurement.
 type Projection struct {
-	Cores   int // cores of the projected node
-	Flows   int // inner flows between the node and one peer
-	Workers int // vxtun forwarding workers on that node (its default: one per CPU)
+	Cores   int `json:"cores"`   // cores of the projected node
+	Flows   int `json:"flows"`   // inner flows between the node and one peer
+	Workers int `json:"workers"` // vxtun forwarding workers on that node (its default: one per CPU)
 }
 
 // Proj16 is the projection the harness reports: a 16-core node, one peer

@@ -272,6 +272,10 @@ func TestRowsInOutputs(t *testing.T) {
 	if got := cp["full_apply_ms"]; got != 12.5 {
 		t.Errorf("JSON control_plane.full_apply_ms: got %v, want 12.5", got)
 	}
+	proj, _ := raw["config"].(map[string]any)["projection"].(map[string]any)
+	if got := proj["workers"]; got != 16.0 {
+		t.Errorf("JSON config.projection.workers: got %v, want 16", got)
+	}
 
 	c := r.Chart()
 	var labels []string
