@@ -17,7 +17,7 @@ import (
 // measures what a node pays for a large peer set: applying a whole set,
 // applying a one-peer change, and the daemon's memory. Its peers are
 // flannel nodes of a cluster whose Network is ControlPlaneNetwork cut into
-// /29s (5 000 subnets fit), with public IPs in 198.18.1.0–198.18.20.255
+// /29s (5 000 subnets fit), with public IPs in 198.18.1.0–198.18.120.255
 // (RFC 2544), never sent to: no traffic is routed to them.
 
 // ControlPlaneNetwork and ControlPlaneSubnetLen are the net-conf.json of
@@ -79,10 +79,14 @@ type ControlPlaneResult struct {
 	// ~0.1 ms coarser). Zero without Binary.
 	ReloadP50, ReloadP99 time.Duration
 	// BaselineRSS and BaselineHWM are the daemon's VmRSS and VmHWM with one
-	// peer; RSS and HWM with Peers peers after its reloads. Zero without
+	// peer; StartHWM its VmHWM once it runs with Peers peers, RSS and HWM
+	// after its reloads (each a parse of the whole file). Zero without
 	// Binary.
 	BaselineRSS, BaselineHWM int64
-	RSS, HWM                 int64
+	StartHWM, RSS, HWM       int64
+	// BaselineAnon and Anon are the anonymous part of BaselineRSS and RSS
+	// (RssAnon: heap, stacks), the rest being mostly the binary's pages.
+	BaselineAnon, Anon int64
 }
 
 // ControlPlanePeers returns n VXLAN peers for the control-plane benchmark:

@@ -87,11 +87,11 @@ func RunControlPlane(ctx context.Context, cfg ControlPlaneConfig) (ControlPlaneR
 		}
 		defer os.RemoveAll(dir)
 	}
-	if err := cpDaemon(ctx, node, cfg, filepath.Join(dir, "baseline"), peers[:1], 0, &res.BaselineRSS, &res.BaselineHWM, nil); err != nil {
+	if err := cpDaemon(ctx, node, cfg, filepath.Join(dir, "baseline"), peers[:1], 0, nil, &res.BaselineRSS, &res.BaselineHWM, &res.BaselineAnon, nil); err != nil {
 		return res, fmt.Errorf("control plane daemon, 1 peer: %w", err)
 	}
 	var reloads []time.Duration
-	if err := cpDaemon(ctx, node, cfg, filepath.Join(dir, "peers"), peers, cfg.Reloads, &res.RSS, &res.HWM, &reloads); err != nil {
+	if err := cpDaemon(ctx, node, cfg, filepath.Join(dir, "peers"), peers, cfg.Reloads, &res.StartHWM, &res.RSS, &res.HWM, &res.Anon, &reloads); err != nil {
 		return res, fmt.Errorf("control plane daemon, %d peers: %w", cfg.Peers, err)
 	}
 	res.ReloadP50, res.ReloadP99 = durationPercentile(reloads, 50), durationPercentile(reloads, 99)
@@ -207,11 +207,12 @@ func cpInProcess(ctx context.Context, ns *nettest.NS, peers []config.Peer, updat
 }
 
 // cpDaemon runs "vxtun run" in ns with peers as its static peers file
-// until its /metrics show them all, reloads it `reloads` times with one
-// peer moved (appending each reload's time to *took), and reads its VmRSS
-// and VmHWM before stopping it.
+// until its /metrics show them all, reads its VmHWM into *startHWM (if
+// not nil), reloads it `reloads` times with one peer moved (appending each
+// reload's time to *took), and reads its VmRSS, VmHWM and RssAnon before
+// stopping it.
 func cpDaemon(ctx context.Context, ns *nettest.NS, cfg ControlPlaneConfig, dir string, peers []config.Peer,
-	reloads int, rss, hwm *int64, took *[]time.Duration) error {
+	reloads int, startHWM, rss, hwm, anon *int64, took *[]time.Duration) error {
 	f := nettest.FilesIn(dir)
 	node := nettest.NodeConf{PublicIP: controlPlaneNodeIP.String(), Iface: "ul0", Subnet: ControlPlaneSubnet.String(),
 		TunName: cpTunName, VtepMAC: controlPlaneVtepMAC.String(), SubnetFile: f.SubnetEnv, Workers: 1, UnderlayMTU: 1500}
@@ -246,6 +247,15 @@ func cpDaemon(ctx context.Context, ns *nettest.NS, cfg ControlPlaneConfig, dir s
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	if startHWM != nil {
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.PID()))
+		if err != nil {
+			return fmt.Errorf("daemon status: %w", err)
+		}
+		if *startHWM, err = procStatusBytes(st, "VmHWM"); err != nil {
+			return err
+		}
+	}
 	next := append([]config.Peer(nil), peers...)
 	for i := range reloads {
 		m, err := cpMetrics(ns)
@@ -276,6 +286,9 @@ func cpDaemon(ctx context.Context, ns *nettest.NS, cfg ControlPlaneConfig, dir s
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+			// Each scrape costs the daemon work (its collector reads the
+			// filter's counters from the kernel): poll, don't hammer.
+			time.Sleep(2 * time.Millisecond)
 		}
 		*took = append(*took, time.Since(t0))
 		// Let the file poller see the file before the next change, so it
@@ -290,6 +303,9 @@ func cpDaemon(ctx context.Context, ns *nettest.NS, cfg ControlPlaneConfig, dir s
 		return err
 	}
 	if *hwm, err = procStatusBytes(st, "VmHWM"); err != nil {
+		return err
+	}
+	if *anon, err = procStatusBytes(st, "RssAnon"); err != nil {
 		return err
 	}
 	return nil

@@ -12,6 +12,24 @@ import (
 	"github.com/vxtun/vxtun/internal/nettest"
 )
 
+// vxtunForTest returns $VXBENCH_VXTUN, else a vxtun binary built from
+// this tree.
+func vxtunForTest(tb testing.TB) string {
+	bin := os.Getenv("VXBENCH_VXTUN")
+	if bin == "" {
+		bin = filepath.Join(tb.TempDir(), "vxtun")
+		out, err := exec.Command("go", "build", "-o", bin, "../cmd/vxtun").CombinedOutput()
+		if err != nil {
+			tb.Fatalf("build vxtun: %v\n%s", err, out)
+		}
+	}
+	bin, err := filepath.Abs(bin)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return bin
+}
+
 // TestRunControlPlane runs the control-plane benchmark small (500 peers)
 // with a vxtun binary built from this tree (or $VXBENCH_VXTUN): every
 // figure is measured, the daemon applied every reload, and the run leaves
@@ -24,18 +42,7 @@ func TestRunControlPlane(t *testing.T) {
 		}
 		t.Skipf("no /dev/net/tun: %v", err)
 	}
-	bin := os.Getenv("VXBENCH_VXTUN")
-	if bin == "" {
-		bin = filepath.Join(t.TempDir(), "vxtun")
-		out, err := exec.Command("go", "build", "-o", bin, "../cmd/vxtun").CombinedOutput()
-		if err != nil {
-			t.Fatalf("build vxtun: %v\n%s", err, out)
-		}
-	}
-	bin, err := filepath.Abs(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := vxtunForTest(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	res, err := RunControlPlane(ctx, ControlPlaneConfig{Binary: bin, Peers: 500, Updates: 20, Reloads: 3, Dir: t.TempDir()})
@@ -55,13 +62,16 @@ func TestRunControlPlane(t *testing.T) {
 			t.Errorf("%s: got p50 %v p99 %v, want 0 < p50 ≤ p99", d.name, d.p50, d.p99)
 		}
 	}
+	if res.BaselineAnon <= 0 || res.Anon <= 0 || res.Anon > res.RSS {
+		t.Errorf("anonymous RSS: got baseline %d, %d of %d; want > 0 and within RSS", res.BaselineAnon, res.Anon, res.RSS)
+	}
 	if res.UpdateAllocBytes <= 0 || res.UpdateAllocs <= 0 {
 		t.Errorf("update allocations: got %v B, %v allocs, want both > 0", res.UpdateAllocBytes, res.UpdateAllocs)
 	}
 	for _, m := range []struct {
 		name     string
 		rss, hwm int64
-	}{{"baseline", res.BaselineRSS, res.BaselineHWM}, {"500 peers", res.RSS, res.HWM}} {
+	}{{"baseline", res.BaselineRSS, res.BaselineHWM}, {"500 peers", res.RSS, res.HWM}, {"500 peers at start", res.StartHWM, res.StartHWM}} {
 		if m.rss < 1<<20 || m.hwm < m.rss {
 			t.Errorf("%s: got VmRSS %d VmHWM %d, want ≥ 1 MiB and HWM ≥ RSS", m.name, m.rss, m.hwm)
 		}
@@ -73,4 +83,38 @@ func TestRunControlPlane(t *testing.T) {
 	if strings.Contains(string(out), "vxcp-") {
 		t.Errorf("namespaces left: %s", out)
 	}
+}
+
+// BenchmarkControlPlane is RunControlPlane at 5 000 peers (the Kubernetes
+// node limit), once per iteration: p50/p99 of a one-peer update in the
+// dataplane and in the peer filter, the daemon's reload, the full set, the
+// allocations per update and the daemon's RSS with one peer and with 5 000.
+func BenchmarkControlPlane(b *testing.B) {
+	nettest.RequirePrivileged(b)
+	bin := vxtunForTest(b)
+	var res ControlPlaneResult
+	for b.Loop() {
+		var err error
+		if res, err = RunControlPlane(context.Background(), ControlPlaneConfig{Binary: bin, Peers: 5000}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+	mib := func(n int64) float64 { return float64(n) / (1 << 20) }
+	b.ReportMetric(us(res.UpdateP50), "update-p50-µs")
+	b.ReportMetric(us(res.UpdateP99), "update-p99-µs")
+	b.ReportMetric(us(res.FilterP50), "filter-p50-µs")
+	b.ReportMetric(us(res.FilterP99), "filter-p99-µs")
+	b.ReportMetric(us(res.ReloadP50), "reload-p50-µs")
+	b.ReportMetric(us(res.ReloadP99), "reload-p99-µs")
+	b.ReportMetric(us(res.FullSet), "full-set-µs")
+	b.ReportMetric(us(res.FullSetFilter), "full-filter-µs")
+	b.ReportMetric(res.UpdateAllocBytes, "update-B")
+	b.ReportMetric(res.UpdateAllocs, "update-allocs")
+	b.ReportMetric(mib(res.BaselineHWM), "baseline-hwm-MiB")
+	b.ReportMetric(mib(res.StartHWM), "start-hwm-MiB")
+	b.ReportMetric(mib(res.HWM), "hwm-MiB")
+	b.ReportMetric(mib(res.RSS), "rss-MiB")
+	b.ReportMetric(mib(res.BaselineAnon), "baseline-anon-MiB")
+	b.ReportMetric(mib(res.Anon), "anon-MiB")
 }

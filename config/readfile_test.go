@@ -3,9 +3,11 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -67,5 +69,25 @@ func TestReadFile(t *testing.T) {
 				t.Fatalf("got error %v, want one wrapping %v", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestReadFileBytes: a large file is read into one buffer of its size,
+// not through growing copies (a peers file is re-read on every reload).
+func TestReadFileBytes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "peers.json")
+	const size = 1 << 20
+	if err := os.WriteFile(path, bytes.Repeat([]byte{' '}, size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	data, err := ReadFile(path, MaxPeersFileSize)
+	runtime.ReadMemStats(&m1)
+	if err != nil || len(data) != size {
+		t.Fatalf("ReadFile: got %d bytes, %v; want %d", len(data), err, size)
+	}
+	if got := m1.TotalAlloc - m0.TotalAlloc; got > size+size/8 {
+		t.Errorf("got %d bytes allocated to read %d, want ≤ %d", got, size, size+size/8)
 	}
 }

@@ -37,7 +37,7 @@ func newTestWorker(t testing.TB, backend config.Backend) (*worker, *routing.Rout
 	w := newWorker(f, 0, newFakeDev("fake", func([][]byte, int) {}), nil, nil)
 	f.workers = append(f.workers, w)
 	w.in.follow(tbl) // what inbound does once per batch
-	return w, &tbl.Routes()[0]
+	return w, tbl.Route(0)
 }
 
 func vxlanFrame(flags0 byte, vni uint32, dst net.HardwareAddr, etherType uint16, inner []byte) []byte {

@@ -111,7 +111,9 @@
 // routing.Route.Index, which a peer keeps across SetPeers while it exists:
 // at the start of a batch a direction whose table changed lays its slots
 // out anew (kept for a peer that stays, fresh for a new one, let go for a
-// removed one); a drop is one atomic add, no lock, no map. Stats sums them,
+// removed one), or, after an incremental update (routing.Table.SameLayout),
+// keeps them as they are without a pass over the peers; a drop is one
+// atomic add, no lock, no map. Stats sums them,
 // leaving out peers no longer in the peer set. Drop reasons are the Drop*
 // constants.
 //

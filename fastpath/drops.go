@@ -126,10 +126,19 @@ type peerSlot struct {
 // are: a route keeps the slot of the same name at its Index (the routing
 // Builder keeps a peer's Index across tables), other routes get new zero
 // slots, and the slots of peers t no longer has are let go. It runs on c's
-// goroutine once per batch, and does work only when the table changed.
+// goroutine once per batch, and does work only when the table changed:
+// none beyond one small allocation when t has the layout of the table it
+// replaces (routing.Table.SameLayout: an incremental update), a pass over
+// the routes otherwise.
 func (c *dirCounters) follow(t *routing.Table) {
 	old := c.peers.Load()
 	if old != nil && old.table == t {
+		return
+	}
+	if old != nil && old.table.SameLayout(t) {
+		// Same names at the same Indexes (a one-peer change): the slots
+		// stay as they are, no pass over the peers.
+		c.peers.Store(&peerCounters{table: t, slots: old.slots})
 		return
 	}
 	pc := &peerCounters{table: t, slots: make([]*peerSlot, t.IndexLimit())}

@@ -28,8 +28,8 @@ func TestPeerDropsFollowPeerSet(t *testing.T) {
 		t.Helper()
 		tbl := f.table.Load()
 		w.in.follow(tbl)
-		for i := range tbl.Routes() {
-			if r := &tbl.Routes()[i]; r.Name == name {
+		for _, r := range tbl.Routes() {
+			if r.Name == name {
 				w.decap(append([]byte(nil), noIBit...), r, tbl)
 				return
 			}

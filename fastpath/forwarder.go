@@ -252,9 +252,9 @@ func (f *Forwarder) Close() error {
 // Stats returns a snapshot of the counters summed over all workers.
 func (f *Forwarder) Stats() Stats {
 	s := Stats{Drops: map[string]uint64{}, PeerDrops: map[string]map[string]uint64{}}
-	routes := f.table.Load().Routes()
-	live := make(map[string]bool, len(routes))
-	for _, r := range routes {
+	t := f.table.Load()
+	live := make(map[string]bool, t.Len())
+	for _, r := range t.Routes() {
 		live[r.Name] = true
 	}
 	for _, w := range f.workers {

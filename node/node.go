@@ -109,7 +109,6 @@ func (n *Node) Run(ctx context.Context) error {
 		srcWG.Wait()
 	}()
 
-	peerSet := map[string]config.Peer{}
 	var peers []config.Peer
 	// The first peer set, before the dataplane forwards.
 	select {
@@ -133,7 +132,7 @@ func (n *Node) Run(ctx context.Context) error {
 			case u = <-updates:
 			}
 		}
-		peers = registry.Apply(peerSet, u)
+		peers = nextPeers(nil, u)
 	}
 	logged := false
 
@@ -177,7 +176,7 @@ func (n *Node) Run(ctx context.Context) error {
 			"subnet", s.subnet.String(), "network", s.nc.Network.String(), "peers", len(peers),
 			"subnet-file", s.node.SubnetFile)
 
-		restart, err := n.loop(ctx, s, r, host, peerSet, &peers, updates, srcErr, leases)
+		restart, err := n.loop(ctx, s, r, host, &peers, updates, srcErr, leases)
 		n.stop(r)
 		if err != nil || !restart {
 			if err == nil && ctx.Err() != nil {
@@ -192,7 +191,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 // loop forwards until shutdown (restart false, err nil), a fatal error, or
 // the lease moving to another subnet (restart true; s.subnet is the new one).
-func (n *Node) loop(ctx context.Context, s *settings, r *running, host hostnet.Host, peerSet map[string]config.Peer, peers *[]config.Peer,
+func (n *Node) loop(ctx context.Context, s *settings, r *running, host hostnet.Host, peers *[]config.Peer,
 	updates <-chan registry.Update, srcErr <-chan error, leases <-chan registry.Lease) (restart bool, err error) {
 	for {
 		select {
@@ -216,28 +215,7 @@ func (n *Node) loop(ctx context.Context, s *settings, r *running, host hostnet.H
 				n.rejected.Add(1)
 				continue
 			}
-			next := registry.Apply(peerSet, u)
-			if err := r.dp.SetPeers(next); err != nil {
-				n.rejected.Add(1)
-				n.log.Error("peer update rejected; keeping the current peers", "err", err)
-				// Keep peerSet in line with the set in force.
-				clear(peerSet)
-				for _, p := range *peers {
-					peerSet[p.Name] = p
-				}
-				continue
-			}
-			if err := n.setPeerFilter(host, s.port, next); err != nil {
-				// The dataplane has the new set; the filter keeps the old
-				// one until an update succeeds: new peers' datagrams are
-				// dropped meanwhile, so this is an error.
-				n.log.Error("peer filter not updated", "err", err)
-			}
-			n.logPeerChanges(*peers, next)
-			*peers = next
-			n.peers.Store(int64(len(next)))
-			n.updates.Add(1)
-			n.log.Debug("peers applied", "peers", len(next))
+			n.applyUpdate(r.dp, host, s.port, peers, u)
 		case <-n.cfg.Reload:
 			if rl, ok := n.src.(registry.Reloader); ok {
 				// The source logs the outcome: one line per SIGHUP.
@@ -309,6 +287,31 @@ func (n *Node) open(s *settings) (*running, error) {
 		return nil, err
 	}
 	return &running{dp: dp, info: dp.Info(), done: make(chan struct{})}, nil
+}
+
+// applyUpdate folds u (not a rejected one) into the set in force, *peers,
+// and applies the result: to the dataplane (a refusal keeps the set in
+// force, counted and logged), to the peer filter, and to *peers, logging
+// who joined, left or changed. Its cost beyond the dataplane's and the filter's is what one
+// update of a 5 000-peer set pays in the node (BenchmarkApplyUpdate).
+func (n *Node) applyUpdate(dp dataplane.Dataplane, host hostnet.Host, port uint16, peers *[]config.Peer, u registry.Update) {
+	next := nextPeers(*peers, u)
+	if err := dp.SetPeers(next); err != nil {
+		n.rejected.Add(1)
+		n.log.Error("peer update rejected; keeping the current peers", "err", err)
+		return
+	}
+	if err := n.setPeerFilter(host, port, next); err != nil {
+		// The dataplane has the new set; the filter keeps the old one
+		// until an update succeeds: new peers' datagrams are dropped
+		// meanwhile, so this is an error.
+		n.log.Error("peer filter not updated", "err", err)
+	}
+	n.logPeerChanges(*peers, next)
+	*peers = next
+	n.peers.Store(int64(len(next)))
+	n.updates.Add(1)
+	n.log.Debug("peers applied", "peers", len(next))
 }
 
 // start gives the dataplane its peers and starts its Run.

@@ -1,8 +1,10 @@
 package routing
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"iter"
 	"net/netip"
 	"slices"
 	"sync/atomic"
@@ -37,12 +39,88 @@ type Route struct {
 
 // Table is an immutable routing snapshot. The zero Table and a nil *Table
 // route nothing. Safe for concurrent use.
+//
+// Routes and the peers they were built from are kept in chunks of
+// chunkLen, and the underlay index in shards, so that Update can share
+// every chunk and shard a change does not touch with the previous Table.
 type Table struct {
-	routes     []Route
-	src        []config.Peer // the peers as given, for Update's comparison
+	routes     [][]Route       // chunks of chunkLen (the last may be shorter)
+	src        [][]config.Peer // the peers as given, chunked as routes, for Update's comparison
+	n          int             // routes in all
 	v4, v6     trie
-	byUnderlay map[netip.Addr]int32
+	byUnderlay underlayIndex
 	limit      int
+	// layout is shared by tables whose routes have the same names and
+	// Indexes in the same order (Update's incremental path).
+	layout *layout
+}
+
+// chunkBits sets the chunk size: an update copies one chunk of routes
+// (and of peers) per changed peer, and the chunk list.
+const (
+	chunkBits = 6
+	chunkLen  = 1 << chunkBits
+)
+
+// layout identifies a sequence of (name, Index) pairs; see Table.layout.
+type layout struct{ _ byte }
+
+// route returns route i (0 ≤ i < t.n).
+func (t *Table) route(i int) *Route { return &t.routes[i>>chunkBits][i&(chunkLen-1)] }
+
+// chunked cuts s into chunks of chunkLen sharing its array; each chunk's
+// capacity is its length, so appending to one never writes into the next.
+func chunked[T any](s []T) [][]T {
+	c := make([][]T, 0, (len(s)+chunkLen-1)/chunkLen)
+	for len(s) > 0 {
+		n := min(len(s), chunkLen)
+		c = append(c, s[:n:n])
+		s = s[n:]
+	}
+	return c
+}
+
+// underlayShards is the number of maps the underlay index is split into;
+// a moved peer costs a copy of one.
+const (
+	underlayShardBits = 6
+	underlayShards    = 1 << underlayShardBits
+)
+
+// underlayIndex maps an underlay address to the position of its first
+// route, split into shards by a hash of the address. The zero value is
+// empty. Shards are shared between Tables and never written once
+// published.
+type underlayIndex [underlayShards]map[netip.Addr]int32
+
+func shardOf(a netip.Addr) int {
+	b := a.As16()
+	x := binary.BigEndian.Uint64(b[:8]) ^ binary.BigEndian.Uint64(b[8:])
+	return int((x * 0x9e3779b97f4a7c15) >> (64 - underlayShardBits)) // Fibonacci hashing
+}
+
+func (u *underlayIndex) get(a netip.Addr) (int32, bool) {
+	i, ok := u[shardOf(a)][a]
+	return i, ok
+}
+
+// sized makes every shard with room for its part of n addresses.
+func (u *underlayIndex) sized(n int) {
+	for s := range u {
+		u[s] = make(map[netip.Addr]int32, n/underlayShards+1)
+	}
+}
+
+// setFirst records i for a unless a has an entry (the first route wins).
+// The caller owns the shard (it is not shared).
+func (u *underlayIndex) setFirst(a netip.Addr, i int32) {
+	s := shardOf(a)
+	if u[s] == nil {
+		u[s] = map[netip.Addr]int32{}
+	}
+	if _, ok := u[s][a]; !ok {
+		u[s][a] = i
+	}
 }
 
 // Lookup returns the route for a raw destination address: 4 bytes (IPv4) or
@@ -65,7 +143,7 @@ func (t *Table) Lookup(dst []byte) *Route {
 	if e == 0 {
 		return nil
 	}
-	return &t.routes[e-1]
+	return t.route(int(e - 1))
 }
 
 // LookupUnderlay returns a route whose underlay address is ip (any port),
@@ -76,28 +154,49 @@ func (t *Table) LookupUnderlay(ip netip.Addr) *Route {
 	if t == nil {
 		return nil
 	}
-	i, ok := t.byUnderlay[ip.Unmap().WithZone("")]
+	i, ok := t.byUnderlay.get(ip.Unmap().WithZone(""))
 	if !ok {
 		return nil
 	}
-	return &t.routes[i]
+	return t.route(int(i))
 }
 
-// Routes returns the table's routes in the order the peers were added. The
-// slice and its elements are read-only.
-func (t *Table) Routes() []Route {
-	if t == nil {
-		return nil
+// Routes iterates over the table's routes (position, route) in the order
+// the peers were added. The routes are read-only.
+func (t *Table) Routes() iter.Seq2[int, *Route] {
+	return func(yield func(int, *Route) bool) {
+		if t == nil {
+			return
+		}
+		for c, chunk := range t.routes {
+			for j := range chunk {
+				if !yield(c<<chunkBits+j, &chunk[j]) {
+					return
+				}
+			}
+		}
 	}
-	return t.routes
 }
+
+// Route returns the route at position i (0 ≤ i < Len()) in the order the
+// peers were added; read-only.
+func (t *Table) Route(i int) *Route { return t.route(i) }
 
 // Len is the number of routes (peers).
 func (t *Table) Len() int {
 	if t == nil {
 		return 0
 	}
-	return len(t.routes)
+	return t.n
+}
+
+// SameLayout reports whether t and u have routes of the same names with
+// the same Indexes in the same order, known without comparing them: u
+// was made from t by Update's incremental path (or the other way round,
+// or through a chain of them). Per-peer state indexed by Route.Index can
+// then be kept as it is.
+func (t *Table) SameLayout(u *Table) bool {
+	return t != nil && u != nil && t.layout != nil && t.layout == u.layout
 }
 
 // IndexLimit is one more than the largest Route.Index in t (0 for an empty
@@ -227,22 +326,18 @@ func (b *Builder) Build() (*Table, error) {
 	if b.err != nil {
 		return nil, b.err
 	}
-	t := &Table{
-		routes:     b.peers,
-		src:        b.src,
-		byUnderlay: make(map[netip.Addr]int32, len(b.peers)),
-	}
-	b.assignIndexes(t)
+	routes := b.peers
+	t := &Table{routes: chunked(routes), src: chunked(b.src), n: len(routes), layout: &layout{}}
+	t.byUnderlay.sized(len(routes))
+	b.assignIndexes(t, routes)
 	type ent struct {
 		pfx netip.Prefix
 		idx uint32
 	}
 	var ents []ent
-	for i := range t.routes {
-		r := &t.routes[i]
-		if _, ok := t.byUnderlay[r.Underlay.Addr()]; !ok {
-			t.byUnderlay[r.Underlay.Addr()] = int32(i)
-		}
+	for i := range routes {
+		r := &routes[i]
+		t.byUnderlay.setFirst(r.Underlay.Addr(), int32(i))
 		for _, p := range r.Prefixes {
 			ents = append(ents, ent{p, uint32(i + 1)})
 		}
@@ -273,16 +368,17 @@ func (b *Builder) Build() (*Table, error) {
 	return t, nil
 }
 
-func (b *Builder) assignIndexes(t *Table) {
+// assignIndexes gives routes (t's, flat) their Indexes and sets t.limit.
+func (b *Builder) assignIndexes(t *Table, routes []Route) {
 	prevIndex := make(map[string]int, b.prev.Len())
 	for _, r := range b.prev.Routes() {
 		prevIndex[r.Name] = r.Index
 	}
-	used := make(map[int]bool, len(t.routes))
+	used := make(map[int]bool, len(routes))
 	var pending []int
-	for i := range t.routes {
-		if old, ok := prevIndex[t.routes[i].Name]; ok {
-			t.routes[i].Index = old
+	for i := range routes {
+		if old, ok := prevIndex[routes[i].Name]; ok {
+			routes[i].Index = old
 			used[old] = true
 		} else {
 			pending = append(pending, i)
@@ -293,12 +389,12 @@ func (b *Builder) assignIndexes(t *Table) {
 		for used[next] {
 			next++
 		}
-		t.routes[i].Index = next
+		routes[i].Index = next
 		used[next] = true
 	}
-	for i := range t.routes {
-		if t.routes[i].Index+1 > t.limit {
-			t.limit = t.routes[i].Index + 1
+	for i := range routes {
+		if routes[i].Index+1 > t.limit {
+			t.limit = routes[i].Index + 1
 		}
 	}
 }

@@ -640,9 +640,9 @@ func lookupAddr(t *Table, a netip.Addr) *Route {
 
 // byName returns t's route named name, or nil.
 func byName(t *Table, name string) *Route {
-	for i, r := range t.Routes() {
+	for _, r := range t.Routes() {
 		if r.Name == name {
-			return &t.Routes()[i]
+			return r
 		}
 	}
 	return nil

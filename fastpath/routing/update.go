@@ -43,19 +43,24 @@ func Update(prev *Table, peers []config.Peer, check func(*config.Peer) error) (*
 }
 
 // updateInPlace is Update's incremental path; ok is false when it does not
-// apply (nothing was checked then).
+// apply (nothing was checked then). Its cost is a pass over the peers to
+// find the changed ones, plus a copy of the chunk list and of each chunk
+// and underlay shard a changed peer is in.
 func updateInPlace(prev *Table, peers []config.Peer, check func(*config.Peer) error) (_ *Table, ok bool, _ error) {
-	if prev == nil || len(prev.src) != len(peers) || len(peers) == 0 {
+	if prev == nil || prev.n != len(peers) || len(peers) == 0 {
 		return nil, false, nil
 	}
 	var changed []int
-	for i := range peers {
-		p, q := &peers[i], &prev.src[i]
-		if p.Name != q.Name || !slices.Equal(p.Subnets, q.Subnets) {
-			return nil, false, nil
-		}
-		if !samePeer(p, q) {
-			changed = append(changed, i)
+	for c, chunk := range prev.src {
+		for j := range chunk {
+			i := c<<chunkBits + j
+			p, q := &peers[i], &chunk[j]
+			if p.Name != q.Name || !slices.Equal(p.Subnets, q.Subnets) {
+				return nil, false, nil
+			}
+			if !samePeer(p, q) {
+				changed = append(changed, i)
+			}
 		}
 	}
 	if len(changed) == 0 {
@@ -65,9 +70,11 @@ func updateInPlace(prev *Table, peers []config.Peer, check func(*config.Peer) er
 	// before, so no prefix can now belong to two peers, and the names are
 	// the previous (unique) ones.
 	b := Builder{names: map[string]struct{}{}}
-	routes := slices.Clone(prev.routes)
-	src := slices.Clone(prev.src)
-	var moved []netip.Addr // underlay addresses whose index entry may change
+	t := &Table{routes: slices.Clone(prev.routes), src: slices.Clone(prev.src), n: prev.n,
+		v4: prev.v4, v6: prev.v6, byUnderlay: prev.byUnderlay, limit: prev.limit, layout: prev.layout}
+	copied := -1                    // the last chunk copied (changed is ascending)
+	var moved []netip.Addr          // underlay addresses whose index entry may change
+	var shards [underlayShards]bool // shards copied
 	for _, i := range changed {
 		p := &peers[i]
 		if check != nil {
@@ -79,33 +86,41 @@ func updateInPlace(prev *Table, peers []config.Peer, check func(*config.Peer) er
 		if err != nil {
 			return nil, true, err
 		}
-		if !slices.Equal(r.Prefixes, prev.routes[i].Prefixes) {
+		old := prev.route(i)
+		if !slices.Equal(r.Prefixes, old.Prefixes) {
 			return nil, false, nil // subnets that normalise differently: build anew
 		}
-		r.Index = prev.routes[i].Index
-		r.Prefixes = prev.routes[i].Prefixes // equal; keep sharing one slice
-		if a, old := r.Underlay.Addr(), prev.routes[i].Underlay.Addr(); a != old {
-			moved = append(moved, a, old)
+		r.Index = old.Index
+		r.Prefixes = old.Prefixes // equal; keep sharing one slice
+		if a, was := r.Underlay.Addr(), old.Underlay.Addr(); a != was {
+			moved = append(moved, a, was)
 		}
-		routes[i] = r
-		src[i] = clonePeer(*p)
+		if c := i >> chunkBits; c != copied {
+			t.routes[c], t.src[c] = slices.Clone(t.routes[c]), slices.Clone(t.src[c])
+			copied = c
+		}
+		*t.route(i) = r
+		t.src[i>>chunkBits][i&(chunkLen-1)] = clonePeer(*p)
 	}
-	t := &Table{routes: routes, src: src, v4: prev.v4, v6: prev.v6, byUnderlay: prev.byUnderlay, limit: prev.limit}
-	if len(moved) > 0 {
-		t.byUnderlay = maps.Clone(prev.byUnderlay)
-		for _, a := range moved {
-			delete(t.byUnderlay, a)
+	if len(moved) == 0 {
+		return t, true, nil
+	}
+	for _, a := range moved {
+		if s := shardOf(a); !shards[s] {
+			t.byUnderlay[s] = maps.Clone(t.byUnderlay[s])
+			shards[s] = true
 		}
-		// The first route with each moved address, as Build would have it.
-		for _, a := range moved {
-			if _, done := t.byUnderlay[a]; done {
-				continue
-			}
-			for i := range routes {
-				if routes[i].Underlay.Addr() == a {
-					t.byUnderlay[a] = int32(i)
-					break
-				}
+		delete(t.byUnderlay[shardOf(a)], a)
+	}
+	// The first route with each moved address, as Build would have it.
+	for _, a := range moved {
+		if _, done := t.byUnderlay.get(a); done {
+			continue
+		}
+		for i, r := range t.Routes() {
+			if r.Underlay.Addr() == a {
+				t.byUnderlay.setFirst(a, int32(i))
+				break
 			}
 		}
 	}

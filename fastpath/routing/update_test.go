@@ -3,8 +3,10 @@ package routing
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -29,7 +31,7 @@ func sameTable(t *testing.T, got, want *Table) {
 		t.Fatalf("got %d routes (limit %d), want %d (%d)", got.Len(), got.IndexLimit(), want.Len(), want.IndexLimit())
 	}
 	for i, r := range want.Routes() {
-		g := got.Routes()[i]
+		g := got.Route(i)
 		if g.Name != r.Name || g.Index != r.Index || g.Underlay != r.Underlay || g.VtepMAC != r.VtepMAC || g.VNI != r.VNI ||
 			!slices.Equal(g.Prefixes, r.Prefixes) || g.Sockaddr.AddrPort() != r.Sockaddr.AddrPort() {
 			t.Errorf("route %d: got %+v, want %+v", i, g, r)
@@ -148,5 +150,133 @@ func TestUpdateIncrementalAllocs(t *testing.T) {
 	})
 	if allocs > 10 {
 		t.Errorf("got %v allocs per one-peer update of 250, want ≤ 10", allocs)
+	}
+}
+
+// chunkPeers returns n peers with subnets 10.<i/256>.<i%256>.0/24 and
+// public IPs from a pool of 40 (so several peers share one), spanning
+// several route chunks.
+func chunkPeers(n int) []config.Peer {
+	peers := make([]config.Peer, n)
+	for i := range peers {
+		peers[i] = config.Peer{Name: fmt.Sprintf("n%05d", i), PublicIP: netip.AddrFrom4([4]byte{198, 18, 1, byte(1 + i%40)}),
+			Backend: config.BackendVXLAN, VNI: 1, VtepMAC: net.HardwareAddr{0x0e, 0, 0, 0, byte(i >> 8), byte(i)},
+			Subnets: []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24)}}
+	}
+	return peers
+}
+
+// TestUpdateChunks: incremental updates of a set of several chunks, each
+// changing peers in one or more chunks (moves, to addresses other peers
+// have too, and back; MAC and port changes), give the table a fresh build
+// gives, with the same layout, and leave the previous table as it was.
+func TestUpdateChunks(t *testing.T) {
+	const n = 5*chunkLen + 17
+	rng := rand.New(rand.NewPCG(1, 2))
+	cur := chunkPeers(n)
+	tb, err := Update(nil, cur, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// describe flattens what a table answers: every route, each peer's
+	// subnet lookup and every underlay address's lookup.
+	describe := func(tb *Table) []string {
+		var d []string
+		for i, r := range tb.Routes() {
+			d = append(d, fmt.Sprintf("%d %s %d %v %x %d %v", i, r.Name, r.Index, r.Underlay, r.VtepMAC, r.VNI, r.Sockaddr.AddrPort()))
+		}
+		for i := range n {
+			if r := tb.Lookup([]byte{10, byte(i >> 8), byte(i), 1}); r != nil {
+				d = append(d, "route "+r.Name)
+			} else {
+				d = append(d, "no route")
+			}
+		}
+		for h := range 64 {
+			if r := tb.LookupUnderlay(netip.AddrFrom4([4]byte{198, 18, 1, byte(h)})); r != nil {
+				d = append(d, "underlay "+r.Name)
+			} else {
+				d = append(d, "no underlay")
+			}
+		}
+		return d
+	}
+	for step := range 200 {
+		next := slices.Clone(cur)
+		for range 1 + rng.IntN(4) {
+			k := rng.IntN(n)
+			switch rng.IntN(3) {
+			case 0:
+				next[k].PublicIP = netip.AddrFrom4([4]byte{198, 18, 1, byte(1 + rng.IntN(60))})
+			case 1:
+				next[k].VtepMAC = net.HardwareAddr{0x0e, 1, 0, byte(step), byte(k >> 8), byte(k)}
+			default:
+				next[k].Port = uint16(8472 + rng.IntN(3))
+			}
+		}
+		before := describe(tb)
+		got, err := Update(tb, next, nil)
+		if err != nil {
+			t.Fatalf("step %d: %v", step, err)
+		}
+		want, err := NewTable(next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g, w := describe(got), describe(want); !slices.Equal(g, w) {
+			t.Fatalf("step %d: got a table different from a fresh build:\n got %v\nwant %v", step, diff(g, w), diff(w, g))
+		}
+		if !got.SameLayout(tb) {
+			t.Fatalf("step %d: got SameLayout false for an incremental update, want true", step)
+		}
+		if after := describe(tb); !slices.Equal(before, after) {
+			t.Fatalf("step %d: the previous table changed: %v", step, diff(after, before))
+		}
+		tb, cur = got, next
+	}
+	added, err := Update(tb, append(slices.Clone(cur), chunkPeers(n + 1)[n]), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if added.SameLayout(tb) {
+		t.Errorf("a peer added: got SameLayout true, want false")
+	}
+}
+
+// diff returns the elements of a that b lacks (at most 5).
+func diff(a, b []string) []string {
+	var d []string
+	for _, s := range a {
+		if !slices.Contains(b, s) && len(d) < 5 {
+			d = append(d, s)
+		}
+	}
+	return d
+}
+
+// TestUpdateBytesAt5000: a one-peer move in a 5 000-peer table allocates
+// a few chunks' worth, not a copy of the table (1.8 MB before chunking).
+func TestUpdateBytesAt5000(t *testing.T) {
+	peers := chunkPeers(5000)
+	tb, err := Update(nil, peers, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const runs = 100
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	for i := range runs {
+		k := (i * 7919) % len(peers)
+		peers[k].PublicIP = netip.AddrFrom4([4]byte{198, 18, 2, byte(i)})
+		if tb, err = Update(tb, peers, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&m1)
+	if per := (m1.TotalAlloc - m0.TotalAlloc) / runs; per > 64<<10 {
+		t.Errorf("got %d bytes allocated per one-peer update of 5000, want ≤ 64 KiB", per)
+	} else {
+		t.Logf("%d bytes per one-peer update of 5000", per)
 	}
 }
