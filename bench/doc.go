@@ -19,8 +19,8 @@
 // process the harness started); the PROJECTION rows, a model
 // (projection.go: usable cores / CPU-s per unit, usable cores capped by
 // how many outer flows one peer's traffic uses), labelled as such; and the
-// control-plane section (controlplane*.go, RunControlPlane, 5 000 peers)
-// after the traffic modes. vxtun-busy-poll runs "vxtun run --busy-poll":
+// control-plane section (RunControlPlane, below; Config.ControlPlane) after
+// the traffic modes, with the run's vxtun binary. vxtun-busy-poll runs "vxtun run --busy-poll":
 // when the daemon exits refusing the flag the mode is unavailable
 // (ErrNotInDaemon), detected at run time; its daemons are Exclusive, i.e.
 // stopped (SIGSTOP) except during its own measurements and the idle
@@ -51,7 +51,7 @@
 // Network safety: the testbed uses only 198.18.0.0/24 (underlay) and
 // 198.19.0.0/16 (overlay) inside its own namespaces and creates nothing in
 // the host's namespace; the control plane's peers have public IPs in
-// 198.18.1.0–198.18.20.255 that nothing is ever sent to.
+// 198.18.1.0–198.18.120.255 that nothing is ever sent to.
 //
 // Concurrency: a Harness is used by one goroutine; Close may be called from
 // another goroutine (a signal handler) at any time and is idempotent. The

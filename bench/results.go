@@ -207,10 +207,15 @@ type ControlPlaneSection struct {
 	// The daemon: peers file rewritten, SIGHUP, until its metrics count it.
 	ReloadP50Ms float64 `json:"reload_p50_ms,omitempty"`
 	ReloadP99Ms float64 `json:"reload_p99_ms,omitempty"`
-	// The daemon's VmRSS and VmHWM with Peers peers, and VmRSS with one.
-	RSSMiB         float64 `json:"rss_mib,omitempty"`
-	HWMMiB         float64 `json:"hwm_mib,omitempty"`
-	BaselineRSSMiB float64 `json:"baseline_rss_mib,omitempty"`
+	// The daemon's VmRSS, VmHWM and RssAnon with Peers peers after its
+	// reloads, its VmHWM once it ran with them, and VmRSS and RssAnon with
+	// one peer.
+	RSSMiB          float64 `json:"rss_mib,omitempty"`
+	HWMMiB          float64 `json:"hwm_mib,omitempty"`
+	AnonMiB         float64 `json:"anon_mib,omitempty"`
+	StartHWMMiB     float64 `json:"start_hwm_mib,omitempty"`
+	BaselineRSSMiB  float64 `json:"baseline_rss_mib,omitempty"`
+	BaselineAnonMiB float64 `json:"baseline_anon_mib,omitempty"`
 }
 
 // NewControlPlaneSection converts a RunControlPlane result for Results.
@@ -221,7 +226,8 @@ func NewControlPlaneSection(r ControlPlaneResult, updates, reloads int) *Control
 		FullApplyMs: ms(r.FullSet), FullFilterMs: ms(r.FullSetFilter),
 		UpdateP50Ms: ms(r.UpdateP50), UpdateP99Ms: ms(r.UpdateP99), FilterP50Ms: ms(r.FilterP50), FilterP99Ms: ms(r.FilterP99),
 		ReloadP50Ms: ms(r.ReloadP50), ReloadP99Ms: ms(r.ReloadP99),
-		RSSMiB: mib(r.RSS), HWMMiB: mib(r.HWM), BaselineRSSMiB: mib(r.BaselineRSS)}
+		RSSMiB: mib(r.RSS), HWMMiB: mib(r.HWM), AnonMiB: mib(r.Anon), StartHWMMiB: mib(r.StartHWM),
+		BaselineRSSMiB: mib(r.BaselineRSS), BaselineAnonMiB: mib(r.BaselineAnon)}
 }
 
 // Summarize fills every mode's Median and its Ratio to the baseline mode's
@@ -437,9 +443,9 @@ func (r *Results) controlPlaneLines() []string {
 	}
 	f := formatValue
 	return []string{
-		fmt.Sprintf("Control plane at %d peers (bench.RunControlPlane; wall time, one run): full set applied in %s ms (peer filter %s ms); one peer moved: apply p50 %s / p99 %s ms, filter p50 %s / p99 %s ms (%d updates); daemon reload p50 %s / p99 %s ms (%d reloads); daemon VmRSS %s MiB, VmHWM %s MiB (%s MiB with one peer).",
+		fmt.Sprintf("Control plane at %d peers (bench.RunControlPlane; wall time, one run): full set applied in %s ms (peer filter %s ms); one peer moved: apply p50 %s / p99 %s ms, filter p50 %s / p99 %s ms (%d updates); daemon reload p50 %s / p99 %s ms (%d reloads); daemon VmRSS %s MiB (anonymous %s), VmHWM %s MiB (%s once up); with one peer VmRSS %s MiB (anonymous %s).",
 			cp.Peers, f(cp.FullApplyMs), f(cp.FullFilterMs), f(cp.UpdateP50Ms), f(cp.UpdateP99Ms), f(cp.FilterP50Ms), f(cp.FilterP99Ms), cp.Updates,
-			f(cp.ReloadP50Ms), f(cp.ReloadP99Ms), cp.Reloads, f(cp.RSSMiB), f(cp.HWMMiB), f(cp.BaselineRSSMiB)),
+			f(cp.ReloadP50Ms), f(cp.ReloadP99Ms), cp.Reloads, f(cp.RSSMiB), f(cp.AnonMiB), f(cp.HWMMiB), f(cp.StartHWMMiB), f(cp.BaselineRSSMiB), f(cp.BaselineAnonMiB)),
 	}
 }
 

@@ -177,7 +177,8 @@ func scalingResults() *Results {
 	r.Modes = []*ModeResult{veth, kern, vx}
 	r.ControlPlane = NewControlPlaneSection(ControlPlaneResult{Peers: 5000, FullSet: 12500 * time.Microsecond, FullSetFilter: 30 * time.Millisecond,
 		UpdateP50: 750 * time.Microsecond, UpdateP99: 6700 * time.Microsecond, FilterP50: 2 * time.Millisecond, FilterP99: 4 * time.Millisecond,
-		ReloadP50: 40 * time.Millisecond, ReloadP99: 90 * time.Millisecond, RSS: 60 << 20, HWM: 64 << 20, BaselineRSS: 40 << 20}, 200, 20)
+		ReloadP50: 40 * time.Millisecond, ReloadP99: 90 * time.Millisecond, RSS: 60 << 20, HWM: 64 << 20, BaselineRSS: 40 << 20,
+		StartHWM: 62 << 20, Anon: 20 << 20, BaselineAnon: 5 << 20}, 200, 20)
 	r.Summarize()
 	return r
 }
@@ -240,7 +241,7 @@ func TestRowsInOutputs(t *testing.T) {
 		"full set applied in 12.5 ms (peer filter 30.0 ms)",
 		"apply p50 0.75 / p99 6.70 ms",
 		"daemon reload p50 40.0 / p99 90.0 ms (20 reloads)",
-		"VmRSS 60.0 MiB, VmHWM 64.0 MiB (40.0 MiB with one peer)",
+		"daemon VmRSS 60.0 MiB (anonymous 20.0), VmHWM 64.0 MiB (62.0 once up); with one peer VmRSS 40.0 MiB (anonymous 5.00)",
 	} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, buf.String())
