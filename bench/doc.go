@@ -7,7 +7,24 @@
 //
 // UDP rates come from the package's own generator (udpgen*.go: RunGen, a
 // paced sendmmsg thread per CPU and a receiver counting by sequence number),
-// TCP from iperf3; machine CPU per GB from /proc/stat (cpustat*.go).
+// TCP from iperf3 with 1, 2, 4 and 8 streams; machine CPU per GB and per
+// Mpps from /proc/stat (cpustat*.go), the daemons' own from /proc/<pid>.
+//
+// Beyond one measurement per mode (rows_linux.go): the scaling rows (UDP
+// 64 and 1400 B with 1…4 generator threads, on Config.SweepModes: kernel
+// vxlan and vxtun by default; the count of one thread per CPU is the main
+// row, copied, not run twice); an idle window at the start of every round,
+// shared by all modes (each daemon's CPU from its threads' schedstat, ns;
+// a mode's machine figure is the machine's busy time less every other
+// process the harness started); the PROJECTION rows, a model
+// (projection.go: usable cores / CPU-s per unit, usable cores capped by
+// how many outer flows one peer's traffic uses), labelled as such; and the
+// control-plane section (RunControlPlane, below; Config.ControlPlane) after
+// the traffic modes, with the run's vxtun binary. vxtun-busy-poll runs "vxtun run --busy-poll":
+// when the daemon exits refusing the flag the mode is unavailable
+// (ErrNotInDaemon), detected at run time; its daemons are Exclusive, i.e.
+// stopped (SIGSTOP) except during its own measurements and the idle
+// window, so a polling daemon never takes another mode's CPU.
 //
 // The control plane at scale (controlplane*.go: RunControlPlane,
 // BenchmarkControlPlane) is measured apart from the modes, in two
@@ -27,12 +44,17 @@
 // Ownership: a Harness owns every namespace and process it starts. Its Close
 // kills what still runs in its namespaces and deletes them; cmd/vxbench calls
 // Close on return and on SIGINT/SIGTERM, so an interrupted run leaves
-// nothing behind. Namespaces are named "vxb-<random>-<mode>-<node>".
+// nothing behind. Namespaces are named "vxb-<random>-<mode>-<node>";
+// RunControlPlane makes and removes its own ("vxcp-<random>-node", "-ul")
+// before it returns, also when its context is cancelled.
 //
 // Network safety: the testbed uses only 198.18.0.0/24 (underlay) and
 // 198.19.0.0/16 (overlay) inside its own namespaces and creates nothing in
-// the host's namespace.
+// the host's namespace; the control plane's peers have public IPs in
+// 198.18.1.0–198.18.120.255 that nothing is ever sent to.
 //
 // Concurrency: a Harness is used by one goroutine; Close may be called from
-// another goroutine (a signal handler) at any time and is idempotent.
+// another goroutine (a signal handler) at any time and is idempotent. The
+// modes, the idle window and the control plane run one after another,
+// never at once.
 package bench

@@ -93,9 +93,11 @@ func TestHarnessFakeVxtun(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := QuickConfig()
-	cfg.Modes = []string{ModeVxtunVXLAN}
+	// The fake has no --busy-poll: that mode must come out unavailable.
+	cfg.Modes = []string{ModeVxtunVXLAN, ModeVxtunBusyPoll}
 	cfg.SearchSteps, cfg.PingCount = 0, 50
 	cfg.OutDir, cfg.Vxtun = t.TempDir(), self
+	cfg.SweepModes, cfg.Idle, cfg.ControlPlane.Peers = nil, time.Second, 0
 	h, err := NewHarness(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -107,9 +109,15 @@ func TestHarnessFakeVxtun(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
+	if bp := res.mode(ModeVxtunBusyPoll); bp.Failed || !bp.NotInDaemon || !strings.HasSuffix(bp.Unavailable, ": daemon has no --busy-poll (it exited refusing the flag)") {
+		t.Errorf("busy-poll with a daemon without the flag: got failed=%v not-in-daemon=%v %q, want unavailable: daemon has no --busy-poll", bp.Failed, bp.NotInDaemon, bp.Unavailable)
+	}
 	m := res.mode(ModeVxtunVXLAN)
 	if m.Unavailable != "" {
 		t.Fatalf("got %q, want the fake daemon to run", m.Unavailable)
+	}
+	if v := m.Samples[MetricIdleCPU]; len(v) != 1 || v[0] < 0 {
+		t.Errorf("got daemon idle samples %v, want one ≥ 0", v)
 	}
 	if v, ok := m.Median[MetricCPUPerGB]; !ok || v < 0 {
 		t.Errorf("got CPU per GB %v (%v), want a figure ≥ 0", v, ok)
@@ -129,6 +137,7 @@ func TestHarnessFakeVxtun(t *testing.T) {
 	// A daemon that dies at once makes the mode fail (not unavailable, not
 	// a hang), and the run's error says so.
 	t.Setenv(fakeVxtunEnv, "die")
+	cfg.Modes = []string{ModeVxtunVXLAN}
 	h2, err := NewHarness(cfg)
 	if err != nil {
 		t.Fatal(err)

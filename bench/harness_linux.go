@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,19 +31,33 @@ type Config struct {
 	Resolution  float64       // UDP search stops when the bracket is this narrow (relative)
 	PingCount   int           // probes at 1 ms intervals
 	Modes       []string      // subset of AllModes, in alternation order
-	OutDir      string        // configs, daemon logs; created
-	Vxtun       string        // path to the vxtun binary
-	ToolCache   string        // where peer overlays are built (outside the repository; "" = DefaultToolCache())
-	VxtunArgs   []string      // extra "vxtun run" flags (e.g. --debug-addr for pprof)
-	Quick       bool          // recorded in the results
-	Command     string        // recorded in the results
-	Log         io.Writer     // progress; nil = discard
+	// The scaling rows: UDP with each of SweepThreads generator threads on
+	// the SweepModes (those of Modes that are in it), with at most
+	// SweepSteps search steps after the overload probe.
+	SweepModes   []string
+	SweepThreads []int
+	SweepSteps   int
+	// Idle is the no-traffic window at the start of every round (whole
+	// seconds; 0 = none).
+	Idle time.Duration
+	// ControlPlane is the control-plane benchmark run after the traffic
+	// modes (Peers 0 = none; Binary is Vxtun, Dir OutDir/control-plane).
+	ControlPlane ControlPlaneConfig
+	OutDir       string    // configs, daemon logs; created
+	Vxtun        string    // path to the vxtun binary
+	ToolCache    string    // where peer overlays are built (outside the repository; "" = DefaultToolCache())
+	VxtunArgs    []string  // extra "vxtun run" flags (e.g. --debug-addr for pprof)
+	Quick        bool      // recorded in the results
+	Command      string    // recorded in the results
+	Log          io.Writer // progress; nil = discard
 }
 
 // FullConfig is the default full run.
 func FullConfig() Config {
 	return Config{Rounds: 3, Duration: 5 * time.Second, UDPStep: time.Second, SearchSteps: 7, Resolution: 0.03,
-		PingCount: 1000, Modes: AllModes, OutDir: "bench/out", Vxtun: "bin/vxtun"}
+		PingCount: 1000, Modes: AllModes, SweepModes: SweepModes, SweepThreads: SweepThreads, SweepSteps: 3,
+		Idle: 10 * time.Second, ControlPlane: ControlPlaneConfig{Peers: 5000, Updates: 200, Reloads: 20},
+		OutDir: "bench/out", Vxtun: "bin/vxtun"}
 }
 
 // QuickConfig is the short bounded smoke run: it checks the harness works,
@@ -50,6 +65,8 @@ func FullConfig() Config {
 func QuickConfig() Config {
 	c := FullConfig()
 	c.Rounds, c.Duration, c.SearchSteps, c.Resolution, c.PingCount, c.Quick = 1, time.Second, 3, 0.25, 200, true
+	c.SweepSteps, c.Idle = 1, 2*time.Second
+	c.ControlPlane = ControlPlaneConfig{Peers: 5000, Updates: 20, Reloads: 3}
 	return c
 }
 
@@ -59,6 +76,22 @@ func (c Config) validate() error {
 	}
 	if len(c.Modes) == 0 {
 		return errors.New("bench config: no modes")
+	}
+	if c.ControlPlane.Peers < 0 || c.ControlPlane.Peers > MaxControlPlanePeers {
+		return fmt.Errorf("bench config: control plane of %d peers (at most %d)", c.ControlPlane.Peers, MaxControlPlanePeers)
+	}
+	if c.SweepSteps < 0 || c.Idle < 0 {
+		return fmt.Errorf("bench config: sweep steps %d, idle %v", c.SweepSteps, c.Idle)
+	}
+	for _, t := range c.SweepThreads {
+		if t < 1 || t > genMaxStreams {
+			return fmt.Errorf("bench config: %d generator threads (want 1..%d)", t, genMaxStreams)
+		}
+	}
+	for _, m := range c.SweepModes {
+		if !slices.Contains(AllModes, m) {
+			return fmt.Errorf("bench config: unknown sweep mode %q", m)
+		}
 	}
 	seen := map[string]bool{}
 	for _, m := range c.Modes {
@@ -84,6 +117,9 @@ func newMode(name string, c Config) (Mode, error) {
 		return &VxtunMode{Backend: config.BackendVXLAN, Binary: c.Vxtun, Extra: userspaceArgs(c)}, nil
 	case ModeVxtunUDP:
 		return &VxtunMode{Backend: config.BackendUDP, Binary: c.Vxtun, Extra: userspaceArgs(c)}, nil
+	case ModeVxtunBusyPoll:
+		return &VxtunMode{Backend: config.BackendVXLAN, Binary: c.Vxtun, Label: ModeVxtunBusyPoll,
+			Extra: append(userspaceArgs(c), "--busy-poll"), Optional: []string{"--busy-poll"}, Exclusive: true}, nil
 	case ModeVxtunHostGW, ModeVxtunDirectRouting:
 		return routedMode(name, c), nil
 	case ModeVxtunKernel:
@@ -238,17 +274,18 @@ func (h *Harness) Run(ctx context.Context) (*Results, error) {
 		Machine:  DescribeMachine(h.cfg.Vxtun),
 		Started:  start,
 		Baseline: ModeKernelVXLAN,
-		Metrics:  Metrics,
+		Metrics:  append(slices.Clone(Metrics), SweepMetrics(h.cfg.SweepThreads)...),
 		Config: RunConfig{Rounds: h.cfg.Rounds, TCPSeconds: secs(h.cfg.Duration), UDPStepSecs: secs(h.cfg.UDPStep),
-			SearchSteps: h.cfg.SearchSteps, PingCount: h.cfg.PingCount, Quick: h.cfg.Quick, Modes: h.cfg.Modes, Command: h.cfg.Command},
+			SearchSteps: h.cfg.SearchSteps, PingCount: h.cfg.PingCount, Quick: h.cfg.Quick, Modes: h.cfg.Modes, Command: h.cfg.Command,
+			SweepModes: h.cfg.sweepModes(), SweepThreads: h.cfg.SweepThreads, SweepSteps: h.cfg.SweepSteps, Projection: Proj16},
+	}
+	if h.cfg.Idle > 0 {
+		res.Config.IdleSeconds = secs(h.cfg.Idle)
 	}
 	var runs []*modeRun
 	var failed []string
 	for _, name := range h.cfg.Modes {
 		mode, _ := newMode(name, h.cfg)
-		if vm, ok := mode.(interface{ attach(*Harness) }); ok {
-			vm.attach(h)
-		}
 		if a, ok := mode.(interface{ attach(*Harness) }); ok {
 			a.attach(h)
 		}
@@ -259,26 +296,49 @@ func (h *Harness) Run(ctx context.Context) (*Results, error) {
 				return res, ctx.Err()
 			}
 			mr.res.Unavailable = err.Error()
+			mr.res.NotInDaemon = errors.Is(err, ErrNotInDaemon)
 			if !errors.Is(err, ErrUnavailable) {
 				mr.res.Unavailable = "failed: " + err.Error()
 				mr.res.Failed = true
 				failed = append(failed, name)
 			}
 			h.logf("%s: %s", name, mr.res.Unavailable)
+			// What it started must not run on beside the others (a
+			// busy-polling daemon would take their CPU).
+			if err := mode.Stop(); err != nil {
+				mr.res.Notes = append(mr.res.Notes, "stop: "+err.Error())
+			}
 			continue
 		}
 		if n, ok := mode.(interface{ Note() string }); ok {
 			mr.res.Notes = append(mr.res.Notes, n.Note())
 		}
+		if err := setPaused(mr, true); err != nil {
+			return res, err
+		}
 		runs = append(runs, mr)
 	}
 	for round := 1; round <= h.cfg.Rounds; round++ {
+		if h.cfg.Idle > 0 {
+			if err := h.idle(ctx, runs); err != nil {
+				res.Elapsed = time.Since(start).Seconds()
+				res.Summarize()
+				return res, err
+			}
+		}
 		for _, mr := range runs {
 			if mr.res.Unavailable != "" {
 				continue
 			}
 			h.logf("round %d/%d: %s", round, h.cfg.Rounds, mr.mode.Name())
-			if err := h.measure(ctx, mr); err != nil {
+			err := setPaused(mr, false)
+			if err == nil {
+				err = h.measure(ctx, mr)
+			}
+			if perr := setPaused(mr, true); err == nil {
+				err = perr
+			}
+			if err != nil {
 				if ctx.Err() != nil {
 					res.Elapsed = time.Since(start).Seconds()
 					res.Summarize()
@@ -295,6 +355,12 @@ func (h *Harness) Run(ctx context.Context) (*Results, error) {
 		if err := mr.mode.Stop(); err != nil {
 			mr.res.Notes = append(mr.res.Notes, "stop: "+err.Error())
 		}
+	}
+	// The control plane last, with the testbeds quiet.
+	res.ControlPlane = h.controlPlane(ctx)
+	if cp := res.ControlPlane; cp != nil && cp.Failed {
+		h.logf("control plane: %s", cp.Unavailable)
+		failed = append(failed, "control plane")
 	}
 	res.Elapsed = time.Since(start).Seconds()
 	res.Summarize()
@@ -436,7 +502,9 @@ func (h *Harness) measure(ctx context.Context, mr *modeRun) error {
 	if gb := float64(t1.RecvBytes+t2.RecvBytes+t4.RecvBytes+t8.RecvBytes) / 1e9; gb > 0 {
 		if cpu := mcpu1.Sub(mcpu0) / gb; cpu > 0 {
 			add(MetricMachineCPUPerGB, cpu)
-			add(MetricProj16, 8*16/cpu)
+			if p, ok := Proj16.Project(cpu, modeSpread(mr.mode.Name())); ok {
+				add(MetricProj16, 8*p)
+			}
 		}
 		if len(pids) > 0 {
 			add(MetricCPUPerGB, (cpu1-cpu0)/gb)
@@ -462,34 +530,35 @@ func (h *Harness) measure(ctx context.Context, mr *modeRun) error {
 		return err
 	}
 
-	// UDP RFC 2544 rates.
+	// UDP RFC 2544 rates, one generator thread per CPU, and the CPU cost
+	// per packet at the 64-byte rate found.
+	main := map[int]searchOutcome{}
 	for _, u := range []struct {
 		key  string
 		size int
-		max  float64 // offered payload bit/s of the overload probe
-	}{{MetricUDP64, 64, 2e9}, {MetricUDP1400, 1400, 40e9}} {
-		sr, err := h.udpSearch(ctx, mr, u.size, u.max)
+	}{{MetricUDP64, 64}, {MetricUDP1400, 1400}} {
+		sr, err := h.udpSearch(ctx, mr, u.size, udpProbeRate(u.size), 0, h.cfg.SearchSteps)
 		if err != nil && !errors.Is(err, errNoPass) {
 			return fmt.Errorf("udp %d B: %w", u.size, err)
 		}
-		switch {
-		case errors.Is(err, errNoPass):
-			r.Notes = append(r.Notes, fmt.Sprintf("udp %d B: no offered rate kept loss under 0.1 %% (lowest tried %.3g bit/s)", u.size, sr.Trials[len(sr.Trials)-1].Offered))
-			add(u.key, 0)
-		case u.key == MetricUDP64:
-			add(u.key, sr.Best.Received/(8*float64(u.size))/1e3) // kpps
-		default:
-			add(u.key, sr.Best.Received/1e9)
-		}
-		switch {
-		case sr.GeneratorBound && sr.Best.Busy >= 0.9:
-			r.CPUBound[u.key] = true
-		case sr.GeneratorBound:
-			r.GeneratorBound[u.key] = true
-		}
-		h.logf("  udp %d B: %.4g bit/s received at loss %.3f %% (%d trials, generator-bound %v, machine busy %.0f %%)",
-			u.size, sr.Best.Received, sr.Best.LossPercent, len(sr.Trials), sr.GeneratorBound, 100*sr.Best.Busy)
+		main[u.size] = searchOutcome{sr, err}
+		h.udpRate(mr, u.key, u.size, sr, err)
 		if err := check(); err != nil {
+			return err
+		}
+	}
+	if best := main[64].sr.Best; main[64].err == nil && best.Received > 0 {
+		f := perMpps(best, 64, runtime.NumCPU())
+		add(MetricMachineCPUPerMpps, f.machine)
+		if p, ok := Proj16.Project(f.machine, modeSpread(mr.mode.Name())); ok {
+			add(MetricProj16UDP, p)
+		}
+		if len(pids) > 0 {
+			add(MetricCPUPerMpps, f.own)
+		}
+	}
+	if slices.Contains(h.cfg.SweepModes, mr.mode.Name()) {
+		if err := h.sweep(ctx, mr, main, runtime.NumCPU()); err != nil {
 			return err
 		}
 	}
@@ -538,18 +607,29 @@ func (h *Harness) ping(ctx context.Context, mr *modeRun) (p50, p99 float64, lost
 const genPort = 5301
 
 // udpSearch finds the RFC 2544 rate for size-byte UDP payloads with the
-// bench's own generator (RunGen: one paced sendmmsg thread per CPU), not
-// iperf3, whose single thread bounded the kernel path.
-func (h *Harness) udpSearch(ctx context.Context, mr *modeRun, size int, maxRate float64) (SearchResult, error) {
+// bench's own generator (RunGen with threads paced sendmmsg threads, 0 =
+// one per CPU), not iperf3, whose single thread bounded the kernel path;
+// at most steps trials after the overload probe. Each trial also records
+// the mode's processes' CPU.
+func (h *Harness) udpSearch(ctx context.Context, mr *modeRun, size int, maxRate float64, threads, steps int) (SearchResult, error) {
 	a, b := mr.tb.Nodes[0], mr.tb.Nodes[1]
+	pids := mr.mode.PIDs()
 	trial := func(ctx context.Context, rate float64) (Trial, error) {
-		g, err := RunGen(ctx, a.NS, b.NS, a.Pod, b.Pod, genPort, GenConfig{Size: size, Rate: rate, Duration: h.cfg.UDPStep})
+		cpu0, err := cpuSeconds(pids)
 		if err != nil {
 			return Trial{}, err
 		}
-		return Trial{Sent: g.SentBps(size), Received: g.RecvBps(size), LossPercent: g.LossPercent(), Busy: g.Busy}, nil
+		g, err := RunGen(ctx, a.NS, b.NS, a.Pod, b.Pod, genPort, GenConfig{Size: size, Rate: rate, Threads: threads, Duration: h.cfg.UDPStep})
+		if err != nil {
+			return Trial{}, err
+		}
+		t := Trial{Sent: g.SentBps(size), Received: g.RecvBps(size), LossPercent: g.LossPercent(), Busy: g.Busy}
+		if cpu1, err := cpuSeconds(pids); err == nil && g.Elapsed > 0 {
+			t.ProcBusy = (cpu1 - cpu0) / g.Elapsed.Seconds()
+		}
+		return t, nil
 	}
-	cfg := SearchConfig{Max: maxRate, LossLimit: 0.1, Resolution: h.cfg.Resolution, MaxSteps: h.cfg.SearchSteps, GeneratorSlack: 0.1}
+	cfg := SearchConfig{Max: maxRate, LossLimit: 0.1, Resolution: h.cfg.Resolution, MaxSteps: steps, GeneratorSlack: 0.1}
 	return SearchRate(ctx, cfg, trial)
 }
 

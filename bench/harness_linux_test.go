@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -113,6 +114,10 @@ func TestHarnessSmoke(t *testing.T) {
 	cfg.SearchSteps = 1
 	cfg.PingCount = 100
 	cfg.OutDir = t.TempDir()
+	// The scaling rows on kernel vxlan only: one thread searched, one
+	// per CPU copied from the main rows; no control plane (no binary).
+	cfg.SweepModes, cfg.SweepThreads = []string{ModeKernelVXLAN}, []int{1, runtime.NumCPU()}
+	cfg.Idle, cfg.ControlPlane.Peers = time.Second, 0
 	h, err := NewHarness(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -147,6 +152,38 @@ func TestHarnessSmoke(t *testing.T) {
 		if len(m.Samples[MetricUDP64]) != 1 || len(m.Samples[MetricUDP1400]) != 1 {
 			t.Errorf("%s: got UDP samples %v / %v, want one each", m.Mode, m.Samples[MetricUDP64], m.Samples[MetricUDP1400])
 		}
+	}
+	kern, veth := res.mode(ModeKernelVXLAN), res.mode(ModeVeth)
+	for _, k := range []string{SweepKey(64, 1), SweepKey(1400, 1)} {
+		if len(kern.Samples[k]) != 1 || len(veth.Samples[k]) != 0 {
+			t.Errorf("%s: got kernel-vxlan %v, veth %v; want one sample, none", k, kern.Samples[k], veth.Samples[k])
+		}
+	}
+	for _, size := range []int{64, 1400} {
+		main := MetricUDP64
+		if size == 1400 {
+			main = MetricUDP1400
+		}
+		if got, want := kern.Samples[SweepKey(size, runtime.NumCPU())], kern.Samples[main]; len(got) != 1 || got[0] != want[0] {
+			t.Errorf("%d B with one thread per CPU: got %v, want the main row's %v", size, got, want)
+		}
+	}
+	for _, m := range res.Modes {
+		if v := m.Samples[MetricIdleMachine]; len(v) != 1 || v[0] < 0 {
+			t.Errorf("%s: got idle machine samples %v, want one ≥ 0", m.Mode, v)
+		}
+		if _, ok := m.Median[MetricIdleCPU]; ok {
+			t.Errorf("%s: got a daemon idle figure for a kernel mode", m.Mode)
+		}
+		if v, ok := m.Median[MetricMachineCPUPerMpps]; ok && !(v > 0) {
+			t.Errorf("%s: got machine CPU per Mpps %v, want > 0", m.Mode, v)
+		}
+		if v := m.Median[MetricProj16]; !(v > 0) {
+			t.Errorf("%s: got TCP projection %v, want > 0", m.Mode, v)
+		}
+	}
+	if res.ControlPlane != nil {
+		t.Errorf("got control plane %+v, want none with 0 peers", res.ControlPlane)
 	}
 	if q := res.mode(ModeKernelVXLAN).Ratio[MetricTCP1]; q != 1 {
 		t.Errorf("kernel-vxlan tcp1 ratio to itself: got %v, want 1", q)

@@ -6,6 +6,10 @@ const (
 	ModeKernelVXLAN = "kernel-vxlan"
 	ModeVxtunVXLAN  = "vxtun-vxlan"
 	ModeVxtunUDP    = "vxtun-udp"
+	// ModeVxtunBusyPoll is vxtun VXLAN with --busy-poll (unavailable when
+	// the daemon does not document the flag; its daemons are stopped while
+	// other modes measure, so its polling never takes their CPU).
+	ModeVxtunBusyPoll = "vxtun-busy-poll"
 	// ModeVxtunKernel is vxtun programming the kernel vxlan device
 	// (--dataplane kernel, vxtunkernel_linux.go).
 	ModeVxtunKernel = "vxtun-kernel"
@@ -19,4 +23,12 @@ const (
 )
 
 // AllModes is the default alternation order.
-var AllModes = []string{ModeVeth, ModeKernelVXLAN, ModeVxtunVXLAN, ModeVxtunUDP, ModeVxtunKernel, ModeVxtunHostGW, ModeVxtunDirectRouting, ModeWireGuardGo, ModeNebula}
+var AllModes = []string{ModeVeth, ModeKernelVXLAN, ModeVxtunVXLAN, ModeVxtunBusyPoll, ModeVxtunUDP, ModeVxtunKernel, ModeVxtunHostGW, ModeVxtunDirectRouting, ModeWireGuardGo, ModeNebula}
+
+// SweepModes is the default set of modes the scaling rows (UDP with 1…4
+// generator threads) run on: vxtun beside kernel vxlan.
+var SweepModes = []string{ModeKernelVXLAN, ModeVxtunVXLAN}
+
+// SweepThreads is the default list of generator thread counts of the
+// scaling rows.
+var SweepThreads = []int{1, 2, 3, 4}

@@ -153,16 +153,25 @@ func (m *daemonMode) Stop() error {
 
 // waitLink waits until link name exists in n's namespace or d exits.
 func waitLink(ctx context.Context, n *Node, name string, d *nettest.Daemon, timeout time.Duration) error {
+	return waitUntil(ctx, "link "+name, d, timeout, func() bool {
+		_, err := n.NS.Exec(ctx, "ip", "link", "show", "dev", name)
+		return err == nil
+	})
+}
+
+// waitUntil polls ready until it holds, d exits or timeout passes; what
+// names the awaited thing in the error.
+func waitUntil(ctx context.Context, what string, d *nettest.Daemon, timeout time.Duration, ready func() bool) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		if _, err := n.NS.Exec(ctx, "ip", "link", "show", "dev", name); err == nil {
+		if ready() {
 			return nil
 		}
 		if err := nettest.CheckRunning(d); err != nil {
 			return fmt.Errorf("%w: %s", err, d.LogTail(5))
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no link %s after %v: %s", name, timeout, d.LogTail(5))
+			return fmt.Errorf("no %s after %v: %s", what, timeout, d.LogTail(5))
 		}
 		select {
 		case <-ctx.Done():
@@ -235,6 +244,13 @@ func (m *WireGuardGoMode) Setup(ctx context.Context, tb *Testbed) error {
 			return err
 		}
 		if err := waitLink(ctx, n, wg0, d, 10*time.Second); err != nil {
+			return fmt.Errorf("wireguard-go: %w", err)
+		}
+		// wireguard-go opens its UAPI socket after the link: wg set before
+		// it falls back to netlink (no kernel wireguard: "Protocol not
+		// supported").
+		sock := filepath.Join("/var/run/wireguard", wg0+".sock")
+		if err := waitUntil(ctx, sock, d, 10*time.Second, func() bool { _, err := os.Stat(sock); return err == nil }); err != nil {
 			return fmt.Errorf("wireguard-go: %w", err)
 		}
 		p := tb.peer(n)

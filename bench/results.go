@@ -17,21 +17,40 @@ const (
 	MetricTCP4 = "tcp4"
 	MetricTCP2 = "tcp2"
 	MetricTCP8 = "tcp8"
-	// MetricProj16 projects TCP on a 16-core node from the whole
-	// machine's CPU per GB: 16 CPU-seconds per second / (CPU-s per GB),
-	// in Gbit/s. A projection (it assumes the path scales with cores, which
-	// this 2-core run cannot show), not a measurement.
-	MetricProj16   = "tcp_16core_projection"
-	MetricPingP50  = "ping_p50"
-	MetricPingP99  = "ping_p99"
-	MetricUDP64    = "udp64"
-	MetricUDP1400  = "udp1400"
-	MetricCPUPerGB = "cpu_per_gb"
+	// MetricProj16 and MetricProj16UDP project TCP (Gbit/s) and 64-byte
+	// UDP (Mpps) on a 16-core node from the whole machine's CPU per GB and
+	// per Mpps with the Proj16 model (projection.go). Projections, not
+	// measurements.
+	MetricProj16    = "tcp_16core_projection"
+	MetricProj16UDP = "udp64_16core_projection"
+	MetricPingP50   = "ping_p50"
+	MetricPingP99   = "ping_p99"
+	MetricUDP64     = "udp64"
+	MetricUDP1400   = "udp1400"
+	MetricCPUPerGB  = "cpu_per_gb"
 	// MetricMachineCPUPerGB is the whole machine's busy CPU time
 	// (/proc/stat: user+nice+system+irq+softirq of all CPUs) per GB moved
 	// by TCP: kernel work, iperf3 and vxtun together, for every mode.
 	MetricMachineCPUPerGB = "machine_cpu_per_gb"
-	MetricRSS             = "rss"
+	// MetricMachineCPUPerMpps and MetricCPUPerMpps are the machine's and
+	// the overlay daemons' CPU-seconds per million 64-byte datagrams
+	// carried, at the rate MetricUDP64 found.
+	MetricMachineCPUPerMpps = "machine_cpu_per_mpps"
+	MetricCPUPerMpps        = "cpu_per_mpps"
+	// MetricIdleMachine and MetricIdleCPU are CPU-seconds per minute with
+	// no traffic: the machine's (less every other mode's processes) and
+	// the overlay daemons' own.
+	MetricIdleMachine = "idle_machine_cpu_per_min"
+	MetricIdleCPU     = "idle_cpu_per_min"
+	MetricRSS         = "rss"
+)
+
+// Sections of the report.
+const (
+	SectionMain = "" // every mode
+	// SectionScaling: the UDP rows by generator thread count, run on the
+	// sweep modes only; its table repeats the TCP stream rows beside them.
+	SectionScaling = "scaling"
 )
 
 // Metric describes one figure the harness reports.
@@ -40,23 +59,59 @@ type Metric struct {
 	Label       string `json:"label"`
 	Unit        string `json:"unit"`
 	LowerBetter bool   `json:"lower_better,omitempty"`
+	Section     string `json:"section,omitempty"`
 }
 
-// Metrics lists every figure in report order.
+// Metrics lists every figure of the main table in report order.
 var Metrics = []Metric{
-	{MetricTCP1, "TCP 1 stream", "Gbit/s", false},
-	{MetricTCP2, "TCP 2 streams", "Gbit/s", false},
-	{MetricTCP4, "TCP 4 streams", "Gbit/s", false},
-	{MetricTCP8, "TCP 8 streams", "Gbit/s", false},
-	{MetricPingP50, "ping RTT p50", "µs", true},
-	{MetricPingP99, "ping RTT p99", "µs", true},
-	{MetricUDP64, "UDP 64 B, <0.1% loss", "kpps", false},
-	{MetricUDP1400, "UDP 1400 B, <0.1% loss", "Gbit/s", false},
-	{MetricMachineCPUPerGB, "machine CPU per GB (TCP)", "CPU s/GB", true},
-	{MetricProj16, "projection: TCP on 16 cores (from machine CPU/GB)", "Gbit/s", false},
-	{MetricCPUPerGB, "overlay daemons' CPU per GB (TCP)", "CPU s/GB", true},
-	{MetricRSS, "overlay daemon peak RSS", "MiB", true},
+	{MetricTCP1, "TCP 1 stream", "Gbit/s", false, SectionMain},
+	{MetricTCP2, "TCP 2 streams", "Gbit/s", false, SectionMain},
+	{MetricTCP4, "TCP 4 streams", "Gbit/s", false, SectionMain},
+	{MetricTCP8, "TCP 8 streams", "Gbit/s", false, SectionMain},
+	{MetricPingP50, "ping RTT p50", "µs", true, SectionMain},
+	{MetricPingP99, "ping RTT p99", "µs", true, SectionMain},
+	{MetricUDP64, "UDP 64 B, <0.1% loss", "kpps", false, SectionMain},
+	{MetricUDP1400, "UDP 1400 B, <0.1% loss", "Gbit/s", false, SectionMain},
+	{MetricMachineCPUPerGB, "machine CPU per GB (TCP)", "CPU s/GB", true, SectionMain},
+	{MetricMachineCPUPerMpps, "machine CPU per Mpps (UDP 64 B)", "CPU s/Mpps", true, SectionMain},
+	{MetricCPUPerGB, "overlay daemons' CPU per GB (TCP)", "CPU s/GB", true, SectionMain},
+	{MetricCPUPerMpps, "overlay daemons' CPU per Mpps (UDP 64 B)", "CPU s/Mpps", true, SectionMain},
+	{MetricIdleMachine, "idle: machine CPU per minute", "CPU s/min", true, SectionMain},
+	{MetricIdleCPU, "idle: overlay daemons' CPU per minute", "CPU s/min", true, SectionMain},
+	{MetricProj16, "PROJECTION: TCP on 16 cores", "Gbit/s", false, SectionMain},
+	{MetricProj16UDP, "PROJECTION: UDP 64 B on 16 cores", "Mpps", false, SectionMain},
+	{MetricRSS, "overlay daemon peak RSS", "MiB", true, SectionMain},
 }
+
+// SweepKey is the metric key of the scaling row for size-byte UDP with
+// the given number of generator threads.
+func SweepKey(size, threads int) string { return fmt.Sprintf("udp%d_t%d", size, threads) }
+
+// sweepSizes are the payload sizes of the scaling rows.
+var sweepSizes = []int{64, 1400}
+
+// SweepMetrics returns the scaling rows for the thread counts: every size,
+// every count.
+func SweepMetrics(threads []int) []Metric {
+	var out []Metric
+	for _, size := range sweepSizes {
+		unit := "Gbit/s"
+		if size == 64 {
+			unit = "kpps"
+		}
+		for _, t := range threads {
+			th := "threads"
+			if t == 1 {
+				th = "thread"
+			}
+			out = append(out, Metric{Key: SweepKey(size, t), Label: fmt.Sprintf("UDP %d B, %d generator %s, <0.1%% loss", size, t, th), Unit: unit, Section: SectionScaling})
+		}
+	}
+	return out
+}
+
+// scalingTCP are the main table's rows the scaling table repeats.
+var scalingTCP = []string{MetricTCP1, MetricTCP2, MetricTCP4, MetricTCP8}
 
 // Machine describes where a run happened.
 type Machine struct {
@@ -82,13 +137,24 @@ type RunConfig struct {
 	Quick       bool     `json:"quick"`
 	Modes       []string `json:"modes"`
 	Command     string   `json:"command"`
+	// The scaling rows: modes, generator thread counts and search steps.
+	SweepModes   []string `json:"sweep_modes,omitempty"`
+	SweepThreads []int    `json:"sweep_threads,omitempty"`
+	SweepSteps   int      `json:"sweep_steps"`
+	// IdleSeconds is the no-traffic window per round.
+	IdleSeconds int `json:"idle_seconds"`
+	// Projection is the model of the PROJECTION rows.
+	Projection Projection `json:"projection"`
 }
 
 // ModeResult holds every sample of one mode and its summary.
 type ModeResult struct {
-	Mode        string               `json:"mode"`
-	Unavailable string               `json:"unavailable,omitempty"`
-	Failed      bool                 `json:"failed,omitempty"` // set up or ran but broke (not just absent)
+	Mode        string `json:"mode"`
+	Unavailable string `json:"unavailable,omitempty"`
+	Failed      bool   `json:"failed,omitempty"` // set up or ran but broke (not just absent)
+	// NotInDaemon: unavailable because the daemon measured lacks an
+	// optional feature (ErrNotInDaemon).
+	NotInDaemon bool                 `json:"not_in_daemon,omitempty"`
 	Samples     map[string][]float64 `json:"samples"`
 	// GeneratorBound marks metrics where, in some round, the UDP generator
 	// itself could not offer more: the figure is the generator's limit.
@@ -117,6 +183,51 @@ type Results struct {
 	Baseline string        `json:"baseline"`
 	Metrics  []Metric      `json:"metrics"`
 	Modes    []*ModeResult `json:"modes"`
+	// ControlPlane is the control-plane section (nil when not run).
+	ControlPlane *ControlPlaneSection `json:"control_plane,omitempty"`
+}
+
+// ControlPlaneSection is the control-plane section of a run
+// (RunControlPlane's figures; durations in ms, sizes in MiB).
+type ControlPlaneSection struct {
+	Unavailable string `json:"unavailable,omitempty"`
+	Failed      bool   `json:"failed,omitempty"` // it ran but broke (not just absent)
+	Peers       int    `json:"peers,omitempty"`
+	Updates     int    `json:"updates,omitempty"` // one-peer updates timed in process
+	Reloads     int    `json:"reloads,omitempty"` // daemon reloads timed
+	// FullApplyMs is the whole set applied to a fresh dataplane,
+	// FullFilterMs its peer filter created.
+	FullApplyMs  float64 `json:"full_apply_ms,omitempty"`
+	FullFilterMs float64 `json:"full_filter_ms,omitempty"`
+	// One peer moved: the dataplane's apply and the filter's transaction.
+	UpdateP50Ms float64 `json:"update_p50_ms,omitempty"`
+	UpdateP99Ms float64 `json:"update_p99_ms,omitempty"`
+	FilterP50Ms float64 `json:"filter_p50_ms,omitempty"`
+	FilterP99Ms float64 `json:"filter_p99_ms,omitempty"`
+	// The daemon: peers file rewritten, SIGHUP, until its metrics count it.
+	ReloadP50Ms float64 `json:"reload_p50_ms,omitempty"`
+	ReloadP99Ms float64 `json:"reload_p99_ms,omitempty"`
+	// The daemon's VmRSS, VmHWM and RssAnon with Peers peers after its
+	// reloads, its VmHWM once it ran with them, and VmRSS and RssAnon with
+	// one peer.
+	RSSMiB          float64 `json:"rss_mib,omitempty"`
+	HWMMiB          float64 `json:"hwm_mib,omitempty"`
+	AnonMiB         float64 `json:"anon_mib,omitempty"`
+	StartHWMMiB     float64 `json:"start_hwm_mib,omitempty"`
+	BaselineRSSMiB  float64 `json:"baseline_rss_mib,omitempty"`
+	BaselineAnonMiB float64 `json:"baseline_anon_mib,omitempty"`
+}
+
+// NewControlPlaneSection converts a RunControlPlane result for Results.
+func NewControlPlaneSection(r ControlPlaneResult, updates, reloads int) *ControlPlaneSection {
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
+	return &ControlPlaneSection{Peers: r.Peers, Updates: updates, Reloads: reloads,
+		FullApplyMs: ms(r.FullSet), FullFilterMs: ms(r.FullSetFilter),
+		UpdateP50Ms: ms(r.UpdateP50), UpdateP99Ms: ms(r.UpdateP99), FilterP50Ms: ms(r.FilterP50), FilterP99Ms: ms(r.FilterP99),
+		ReloadP50Ms: ms(r.ReloadP50), ReloadP99Ms: ms(r.ReloadP99),
+		RSSMiB: mib(r.RSS), HWMMiB: mib(r.HWM), AnonMiB: mib(r.Anon), StartHWMMiB: mib(r.StartHWM),
+		BaselineRSSMiB: mib(r.BaselineRSS), BaselineAnonMiB: mib(r.BaselineAnon)}
 }
 
 // Summarize fills every mode's Median and its Ratio to the baseline mode's
@@ -192,7 +303,93 @@ func (r *Results) cell(m *ModeResult, k string) string {
 	return s
 }
 
-// notes returns the footnotes of the table.
+// grid is a table ready to print: a header row and body rows.
+type grid struct {
+	header []string
+	rows   [][]string
+}
+
+// metricGrid renders metrics (rows) for modes (columns): label, unit, a
+// cell per mode.
+func (r *Results) metricGrid(metrics []Metric, modes []*ModeResult) grid {
+	g := grid{header: []string{"metric", "unit"}}
+	for _, m := range modes {
+		g.header = append(g.header, m.Mode)
+	}
+	for _, met := range metrics {
+		row := []string{met.Label, met.Unit}
+		for _, m := range modes {
+			row = append(row, r.cell(m, met.Key))
+		}
+		g.rows = append(g.rows, row)
+	}
+	return g
+}
+
+// section returns the metrics of section sec in report order.
+func (r *Results) section(sec string) []Metric {
+	var out []Metric
+	for _, met := range r.Metrics {
+		if met.Section == sec {
+			out = append(out, met)
+		}
+	}
+	return out
+}
+
+// mainGrid is the table of every mode.
+func (r *Results) mainGrid() grid { return r.metricGrid(r.section(SectionMain), r.Modes) }
+
+// scalingGrid is the scaling table: TCP by streams and UDP by generator
+// threads, for the modes that ran the UDP sweep (the baseline first);
+// ok is false when no mode did.
+func (r *Results) scalingGrid() (g grid, ok bool) {
+	sweep := r.section(SectionScaling)
+	var modes []*ModeResult
+	for _, m := range r.Modes {
+		for _, met := range sweep {
+			if _, has := m.Samples[met.Key]; has {
+				modes = append(modes, m)
+				break
+			}
+		}
+	}
+	if len(modes) == 0 {
+		return grid{}, false
+	}
+	var metrics []Metric
+	for _, k := range scalingTCP {
+		for _, met := range r.Metrics {
+			if met.Key == k {
+				metrics = append(metrics, met)
+			}
+		}
+	}
+	return r.metricGrid(append(metrics, sweep...), modes), true
+}
+
+// writeText prints g aligned in columns.
+func (g grid) writeText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, row := range append([][]string{g.header}, g.rows...) {
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	return tw.Flush()
+}
+
+// writeMarkdown prints g as a Markdown table, figures right-aligned.
+func (g grid) writeMarkdown(b *strings.Builder) {
+	fmt.Fprintf(b, "| %s |\n|---|---|", strings.Join(g.header, " | "))
+	for range g.header[2:] {
+		b.WriteString("---:|")
+	}
+	b.WriteString("\n")
+	for _, row := range g.rows {
+		fmt.Fprintf(b, "| %s |\n", strings.Join(row, " | "))
+	}
+}
+
+// notes returns the footnotes of the tables.
 func (r *Results) notes() []string {
 	var out []string
 	anyGen, anyCPU := false, false
@@ -205,10 +402,18 @@ func (r *Results) notes() []string {
 		}
 	}
 	if anyGen {
-		out = append(out, "* the generator (bench.RunGen, one sendmmsg thread per CPU) was the bottleneck: it could not offer more on the sending side, so the figure is a lower bound for the path.")
+		out = append(out, "* the generator (bench.RunGen, paced sendmmsg threads) was the bottleneck: it could not offer more on the sending side, so the figure is a lower bound for the path.")
 	}
 	if anyCPU {
 		out = append(out, "† every CPU was busy while the generator fell short of the offered rate: the machine's capacity for this path (the kernel path encapsulates inside the sender's sendmmsg), a measured rate, not a generator limit.")
+	}
+	p := r.Config.Projection
+	if p.Cores > 0 {
+		out = append(out, fmt.Sprintf("PROJECTION rows are a model, not a measurement: throughput ≈ usable cores / (machine CPU-s per GB or per Mpps measured here), ×8 for Gbit/s; usable cores = min(%d cores, the outer flows one peer's traffic uses): %d for paths with an outer flow per inner flow (kernel vxlan, routed), min(%d flows, %d workers) for userspace vxtun (a source port per worker), 1 for nebula (one routine), none for wireguard-go (one socket, parallel decryption: not modelled). The CPU cost covers both nodes and both application ends, so it reads as each node sending and receiving that much at once; linear scaling and even hashing are assumed, which a %d-CPU run cannot show.",
+			p.Cores, p.Flows, p.Flows, p.Workers, r.Machine.NumCPU))
+	}
+	if r.Config.IdleSeconds > 0 {
+		out = append(out, fmt.Sprintf("idle: one %d s window per round with no traffic in any testbed (all stay up); a mode's machine figure is the machine's busy CPU less every other mode's processes, so it still holds the kernel's and anything else running on the machine.", r.Config.IdleSeconds))
 	}
 	for _, m := range r.Modes {
 		if m.Unavailable != "" {
@@ -221,27 +426,48 @@ func (r *Results) notes() []string {
 	return out
 }
 
-// WriteTable writes the terminal table: median of the rounds and ratio to
-// the baseline for every metric and mode.
+// scalingCaption describes the scaling table.
+func (r *Results) scalingCaption() string {
+	return fmt.Sprintf("Scaling (%s): TCP by iperf3 streams (the main table's rows) and UDP by generator threads (bench.RunGen, each thread its own flow, pinned to CPU i mod %d), the same < 0.1 %% loss search, ≤ %d search steps after the overload probe.",
+		strings.Join(r.Config.SweepModes, ", "), r.Machine.NumCPU, r.Config.SweepSteps)
+}
+
+// controlPlaneLines describes the control-plane section.
+func (r *Results) controlPlaneLines() []string {
+	cp := r.ControlPlane
+	if cp == nil {
+		return nil
+	}
+	if cp.Unavailable != "" {
+		return []string{"Control plane: unavailable: " + cp.Unavailable}
+	}
+	f := formatValue
+	return []string{
+		fmt.Sprintf("Control plane at %d peers (bench.RunControlPlane; wall time, one run): full set applied in %s ms (peer filter %s ms); one peer moved: apply p50 %s / p99 %s ms, filter p50 %s / p99 %s ms (%d updates); daemon reload p50 %s / p99 %s ms (%d reloads); daemon VmRSS %s MiB (anonymous %s), VmHWM %s MiB (%s once up); with one peer VmRSS %s MiB (anonymous %s).",
+			cp.Peers, f(cp.FullApplyMs), f(cp.FullFilterMs), f(cp.UpdateP50Ms), f(cp.UpdateP99Ms), f(cp.FilterP50Ms), f(cp.FilterP99Ms), cp.Updates,
+			f(cp.ReloadP50Ms), f(cp.ReloadP99Ms), cp.Reloads, f(cp.RSSMiB), f(cp.AnonMiB), f(cp.HWMMiB), f(cp.StartHWMMiB), f(cp.BaselineRSSMiB), f(cp.BaselineAnonMiB)),
+	}
+}
+
+// WriteTable writes the terminal tables: median of the rounds and ratio to
+// the baseline for every metric and mode, then the scaling table and the
+// control-plane figures.
 func (r *Results) WriteTable(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "metric\tunit")
-	for _, m := range r.Modes {
-		fmt.Fprintf(tw, "\t%s", m.Mode)
-	}
-	fmt.Fprintln(tw)
-	for _, met := range r.Metrics {
-		fmt.Fprintf(tw, "%s\t%s", met.Label, met.Unit)
-		for _, m := range r.Modes {
-			fmt.Fprintf(tw, "\t%s", r.cell(m, met.Key))
-		}
-		fmt.Fprintln(tw)
-	}
-	if err := tw.Flush(); err != nil {
+	if err := r.mainGrid().writeText(w); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "median of %d round(s); (x×) = ratio to %s", r.Config.Rounds, r.Baseline)
 	fmt.Fprintln(w, "; lower is better for ping, CPU and RSS.")
+	if g, ok := r.scalingGrid(); ok {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, r.scalingCaption())
+		if err := g.writeText(w); err != nil {
+			return err
+		}
+	}
+	for _, l := range r.controlPlaneLines() {
+		fmt.Fprintln(w, l)
+	}
 	for _, n := range r.notes() {
 		fmt.Fprintln(w, n)
 	}
@@ -255,7 +481,8 @@ func (r *Results) WriteJSON(w io.Writer) error {
 	return enc.Encode(r)
 }
 
-// Chart returns the ratio chart: a group per metric that has any ratio.
+// Chart returns the ratio chart: a group per metric that has any ratio,
+// the main table's metrics first, then the scaling rows.
 func (r *Results) Chart() Chart {
 	c := Chart{Title: "vxtun end-to-end: ratio to " + r.Baseline + " (median of rounds)", Min: 0.01, Max: 10}
 	var modes []*ModeResult
@@ -265,7 +492,7 @@ func (r *Results) Chart() Chart {
 			c.Series = append(c.Series, m.Mode)
 		}
 	}
-	for _, met := range r.Metrics {
+	for _, met := range append(r.section(SectionMain), r.section(SectionScaling)...) {
 		g := ChartGroup{Label: met.Label}
 		if met.LowerBetter {
 			g.Label += " (lower is better)"
@@ -289,7 +516,7 @@ func (r *Results) Chart() Chart {
 }
 
 // Markdown returns the generated section of RESULTS.md: machine, command,
-// table, notes, and a link to the chart file (chart may be "").
+// tables, notes, and a link to the chart file (chart may be "").
 func (r *Results) Markdown(chart string) string {
 	var b strings.Builder
 	mc := r.Machine
@@ -306,25 +533,17 @@ func (r *Results) Markdown(chart string) string {
 		b.WriteString("- **Quick smoke run**: it checks the harness works, not the speed.\n")
 	}
 	fmt.Fprintf(&b, "- Command: `%s`\n", c.Command)
-	fmt.Fprintf(&b, "- %d rounds alternating %s; TCP %d s per test; ping %d probes at 1 ms; UDP rate search ≤ %d steps of %d s (bench.RunGen: %d paced sendmmsg threads, sequence-counting receiver), loss limit 0.1 %%.\n\n",
-		c.Rounds, strings.Join(c.Modes, " → "), c.TCPSeconds, c.PingCount, c.SearchSteps+1, c.UDPStepSecs, mc.NumCPU)
-	fmt.Fprintf(&b, "| metric | unit |")
-	for _, m := range r.Modes {
-		fmt.Fprintf(&b, " %s |", m.Mode)
-	}
-	b.WriteString("\n|---|---|")
-	for range r.Modes {
-		b.WriteString("---:|")
-	}
-	b.WriteString("\n")
-	for _, met := range r.Metrics {
-		fmt.Fprintf(&b, "| %s | %s |", met.Label, met.Unit)
-		for _, m := range r.Modes {
-			fmt.Fprintf(&b, " %s |", r.cell(m, met.Key))
-		}
-		b.WriteString("\n")
-	}
+	fmt.Fprintf(&b, "- %d rounds alternating %s; idle window %d s per round; TCP %d s per test; ping %d probes at 1 ms; UDP rate search ≤ %d steps of %d s (bench.RunGen: %d paced sendmmsg threads, sequence-counting receiver), loss limit 0.1 %%.\n\n",
+		c.Rounds, strings.Join(c.Modes, " → "), c.IdleSeconds, c.TCPSeconds, c.PingCount, c.SearchSteps+1, c.UDPStepSecs, mc.NumCPU)
+	r.mainGrid().writeMarkdown(&b)
 	fmt.Fprintf(&b, "\nMedian of the rounds; (x×) is the ratio to %s; lower is better for ping, CPU and RSS.\n", r.Baseline)
+	if g, ok := r.scalingGrid(); ok {
+		fmt.Fprintf(&b, "\n%s\n\n", r.scalingCaption())
+		g.writeMarkdown(&b)
+	}
+	for _, l := range r.controlPlaneLines() {
+		fmt.Fprintf(&b, "\n%s\n", l)
+	}
 	for _, n := range r.notes() {
 		fmt.Fprintf(&b, "\n- %s", n)
 	}

@@ -65,7 +65,7 @@ func TestWriteTableAndMarkdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, want := range []string{"TCP 1 stream", "45.0 (1.80×)", "7.50 (0.30×)", "210* (1.00×)", "vxtun-udp: unavailable: no binary", "generator (bench.RunGen, one sendmmsg thread per CPU) was the bottleneck"} {
+	for _, want := range []string{"TCP 1 stream", "45.0 (1.80×)", "7.50 (0.30×)", "210* (1.00×)", "vxtun-udp: unavailable: no binary", "generator (bench.RunGen, paced sendmmsg threads) was the bottleneck"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -76,14 +76,7 @@ func TestWriteTableAndMarkdown(t *testing.T) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
 	}
-	var js bytes.Buffer
-	if err := r.WriteJSON(&js); err != nil {
-		t.Fatal(err)
-	}
-	var back Results
-	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
-		t.Fatalf("JSON does not round-trip: %v", err)
-	}
+	back, _ := jsonRoundTrip(t, r)
 	if got := back.Modes[2].Ratio[MetricTCP1]; got != 0.3 {
 		t.Errorf("JSON round trip: got vxtun-vxlan tcp1 ratio %v, want 0.3", got)
 	}
@@ -94,6 +87,24 @@ func TestWriteTableAndMarkdown(t *testing.T) {
 	if len(c.Groups) != 3 { // tcp1, ping p50, udp64 have ratios
 		t.Errorf("chart: got %d groups, want 3", len(c.Groups))
 	}
+}
+
+// jsonRoundTrip writes r as JSON and reads it back, also as a plain map.
+func jsonRoundTrip(t *testing.T, r *Results) (Results, map[string]any) {
+	t.Helper()
+	var js bytes.Buffer
+	if err := r.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var back Results
+	var raw map[string]any
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+		t.Fatalf("JSON does not round-trip: %v", err)
+	}
+	if err := json.Unmarshal(js.Bytes(), &raw); err != nil {
+		t.Fatal(err)
+	}
+	return back, raw
 }
 
 func TestReplaceGenerated(t *testing.T) {

@@ -17,6 +17,9 @@ type Trial struct {
 	// Busy is the share of all CPUs the machine kept busy during the trial
 	// (0..1; 0 when unknown).
 	Busy float64
+	// ProcBusy is the CPU-seconds per second the mode's own processes (the
+	// overlay daemons) used during the trial (0 when there are none).
+	ProcBusy float64
 }
 
 // TrialFunc runs one trial at the offered rate.
@@ -73,7 +76,9 @@ func SearchRate(ctx context.Context, cfg SearchConfig, trial TrialFunc) (SearchR
 		return t, nil
 	}
 	short := func(t Trial) bool { return t.Sent < (1-cfg.GeneratorSlack)*t.Offered }
-	pass := func(t Trial) bool { return t.LossPercent < cfg.LossLimit }
+	// A trial in which nothing was sent (a starved generator on a loaded
+	// machine) shows nothing about the path: it never passes.
+	pass := func(t Trial) bool { return t.Sent > 0 && t.LossPercent < cfg.LossLimit }
 
 	first, err := run(cfg.Max)
 	if err != nil {

@@ -102,6 +102,28 @@ func TestSearchRateNoPass(t *testing.T) {
 	}
 }
 
+// TestSearchRateNothingSent: a trial in which the generator sent nothing
+// (starved) does not pass as 0 at 0 % loss; the search goes on below.
+func TestSearchRateNothingSent(t *testing.T) {
+	path := fakePath(230, 5000)
+	n := 0
+	starved := func(ctx context.Context, offered float64) (Trial, error) {
+		n++
+		if n == 1 {
+			return Trial{}, nil
+		}
+		return path(ctx, offered)
+	}
+	cfg := SearchConfig{Max: 1000, LossLimit: 0.1, Resolution: 0.02, MaxSteps: 12, GeneratorSlack: 0.1}
+	res, err := SearchRate(context.Background(), cfg, starved)
+	if err != nil {
+		t.Fatalf("got error %v, want nil", err)
+	}
+	if res.GeneratorBound || res.Best.Received < 230*0.98 || res.Best.Received > 230 {
+		t.Errorf("got received %.2f, generator-bound %v; want ≈ 230 from the path, not bound (trials %+v)", res.Best.Received, res.GeneratorBound, res.Trials)
+	}
+}
+
 func TestSearchRateErrors(t *testing.T) {
 	boom := errors.New("boom")
 	failing := func(context.Context, float64) (Trial, error) { return Trial{}, boom }

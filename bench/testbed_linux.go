@@ -31,6 +31,12 @@ const UnderlayMTU = nettest.UnderlayMTU
 // then reports the mode as unavailable instead of failing.
 var ErrUnavailable = errors.New("unavailable")
 
+// ErrNotInDaemon is wrapped (with ErrUnavailable) when the daemon under
+// test lacks an optional feature a mode needs (vxtun-busy-poll without
+// --busy-poll): a property of the binary measured, not of this machine,
+// so vxbench -strict reports it without failing.
+var ErrNotInDaemon = errors.New("not in this daemon")
+
 // unavailable returns an error wrapping ErrUnavailable with a reason.
 func unavailable(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrUnavailable, fmt.Sprintf(format, args...))

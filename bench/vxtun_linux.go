@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vxtun/vxtun/config"
@@ -80,13 +81,26 @@ type VxtunMode struct {
 	// DirectRouting sets Backend.DirectRouting in net-conf.json (vxlan;
 	// mode_hostgw_linux.go).
 	DirectRouting bool
+	// Label, when set, is the mode's name (e.g. ModeVxtunBusyPoll).
+	Label string
+	// Optional names flags of Extra the daemon may not have: when it
+	// exits refusing one, the mode is unavailable, not failed.
+	Optional []string
+	// Exclusive daemons run only during the mode's own measurements and
+	// the idle window: the harness stops them (SIGSTOP) otherwise, so a
+	// polling daemon never takes the CPU of another mode's measurement.
+	Exclusive bool
 
 	daemons []*nettest.Daemon
 	h       *Harness
+	paused  bool
 }
 
 // Name implements Mode.
 func (m *VxtunMode) Name() string {
+	if m.Label != "" {
+		return m.Label
+	}
 	if m.DirectRouting {
 		return ModeVxtunDirectRouting
 	}
@@ -167,7 +181,64 @@ func (m *VxtunMode) Setup(ctx context.Context, tb *Testbed) error {
 	if ready == 0 {
 		ready = 20 * time.Second
 	}
-	return waitOverlay(ctx, tb, ready, m.Check)
+	err := waitOverlay(ctx, tb, ready, m.Check)
+	if err != nil {
+		if f := m.refusedFlag(); f != "" {
+			return fmt.Errorf("%w (%w): daemon has no %s (it exited refusing the flag)", ErrUnavailable, ErrNotInDaemon, f)
+		}
+	}
+	return err
+}
+
+// refusedFlag returns the flag of m.Optional a daemon exited refusing
+// (Go's flag package: "flag provided but not defined: -name"), or "".
+func (m *VxtunMode) refusedFlag() string {
+	for _, d := range m.daemons {
+		if exited, _ := d.Exited(); !exited {
+			continue
+		}
+		out := d.Output()
+		for _, f := range m.Optional {
+			if strings.Contains(out, "flag provided but not defined: -"+strings.TrimLeft(f, "-")) {
+				return f
+			}
+		}
+	}
+	return ""
+}
+
+// pause stops an Exclusive mode's daemons (SIGSTOP); resume continues
+// them. Both are no-ops for other modes.
+func (m *VxtunMode) pause() error { return m.signalAll(true) }
+
+func (m *VxtunMode) resume() error { return m.signalAll(false) }
+
+func (m *VxtunMode) signalAll(stop bool) error {
+	if !m.Exclusive || m.paused == stop {
+		return nil
+	}
+	sig := syscall.SIGCONT
+	if stop {
+		sig = syscall.SIGSTOP
+	}
+	var errs []error
+	for _, d := range m.daemons {
+		if err := d.Signal(sig); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	m.paused = stop
+	return errors.Join(errs...)
+}
+
+// daemonPIDs returns every daemon of the mode, also those PIDs leaves out
+// (vxtun-kernel's): their idle cost is the mode's.
+func (m *VxtunMode) daemonPIDs() []int {
+	var pids []int
+	for _, d := range m.daemons {
+		pids = append(pids, d.PID())
+	}
+	return pids
 }
 
 // waitOverlay pings pod to pod until it works, alive reports an error,
@@ -181,13 +252,7 @@ func waitOverlay(ctx context.Context, tb *Testbed, timeout time.Duration, alive 
 }
 
 // PIDs implements Mode.
-func (m *VxtunMode) PIDs() []int {
-	var pids []int
-	for _, d := range m.daemons {
-		pids = append(pids, d.PID())
-	}
-	return pids
-}
+func (m *VxtunMode) PIDs() []int { return m.daemonPIDs() }
 
 // Check implements Mode.
 func (m *VxtunMode) Check() error {
@@ -196,7 +261,7 @@ func (m *VxtunMode) Check() error {
 
 // Stop implements Mode.
 func (m *VxtunMode) Stop() error {
-	var errs []error
+	errs := []error{m.resume()} // a stopped daemon would not see SIGTERM
 	for _, d := range m.daemons {
 		if err := d.Stop(5 * time.Second); err != nil {
 			errs = append(errs, err)

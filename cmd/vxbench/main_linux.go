@@ -1,7 +1,9 @@
 // Command vxbench runs vxtun's end-to-end benchmark (package bench): plain
-// veth, kernel vxlan as flannel sets it up, vxtun VXLAN and vxtun legacy
-// UDP on a two-namespace testbed, alternating, and reports medians and
-// ratios to kernel vxlan as a table, a JSON file and an SVG chart.
+// veth, kernel vxlan as flannel sets it up, the vxtun modes and the peer
+// overlays on two-namespace testbeds, alternating, then the control-plane
+// section, and reports medians and ratios to kernel vxlan as tables (every
+// mode; scaling by streams and generator threads), a JSON file and an SVG
+// chart.
 //
 // It needs root, iproute2, iperf3 and ping. Every namespace it makes is
 // removed on exit, also on Ctrl-C or SIGTERM.
@@ -17,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/vxtun/vxtun/bench"
@@ -36,11 +39,16 @@ func run() int {
 		steps    = flag.Int("udp-steps", -1, "UDP rate-search steps after the overload probe (-1: 7, quick 3)")
 		pings    = flag.Int("pings", 0, "ping probes per measurement at 1 ms (default 1000, quick 200)")
 		modes    = flag.String("modes", strings.Join(bench.AllModes, ","), "comma-separated modes, in alternation order")
+		sweep    = flag.String("sweep-modes", strings.Join(bench.SweepModes, ","), "comma-separated modes that also run the scaling rows (UDP by generator threads); \"\" = none")
+		threads  = flag.String("sweep-threads", joinInts(bench.SweepThreads), "comma-separated generator thread counts of the scaling rows")
+		sweepN   = flag.Int("sweep-steps", -1, "UDP search steps of the scaling rows after the overload probe (-1: 3, quick 1)")
+		idle     = flag.Duration("idle", -1, "no-traffic window per round for the idle CPU rows (whole seconds; -1: 10s, quick 2s; 0: none)")
+		cpPeers  = flag.Int("control-plane-peers", -1, "peers of the control-plane section (-1: 5000; 0: none)")
 		out      = flag.String("out", "bench/out", "output directory: results.json, ratios.svg, configs and daemon logs")
 		vxtun    = flag.String("vxtun", "bin/vxtun", "path to the vxtun binary (build it with 'make build')")
 		tools    = flag.String("tool-cache", bench.DefaultToolCache(), "where the peer overlays (wireguard-go, nebula) are built with go install, outside the repository")
 		vxArgs   = flag.String("vxtun-args", "", "extra `flags` for every 'vxtun run', space-separated (e.g. \"--debug-addr 127.0.0.1:6060\": pprof inside each node's namespace)")
-		strict   = flag.Bool("strict", false, "exit 1 when any mode is unavailable (e.g. vxtun not built), not only when one fails")
+		strict   = flag.Bool("strict", false, "exit 1 when any mode is unavailable (e.g. vxtun not built), not only when one fails; a mode whose daemon lacks an optional flag (vxtun-busy-poll) is reported, not counted")
 		results  = flag.String("results", "auto", `Markdown file whose generated section gets the results ("auto": bench/RESULTS.md for full runs, none for -quick; "" = none)`)
 	)
 	flag.Parse()
@@ -63,11 +71,24 @@ func run() int {
 	if *pings > 0 {
 		cfg.PingCount = *pings
 	}
-	cfg.Modes = nil
-	for _, m := range strings.Split(*modes, ",") {
-		if m = strings.TrimSpace(m); m != "" {
-			cfg.Modes = append(cfg.Modes, m)
+	if *sweepN >= 0 {
+		cfg.SweepSteps = *sweepN
+	}
+	if *idle >= 0 {
+		cfg.Idle = *idle
+	}
+	if *cpPeers >= 0 {
+		cfg.ControlPlane.Peers = *cpPeers
+	}
+	cfg.Modes, cfg.SweepModes = splitList(*modes), splitList(*sweep)
+	cfg.SweepThreads = nil
+	for _, s := range splitList(*threads) {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "vxbench: -sweep-threads: %v\n", err)
+			return 2
 		}
+		cfg.SweepThreads = append(cfg.SweepThreads, n)
 	}
 	cfg.OutDir, cfg.Vxtun, cfg.VxtunArgs, cfg.Log = *out, *vxtun, strings.Fields(*vxArgs), os.Stderr
 	cfg.ToolCache = *tools
@@ -118,6 +139,10 @@ func run() int {
 	}
 	if *strict {
 		for _, m := range res.Modes {
+			if m.NotInDaemon {
+				fmt.Fprintf(os.Stderr, "vxbench: -strict: %s is %s (a feature of the daemon measured, not counted)\n", m.Mode, m.Unavailable)
+				continue
+			}
 			if m.Unavailable != "" && !m.Failed {
 				fmt.Fprintf(os.Stderr, "vxbench: -strict: %s is %s\n", m.Mode, m.Unavailable)
 				code = 1
@@ -162,6 +187,25 @@ func writeOutputs(res *bench.Results, outDir, resultsPath string, complete bool)
 	}
 	fmt.Fprintf(os.Stderr, "vxbench: updated %s\n", resultsPath)
 	return nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
 }
 
 func writeChart(c bench.Chart, path string) error {
