@@ -74,7 +74,8 @@ var elfMachines = map[string]elf.Machine{
 // ELF executable (no interpreter, no shared libraries) built with
 // CGO_ENABLED=0.
 func ReadBinary(path string) (Binary, error) {
-	if err := checkStatic(path); err != nil {
+	machine, err := checkStatic(path)
+	if err != nil {
 		return Binary{}, fmt.Errorf("read binary %s: %w", path, err)
 	}
 	bi, err := buildinfo.ReadFile(path)
@@ -95,6 +96,9 @@ func ReadBinary(path string) (Binary, error) {
 	b.OS, b.Arch = s["GOOS"], s["GOARCH"]
 	if b.OS != "linux" {
 		return Binary{}, fmt.Errorf("read binary %s: GOOS %q, want linux", path, b.OS)
+	}
+	if m, ok := elfMachines[b.Arch]; !ok || m != machine {
+		return Binary{}, fmt.Errorf("read binary %s: GOARCH %q and ELF machine %s do not match", path, b.Arch, machine)
 	}
 	b.Revision, b.Modified = s["vcs.revision"], s["vcs.modified"] == "true"
 	if v := s["vcs.time"]; v != "" {
@@ -149,31 +153,31 @@ func stamp(have *string, want, what string) error {
 	return nil
 }
 
-// checkStatic returns an error unless path is an ELF executable with no
-// interpreter and no shared libraries.
-func checkStatic(path string) error {
+// checkStatic returns path's ELF machine, or an error unless path is an
+// ELF executable with no interpreter and no shared libraries.
+func checkStatic(path string) (elf.Machine, error) {
 	f, err := elf.Open(path)
 	if err != nil {
-		return fmt.Errorf("not an ELF executable: %w", err)
+		return 0, fmt.Errorf("not an ELF executable: %w", err)
 	}
 	defer f.Close()
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
 			interp, _ := io.ReadAll(p.Open())
-			return fmt.Errorf("dynamically linked (interpreter %s): build with CGO_ENABLED=0", strings.TrimRight(string(interp), "\x00"))
+			return 0, fmt.Errorf("dynamically linked (interpreter %s): build with CGO_ENABLED=0", strings.TrimRight(string(interp), "\x00"))
 		}
 	}
 	libs, err := f.ImportedLibraries()
 	if err != nil {
-		return fmt.Errorf("dynamic section: %w", err)
+		return 0, fmt.Errorf("dynamic section: %w", err)
 	}
 	if len(libs) > 0 {
-		return fmt.Errorf("needs shared libraries %s: build with CGO_ENABLED=0", strings.Join(libs, ", "))
+		return 0, fmt.Errorf("needs shared libraries %s: build with CGO_ENABLED=0", strings.Join(libs, ", "))
 	}
 	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
-		return fmt.Errorf("ELF type %s is not an executable", f.Type)
+		return 0, fmt.Errorf("ELF type %s is not an executable", f.Type)
 	}
-	return nil
+	return f.Machine, nil
 }
 
 // stampedVersion returns the value of "-X main.version=V" in a -ldflags
