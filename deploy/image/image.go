@@ -58,7 +58,6 @@ type Binary struct {
 	OS, Arch string    // GOOS, GOARCH
 	Version  string    // -X main.version (as make build stamps it), else the module version; see Stamp
 	Revision string    // vcs.revision; "" when built outside a checkout
-	Modified bool      // vcs.modified: built from a tree with uncommitted changes
 	Created  time.Time // vcs.time, the commit's time; Unix 0 without one
 	Source   string    // https:// and the main module's path
 }
@@ -100,7 +99,7 @@ func ReadBinary(path string) (Binary, error) {
 	if m, ok := elfMachines[b.Arch]; !ok || m != machine {
 		return Binary{}, fmt.Errorf("read binary %s: GOARCH %q and ELF machine %s do not match", path, b.Arch, machine)
 	}
-	b.Revision, b.Modified = s["vcs.revision"], s["vcs.modified"] == "true"
+	b.Revision = s["vcs.revision"]
 	if v := s["vcs.time"]; v != "" {
 		if b.Created, err = time.Parse(time.RFC3339, v); err != nil {
 			return Binary{}, fmt.Errorf("read binary %s: vcs.time: %w", path, err)

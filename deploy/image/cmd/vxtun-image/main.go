@@ -103,7 +103,11 @@ func build(b image.Binary, out, repo, tag string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "image   %s (%s/%s, revision %s, created %s)\n", ref, b.OS, b.Arch, b.Revision, b.Created.Format("2006-01-02T15:04:05Z"))
+	rev := b.Revision
+	if rev == "" {
+		rev = "unknown"
+	}
+	fmt.Fprintf(stdout, "image   %s (%s/%s, revision %s, created %s)\n", ref, b.OS, b.Arch, rev, b.Created.Format(time.RFC3339))
 	fmt.Fprintf(stdout, "layout  %s\narchive %s\n", oci, archive)
 	fmt.Fprintf(stdout, "size    %.1f MB compressed (%.1f MB binary)\n", float64(size)/1e6, float64(fi.Size())/1e6)
 	fmt.Fprintf(stdout, "digest  %s\n", digest)
