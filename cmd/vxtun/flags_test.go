@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -365,6 +366,32 @@ func TestMainDispatch(t *testing.T) {
 		}
 		if !strings.Contains(errb.String(), tt.wantStderr) {
 			t.Errorf("%v: stderr %q does not contain %q", tt.args, errb.String(), tt.wantStderr)
+		}
+	}
+}
+
+// The image's /opt/bin/flanneld is a link to vxtun: under that name the
+// binary is "vxtun run" with flanneld's flags.
+func TestCommandArgs(t *testing.T) {
+	tests := []struct {
+		argv []string
+		want []string
+	}{
+		{nil, nil},
+		{[]string{"vxtun"}, []string{}},
+		{[]string{"/vxtun", "run", "--ip-masq"}, []string{"run", "--ip-masq"}},
+		{[]string{"/usr/local/bin/vxtun", "version"}, []string{"version"}},
+		{[]string{"/opt/bin/flanneld", "--ip-masq", "--kube-subnet-mgr"}, []string{"run", "--ip-masq", "--kube-subnet-mgr"}},
+		{[]string{"flanneld"}, []string{"run"}},
+		{[]string{"flanneld", "--version"}, []string{"version"}},
+		{[]string{"/opt/bin/flanneld", "-version"}, []string{"version"}},
+		{[]string{"flanneld", "--version", "--ip-masq"}, []string{"run", "--version", "--ip-masq"}},
+		{[]string{"/opt/bin/flanneld-old", "run"}, []string{"run"}},
+	}
+	for _, tt := range tests {
+		got := commandArgs(tt.argv)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("commandArgs(%q): got %q, want %q", tt.argv, got, tt.want)
 		}
 	}
 }

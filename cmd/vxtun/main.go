@@ -7,6 +7,11 @@
 //	vxtun stats --debug-addr 127.0.0.1:9090
 //	vxtun version
 //
+// Invoked as "flanneld" (the container image ships /opt/bin/flanneld as a
+// link to /vxtun), the binary is "vxtun run", so a flannel DaemonSet's
+// command "/opt/bin/flanneld --ip-masq --kube-subnet-mgr" runs the daemon
+// with flanneld's flags; "flanneld --version" is "vxtun version".
+//
 // This package is wiring only. It owns the flags and their environment
 // variables, the subcommands, signal handling and exit codes: "run" turns
 // the flags into a node.Config and calls node.Run (package node is the
@@ -27,6 +32,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 )
@@ -35,8 +41,28 @@ import (
 // from the module's build info.
 var version = ""
 
+// flanneldName is the program name under which vxtun runs as "vxtun run".
+const flanneldName = "flanneld"
+
 func main() {
-	os.Exit(vxtunMain(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	os.Exit(vxtunMain(commandArgs(os.Args), os.Getenv, os.Stdout, os.Stderr))
+}
+
+// commandArgs turns the process's argv into vxtunMain's arguments: argv
+// without the program name, or, for a program named flanneld, "run" and
+// flanneld's flags ("version" for its -version).
+func commandArgs(argv []string) []string {
+	if len(argv) == 0 {
+		return nil
+	}
+	args := argv[1:]
+	if filepath.Base(argv[0]) != flanneldName {
+		return args
+	}
+	if len(args) == 1 && (args[0] == "-version" || args[0] == "--version") {
+		return []string{"version"}
+	}
+	return append([]string{"run"}, args...)
 }
 
 func vxtunMain(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
