@@ -33,10 +33,10 @@ func (s *EtcdSource) Run(ctx context.Context, out chan<- Update) error {
 	parent := ctx
 	ctx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
-	stop := context.AfterFunc(s.cli.Ctx(), cancelRun)
+	stop := context.AfterFunc(s.life, cancelRun)
 	defer stop()
 	err := s.run(ctx, out)
-	if parent.Err() == nil && s.cli.Ctx().Err() != nil {
+	if parent.Err() == nil && s.life.Err() != nil {
 		return ErrSourceClosed
 	}
 	return err
