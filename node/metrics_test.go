@@ -11,7 +11,9 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/vxtun/vxtun/config"
 	"github.com/vxtun/vxtun/dataplane"
+	"github.com/vxtun/vxtun/registry"
 )
 
 func testMetrics() Metrics {
@@ -33,6 +35,7 @@ func testMetrics() Metrics {
 		PeerUpdateErrors: 1,
 		Restarts:         3,
 		PeerFilterDrops:  11,
+		SkippedLeases:    map[string]uint64{"loop": 2, "malformed": 1, "other_backend": 0},
 	}
 }
 
@@ -102,6 +105,8 @@ func TestMetricsScrape(t *testing.T) {
 		"vxtun_udp_rx_queue_overflows_total": counter("Datagrams the kernel dropped because a vxtun socket's receive buffer was full (SO_RXQ_OVFL)."),
 		"vxtun_tun_tx_dropped_total":         counter("Packets the kernel routed into the TUN but dropped: its queue to vxtun was full (the link's tx_dropped)."),
 		"vxtun_tun_rx_dropped_total":         counter("Packets vxtun wrote to the TUN that the kernel dropped on input (the link's rx_dropped)."),
+		"vxtun_etcd_skipped_leases_total": counter("etcd leases logged and skipped as unusable, by reason: loop (a public IP inside the network, loopback or this node's, or this node's VTEP MAC), other_backend, subnet (outside the network or overlapping this node's), malformed; counted each time a lease is read.",
+			"reason"),
 	}
 	for name, w := range wantFams {
 		f, ok := fams[name]
@@ -149,28 +154,31 @@ func TestMetricsScrape(t *testing.T) {
 		}
 	}
 	want := map[string]float64{
-		"vxtun_tx_packets_total":                 10,
-		"vxtun_tx_bytes_total":                   15000,
-		"vxtun_rx_packets_total":                 7,
-		"vxtun_rx_bytes_total":                   9000,
-		"vxtun_drops_total/no_route":             3,
-		"vxtun_drops_total/wrong_mac":            2,
-		"vxtun_drops_total/future_reason":        1,
-		"vxtun_drops_total/unknown_vni":          0, // listed although zero
-		"vxtun_peer_drops_total/node2/wrong_mac": 2,
-		"vxtun_peers":                            2,
-		"vxtun_peer_updates_total":               5,
-		"vxtun_peer_update_errors_total":         1,
-		"vxtun_peer_filter_drops_total":          11,
-		"vxtun_tun_bad_frames_total":             4,
-		"vxtun_tun_write_errors_total":           5,
-		"vxtun_dataplane_restarts_total":         3,
-		"vxtun_tun_oversize_gso_total":           6,
-		"vxtun_tun_gro_bad_checksum_total":       8,
-		"vxtun_udp_rx_queue_overflows_total":     11,
-		"vxtun_tun_tx_dropped_total":             12,
-		"vxtun_tun_rx_dropped_total":             13,
-		"vxtun_info":                             1,
+		"vxtun_tx_packets_total":                        10,
+		"vxtun_tx_bytes_total":                          15000,
+		"vxtun_rx_packets_total":                        7,
+		"vxtun_rx_bytes_total":                          9000,
+		"vxtun_drops_total/no_route":                    3,
+		"vxtun_drops_total/wrong_mac":                   2,
+		"vxtun_drops_total/future_reason":               1,
+		"vxtun_drops_total/unknown_vni":                 0, // listed although zero
+		"vxtun_peer_drops_total/node2/wrong_mac":        2,
+		"vxtun_peers":                                   2,
+		"vxtun_peer_updates_total":                      5,
+		"vxtun_peer_update_errors_total":                1,
+		"vxtun_peer_filter_drops_total":                 11,
+		"vxtun_tun_bad_frames_total":                    4,
+		"vxtun_tun_write_errors_total":                  5,
+		"vxtun_dataplane_restarts_total":                3,
+		"vxtun_tun_oversize_gso_total":                  6,
+		"vxtun_tun_gro_bad_checksum_total":              8,
+		"vxtun_udp_rx_queue_overflows_total":            11,
+		"vxtun_tun_tx_dropped_total":                    12,
+		"vxtun_tun_rx_dropped_total":                    13,
+		"vxtun_etcd_skipped_leases_total/loop":          2,
+		"vxtun_etcd_skipped_leases_total/malformed":     1,
+		"vxtun_etcd_skipped_leases_total/other_backend": 0,
+		"vxtun_info":                                    1,
 	}
 	for k, v := range want {
 		g, ok := got[k]
@@ -187,9 +195,13 @@ func TestMetricsScrape(t *testing.T) {
 
 func TestMetricsBeforeDataplane(t *testing.T) {
 	// A node that has no dataplane yet reports zeros, and an invalid
-	// UTF-8 peer name does not break the scrape.
+	// UTF-8 peer name does not break the scrape. A source that counts no
+	// skipped leases (static, kube) has no such series.
 	m := Metrics{Version: "v", Stats: dataplane.Stats{PeerDrops: map[string]map[string]uint64{"bad\xff": {"short": 1}}}}
 	fams := scrape(t, m)
+	if f, ok := fams["vxtun_etcd_skipped_leases_total"]; ok {
+		t.Errorf("vxtun_etcd_skipped_leases_total without a counting source: got %v, want no series", f.GetMetric())
+	}
 	if got := fams["vxtun_tx_packets_total"].GetMetric()[0].GetCounter().GetValue(); got != 0 {
 		t.Errorf("vxtun_tx_packets_total: got %v, want 0", got)
 	}
@@ -252,5 +264,32 @@ func TestIsLoopbackAddr(t *testing.T) {
 		if got := IsLoopbackAddr(tt.addr); got != tt.want {
 			t.Errorf("IsLoopbackAddr(%q): got %v, want %v", tt.addr, got, tt.want)
 		}
+	}
+}
+
+// skipSource is a fake peer source that counts skipped leases.
+type skipSource struct {
+	*fakeSource
+	skipped map[string]uint64
+}
+
+func (s skipSource) SkippedLeases() map[string]uint64 { return s.skipped }
+
+// TestSkippedLeasesMetric: a node whose peer source counts skipped leases
+// (registry.SkipCounter, the etcd source) serves the counts on /metrics.
+func TestSkippedLeasesMetric(t *testing.T) {
+	ctx := testCtx(t)
+	src := skipSource{newFakeSource(), map[string]uint64{"loop": 4, "subnet": 0}}
+	h := newHarness(t, src, true)
+	n := h.start(ctx)
+	src.updates <- registry.Update{Full: true, Peers: []config.Peer{peer(2)}}
+	h.waitStarted(ctx)
+	fams := scrape(t, n.Metrics())
+	got := map[string]float64{}
+	for _, m := range fams["vxtun_etcd_skipped_leases_total"].GetMetric() {
+		got[key("", m, "reason")] = m.GetCounter().GetValue()
+	}
+	if len(got) != 2 || got["/loop"] != 4 || got["/subnet"] != 0 {
+		t.Errorf("vxtun_etcd_skipped_leases_total: got %v, want loop 4 and subnet 0", got)
 	}
 }

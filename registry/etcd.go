@@ -171,18 +171,12 @@ type EtcdSource struct {
 	mu   sync.Mutex
 	held *heldLease // nil until acquired
 
-	skipped atomic.Uint64 // leases logged and skipped (SkippedLeases)
+	skipped skipCounts // leases logged and skipped, by reason (SkippedLeases)
 
 	// watchRev, when set (tests only), rewrites the revision a watch starts
 	// at, so a test can make it start below etcd's compaction point.
 	watchRev func(rev int64) int64
 }
-
-// SkippedLeases is how many lease values this source has logged and
-// skipped as unusable (malformed, another backend, outside the network,
-// looping: a public IP inside the network, ours, or our VTEP MAC), counted
-// each time one is seen. Safe from any goroutine.
-func (s *EtcdSource) SkippedLeases() uint64 { return s.skipped.Load() }
 
 // NewEtcdSource checks opts and prepares the etcd client. It does not wait
 // for etcd to be reachable, nor authenticate: with a user name and

@@ -371,7 +371,7 @@ func (s *EtcdSource) kvPeer(nc *config.NetConf, kv *mvccpb.KeyValue) (config.Pee
 	}
 	p, err := leasePeer(nc, name, kv.Value, s.opts.PublicIP, s.opts.VtepMAC, ownSubnet, s.ownSubnet6())
 	if err != nil {
-		s.skipped.Add(1)
+		s.skipped.count(err)
 		s.log.Warn("skipping lease", "key", string(kv.Key), "err", err)
 		return config.Peer{}, false
 	}
