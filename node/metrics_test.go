@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"io"
@@ -11,38 +11,15 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/vxtun/vxtun/config"
 	"github.com/vxtun/vxtun/dataplane"
-	"github.com/vxtun/vxtun/registry"
+	"github.com/vxtun/vxtun/node"
+	"github.com/vxtun/vxtun/node/nodetest"
 )
 
-func testMetrics() Metrics {
-	return Metrics{
-		Version: `v1 "quoted"`,
-		Backend: "vxlan",
-		Tun:     "vxtun0",
-		Stats: dataplane.Stats{
-			TxPackets: 10, TxBytes: 15000, RxPackets: 7, RxBytes: 9000,
-			Drops:     map[string]uint64{"no_route": 3, "wrong_mac": 2, "future_reason": 1, "unknown_vni": 0},
-			PeerDrops: map[string]map[string]uint64{"node2": {"wrong_mac": 2}},
-			// DeviceBadFrames/WriteErrors are the TUN queues' counters.
-			DeviceBadFrames: 4, DeviceWriteErrors: 5,
-			DeviceOversizeGSO: 6, DeviceGROBadChecksum: 8,
-			UDPRxQueueOverflows: 11, TunTxDropped: 12, TunRxDropped: 13,
-		},
-		Peers:            2,
-		PeerUpdates:      5,
-		PeerUpdateErrors: 1,
-		Restarts:         3,
-		PeerFilterDrops:  11,
-		SkippedLeases:    map[string]uint64{"loop": 2, "malformed": 1, "other_backend": 0},
-	}
-}
-
 // scrape serves DebugHandler over HTTP and parses /metrics with expfmt.
-func scrape(t *testing.T, m Metrics) map[string]*dto.MetricFamily {
+func scrape(t *testing.T, m node.Metrics) map[string]*dto.MetricFamily {
 	t.Helper()
-	srv := httptest.NewServer(DebugHandler(func() Metrics { return m }, DebugOptions{}))
+	srv := httptest.NewServer(node.DebugHandler(func() node.Metrics { return m }, node.DebugOptions{}))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/metrics")
 	if err != nil {
@@ -78,7 +55,7 @@ func key(name string, m *dto.Metric, labels ...string) string {
 }
 
 func TestMetricsScrape(t *testing.T) {
-	fams := scrape(t, testMetrics())
+	fams := scrape(t, nodetest.Sample())
 	type fam struct {
 		typ    dto.MetricType
 		help   string
@@ -153,41 +130,7 @@ func TestMetricsScrape(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]float64{
-		"vxtun_tx_packets_total":                        10,
-		"vxtun_tx_bytes_total":                          15000,
-		"vxtun_rx_packets_total":                        7,
-		"vxtun_rx_bytes_total":                          9000,
-		"vxtun_drops_total/no_route":                    3,
-		"vxtun_drops_total/wrong_mac":                   2,
-		"vxtun_drops_total/future_reason":               1,
-		"vxtun_drops_total/unknown_vni":                 0, // listed although zero
-		"vxtun_peer_drops_total/node2/wrong_mac":        2,
-		"vxtun_peers":                                   2,
-		"vxtun_peer_updates_total":                      5,
-		"vxtun_peer_update_errors_total":                1,
-		"vxtun_peer_filter_drops_total":                 11,
-		"vxtun_tun_bad_frames_total":                    4,
-		"vxtun_tun_write_errors_total":                  5,
-		"vxtun_dataplane_restarts_total":                3,
-		"vxtun_tun_oversize_gso_total":                  6,
-		"vxtun_tun_gro_bad_checksum_total":              8,
-		"vxtun_udp_rx_queue_overflows_total":            11,
-		"vxtun_tun_tx_dropped_total":                    12,
-		"vxtun_tun_rx_dropped_total":                    13,
-		"vxtun_etcd_skipped_leases_total/loop":          2,
-		"vxtun_etcd_skipped_leases_total/malformed":     1,
-		"vxtun_etcd_skipped_leases_total/other_backend": 0,
-		"vxtun_info":                                    1,
-	}
-	for k, v := range want {
-		g, ok := got[k]
-		if !ok {
-			t.Errorf("%s: missing", k)
-		} else if g != v {
-			t.Errorf("%s: got %v, want %v", k, g, v)
-		}
-	}
+	nodetest.CheckValues(t, got)
 	if info["version"] != `v1 "quoted"` || info["backend"] != "vxlan" || info["tun"] != "vxtun0" {
 		t.Errorf("vxtun_info labels: got %v, want version v1 \"quoted\", backend vxlan, tun vxtun0", info)
 	}
@@ -197,7 +140,7 @@ func TestMetricsBeforeDataplane(t *testing.T) {
 	// A node that has no dataplane yet reports zeros, and an invalid
 	// UTF-8 peer name does not break the scrape. A source that counts no
 	// skipped leases (static, kube) has no such series.
-	m := Metrics{Version: "v", Stats: dataplane.Stats{PeerDrops: map[string]map[string]uint64{"bad\xff": {"short": 1}}}}
+	m := node.Metrics{Version: "v", Stats: dataplane.Stats{PeerDrops: map[string]map[string]uint64{"bad\xff": {"short": 1}}}}
 	fams := scrape(t, m)
 	if f, ok := fams["vxtun_etcd_skipped_leases_total"]; ok {
 		t.Errorf("vxtun_etcd_skipped_leases_total without a counting source: got %v, want no series", f.GetMetric())
@@ -226,9 +169,9 @@ func TestDebugHandlerPaths(t *testing.T) {
 		{"not forwarding yet", false, false, map[string]int{"/metrics": 200, "/healthz": 503}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			m := testMetrics()
+			m := nodetest.Sample()
 			m.Forwarding = tt.forwarding
-			srv := httptest.NewServer(DebugHandler(func() Metrics { return m }, DebugOptions{Pprof: tt.pprof}))
+			srv := httptest.NewServer(node.DebugHandler(func() node.Metrics { return m }, node.DebugOptions{Pprof: tt.pprof}))
 			defer srv.Close()
 			for path, want := range tt.codes {
 				resp, err := http.Get(srv.URL + path)
@@ -261,35 +204,8 @@ func TestIsLoopbackAddr(t *testing.T) {
 		{"example.com:9090", false},
 		{"nonsense", false},
 	} {
-		if got := IsLoopbackAddr(tt.addr); got != tt.want {
+		if got := node.IsLoopbackAddr(tt.addr); got != tt.want {
 			t.Errorf("IsLoopbackAddr(%q): got %v, want %v", tt.addr, got, tt.want)
 		}
-	}
-}
-
-// skipSource is a fake peer source that counts skipped leases.
-type skipSource struct {
-	*fakeSource
-	skipped map[string]uint64
-}
-
-func (s skipSource) SkippedLeases() map[string]uint64 { return s.skipped }
-
-// TestSkippedLeasesMetric: a node whose peer source counts skipped leases
-// (registry.SkipCounter, the etcd source) serves the counts on /metrics.
-func TestSkippedLeasesMetric(t *testing.T) {
-	ctx := testCtx(t)
-	src := skipSource{newFakeSource(), map[string]uint64{"loop": 4, "subnet": 0}}
-	h := newHarness(t, src, true)
-	n := h.start(ctx)
-	src.updates <- registry.Update{Full: true, Peers: []config.Peer{peer(2)}}
-	h.waitStarted(ctx)
-	fams := scrape(t, n.Metrics())
-	got := map[string]float64{}
-	for _, m := range fams["vxtun_etcd_skipped_leases_total"].GetMetric() {
-		got[key("", m, "reason")] = m.GetCounter().GetValue()
-	}
-	if len(got) != 2 || got["/loop"] != 4 || got["/subnet"] != 0 {
-		t.Errorf("vxtun_etcd_skipped_leases_total: got %v, want loop 4 and subnet 0", got)
 	}
 }
