@@ -8,7 +8,10 @@
 // element by element; peerfilter_linux.go), peer routes (SetPeerRoutes:
 // host-gw and DirectRouting, routes.go and routes_linux.go) and kernel
 // vxlan devices with their neighbour/fdb entries (vxlan_linux.go). Nothing
-// else in vxtun changes the host.
+// else in vxtun changes the host. The three nftables features share table
+// inet "vxtun" (and may sit in different Hosts): each removes only its own
+// chain and sets, and the table goes with the last of them, when nothing
+// else is left in it (table_linux.go).
 //
 // A Host is declarative where it can be: it is told what the host should
 // look like, records how to undo each change, and Close undoes all of them

@@ -53,7 +53,7 @@ func (h *host) SetForwardAccept(networks []netip.Prefix) error {
 			nets = append(nets, p)
 		}
 	}
-	chains, err := applyForward(nets, false)
+	chains, err := applyForward(nets)
 	if err != nil {
 		return fmt.Errorf("forward accept %v: %w", nets, err)
 	}
@@ -70,7 +70,7 @@ func (h *host) SetForwardAccept(networks []netip.Prefix) error {
 		return nil
 	}
 	h.undo = append(h.undo, change{kind: kindForward, desc: desc, undo: func() error {
-		if _, err := applyForward(nil, true); err != nil {
+		if _, err := applyForward(nil); err != nil {
 			return fmt.Errorf("remove forward accept rules: %w", err)
 		}
 		return nil
@@ -81,10 +81,10 @@ func (h *host) SetForwardAccept(networks []netip.Prefix) error {
 // applyForward makes the forward-accept rules exactly those for nets, in
 // one nftables transaction: tagged rules in foreign forward chains are
 // replaced, vxtun's own chain is flushed and refilled. With no nets the
-// tagged rules and vxtun's forward chain are removed; dropTable also removes
-// vxtun's table. It returns the chains that hold rules afterwards
-// ("family table chain").
-func applyForward(nets []netip.Prefix, dropTable bool) ([]string, error) {
+// tagged rules and vxtun's forward chain are removed, and vxtun's table
+// when nothing else is left in it (removeOwn). It returns the chains that
+// hold rules afterwards ("family table chain").
+func applyForward(nets []netip.Prefix) ([]string, error) {
 	c, err := nftables.New()
 	if err != nil {
 		return nil, fmt.Errorf("nftables: %w", err)
@@ -94,15 +94,10 @@ func applyForward(nets []netip.Prefix, dropTable bool) ([]string, error) {
 		return nil, fmt.Errorf("list chains: %w", err)
 	}
 	var done []string
-	ownTable, ownChain, ownOthers := false, false, false
+	ownChain := false
 	for _, ch := range all {
 		if ch.Table.Name == TableName && ch.Table.Family == nftables.TableFamilyINet {
-			ownTable = true
-			if ch.Name == forwardChain {
-				ownChain = true
-			} else {
-				ownOthers = true
-			}
+			ownChain = ownChain || ch.Name == forwardChain
 			continue
 		}
 		if !isForwardFilter(ch) {
@@ -134,9 +129,8 @@ func applyForward(nets []netip.Prefix, dropTable bool) ([]string, error) {
 			done = append(done, chainName(ch))
 		}
 	}
-	own := &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}
-	switch {
-	case len(nets) > 0:
+	if len(nets) > 0 {
+		own := ownTable()
 		ch := replaceOwnChain(c, &nftables.Chain{
 			Name: forwardChain, Table: own, Type: nftables.ChainTypeFilter,
 			Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter,
@@ -147,10 +141,8 @@ func applyForward(nets []netip.Prefix, dropTable bool) ([]string, error) {
 			}
 		}
 		done = append(done, chainName(ch))
-	case ownTable && (dropTable || !ownOthers):
-		c.DelTable(own)
-	case ownChain:
-		c.DelChain(&nftables.Chain{Name: forwardChain, Table: own})
+	} else if _, err := removeOwn(c, []string{forwardChain}, nil); err != nil {
+		return nil, err
 	}
 	if err := c.Flush(); err != nil {
 		return nil, fmt.Errorf("nftables transaction: %w", err)

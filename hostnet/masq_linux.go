@@ -83,38 +83,27 @@ func applyMasq(nets []MasqNet) error {
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	own := &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}
-	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
-	if err != nil {
-		return fmt.Errorf("list chains: %w", err)
-	}
-	ownTable, ownChain, others := false, false, false
-	for _, ch := range chains {
-		if ch.Table.Name != TableName {
-			continue
+	if len(nets) == 0 {
+		batched, err := removeOwn(c, []string{masqChain}, nil)
+		if err != nil || !batched {
+			return err
 		}
-		ownTable = true
-		if ch.Name == masqChain {
-			ownChain = true
-		} else {
-			others = true
+	} else {
+		own := ownTable()
+		chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
+		if err != nil {
+			return fmt.Errorf("list chains: %w", err)
 		}
-	}
-	switch {
-	case len(nets) > 0:
+		existed := slices.ContainsFunc(chains, func(ch *nftables.Chain) bool {
+			return ch.Table.Name == TableName && ch.Name == masqChain
+		})
 		ch := replaceOwnChain(c, &nftables.Chain{
 			Name: masqChain, Table: own, Type: nftables.ChainTypeNAT,
 			Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource,
-		}, ownChain)
+		}, existed)
 		for _, exprs := range masqRules(nets) {
 			c.AddRule(&nftables.Rule{Table: own, Chain: ch, Exprs: exprs, UserData: masqUserData})
 		}
-	case ownTable && !others:
-		c.DelTable(own)
-	case ownChain:
-		c.DelChain(&nftables.Chain{Name: masqChain, Table: own})
-	default:
-		return nil
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nftables transaction: %w", err)

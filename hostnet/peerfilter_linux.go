@@ -117,10 +117,6 @@ func (h *host) PeerFilterDrops() (uint64, error) {
 	return n, nil
 }
 
-func ownTable() *nftables.Table {
-	return &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}
-}
-
 func peerSets() (v4, v6 *nftables.Set) {
 	t := ownTable()
 	return &nftables.Set{Table: t, Name: peerSet4, KeyType: nftables.TypeIPAddr},
@@ -239,58 +235,9 @@ func removePeerFilter() error {
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
-	if err != nil {
-		return fmt.Errorf("list chains: %w", err)
-	}
-	ownTableSeen, ownChain, others := false, false, false
-	for _, ch := range chains {
-		if ch.Table.Name != TableName {
-			continue
-		}
-		ownTableSeen = true
-		if ch.Name == peerFilterChain {
-			ownChain = true
-		} else {
-			others = true
-		}
-	}
-	if !ownTableSeen {
-		tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
-		if err != nil {
-			return fmt.Errorf("list tables: %w", err)
-		}
-		if !slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == TableName }) {
-			return nil
-		}
-	}
-	t := ownTable()
-	sets, err := c.GetSets(t)
-	if err != nil {
-		return fmt.Errorf("list sets: %w", err)
-	}
-	ownSets := 0
-	for _, s := range sets {
-		if s.Name == peerSet4 || s.Name == peerSet6 {
-			ownSets++
-		} else {
-			others = true
-		}
-	}
-	switch {
-	case !others:
-		c.DelTable(t)
-	case ownChain || ownSets > 0:
-		if ownChain {
-			c.DelChain(&nftables.Chain{Name: peerFilterChain, Table: t})
-		}
-		for _, s := range sets {
-			if s.Name == peerSet4 || s.Name == peerSet6 {
-				c.DelSet(s)
-			}
-		}
-	default:
-		return nil
+	batched, err := removeOwn(c, []string{peerFilterChain}, []string{peerSet4, peerSet6})
+	if err != nil || !batched {
+		return err
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nftables transaction: %w", err)
@@ -298,7 +245,6 @@ func removePeerFilter() error {
 	return nil
 }
 
-// dropExprs is "meta nfproto F meta l4proto udp udp dport port
 // ip[6] saddr != @set counter drop" for the family of set.
 func dropExprs(port uint16, s *nftables.Set) []expr.Any {
 	proto, off, n := byte(unix.NFPROTO_IPV4), uint32(12), uint32(4)

@@ -44,5 +44,7 @@
 // their own and talk to it over channels. Metrics (and the /metrics
 // collector) may be called from any goroutine: it reads only atomics,
 // settings fixed before the debug server starts, the Stats and Info of
-// the current dataplane and the host's peer filter counter.
+// the current dataplane, the host's peer filter counter and the peer
+// source's skipped-lease counts (registry.SkipCounter, safe from any
+// goroutine).
 package node

@@ -29,6 +29,10 @@ type Metrics struct {
 	PeerUpdateErrors uint64 // peer sets the dataplane or the source rejected
 	Restarts         uint64 // dataplane restarts (the lease moved)
 	PeerFilterDrops  uint64 // datagrams from non-peers dropped in the kernel
+	// SkippedLeases are the leases the peer source logged and skipped as
+	// unusable, by reason (registry.SkipCounter; nil for a source that
+	// does not count them).
+	SkippedLeases map[string]uint64
 
 	// Forwarding: a dataplane runs with its peers and subnet.env is
 	// written (/healthz answers 200).
@@ -50,6 +54,9 @@ func (n *Node) Metrics() Metrics {
 		if d, err := hr.h.PeerFilterDrops(); err == nil {
 			m.PeerFilterDrops = d
 		}
+	}
+	if sr := n.skips.Load(); sr != nil {
+		m.SkippedLeases = sr.c.SkippedLeases()
 	}
 	m.Backend, _ = n.backend.Load().(string)
 	if r := n.cur.Load(); r != nil {
@@ -83,7 +90,10 @@ var (
 	descTunTxDropped = counterDesc("vxtun_tun_tx_dropped_total", "Packets the kernel routed into the TUN but dropped: its queue to vxtun was full (the link's tx_dropped).")
 	descTunRxDropped = counterDesc("vxtun_tun_rx_dropped_total", "Packets vxtun wrote to the TUN that the kernel dropped on input (the link's rx_dropped).")
 	descRestarts     = counterDesc("vxtun_dataplane_restarts_total", "Dataplane restarts (the etcd lease moved to another subnet).")
-	allDescs         = []*prometheus.Desc{descInfo, descTxPackets, descTxBytes, descRxPackets, descRxBytes, descDrops, descPeerDrops, descPeers, descUpdates, descUpdateErrors, descFilterDrops, descBadFrames, descWriteErrors, descOversizeGSO, descGROBadCsum, descRxqOverflows, descTunTxDropped, descTunRxDropped, descRestarts}
+	descSkipped      = prometheus.NewDesc("vxtun_etcd_skipped_leases_total",
+		"etcd leases logged and skipped as unusable, by reason: loop (a public IP inside the network, loopback or this node's, or this node's VTEP MAC), other_backend, subnet (outside the network or overlapping this node's), malformed; counted each time a lease is read.",
+		[]string{"reason"}, nil)
+	allDescs = []*prometheus.Desc{descInfo, descTxPackets, descTxBytes, descRxPackets, descRxBytes, descDrops, descPeerDrops, descPeers, descUpdates, descUpdateErrors, descFilterDrops, descBadFrames, descWriteErrors, descOversizeGSO, descGROBadCsum, descRxqOverflows, descTunTxDropped, descTunRxDropped, descRestarts, descSkipped}
 )
 
 func counterDesc(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
@@ -137,6 +147,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	metric(descTunTxDropped, prometheus.CounterValue, m.Stats.TunTxDropped)
 	metric(descTunRxDropped, prometheus.CounterValue, m.Stats.TunRxDropped)
 	metric(descRestarts, prometheus.CounterValue, m.Restarts)
+	for r, v := range m.SkippedLeases {
+		metric(descSkipped, prometheus.CounterValue, v, r)
+	}
 }
 
 // DebugOptions choose what the debug server serves beyond /metrics and

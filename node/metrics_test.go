@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"io"
@@ -12,34 +12,14 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/vxtun/vxtun/dataplane"
+	"github.com/vxtun/vxtun/node"
+	"github.com/vxtun/vxtun/node/nodetest"
 )
 
-func testMetrics() Metrics {
-	return Metrics{
-		Version: `v1 "quoted"`,
-		Backend: "vxlan",
-		Tun:     "vxtun0",
-		Stats: dataplane.Stats{
-			TxPackets: 10, TxBytes: 15000, RxPackets: 7, RxBytes: 9000,
-			Drops:     map[string]uint64{"no_route": 3, "wrong_mac": 2, "future_reason": 1, "unknown_vni": 0},
-			PeerDrops: map[string]map[string]uint64{"node2": {"wrong_mac": 2}},
-			// DeviceBadFrames/WriteErrors are the TUN queues' counters.
-			DeviceBadFrames: 4, DeviceWriteErrors: 5,
-			DeviceOversizeGSO: 6, DeviceGROBadChecksum: 8,
-			UDPRxQueueOverflows: 11, TunTxDropped: 12, TunRxDropped: 13,
-		},
-		Peers:            2,
-		PeerUpdates:      5,
-		PeerUpdateErrors: 1,
-		Restarts:         3,
-		PeerFilterDrops:  11,
-	}
-}
-
 // scrape serves DebugHandler over HTTP and parses /metrics with expfmt.
-func scrape(t *testing.T, m Metrics) map[string]*dto.MetricFamily {
+func scrape(t *testing.T, m node.Metrics) map[string]*dto.MetricFamily {
 	t.Helper()
-	srv := httptest.NewServer(DebugHandler(func() Metrics { return m }, DebugOptions{}))
+	srv := httptest.NewServer(node.DebugHandler(func() node.Metrics { return m }, node.DebugOptions{}))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/metrics")
 	if err != nil {
@@ -75,7 +55,7 @@ func key(name string, m *dto.Metric, labels ...string) string {
 }
 
 func TestMetricsScrape(t *testing.T) {
-	fams := scrape(t, testMetrics())
+	fams := scrape(t, nodetest.Sample())
 	type fam struct {
 		typ    dto.MetricType
 		help   string
@@ -102,6 +82,8 @@ func TestMetricsScrape(t *testing.T) {
 		"vxtun_udp_rx_queue_overflows_total": counter("Datagrams the kernel dropped because a vxtun socket's receive buffer was full (SO_RXQ_OVFL)."),
 		"vxtun_tun_tx_dropped_total":         counter("Packets the kernel routed into the TUN but dropped: its queue to vxtun was full (the link's tx_dropped)."),
 		"vxtun_tun_rx_dropped_total":         counter("Packets vxtun wrote to the TUN that the kernel dropped on input (the link's rx_dropped)."),
+		"vxtun_etcd_skipped_leases_total": counter("etcd leases logged and skipped as unusable, by reason: loop (a public IP inside the network, loopback or this node's, or this node's VTEP MAC), other_backend, subnet (outside the network or overlapping this node's), malformed; counted each time a lease is read.",
+			"reason"),
 	}
 	for name, w := range wantFams {
 		f, ok := fams[name]
@@ -148,38 +130,7 @@ func TestMetricsScrape(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]float64{
-		"vxtun_tx_packets_total":                 10,
-		"vxtun_tx_bytes_total":                   15000,
-		"vxtun_rx_packets_total":                 7,
-		"vxtun_rx_bytes_total":                   9000,
-		"vxtun_drops_total/no_route":             3,
-		"vxtun_drops_total/wrong_mac":            2,
-		"vxtun_drops_total/future_reason":        1,
-		"vxtun_drops_total/unknown_vni":          0, // listed although zero
-		"vxtun_peer_drops_total/node2/wrong_mac": 2,
-		"vxtun_peers":                            2,
-		"vxtun_peer_updates_total":               5,
-		"vxtun_peer_update_errors_total":         1,
-		"vxtun_peer_filter_drops_total":          11,
-		"vxtun_tun_bad_frames_total":             4,
-		"vxtun_tun_write_errors_total":           5,
-		"vxtun_dataplane_restarts_total":         3,
-		"vxtun_tun_oversize_gso_total":           6,
-		"vxtun_tun_gro_bad_checksum_total":       8,
-		"vxtun_udp_rx_queue_overflows_total":     11,
-		"vxtun_tun_tx_dropped_total":             12,
-		"vxtun_tun_rx_dropped_total":             13,
-		"vxtun_info":                             1,
-	}
-	for k, v := range want {
-		g, ok := got[k]
-		if !ok {
-			t.Errorf("%s: missing", k)
-		} else if g != v {
-			t.Errorf("%s: got %v, want %v", k, g, v)
-		}
-	}
+	nodetest.CheckValues(t, got)
 	if info["version"] != `v1 "quoted"` || info["backend"] != "vxlan" || info["tun"] != "vxtun0" {
 		t.Errorf("vxtun_info labels: got %v, want version v1 \"quoted\", backend vxlan, tun vxtun0", info)
 	}
@@ -187,9 +138,13 @@ func TestMetricsScrape(t *testing.T) {
 
 func TestMetricsBeforeDataplane(t *testing.T) {
 	// A node that has no dataplane yet reports zeros, and an invalid
-	// UTF-8 peer name does not break the scrape.
-	m := Metrics{Version: "v", Stats: dataplane.Stats{PeerDrops: map[string]map[string]uint64{"bad\xff": {"short": 1}}}}
+	// UTF-8 peer name does not break the scrape. A source that counts no
+	// skipped leases (static, kube) has no such series.
+	m := node.Metrics{Version: "v", Stats: dataplane.Stats{PeerDrops: map[string]map[string]uint64{"bad\xff": {"short": 1}}}}
 	fams := scrape(t, m)
+	if f, ok := fams["vxtun_etcd_skipped_leases_total"]; ok {
+		t.Errorf("vxtun_etcd_skipped_leases_total without a counting source: got %v, want no series", f.GetMetric())
+	}
 	if got := fams["vxtun_tx_packets_total"].GetMetric()[0].GetCounter().GetValue(); got != 0 {
 		t.Errorf("vxtun_tx_packets_total: got %v, want 0", got)
 	}
@@ -214,9 +169,9 @@ func TestDebugHandlerPaths(t *testing.T) {
 		{"not forwarding yet", false, false, map[string]int{"/metrics": 200, "/healthz": 503}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			m := testMetrics()
+			m := nodetest.Sample()
 			m.Forwarding = tt.forwarding
-			srv := httptest.NewServer(DebugHandler(func() Metrics { return m }, DebugOptions{Pprof: tt.pprof}))
+			srv := httptest.NewServer(node.DebugHandler(func() node.Metrics { return m }, node.DebugOptions{Pprof: tt.pprof}))
 			defer srv.Close()
 			for path, want := range tt.codes {
 				resp, err := http.Get(srv.URL + path)
@@ -249,7 +204,7 @@ func TestIsLoopbackAddr(t *testing.T) {
 		{"example.com:9090", false},
 		{"nonsense", false},
 	} {
-		if got := IsLoopbackAddr(tt.addr); got != tt.want {
+		if got := node.IsLoopbackAddr(tt.addr); got != tt.want {
 			t.Errorf("IsLoopbackAddr(%q): got %v, want %v", tt.addr, got, tt.want)
 		}
 	}

@@ -30,6 +30,7 @@ type Node struct {
 	backend    atomic.Value // string, once the network config is known
 	cur        atomic.Pointer[running]
 	host       atomic.Pointer[hostRef] // the node's own host (peer filter counter)
+	skips      atomic.Pointer[skipRef] // the peer source, if it counts skipped leases
 	forwarding atomic.Bool             // a dataplane runs with its peers (/healthz)
 	peers      atomic.Int64
 	updates    atomic.Uint64
@@ -51,6 +52,9 @@ func New(cfg Config) (*Node, error) {
 
 // hostRef holds the node's host (nil off Linux) for the metrics collector.
 type hostRef struct{ h hostnet.Host }
+
+// skipRef holds the peer source's skip counters for the metrics collector.
+type skipRef struct{ c registry.SkipCounter }
 
 // running is an open dataplane and its Run goroutine.
 type running struct {

@@ -469,3 +469,26 @@ func TestStartupErrors(t *testing.T) {
 		})
 	}
 }
+
+// skipSource is a fake peer source that counts skipped leases.
+type skipSource struct {
+	*fakeSource
+	skipped map[string]uint64
+}
+
+func (s skipSource) SkippedLeases() map[string]uint64 { return s.skipped }
+
+// TestSkippedLeasesMetric: a node whose peer source counts skipped leases
+// (registry.SkipCounter, the etcd source) reports the counts in Metrics.
+func TestSkippedLeasesMetric(t *testing.T) {
+	ctx := testCtx(t)
+	src := skipSource{newFakeSource(), map[string]uint64{"loop": 4, "subnet": 0}}
+	h := newHarness(t, src, true)
+	n := h.start(ctx)
+	src.updates <- registry.Update{Full: true, Peers: []config.Peer{peer(2)}}
+	h.waitStarted(ctx)
+	// The collector exports Metrics.SkippedLeases (TestMetricsScrape).
+	if got := n.Metrics().SkippedLeases; len(got) != 2 || got["loop"] != 4 || got["subnet"] != 0 {
+		t.Errorf("Metrics().SkippedLeases: got %v, want loop 4 and subnet 0", got)
+	}
+}

@@ -136,6 +136,9 @@ func (n *Node) resolve(ctx context.Context) (*settings, error) {
 		return nil, err
 	}
 	n.src = src
+	if sc, ok := src.(registry.SkipCounter); ok {
+		n.skips.Store(&skipRef{sc})
+	}
 	if lh, ok := src.(registry.LeaseHolder); ok {
 		if err := n.takeLease(ctx, s, lh, src); err != nil {
 			return nil, err

@@ -15,7 +15,8 @@
 // Source.Run, a source has optional capabilities the node finds by type
 // assertion: LeaseHolder (it assigns this node's subnet), Reloader (its
 // input is re-read on SIGHUP), NetConfProvider (it keeps the network
-// config), io.Closer. A new source is a new file here, a section in
+// config), SkipCounter (it counts the leases it skips, by reason: etcd,
+// etcd_skip.go), io.Closer. A new source is a new file here, a section in
 // Settings and a case in Traits and New; the node does not change.
 //
 // Imports: config, internal/backoff, the etcd client, client-go's REST

@@ -18,9 +18,6 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
-	"google.golang.org/grpc"
-	grpcbackoff "google.golang.org/grpc/backoff"
 
 	"github.com/vxtun/vxtun/config"
 	"github.com/vxtun/vxtun/internal/backoff"
@@ -135,9 +132,10 @@ type heldLease struct {
 // EtcdSource is a Source that reads and writes flannel's etcd v3 layout:
 // it holds this node's subnet lease and watches everyone else's.
 //
-// Lifecycle: NewEtcdSource connects lazily; Acquire (optional) takes the
-// lease, so the caller can set up its device and subnet.env before
-// forwarding; Run (once) acquires the lease if Acquire was not called,
+// Lifecycle: NewEtcdSource connects lazily (with a user name it
+// authenticates on the first request: etcd_client.go); Acquire (optional)
+// takes the lease, so the caller can set up its device and subnet.env
+// before forwarding; Run (once) acquires the lease if Acquire was not called,
 // renews it, and streams peers until ctx is done; Close releases the client.
 // Leases are never revoked on exit, so a restarted node keeps its subnet.
 //
@@ -165,7 +163,6 @@ type heldLease struct {
 type EtcdSource struct {
 	opts     EtcdOptions
 	log      *slog.Logger
-	cli      *clientv3.Client
 	cfgKey   string // <prefix>/config
 	subnets  string // <prefix>/subnets/
 	running  atomic.Bool
@@ -175,24 +172,22 @@ type EtcdSource struct {
 
 	health *etcdHealth // outage logging
 
+	etcdClient // the client, made on first use (etcd_client.go)
+
 	mu   sync.Mutex
 	held *heldLease // nil until acquired
 
-	skipped atomic.Uint64 // leases logged and skipped (SkippedLeases)
+	skipped skipCounts // leases logged and skipped, by reason (SkippedLeases)
 
 	// watchRev, when set (tests only), rewrites the revision a watch starts
 	// at, so a test can make it start below etcd's compaction point.
 	watchRev func(rev int64) int64
 }
 
-// SkippedLeases is how many lease values this source has logged and
-// skipped as unusable (malformed, another backend, outside the network,
-// looping: a public IP inside the network, ours, or our VTEP MAC), counted
-// each time one is seen. Safe from any goroutine.
-func (s *EtcdSource) SkippedLeases() uint64 { return s.skipped.Load() }
-
-// NewEtcdSource checks opts and creates the etcd client. It does not wait
-// for etcd to be reachable.
+// NewEtcdSource checks opts and prepares the etcd client. It does not wait
+// for etcd to be reachable, nor authenticate: with a user name and
+// password the client is made, and authenticates, on the first request
+// (etcd_client.go).
 func NewEtcdSource(opts EtcdOptions) (*EtcdSource, error) {
 	if len(opts.Endpoints) == 0 {
 		opts.Endpoints = []string{DefaultEtcdEndpoint}
@@ -225,35 +220,21 @@ func NewEtcdSource(opts EtcdOptions) (*EtcdSource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcd source: %w", err)
 	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:            opts.Endpoints,
-		DialTimeout:          opts.DialTimeout,
-		DialKeepAliveTime:    10 * time.Second,
-		DialKeepAliveTimeout: 5 * time.Second,
-		TLS:                  tlsCfg,
-		Username:             opts.Username,
-		Password:             opts.Password,
-		Logger:               zap.NewNop(),
-		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           grpcbackoff.Config{BaseDelay: minBackoff, Multiplier: 1.6, Jitter: 0.2, MaxDelay: maxBackoff},
-			MinConnectTimeout: opts.DialTimeout,
-		})},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("etcd source: client: %w", err)
-	}
 	log = log.With("etcd-prefix", opts.Prefix)
-	return &EtcdSource{
+	s := &EtcdSource{
 		opts:     opts,
 		log:      log,
 		health:   &etcdHealth{log: log},
-		cli:      cli,
 		cfgKey:   opts.Prefix + "/config",
 		subnets:  opts.Prefix + "/subnets/",
 		leaseCh:  make(chan Lease, 1),
 		lostCh:   make(chan struct{}, 1),
 		resyncCh: make(chan struct{}, 1),
-	}, nil
+	}
+	if err := s.initClient(opts, tlsCfg); err != nil {
+		return nil, fmt.Errorf("etcd source: client: %w", err)
+	}
+	return s, nil
 }
 
 func etcdTLS(o EtcdOptions) (*tls.Config, error) {
@@ -274,12 +255,6 @@ func etcdTLS(o EtcdOptions) (*tls.Config, error) {
 		return nil, fmt.Errorf("etcd TLS: %w", err)
 	}
 	return c, nil
-}
-
-// Close closes the etcd client, which ends Run with ErrSourceClosed. It
-// does not revoke the lease.
-func (s *EtcdSource) Close() error {
-	return s.cli.Close()
 }
 
 // Lease returns the lease currently held, if any.
@@ -319,9 +294,13 @@ func (s *EtcdSource) publishLocked(h *heldLease) {
 
 // NetConf reads and parses <prefix>/config.
 func (s *EtcdSource) NetConf(ctx context.Context) (*config.NetConf, error) {
+	cli, err := s.client(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", s.cfgKey, err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	resp, err := s.cli.Get(ctx, s.cfgKey)
+	resp, err := cli.Get(ctx, s.cfgKey)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", s.cfgKey, err)
 	}

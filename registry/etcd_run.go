@@ -33,10 +33,10 @@ func (s *EtcdSource) Run(ctx context.Context, out chan<- Update) error {
 	parent := ctx
 	ctx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
-	stop := context.AfterFunc(s.cli.Ctx(), cancelRun)
+	stop := context.AfterFunc(s.life, cancelRun)
 	defer stop()
 	err := s.run(ctx, out)
-	if parent.Err() == nil && s.cli.Ctx().Err() != nil {
+	if parent.Err() == nil && s.life.Err() != nil {
 		return ErrSourceClosed
 	}
 	return err
@@ -386,7 +386,7 @@ func (s *EtcdSource) kvPeers(nc *config.NetConf, kv *mvccpb.KeyValue) []config.P
 	self := leaseSelf{ip: s.opts.PublicIP, ip6: s.opts.PublicIPv6, mac: s.opts.VtepMAC, own: []netip.Prefix{ownSubnet, s.ownSubnet6()}}
 	ps, routed6, err := leasePeers(nc, name, kv.Value, self)
 	if err != nil {
-		s.skipped.Add(1)
+		s.skipped.count(err)
 		s.log.Warn("skipping lease", "key", string(kv.Key), "err", err)
 		return nil
 	}

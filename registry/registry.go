@@ -38,6 +38,12 @@ type (
 	NetConfProvider interface {
 		NetConf(ctx context.Context) (*config.NetConf, error)
 	}
+	// SkipCounter is a source that counts the leases it logged and skipped
+	// as unusable, by reason (etcd: SkipLoop, SkipOtherBackend, ...). Safe
+	// from any goroutine.
+	SkipCounter interface {
+		SkippedLeases() map[string]uint64
+	}
 )
 
 // Settings choose where peers come from and how to reach it: exactly one

@@ -7,7 +7,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"syscall"
@@ -34,21 +33,7 @@ func startPodVxtunDP(t *testing.T, ns *nettest.NS, i int, dp string, peers ...in
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &podNode{index: i, ns: ns, tn: tn, subnetEnv: tn.SubnetEnv}
-	n.p = startVxtun(t, ns, tn.args("--dataplane", dp)...)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if _, err := os.Stat(tn.SubnetEnv); err == nil {
-			return n
-		}
-		if ex, err := n.p.Exited(); ex {
-			t.Fatalf("vxtun on node%d exited (%v):\n%s", i, err, n.p.Output())
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("vxtun on node%d wrote no subnet.env within 15 s:\n%s", i, n.p.Output())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return runPodVxtun(t, ns, i, tn, "--dataplane", dp)
 }
 
 // overlayState is what node ns has of the overlay, in iproute2's words:

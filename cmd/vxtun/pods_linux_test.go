@@ -85,8 +85,15 @@ func podUnderlay(t *testing.T, nodes int) []*nettest.NS {
 func startPodVxtun(t *testing.T, ns *nettest.NS, i int, peers ...int) *podNode {
 	t.Helper()
 	tn := writeTestNode(t, ns, i, func(nc *nettest.NodeConf) { nc.IPMasq = true }, peers...)
+	return runPodVxtun(t, ns, i, tn)
+}
+
+// runPodVxtun starts vxtun as node i on the files of tn (with extra
+// flags) and waits for its subnet.env: the node is up.
+func runPodVxtun(t *testing.T, ns *nettest.NS, i int, tn *testNode, extra ...string) *podNode {
+	t.Helper()
 	n := &podNode{index: i, ns: ns, tn: tn, subnetEnv: tn.SubnetEnv}
-	n.p = startVxtun(t, ns, tn.args()...)
+	n.p = startVxtun(t, ns, tn.args(extra...)...)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if _, err := os.Stat(tn.SubnetEnv); err == nil {

@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/vxtun/vxtun/internal/nettest"
 )
 
@@ -180,29 +178,7 @@ func TestDebugServerExposure(t *testing.T) {
 func TestEtcdPasswordNotOnCommandLine(t *testing.T) {
 	const password = "s3cret-pw"
 	e := newE2EEtcd(t, `{"Network":"198.19.0.0/16","Backend":{"Type":"vxlan"}}`)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cli := e.cli
-	for _, step := range []struct {
-		what string
-		do   func() error
-	}{
-		{"add role", func() error { _, err := cli.RoleAdd(ctx, "vxtun"); return err }},
-		{"grant", func() error {
-			_, err := cli.RoleGrantPermission(ctx, "vxtun", e2eEtcdPrefix, clientv3.GetPrefixRangeEnd(e2eEtcdPrefix),
-				clientv3.PermissionType(clientv3.PermReadWrite))
-			return err
-		}},
-		{"add root", func() error { _, err := cli.UserAdd(ctx, "root", "root-pw"); return err }},
-		{"root role", func() error { _, err := cli.UserGrantRole(ctx, "root", "root"); return err }},
-		{"add user", func() error { _, err := cli.UserAdd(ctx, "vxtun", password); return err }},
-		{"user role", func() error { _, err := cli.UserGrantRole(ctx, "vxtun", "vxtun"); return err }},
-		{"enable auth", func() error { _, err := cli.AuthEnable(ctx); return err }},
-	} {
-		if err := step.do(); err != nil {
-			t.Fatalf("etcd auth: %s: %v", step.what, err)
-		}
-	}
+	e.srv.EnableAuth(t, "vxtun", password, e2eEtcdPrefix)
 	dir := t.TempDir()
 	pwFile := filepath.Join(dir, "etcd-password")
 	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
@@ -221,28 +197,7 @@ func TestEtcdPasswordNotOnCommandLine(t *testing.T) {
 			env := filepath.Join(dir, fmt.Sprintf("subnet%d.env", i))
 			args := append([]string{vxtunBin, "run", "--etcd-endpoints", e.srv.Endpoints()[0], "--iface", "ul0",
 				"--etcd-username", "vxtun", "--vtep-mac-file", filepath.Join(dir, "mac"), "--subnet-file", env}, tt.args...)
-			var p *nettest.Daemon
-			for attempt := 1; ; attempt++ {
-				p = nettest.StartDaemon(t, &nettest.Daemon{Name: "vxtun", NS: e.h.A, Argv: args, Env: tt.env})
-				// With a user name the etcd client authenticates before
-				// New returns, within its dial timeout (5 s); etcd's
-				// bcrypt under the race detector on a busy machine can
-				// take longer, and vxtun then exits at once.
-				for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
-					if _, err := os.Stat(env); err == nil {
-						break
-					}
-					if ex, _ := p.Exited(); ex {
-						break
-					}
-					time.Sleep(50 * time.Millisecond)
-				}
-				if ex, _ := p.Exited(); ex && attempt < 3 && strings.Contains(p.Output(), "etcd source: client: context deadline exceeded") {
-					t.Logf("attempt %d: etcd authentication timed out; starting again", attempt)
-					continue
-				}
-				break
-			}
+			p := nettest.StartDaemon(t, &nettest.Daemon{Name: "vxtun", NS: e.h.A, Argv: args, Env: tt.env})
 			envSubnet(t, env, -1, p) // the lease is held: etcd took the password
 			cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.PID()))
 			if err != nil {
@@ -260,6 +215,56 @@ func TestEtcdPasswordNotOnCommandLine(t *testing.T) {
 			stopDaemon(t, p)
 		})
 	}
+}
+
+// TestEtcdAuthAtStart: with authentication configured, a daemon started
+// while etcd is down waits for it as one without does (the same retry log
+// line) and takes its lease once etcd is back; a password etcd refuses
+// stops it at start with one clear line and exit status 1. (Each attempt
+// while etcd is down waits the client's dial timeout, 5 s.)
+func TestEtcdAuthAtStart(t *testing.T) {
+	const password = "s3cret-pw"
+	e := newE2EEtcd(t, `{"Network":"198.19.0.0/16","Backend":{"Type":"vxlan"}}`)
+	e.srv.EnableAuth(t, "vxtun", password, e2eEtcdPrefix)
+	dir := t.TempDir()
+	start := func(t *testing.T, pw, env string) *nettest.Daemon {
+		t.Helper()
+		pwFile := filepath.Join(t.TempDir(), "etcd-password")
+		if err := os.WriteFile(pwFile, []byte(pw), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return nettest.StartDaemon(t, &nettest.Daemon{Name: "vxtun", NS: e.h.A, Argv: []string{vxtunBin, "run",
+			"--etcd-endpoints", e.srv.Endpoints()[0], "--iface", "ul0", "--etcd-username", "vxtun",
+			"--etcd-password-file", pwFile, "--vtep-mac-file", filepath.Join(dir, "mac"), "--subnet-file", env}})
+	}
+
+	t.Run("wrong password", func(t *testing.T) {
+		p := start(t, "not-the-password", filepath.Join(dir, "wrong.env"))
+		if code := nettest.WaitExit(t, p, 30*time.Second); code != 1 {
+			t.Fatalf("exit code with a wrong password: got %d, want 1\n%s", code, p.Output())
+		}
+		out := p.Output()
+		const want = `authenticate to etcd as "vxtun": etcdserver: authentication failed, invalid user ID or password`
+		if !strings.Contains(out, "vxtun: ") || !strings.Contains(out, want) {
+			t.Errorf("output with a wrong password: got\n%s\nwant a \"vxtun: …\" line with %q", out, want)
+		}
+		if strings.Contains(out, "retrying") || strings.Contains(out, "not-the-password") {
+			t.Errorf("a wrong password was retried or logged:\n%s", out)
+		}
+	})
+
+	t.Run("etcd down", func(t *testing.T) {
+		e.srv.Stop()
+		env := filepath.Join(dir, "outage.env")
+		p := start(t, password, env)
+		waitOutput(t, p, 1, "level=WARN", `msg="read network config from etcd (retrying)"`, "context deadline exceeded")
+		if _, err := os.Stat(env); err == nil {
+			t.Fatalf("subnet.env written while etcd is down")
+		}
+		e.srv.Restart()
+		envSubnet(t, env, -1, p)
+		stopDaemon(t, p)
+	})
 }
 
 // infoLines returns the daemon's info lines that contain s.

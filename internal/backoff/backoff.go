@@ -2,6 +2,7 @@ package backoff
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -46,12 +47,16 @@ func Sleep(ctx context.Context, d time.Duration) error {
 // Retry calls fn until it returns no error or ctx is done, waiting b.Next()
 // between attempts. Before each wait it calls onErr (if not nil) with the
 // failure and the wait, e.g. to log "retrying". When ctx ends it returns
-// ctx.Err() and fn's last value.
+// ctx.Err() and fn's last value. An error marked by Permanent is returned
+// at once, without onErr.
 func Retry[T any](ctx context.Context, b Backoff, fn func() (T, error), onErr func(err error, wait time.Duration)) (T, error) {
 	for {
 		v, err := fn()
 		if err == nil {
 			return v, nil
+		}
+		if IsPermanent(err) {
+			return v, err
 		}
 		if ctx.Err() != nil {
 			return v, ctx.Err()
@@ -65,3 +70,24 @@ func Retry[T any](ctx context.Context, b Backoff, fn func() (T, error), onErr fu
 		}
 	}
 }
+
+// Permanent marks err as one that retrying cannot cure (a wrong password,
+// say): Retry returns it at once. The error's text is err's, and errors.Is
+// and errors.As see err through it. Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanent{err}
+}
+
+// IsPermanent reports whether err, or an error it wraps, was marked by
+// Permanent.
+func IsPermanent(err error) bool {
+	return errors.As(err, new(permanent))
+}
+
+type permanent struct{ err error }
+
+func (p permanent) Error() string { return p.err.Error() }
+func (p permanent) Unwrap() error { return p.err }

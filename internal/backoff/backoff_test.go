@@ -3,6 +3,7 @@ package backoff
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -89,5 +90,39 @@ func TestRetryContextEnds(t *testing.T) {
 	}
 	if calls < 2 {
 		t.Errorf("calls: got %d, want several before the deadline", calls)
+	}
+}
+
+func TestRetryPermanent(t *testing.T) {
+	refused := errors.New("refused")
+	tests := []struct {
+		name      string
+		errs      []error // fn's results, one per call
+		wantCalls int
+		wantErr   error
+	}{
+		{"permanent at once", []error{Permanent(refused)}, 1, refused},
+		{"permanent after a transient", []error{errors.New("down"), fmt.Errorf("wrapped: %w", Permanent(refused))}, 2, refused},
+		{"transient then success", []error{errors.New("down"), nil}, 2, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls, retried := 0, 0
+			_, err := Retry(context.Background(), Backoff{Min: time.Millisecond, Max: time.Millisecond},
+				func() (int, error) { calls++; return 0, tt.errs[calls-1] },
+				func(error, time.Duration) { retried++ })
+			if calls != tt.wantCalls || retried != tt.wantCalls-1 {
+				t.Errorf("got %d calls and %d retries, want %d and %d", calls, retried, tt.wantCalls, tt.wantCalls-1)
+			}
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Errorf("got error %v, want %v", err, tt.wantErr)
+			}
+			if err != nil && (!IsPermanent(err) || err.Error() != "wrapped: refused" && err.Error() != "refused") {
+				t.Errorf("got %q (permanent %v), want the permanent error's own text", err, IsPermanent(err))
+			}
+		})
+	}
+	if Permanent(nil) != nil {
+		t.Error("Permanent(nil): got an error, want nil")
 	}
 }

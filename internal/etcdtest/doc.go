@@ -9,7 +9,10 @@
 // fails. Stop and Restart let a test take etcd away and bring it back on the
 // same ports with the same data. StartTLS serves clients over https and
 // requires a client certificate; it writes a throwaway CA and client
-// certificate for the test to use.
+// certificate for the test to use. EnableAuth turns authentication on (a
+// root user and one user with a role on a key prefix); ClientAs makes a
+// client that logs in. Servers use bcrypt's cheapest cost, so logging in
+// stays well inside a client's dial timeout under the race detector.
 //
 // Concurrency: Endpoints and Client are safe for concurrent use; Stop and
 // Restart must be called from the test goroutine, not concurrently with each

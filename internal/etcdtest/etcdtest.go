@@ -135,6 +135,10 @@ func (s *Server) start() error {
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	cfg.UnsafeNoFsync = true // test data; fsync only slows the tests down
 	cfg.EnableGRPCGateway = false
+	// bcrypt's cheapest cost: at the default (10) one authentication takes
+	// seconds under the race detector on a busy machine, longer than a
+	// client's dial timeout.
+	cfg.BcryptCost = 4
 	if s.tls != nil {
 		cfg.ClientTLSInfo = transport.TLSInfo{
 			CertFile:       s.tls.serverCert,
@@ -211,11 +215,16 @@ func (s *Server) Restart() {
 // Client returns a client connected to the server, closed in t.Cleanup.
 func (s *Server) Client(t testing.TB) *clientv3.Client {
 	t.Helper()
-	cfg := clientv3.Config{
-		Endpoints:   s.Endpoints(),
-		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
-	}
+	return s.client(t, clientv3.Config{})
+}
+
+// client makes a client with cfg's credentials (if any) that reaches the
+// server as Client's do.
+func (s *Server) client(t testing.TB, cfg clientv3.Config) *clientv3.Client {
+	t.Helper()
+	cfg.Endpoints = s.Endpoints()
+	cfg.DialTimeout = 5 * time.Second
+	cfg.Logger = zap.NewNop()
 	if s.tls != nil {
 		info := transport.TLSInfo{CertFile: s.tls.CertFile, KeyFile: s.tls.KeyFile, TrustedCAFile: s.tls.CAFile}
 		tc, err := info.ClientConfig()
