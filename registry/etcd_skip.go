@@ -40,7 +40,7 @@ var skipReasons = [numSkipReasons]string{
 // skipCounts counts skipped leases by reason. Safe from any goroutine.
 type skipCounts [numSkipReasons]atomic.Uint64
 
-// count counts one lease that leasePeer refused with err.
+// count counts one lease that leasePeers refused with err.
 func (c *skipCounts) count(err error) { c[skipReason(err)].Add(1) }
 
 // snapshot returns every reason's count, zeros included.
@@ -52,7 +52,7 @@ func (c *skipCounts) snapshot() map[string]uint64 {
 	return m
 }
 
-// skipReason classifies an error of leasePeer.
+// skipReason classifies an error of leasePeers.
 func skipReason(err error) int {
 	var pe *config.PeerError
 	switch {

@@ -9,7 +9,7 @@ import (
 	"github.com/vxtun/vxtun/internal/etcdtest"
 )
 
-// TestSkipReason: every way leasePeer refuses a lease is counted under the
+// TestSkipReason: every way leasePeers refuses a lease is counted under the
 // reason the README names.
 func TestSkipReason(t *testing.T) {
 	nc, err := config.ParseNetConf("test", []byte(`{"Network":"198.19.0.0/16","Backend":{"Type":"vxlan"}}`))
@@ -42,9 +42,9 @@ func TestSkipReason(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := leasePeer(nc, tt.key, []byte(tt.value), self, selfMAC, own)
+			ps, _, err := leasePeers(nc, tt.key, []byte(tt.value), leaseSelf{ip: self, mac: selfMAC, own: []netip.Prefix{own}})
 			if err == nil {
-				t.Fatalf("leasePeer: got peer %+v, want it refused", p)
+				t.Fatalf("leasePeers: got peers %+v, want the lease refused", ps)
 			}
 			if got := skipReasons[skipReason(err)]; got != tt.want {
 				t.Errorf("reason of %v: got %s, want %s", err, got, tt.want)
