@@ -158,6 +158,9 @@ func TestPodsIPMasq(t *testing.T) {
 			t.Fatalf("after a crash: got table\n%s\nwant the old rules left as they were\n%s", got, before)
 		}
 		n1.p = startVxtun(parent, n1.ns, n1.tn.args()...)
+		// After a crash the old rules still pass pod traffic: wait for the
+		// new daemon to be forwarding (all its rules in place), not a ping.
+		waitHealthy(t, n1.ns, n1.tn.debug, n1.p)
 		waitPodPing(t, a, c, n1, n2)
 		if got := vxtunTable(t, n1.ns); got != before {
 			t.Fatalf("after a restart: got table\n%s\nwant it as before\n%s", got, before)
