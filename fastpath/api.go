@@ -53,12 +53,14 @@ type Config struct {
 	// BusyPoll keeps one goroutine polling the TUN queues and sockets
 	// without waiting, yielding the CPU between empty rounds, for as long
 	// as the forwarder runs: lower and steadier latency for up to one CPU
-	// while idle. By default the polling stops IdleSpin after the last
-	// packet.
+	// while idle. Without it the goroutines sleep in the runtime poller as
+	// soon as their direction is empty, unless IdleSpin is set.
 	BusyPoll bool
-	// IdleSpin is how long the polling goes on after the last packet
-	// before the goroutines sleep in the runtime poller (0: 200 µs;
-	// negative: no polling, every packet after a pause wakes a goroutine).
+	// IdleSpin, when positive, keeps one goroutine polling for that long
+	// after the last packet before the goroutines sleep (0 or negative: no
+	// polling, the default: every packet after a pause wakes a goroutine).
+	// Measured with the harness, 200 µs cost 15–20 % more CPU per GB moved
+	// and did not lower the ping at 1 ms spacing, so it is off by default.
 	// BusyPoll overrides it.
 	IdleSpin time.Duration
 	// Logger receives rare events (never per packet). nil means slog.Default().

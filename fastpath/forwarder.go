@@ -71,12 +71,10 @@ func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
 	}
 	f := &Forwarder{cfg: cfg, log: cfg.Logger, mtu: cfg.UnderlayMTU, vtepIP: cfg.VtepIP.Unmap(),
 		own: newOwnNets(cfg.Subnets), icmp: newICMPLimiter(cfg.ICMP, nil)}
-	f.sp.epoch, f.sp.spin, f.procs = time.Now(), idleSpin, runtime.GOMAXPROCS(0)
+	f.sp.epoch, f.procs = time.Now(), runtime.GOMAXPROCS(0)
 	switch {
 	case cfg.BusyPoll:
 		f.sp.spin = -1
-	case cfg.IdleSpin < 0:
-		f.sp.spin = 0
 	case cfg.IdleSpin > 0:
 		f.sp.spin = cfg.IdleSpin
 	}

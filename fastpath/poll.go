@@ -24,12 +24,6 @@ import (
 // back within that time is handled by a goroutine that is already running
 // instead of one that must be woken (on a VM, often on a halted vCPU).
 
-// idleSpin is how long the spinner keeps polling after the last batch by
-// default (Config.IdleSpin). A ping's reply (the peer's turnaround) and a
-// TCP ACK usually come back within it; traffic spaced wider pays the
-// wake-ups, and an idle node spins not at all.
-const idleSpin = 200 * time.Microsecond
-
 // dir is one direction of a worker as the wait loop sees it.
 type dir struct {
 	mu sync.Mutex // the token: held while reading and handling a batch

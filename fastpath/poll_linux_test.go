@@ -16,14 +16,14 @@ import (
 )
 
 // waitModes are the wait loop's settings under test: owners only, a short
-// spin, the default spin, and busy polling.
+// spin, a longer one, and busy polling.
 var waitModes = []struct {
 	name string
 	cfg  func(*Config)
 }{
-	{"no polling", func(c *Config) { c.IdleSpin = -1 }},
+	{"no polling (default)", func(*Config) {}},
 	{"spin 20µs", func(c *Config) { c.IdleSpin = 20 * time.Microsecond }},
-	{"default spin", func(*Config) {}},
+	{"spin 200µs", func(c *Config) { c.IdleSpin = 200 * time.Microsecond }},
 	{"busy poll", func(c *Config) { c.BusyPoll = true }},
 }
 
@@ -137,7 +137,7 @@ func TestShutdownWhileWaiting(t *testing.T) {
 		cfg      Config
 		spinning bool
 	}{
-		{"blocked", Config{IdleSpin: -1}, false},
+		{"blocked", Config{}, false},
 		{"spinning", Config{BusyPoll: true}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -167,7 +167,7 @@ func newRunFlags(o *runOptions, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.ForwardRules, "iptables-forward-rules", true, "accept forwarded traffic from and to the pod Network in the host firewall (nftables; flanneld's flag of the same name)")
 	fs.BoolVar(&o.IPMasq, "ip-masq", false, "masquerade pod traffic that leaves the pod Network (nftables, flanneld's flag of the same name; also the node file's IPMasq); FLANNEL_IPMASQ in subnet.env follows it")
 	fs.BoolVar(&o.PeerFilter, "peer-filter", true, "drop datagrams to the underlay port from addresses that are not peers in the kernel (nftables set in table inet vxtun, kept in step with the peers)")
-	fs.BoolVar(&o.BusyPoll, "busy-poll", false, "userspace dataplane: keep one thread polling the TUN and the sockets instead of sleeping between packets (lower, steadier latency for up to one CPU while idle; by default polling stops 200µs after the last packet)")
+	fs.BoolVar(&o.BusyPoll, "busy-poll", false, "userspace dataplane: keep one thread polling the TUN and the sockets instead of sleeping between packets (lower, steadier latency for up to one CPU while idle; by default the threads sleep as soon as there is nothing to read)")
 	fs.StringVar(&o.DebugAddr, "debug-addr", "", "serve /metrics (Prometheus text) and /healthz over HTTP on this `host:port`, e.g. 127.0.0.1:9090 (off when empty); a loopback address unless --debug-addr-public")
 	fs.BoolVar(&o.DebugAddrPublic, "debug-addr-public", false, "allow a --debug-addr that is not loopback (it is then reachable from other hosts: logged as a warning)")
 	fs.BoolVar(&o.DebugPprof, "debug-pprof", false, "also serve the Go profiler under /debug/pprof/ on --debug-addr (heap, goroutines, command line)")
