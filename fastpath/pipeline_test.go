@@ -335,27 +335,33 @@ func TestPipelineZeroAllocs(t *testing.T) {
 			for i := range 64 {
 				batch = append(batch, udp4Packet(pod1, pod2, 1000, uint32(i), true))
 			}
-			timer := time.NewTimer(time.Hour)
-			var want uint64
-			run := func() {
-				want += uint64(len(batch))
-				da.reads <- batch
-				timer.Reset(5 * time.Second)
-				for sink.pkts.Load() < want {
-					select {
-					case <-sink.kick:
-					case <-timer.C:
-						t.Fatalf("received %d packets, want %d", sink.pkts.Load(), want)
-					}
-				}
-			}
-			run() // warm up
-			allocs := testing.AllocsPerRun(50, run)
-			if allocs != 0 {
+			if allocs := batchAllocs(t, da, sink, batch); allocs != 0 {
 				t.Errorf("got %.1f allocations per batch of %d packets, want 0", allocs, len(batch))
 			}
 		})
 	}
+}
+
+// batchAllocs feeds batch to da over and over, each time until sink has
+// seen every packet, and returns the allocations per batch.
+func batchAllocs(t *testing.T, da *fakeDev, sink *countSink, batch [][]byte) float64 {
+	t.Helper()
+	timer := time.NewTimer(time.Hour)
+	var want uint64
+	run := func() {
+		want += uint64(len(batch))
+		da.reads <- batch
+		timer.Reset(5 * time.Second)
+		for sink.pkts.Load() < want {
+			select {
+			case <-sink.kick:
+			case <-timer.C:
+				t.Fatalf("received %d packets, want %d", sink.pkts.Load(), want)
+			}
+		}
+	}
+	run() // warm up
+	return testing.AllocsPerRun(50, run)
 }
 
 // BenchmarkPipeline measures the whole in-process pipeline: a generator

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"testing"
-	"time"
 
 	"github.com/vxtun/vxtun/config"
 	"github.com/vxtun/vxtun/tun"
@@ -189,22 +188,7 @@ func TestDualUnderlayZeroAllocs(t *testing.T) {
 			batch = append(batch, udp4Packet(pod1, pod2, 1000, uint32(i), true))
 		}
 	}
-	timer := time.NewTimer(time.Hour)
-	var want uint64
-	run := func() {
-		want += uint64(len(batch))
-		da.reads <- batch
-		timer.Reset(5 * time.Second)
-		for sink.pkts.Load() < want {
-			select {
-			case <-sink.kick:
-			case <-timer.C:
-				t.Fatalf("received %d packets, want %d", sink.pkts.Load(), want)
-			}
-		}
-	}
-	run() // warm up
-	if allocs := testing.AllocsPerRun(50, run); allocs != 0 {
+	if allocs := batchAllocs(t, da, sink, batch); allocs != 0 {
 		t.Errorf("got %.1f allocations per mixed batch of %d packets, want 0", allocs, len(batch))
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/vxtun/vxtun/internal/etcdtest"
 	"github.com/vxtun/vxtun/internal/flannelvxlan"
 	"github.com/vxtun/vxtun/internal/nettest"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // dsEtcdNetConf lets vxtun lease 198.19.N.0/24 and 2001:2:0:10NN::/64
@@ -170,23 +171,11 @@ func TestEtcdDualStackFlanneld(t *testing.T) {
 		V4: flannelvxlan.Device{Local: netip.MustParseAddr("198.18.0.2"), MAC: mustMAC(t, mac4), Subnet: netip.MustParsePrefix("198.19.2.0/24")},
 		V6: flannelvxlan.Device{Local: underlay6(2), MAC: mustMAC(t, mac6), Subnet6: subnet6(2)},
 	}
-	for _, c := range ds.Commands(flannelvxlan.DualRemote{
+	remote := flannelvxlan.DualRemote{
 		V4: flannelvxlan.Remote{Subnet: netip.MustParsePrefix("198.19.1.0/24"), PublicIP: netip.MustParseAddr("198.18.0.1"), VtepMAC: vxMAC},
 		V6: flannelvxlan.Remote{Subnet6: subnet6(1), PublicIP: underlay6(1), VtepMAC: vxMAC},
-	}) {
-		nss[1].Run(c...)
 	}
-	etcdtest.Put(t, cli, e2eEtcdPrefix+"/subnets/"+dsLeaseName(2),
-		`{"PublicIP":"198.18.0.2","PublicIPv6":"2001:2::2","BackendType":"vxlan",`+
-			`"BackendData":{"VNI":1,"VtepMAC":"`+mac4+`"},"BackendV6Data":{"VNI":1,"VtepMAC":"`+mac6+`"}}`)
-	env := filepath.Join(t.TempDir(), "subnet.env")
-	if err := config.WriteSubnetEnv(env, config.SubnetEnv{
-		Network: netip.MustParsePrefix(nettest.OverlayNetwork), Subnet: ds.V4.Subnet,
-		IPv6Network: netip.MustParsePrefix(ipv6Network), IPv6Subnet: ds.V6.Subnet6, MTU: 1430, IPMasq: true,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	n2 := &podNode{index: 2, ns: nss[1], kernel: true, subnetEnv: env}
+	n2 := flanneldDualNode(t, cli, nss[1], ds, remote, mac4, mac6, 1430)
 	(&e2eEtcdNode{ns: n1.ns, debug: n1.tn.debug, p: n1.p}).waitPeers(t, 2) // <lease> and <lease>/v6
 	dsTraffic(t, n1, n2, 5700)
 }
@@ -245,23 +234,11 @@ func TestEtcdDualStackNoPublicIPv6(t *testing.T) {
 		V4: flannelvxlan.Device{Local: netip.MustParseAddr("198.18.0.2"), MAC: mustMAC(t, mac4), Subnet: netip.MustParsePrefix("198.19.2.0/24")},
 		V6: flannelvxlan.Device{Local: underlay6(2), MAC: mustMAC(t, mac6), Subnet6: subnet6(2)},
 	}
-	for _, c := range ds.Commands(flannelvxlan.DualRemote{
+	remote := flannelvxlan.DualRemote{
 		V4: flannelvxlan.Remote{Subnet: netip.MustParsePrefix("198.19.1.0/24"), PublicIP: netip.MustParseAddr("198.18.0.1"), VtepMAC: mustMAC(t, bd.VtepMAC)},
 		V6: flannelvxlan.Remote{Subnet6: subnet6(1)}, // PublicIPv6 null: flanneld programs nothing
-	}) {
-		nss[1].Run(c...)
 	}
-	etcdtest.Put(t, cli, e2eEtcdPrefix+"/subnets/"+dsLeaseName(2),
-		`{"PublicIP":"198.18.0.2","PublicIPv6":"2001:2::2","BackendType":"vxlan",`+
-			`"BackendData":{"VNI":1,"VtepMAC":"`+mac4+`"},"BackendV6Data":{"VNI":1,"VtepMAC":"`+mac6+`"}}`)
-	env := filepath.Join(t.TempDir(), "subnet.env")
-	if err := config.WriteSubnetEnv(env, config.SubnetEnv{
-		Network: netip.MustParsePrefix(nettest.OverlayNetwork), Subnet: ds.V4.Subnet,
-		IPv6Network: netip.MustParsePrefix(ipv6Network), IPv6Subnet: ds.V6.Subnet6, MTU: 1450, IPMasq: true,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	n2 := &podNode{index: 2, ns: nss[1], kernel: true, subnetEnv: env}
+	n2 := flanneldDualNode(t, cli, nss[1], ds, remote, mac4, mac6, 1450)
 	(&e2eEtcdNode{ns: n1.ns, debug: n1.tn.debug, p: n1.p}).waitPeers(t, 1)
 	a4, a6 := n1.dualPod(t)
 	b4, b6 := n2.dualPod(t)
@@ -274,4 +251,26 @@ func TestEtcdDualStackNoPublicIPv6(t *testing.T) {
 	if err == nil || !strings.Contains(out, "nreachable") {
 		t.Fatalf("ping6 %s -> %s without a public IPv6: %v, want unreachable:\n%s", a6.IP(), b6.IP(), err, out)
 	}
+}
+
+// flanneldDualNode programs ns as flanneld programs a dual-stack node (ds,
+// its one peer remote), writes its lease into etcd exactly as flanneld
+// does (PublicIPv6 2001:2::2, VtepMACs mac4 and mac6) and its subnet.env
+// with FLANNEL_MTU mtu, and returns it as a pod node.
+func flanneldDualNode(t *testing.T, cli *clientv3.Client, ns *nettest.NS, ds flannelvxlan.DualStack, remote flannelvxlan.DualRemote, mac4, mac6 string, mtu config.TunMTU) *podNode {
+	t.Helper()
+	for _, c := range ds.Commands(remote) {
+		ns.Run(c...)
+	}
+	etcdtest.Put(t, cli, e2eEtcdPrefix+"/subnets/"+dsLeaseName(2),
+		`{"PublicIP":"198.18.0.2","PublicIPv6":"2001:2::2","BackendType":"vxlan",`+
+			`"BackendData":{"VNI":1,"VtepMAC":"`+mac4+`"},"BackendV6Data":{"VNI":1,"VtepMAC":"`+mac6+`"}}`)
+	env := filepath.Join(t.TempDir(), "subnet.env")
+	if err := config.WriteSubnetEnv(env, config.SubnetEnv{
+		Network: netip.MustParsePrefix(nettest.OverlayNetwork), Subnet: ds.V4.Subnet,
+		IPv6Network: netip.MustParsePrefix(ipv6Network), IPv6Subnet: ds.V6.Subnet6, MTU: mtu, IPMasq: true,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return &podNode{index: 2, ns: ns, kernel: true, subnetEnv: env}
 }
