@@ -516,7 +516,7 @@ func (h *Harness) measure(ctx context.Context, mr *modeRun) error {
 	}
 
 	// Ping.
-	p50, p99, loss, err := h.ping(ctx, mr)
+	p50, p99, loss, ws, err := h.ping(ctx, mr)
 	if err != nil {
 		return err
 	}
@@ -526,6 +526,15 @@ func (h *Harness) measure(ctx context.Context, mr *modeRun) error {
 		r.Notes = append(r.Notes, fmt.Sprintf("ping lost %d probes", loss))
 	}
 	h.logf("  ping p50 %.1f µs p99 %.1f µs", p50, p99)
+	if rtts := float64(h.cfg.PingCount - loss); ws != nil && rtts > 0 {
+		add(MetricPingWakeups, float64(ws.Wakeups)/rtts)
+		add(MetricPingCrossWakeups, float64(ws.Cross)/rtts)
+		lat, ok := Percentile(ws.CrossLatency, 50)
+		if ok {
+			add(MetricPingCrossWakeLat, lat)
+		}
+		h.logf("  ping wake-ups per round trip %.2f, cross-CPU %.2f (p50 %.1f µs from wake-up to running)", float64(ws.Wakeups)/rtts, float64(ws.Cross)/rtts, lat)
+	}
 	if err := check(); err != nil {
 		return err
 	}
@@ -580,19 +589,30 @@ func (h *Harness) measure(ctx context.Context, mr *modeRun) error {
 
 // ping sends PingCount probes at 1 ms from pod A to pod B after a short
 // warm-up and returns p50 and p99 in µs and the number lost.
-func (h *Harness) ping(ctx context.Context, mr *modeRun) (p50, p99 float64, lost int, err error) {
+func (h *Harness) ping(ctx context.Context, mr *modeRun) (p50, p99 float64, lost int, ws *WakeStats, err error) {
 	a, b := mr.tb.Nodes[0], mr.tb.Nodes[1]
 	if _, err := nettest.Ping(ctx, a.NS, a.Pod, b.Pod, "-W", "1", "-c", "5", "-i", "0.01"); err != nil {
-		return 0, 0, 0, fmt.Errorf("ping warm-up: %w", err)
+		return 0, 0, 0, nil, fmt.Errorf("ping warm-up: %w", err)
 	}
 	n := h.cfg.PingCount
 	deadline := strconv.Itoa(n/1000 + 10)
 	pctx, cancel := context.WithTimeout(ctx, time.Duration(n/1000+20)*time.Second)
 	defer cancel()
+	// The wake-ups on the path, from a scheduler trace of the probes.
+	wt, terr := StartWakeTrace(mr.mode.PIDs())
 	// Lost probes make ping exit non-zero; they are counted, not fatal.
 	pr, err := nettest.Ping(pctx, a.NS, a.Pod, b.Pod, "-W", "1", "-c", strconv.Itoa(n), "-i", "0.001", "-w", deadline)
+	if wt != nil {
+		var st WakeStats
+		if st, terr = wt.Stop(); terr == nil {
+			ws = &st
+		}
+	}
+	if terr != nil && !slices.Contains(mr.res.Notes, terr.Error()) {
+		mr.res.Notes = append(mr.res.Notes, terr.Error())
+	}
 	if len(pr.RTTs) == 0 {
-		return 0, 0, 0, fmt.Errorf("ping: no replies of %d: %v", pr.Transmitted, err)
+		return 0, 0, 0, nil, fmt.Errorf("ping: no replies of %d: %v", pr.Transmitted, err)
 	}
 	us := make([]float64, len(pr.RTTs))
 	for i, d := range pr.RTTs {
@@ -600,7 +620,7 @@ func (h *Harness) ping(ctx context.Context, mr *modeRun) (p50, p99 float64, lost
 	}
 	p50, _ = Percentile(us, 50)
 	p99, _ = Percentile(us, 99)
-	return p50, p99, pr.Transmitted - pr.Received, nil
+	return p50, p99, pr.Transmitted - pr.Received, ws, nil
 }
 
 // genPort is the UDP port the generator's receiver binds in node B.

@@ -25,6 +25,15 @@ const (
 	MetricProj16UDP = "udp64_16core_projection"
 	MetricPingP50   = "ping_p50"
 	MetricPingP99   = "ping_p99"
+	// MetricPingWakeups and MetricPingCrossWakeups are the task wake-ups
+	// (ping's and the overlay daemons' threads') per ping round trip, all
+	// and those whose target CPU was not the waker's (an inter-processor
+	// interrupt: on a VM with halting idle vCPUs, an exit and entry);
+	// MetricPingCrossWakeLat is the p50 time from such a wake-up to the
+	// task running (waketrace*.go).
+	MetricPingWakeups      = "ping_wakeups"
+	MetricPingCrossWakeups = "ping_cross_cpu_wakeups"
+	MetricPingCrossWakeLat = "ping_cross_cpu_wake_us"
 	MetricUDP64     = "udp64"
 	MetricUDP1400   = "udp1400"
 	MetricCPUPerGB  = "cpu_per_gb"
@@ -70,6 +79,9 @@ var Metrics = []Metric{
 	{MetricTCP8, "TCP 8 streams", "Gbit/s", false, SectionMain},
 	{MetricPingP50, "ping RTT p50", "µs", true, SectionMain},
 	{MetricPingP99, "ping RTT p99", "µs", true, SectionMain},
+	{MetricPingWakeups, "ping: task wake-ups per round trip", "per RTT", true, SectionMain},
+	{MetricPingCrossWakeups, "ping: cross-CPU wake-ups per round trip", "per RTT", true, SectionMain},
+	{MetricPingCrossWakeLat, "ping: cross-CPU wake-up to running, p50", "µs", true, SectionMain},
 	{MetricUDP64, "UDP 64 B, <0.1% loss", "kpps", false, SectionMain},
 	{MetricUDP1400, "UDP 1400 B, <0.1% loss", "Gbit/s", false, SectionMain},
 	{MetricMachineCPUPerGB, "machine CPU per GB (TCP)", "CPU s/GB", true, SectionMain},
