@@ -690,13 +690,20 @@ func (d *demo) iperf3(ctx context.Context, a, b *node) (string, error) {
 	}()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
+		dsack0, derr := dsackSegs(ctx, a.podNS)
 		out, err := exec.CommandContext(ctx, "ip", "netns", "exec", a.podNS, "iperf3", "-c", b.pod(), "-B", a.pod(),
 			"-p", port, "-t", strconv.Itoa(d.cfg.Seconds), "-J").Output()
 		var r iperf3Result
 		jerr := json.Unmarshal(out, &r)
 		if err == nil && jerr == nil && r.Error == "" {
-			return fmt.Sprintf("%.0f MiB in %d s = %6.2f Gbit/s, %d retransmits", r.End.SumReceived.Bytes/(1<<20),
-				d.cfg.Seconds, r.End.SumReceived.BitsPerSecond/1e9, r.End.SumSent.Retransmits), nil
+			line := fmt.Sprintf("%.0f MiB in %d s = %6.2f Gbit/s, %d retransmits", r.End.SumReceived.Bytes/(1<<20),
+				d.cfg.Seconds, r.End.SumReceived.BitsPerSecond/1e9, r.End.SumSent.Retransmits)
+			// Retransmitted segments the receiver reports as duplicates
+			// (DSACK) were not lost: they arrived reordered.
+			if dsack1, err := dsackSegs(ctx, a.podNS); derr == nil && err == nil && r.End.SumSent.Retransmits > 0 {
+				line += fmt.Sprintf(" (%d spurious: the receiver had them)", min(dsack1-dsack0, int64(r.End.SumSent.Retransmits)))
+			}
+			return line, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			if r.Error != "" {
@@ -706,6 +713,24 @@ func (d *demo) iperf3(ctx context.Context, a, b *node) (string, error) {
 		}
 		time.Sleep(200 * time.Millisecond) // server not listening yet
 	}
+}
+
+// dsackSegs returns TcpExtTCPDSACKRecvSegs of namespace ns: segments the
+// peers reported as received twice.
+func dsackSegs(ctx context.Context, ns string) (int64, error) {
+	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "cat", "/proc/net/netstat").Output()
+	if err != nil {
+		return 0, err
+	}
+	m, err := nettest.ParseNetstat(out)
+	if err != nil {
+		return 0, err
+	}
+	v, ok := m["TcpExtTCPDSACKRecvSegs"]
+	if !ok {
+		return 0, errors.New("no TCPDSACKRecvSegs in /proc/net/netstat")
+	}
+	return v, nil
 }
 
 func (d *demo) stats(ctx context.Context) {
