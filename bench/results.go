@@ -34,9 +34,9 @@ const (
 	MetricPingWakeups      = "ping_wakeups"
 	MetricPingCrossWakeups = "ping_cross_cpu_wakeups"
 	MetricPingCrossWakeLat = "ping_cross_cpu_wake_us"
-	MetricUDP64     = "udp64"
-	MetricUDP1400   = "udp1400"
-	MetricCPUPerGB  = "cpu_per_gb"
+	MetricUDP64            = "udp64"
+	MetricUDP1400          = "udp1400"
+	MetricCPUPerGB         = "cpu_per_gb"
 	// MetricMachineCPUPerGB is the whole machine's busy CPU time
 	// (/proc/stat: user+nice+system+irq+softirq of all CPUs) per GB moved
 	// by TCP: kernel work, iperf3 and vxtun together, for every mode.
