@@ -170,6 +170,21 @@ func (f *Forwarder) SourcePorts() []uint16 {
 	return ports
 }
 
+// SourcePorts6 is SourcePorts for the IPv6 underlay's send sockets, nil
+// without Config.ListenAddr6.
+func (f *Forwarder) SourcePorts6() []uint16 {
+	if !f.laddr6.IsValid() {
+		return nil
+	}
+	ports := make([]uint16, 0, len(f.workers))
+	for _, w := range f.workers {
+		if w.v6 != nil {
+			ports = append(ports, w.v6.tx.LocalAddr().Port())
+		}
+	}
+	return ports
+}
+
 // SetPeers atomically replaces the routing snapshot; invalid peers are an
 // error and leave the old table in place. Workers pick up the new table at
 // their next batch; a packet routed in both tables is never dropped.

@@ -75,6 +75,9 @@ func TestSourcePortPerWorker(t *testing.T) {
 				got[from.Port()]++
 			}
 			ports := f.SourcePorts()
+			if p6 := f.SourcePorts6(); p6 != nil {
+				t.Errorf("SourcePorts6 without an IPv6 underlay: got %v, want nil", p6)
+			}
 			var want map[uint16]int
 			if tc.shared {
 				want = map[uint16]int{listen.Port(): 2 * perWorker}

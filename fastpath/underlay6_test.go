@@ -2,6 +2,7 @@ package fastpath
 
 import (
 	"bytes"
+	"slices"
 	"context"
 	"fmt"
 	"net"
@@ -118,6 +119,10 @@ func TestDualUnderlay(t *testing.T) {
 	}
 	if s := p.a.Stats(); s.TxPackets != uint64(len(got)) || len(s.Drops) != 0 {
 		t.Errorf("A: tx %d drops %v, want %d and none", s.TxPackets, s.Drops, len(got))
+	}
+	ports6 := p.a.SourcePorts6()
+	if len(ports6) != len(p.a.workers) || slices.Contains(ports6, 0) {
+		t.Errorf("SourcePorts6: got %v, want a bound port for each of %d workers", ports6, len(p.a.workers))
 	}
 }
 
