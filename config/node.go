@@ -328,33 +328,50 @@ func ParsePublicIPv6(s string) (netip.Addr, error) {
 // ResolveUnderlay6 looks up the second, IPv6 underlay of a node with an
 // IPv4 PublicIP and EnableIPv6: PublicIPv6 when set; else, with Iface,
 // the interface's first global unicast IPv6 address (flanneld's choice
-// for --iface in a dual-stack network); else none (the zero Addr). local
-// tells whether the address is assigned in this network namespace (when
-// not, it is a NAT address and the dataplane binds the IPv6 wildcard).
-func (n *Node) ResolveUnderlay6() (ip netip.Addr, local bool, err error) {
-	if n.PublicIPv6.IsValid() {
-		ifi, err := interfaceWith(n.PublicIPv6)
-		return n.PublicIPv6, ifi != nil, err
-	}
-	if n.Iface == "" {
-		return netip.Addr{}, false, nil
-	}
-	ifi, err := net.InterfaceByName(n.Iface)
-	if err != nil {
-		return netip.Addr{}, false, keyErr(n.File, "Iface", "no interface %q in this network namespace (%v)", n.Iface, err)
-	}
-	addrs, err := ifi.Addrs()
-	if err != nil {
-		return netip.Addr{}, false, keyErr(n.File, "Iface", "list addresses of %s: %v", ifi.Name, err)
-	}
-	for _, a := range addrs {
-		if ipn, ok := a.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Is6() && !ip.Is4In6() && ip.IsGlobalUnicast() {
-				return ip, true, nil
+// for --iface in a dual-stack network); else none (a zero IP). Local tells
+// whether the address is assigned in this network namespace (when not, it
+// is a NAT address and the dataplane binds the IPv6 wildcard); MTU is
+// UnderlayMTU when set, else the MTU of the interface holding the address,
+// else 0 (unknown: the caller keeps the IPv4 underlay's).
+func (n *Node) ResolveUnderlay6() (Underlay, error) {
+	u := Underlay{IP: n.PublicIPv6}
+	var ifi *net.Interface
+	switch {
+	case n.PublicIPv6.IsValid():
+		var err error
+		if ifi, err = interfaceWith(n.PublicIPv6); err != nil {
+			return Underlay{}, err
+		}
+	case n.Iface == "":
+		return Underlay{}, nil
+	default:
+		var err error
+		if ifi, err = net.InterfaceByName(n.Iface); err != nil {
+			return Underlay{}, keyErr(n.File, "Iface", "no interface %q in this network namespace (%v)", n.Iface, err)
+		}
+		addrs, err := ifi.Addrs()
+		if err != nil {
+			return Underlay{}, keyErr(n.File, "Iface", "list addresses of %s: %v", ifi.Name, err)
+		}
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Is6() && !ip.Is4In6() && ip.IsGlobalUnicast() {
+					u.IP = ip
+					break
+				}
 			}
 		}
+		if !u.IP.IsValid() {
+			return Underlay{}, nil
+		}
 	}
-	return netip.Addr{}, false, nil
+	if ifi != nil {
+		u.Iface, u.Local, u.MTU = ifi.Name, true, WireMTU(ifi.MTU)
+	}
+	if n.UnderlayMTU != 0 {
+		u.MTU = n.UnderlayMTU
+	}
+	return u, nil
 }
 
 // interfaceWith returns the interface of the current network namespace

@@ -30,6 +30,7 @@ type settings struct {
 	// zero; local6 tells whether it is assigned here.
 	underlay6 netip.Addr
 	local6    bool
+	mtu6      config.WireMTU // its interface's wire MTU, 0 if unknown
 	mac       net.HardwareAddr
 	subnet    netip.Prefix // own IPv4 subnet
 	subnet6   netip.Prefix // own IPv6 subnet (node file, or the lease with EnableIPv6)
@@ -118,9 +119,9 @@ func (n *Node) resolve(ctx context.Context) (*settings, error) {
 			return nil, err
 		}
 	}
-	s.mtu = s.nc.TunMTU(s.underlay.MTU, s.underlay.IP.Is6() || s.underlay6.IsValid())
+	s.mtu = s.tunMTU()
 	if s.mtu < config.MinTunMTU {
-		return nil, fmt.Errorf("underlay MTU %d leaves no room for %s encapsulation", s.underlay.MTU, s.nc.Backend.Type)
+		return nil, fmt.Errorf("underlay MTU %d (IPv6 underlay: %d) leaves no room for %s encapsulation", s.underlay.MTU, s.mtu6, s.nc.Backend.Type)
 	}
 	s.port = nd.Port(s.nc)
 	if _, check := c.opener(s.nc); check != nil {

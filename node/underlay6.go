@@ -31,19 +31,30 @@ func (n *Node) resolveUnderlay6(s *settings, nd *config.Node) error {
 		// would change the TUN MTU of existing IPv4-underlay setups.
 		return nil
 	}
-	ip, local, err := nd.ResolveUnderlay6()
+	u, err := nd.ResolveUnderlay6()
 	if err != nil {
 		return err
 	}
-	if !ip.IsValid() {
+	if !u.IP.IsValid() {
 		return nil
 	}
-	if err := s.nc.CheckUnderlay(ip); err != nil {
+	if err := s.nc.CheckUnderlay(u.IP); err != nil {
 		return fmt.Errorf("public IPv6: %w", err)
 	}
-	s.underlay6, s.local6 = ip, local
-	n.log.Info("ipv6 underlay: peers that publish a public IPv6 are reached over it", "public-ipv6", ip)
+	s.underlay6, s.local6, s.mtu6 = u.IP, u.Local, u.MTU
+	n.log.Info("ipv6 underlay: peers that publish a public IPv6 are reached over it", "public-ipv6", u.IP, "iface", u.Iface, "mtu", int(u.MTU))
 	return nil
+}
+
+// tunMTU is the TUN MTU: room for the encapsulation on the IPv4 underlay
+// and, with a second, IPv6 underlay, for the IPv6 outer header on the
+// smaller of the two interfaces' MTUs (the IPv6 one unknown: the IPv4 one).
+func (s *settings) tunMTU() config.TunMTU {
+	m := s.nc.TunMTU(s.underlay.MTU, s.underlay.IP.Is6() || s.underlay6.IsValid())
+	if s.underlay6.IsValid() && s.mtu6 > 0 {
+		m = min(m, s.nc.TunMTU(s.mtu6, true))
+	}
+	return m
 }
 
 // listenAddr6 is where the IPv6 underlay's sockets bind: the public IPv6
