@@ -46,8 +46,8 @@ func TestManifest(t *testing.T) {
 	}
 	c := spec.Containers[0]
 	caps := fmt.Sprint(c.SecurityContext.Capabilities.Add)
-	if caps != "[NET_ADMIN NET_RAW]" || !slices.Contains(c.Args, "--kube-subnet-mgr") {
-		t.Errorf("container: got capabilities %s and args %v, want [NET_ADMIN NET_RAW] and --kube-subnet-mgr", caps, c.Args)
+	if caps != "[NET_ADMIN NET_RAW BPF]" || !slices.Contains(c.Args, "--kube-subnet-mgr") {
+		t.Errorf("container: got capabilities %s and args %v, want [NET_ADMIN NET_RAW BPF] and --kube-subnet-mgr", caps, c.Args)
 	}
 	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/metrics" {
 		t.Errorf("container: got readiness probe %+v, want GET /metrics of the debug server", c.ReadinessProbe)
