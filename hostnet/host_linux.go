@@ -20,8 +20,9 @@ type host struct {
 	mu     sync.Mutex
 	undo   []change // in the order applied
 	closed bool
-	routes map[string]*peerRoutes // SetPeerRoutes' sets by owner (routes_linux.go)
-	pf     *peerFilter            // SetPeerFilter's applied state; nil when off
+	routes map[string]*peerRoutes  // SetPeerRoutes' sets by owner (routes_linux.go)
+	pf     *peerFilter             // SetPeerFilter's applied state; nil when off
+	vxlan  map[string]*vxlanSynced // SetVXLANPeers' applied entries by device (vxlan_linux.go)
 }
 
 // change is one applied change and how to undo it.

@@ -72,9 +72,12 @@ type Host interface {
 	// the vxlan device called name exactly those of peers (see
 	// VXLANPeer): it reads what the device has, then removes what is no
 	// longer wanted and adds or replaces what is missing or differs;
-	// entries that are already right are not touched. On error some of
-	// the changes may have been made; calling it again with the previous
-	// set restores that.
+	// entries that are already right are not touched. Within a minute of
+	// such a full sync it trusts what it applied and programs only the
+	// differences from the previous set (a one-peer change of 5 000 peers
+	// no longer lists 15 000 entries); after a failure it reads again. On
+	// error some of the changes may have been made; calling it again with
+	// the previous set restores that.
 	SetVXLANPeers(name string, peers []VXLANPeer) error
 	// LinkStats returns the kernel's counters of the link called name.
 	LinkStats(name string) (LinkStats, error)

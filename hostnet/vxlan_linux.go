@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -117,6 +118,19 @@ func explainVXLAN(err error) error {
 	return err
 }
 
+// vxlanFullSync bounds how long SetVXLANPeers trusts its record of a
+// device's entries: after that (and after any failure, or when the device
+// was recreated) it lists the device's entries again and repairs what was
+// changed behind its back.
+var vxlanFullSync = time.Minute // a variable for the tests
+
+// vxlanSynced is what SetVXLANPeers last applied to a device.
+type vxlanSynced struct {
+	index   int
+	entries VXLANEntries
+	at      time.Time // of the last full sync
+}
+
 func (h *host) SetVXLANPeers(name string, peers []VXLANPeer) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -131,8 +145,110 @@ func (h *host) SetVXLANPeers(name string, peers []VXLANPeer) error {
 	if err != nil {
 		return fmt.Errorf("vxlan %s peers: %w", name, err)
 	}
-	if err := syncVXLAN(l.Attrs().Index, want); err != nil {
+	index := l.Attrs().Index
+	// A one-peer change of a large set touches one peer's entries instead
+	// of listing every route, neighbour and fdb entry of the device.
+	last := h.vxlan[name]
+	if last != nil && last.index == index && time.Since(last.at) < vxlanFullSync {
+		err = diffVXLAN(index, last.entries, want)
+	} else {
+		last = &vxlanSynced{index: index, at: time.Now()}
+		err = syncVXLAN(index, want)
+	}
+	if err != nil {
+		delete(h.vxlan, name) // list again next time
 		return fmt.Errorf("vxlan %s peers: %w", name, err)
+	}
+	last.entries = want
+	if h.vxlan == nil {
+		h.vxlan = map[string]*vxlanSynced{}
+	}
+	h.vxlan[name] = last
+	return nil
+}
+
+// diffVXLAN changes the device's entries from have (applied before) into
+// want, in syncVXLAN's order, touching only what differs.
+func diffVXLAN(index int, have, want VXLANEntries) error {
+	for dst, gw := range have.Route {
+		if _, keep := want.Route[dst]; keep {
+			continue // replaced below if changed
+		}
+		r := &netlink.Route{LinkIndex: index, Dst: prefixNet(dst), Gw: gw.AsSlice(), Table: unix.RT_TABLE_MAIN}
+		if err := netlink.RouteDel(r); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("delete route %s via %s: %w", dst, gw, err)
+		}
+	}
+	for ip := range have.Neigh {
+		if _, keep := want.Neigh[ip]; keep {
+			continue
+		}
+		if err := netlink.NeighDel(&netlink.Neigh{LinkIndex: index, IP: ip.AsSlice(), Family: netlink.FAMILY_V4}); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("delete neighbour %s: %w", ip, err)
+		}
+	}
+	for mac, ip := range have.FDB {
+		if _, keep := want.FDB[mac]; keep {
+			continue
+		}
+		hw, _ := net.ParseMAC(mac)
+		if err := netlink.NeighDel(&netlink.Neigh{LinkIndex: index, Family: unix.AF_BRIDGE, Flags: netlink.NTF_SELF,
+			IP: ip.AsSlice(), HardwareAddr: hw}); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("delete fdb %s dst %s: %w", mac, ip, err)
+		}
+	}
+	for ip, mac := range want.Neigh {
+		if m, ok := have.Neigh[ip]; ok && m == mac {
+			continue
+		}
+		if err := setNeigh(index, ip, mac); err != nil {
+			return err
+		}
+	}
+	for mac, ip := range want.FDB {
+		if i, ok := have.FDB[mac]; ok && i == ip {
+			continue
+		}
+		if err := setFDB(index, mac, ip); err != nil {
+			return err
+		}
+	}
+	for dst, gw := range want.Route {
+		if g, ok := have.Route[dst]; ok && g == gw {
+			continue
+		}
+		if err := replaceRoute(index, dst, gw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setNeigh, setFDB and replaceRoute add or replace one entry, as flanneld
+// programs them.
+func setNeigh(index int, ip netip.Addr, mac string) error {
+	hw, _ := net.ParseMAC(mac)
+	if err := netlink.NeighSet(&netlink.Neigh{LinkIndex: index, State: netlink.NUD_PERMANENT, Type: unix.RTN_UNICAST,
+		IP: ip.AsSlice(), HardwareAddr: hw}); err != nil {
+		return fmt.Errorf("neighbour %s lladdr %s: %w", ip, mac, err)
+	}
+	return nil
+}
+
+func setFDB(index int, mac string, ip netip.Addr) error {
+	hw, _ := net.ParseMAC(mac)
+	if err := netlink.NeighSet(&netlink.Neigh{LinkIndex: index, State: netlink.NUD_PERMANENT, Family: unix.AF_BRIDGE,
+		Flags: netlink.NTF_SELF, IP: ip.AsSlice(), HardwareAddr: hw}); err != nil {
+		return fmt.Errorf("fdb %s dst %s: %w", mac, ip, err)
+	}
+	return nil
+}
+
+func replaceRoute(index int, dst netip.Prefix, gw netip.Addr) error {
+	r := &netlink.Route{LinkIndex: index, Dst: prefixNet(dst), Gw: gw.AsSlice(), Flags: int(netlink.FLAG_ONLINK),
+		Scope: netlink.SCOPE_UNIVERSE}
+	if err := netlink.RouteReplace(r); err != nil {
+		return fmt.Errorf("route %s via %s onlink: %w", dst, gw, err)
 	}
 	return nil
 }
@@ -205,30 +321,24 @@ func syncVXLAN(index int, want VXLANEntries) error {
 		if haveNeigh[ip] {
 			continue
 		}
-		hw, _ := net.ParseMAC(mac)
-		if err := netlink.NeighSet(&netlink.Neigh{LinkIndex: index, State: netlink.NUD_PERMANENT, Type: unix.RTN_UNICAST,
-			IP: ip.AsSlice(), HardwareAddr: hw}); err != nil {
-			return fmt.Errorf("neighbour %s lladdr %s: %w", ip, mac, err)
+		if err := setNeigh(index, ip, mac); err != nil {
+			return err
 		}
 	}
 	for mac, ip := range want.FDB {
 		if haveFDB[mac] {
 			continue
 		}
-		hw, _ := net.ParseMAC(mac)
-		if err := netlink.NeighSet(&netlink.Neigh{LinkIndex: index, State: netlink.NUD_PERMANENT, Family: unix.AF_BRIDGE,
-			Flags: netlink.NTF_SELF, IP: ip.AsSlice(), HardwareAddr: hw}); err != nil {
-			return fmt.Errorf("fdb %s dst %s: %w", mac, ip, err)
+		if err := setFDB(index, mac, ip); err != nil {
+			return err
 		}
 	}
 	for dst, gw := range want.Route {
 		if haveRoute[dst] {
 			continue
 		}
-		r := &netlink.Route{LinkIndex: index, Dst: prefixNet(dst), Gw: gw.AsSlice(), Flags: int(netlink.FLAG_ONLINK),
-			Scope: netlink.SCOPE_UNIVERSE}
-		if err := netlink.RouteReplace(r); err != nil {
-			return fmt.Errorf("route %s via %s onlink: %w", dst, gw, err)
+		if err := replaceRoute(index, dst, gw); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -312,3 +312,42 @@ func TestVXLANStats(t *testing.T) {
 		t.Errorf("disable_ipv6: got %q, want 1", got)
 	}
 }
+
+// TestVXLANDiffAndFullSync: after the first SetVXLANPeers only the
+// differences are programmed, trusting what was applied; an entry removed
+// behind vxtun's back is put back by the next full sync (vxlanFullSync
+// after the last one), as flanneld's own resync would.
+func TestVXLANDiffAndFullSync(t *testing.T) {
+	ns := vxlanNode(t, "hvd")
+	h := New()
+	d := VXLAN{Name: "flannel.1", VNI: 1, Local: nettest.UnderlayAddr(1), Dev: "ul0", Port: 8472, MAC: macA, MTU: 1450}
+	if err := ns.Do(func() error { return h.AddVXLAN(d) }); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ns.Do(h.Close) }()
+	set := func(peers ...VXLANPeer) {
+		t.Helper()
+		if err := ns.Do(func() error { return h.SetVXLANPeers("flannel.1", peers) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hasNeigh := func() bool {
+		return strings.Contains(ns.Run("ip", "neigh", "show", "dev", "flannel.1"), "198.19.2.0")
+	}
+	set(peerOf(2, macB))
+	ns.Run("ip", "neigh", "del", "198.19.2.0", "dev", "flannel.1")
+	set(peerOf(2, macB), peerOf(3, macC)) // a diff: peer 3 added, peer 2 trusted
+	if hasNeigh() {
+		t.Fatal("the removed neighbour came back without a full sync: was the diff path taken?")
+	}
+	if !strings.Contains(ns.Run("ip", "neigh", "show", "dev", "flannel.1"), "198.19.3.0") {
+		t.Fatal("peer 3's neighbour was not added by the diff")
+	}
+	old := vxlanFullSync
+	vxlanFullSync = 0
+	defer func() { vxlanFullSync = old }()
+	set(peerOf(2, macB), peerOf(3, macC))
+	if !hasNeigh() {
+		t.Error("a full sync did not put the removed neighbour 198.19.2.0 back")
+	}
+}
