@@ -2,11 +2,11 @@ package fastpath
 
 import (
 	"bytes"
-	"slices"
 	"context"
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/vxtun/vxtun/config"
