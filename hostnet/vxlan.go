@@ -104,7 +104,8 @@ type VXLANEntries struct {
 // that is not IPv4, a MAC given to two public IPs, or a subnet given
 // twice.
 func Entries(peers []VXLANPeer) (VXLANEntries, error) {
-	e := VXLANEntries{Neigh: map[netip.Addr]string{}, FDB: map[string]netip.Addr{}, Route: map[netip.Prefix]netip.Addr{}}
+	e := VXLANEntries{Neigh: make(map[netip.Addr]string, len(peers)), FDB: make(map[string]netip.Addr, len(peers)),
+		Route: make(map[netip.Prefix]netip.Addr, len(peers))}
 	for _, p := range peers {
 		if len(p.MAC) != 6 {
 			return e, fmt.Errorf("peer %s: MAC %v is not a 6-byte MAC", p.PublicIP, p.MAC)
