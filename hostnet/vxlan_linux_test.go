@@ -177,23 +177,30 @@ func TestVXLANLikeFlannel(t *testing.T) {
 	}
 }
 
-// TestVXLANKeepsUnchanged checks that SetVXLANPeers leaves entries that
-// are already right alone: the neighbour entry of a peer that stays keeps
-// its age ("updated", in seconds) across an update that adds a peer.
-func TestVXLANKeepsUnchanged(t *testing.T) {
-	ns := vxlanNode(t, "hvk")
+// flannelDevice makes flannel.1 through a Host in a new vxlanNode (closed
+// in cleanup) and returns the namespace and a function setting its peers.
+func flannelDevice(t *testing.T, prefix string) (*nettest.NS, func(...VXLANPeer)) {
+	t.Helper()
+	ns := vxlanNode(t, prefix)
 	h := New()
 	d := VXLAN{Name: "flannel.1", VNI: 1, Local: nettest.UnderlayAddr(1), Dev: "ul0", Port: 8472, MAC: macA, MTU: 1450}
 	if err := ns.Do(func() error { return h.AddVXLAN(d) }); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = ns.Do(h.Close) }()
-	set := func(peers ...VXLANPeer) {
+	t.Cleanup(func() { _ = ns.Do(h.Close) })
+	return ns, func(peers ...VXLANPeer) {
 		t.Helper()
 		if err := ns.Do(func() error { return h.SetVXLANPeers("flannel.1", peers) }); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestVXLANKeepsUnchanged checks that SetVXLANPeers leaves entries that
+// are already right alone: the neighbour entry of a peer that stays keeps
+// its age ("updated", in seconds) across an update that adds a peer.
+func TestVXLANKeepsUnchanged(t *testing.T) {
+	ns, set := flannelDevice(t, "hvk")
 	age := func(dst string) float64 {
 		t.Helper()
 		for _, n := range ipJSON(t, ns, "ip", "-s", "-j", "neigh", "show", "dev", "flannel.1") {
@@ -318,19 +325,7 @@ func TestVXLANStats(t *testing.T) {
 // behind vxtun's back is put back by the next full sync (vxlanFullSync
 // after the last one), as flanneld's own resync would.
 func TestVXLANDiffAndFullSync(t *testing.T) {
-	ns := vxlanNode(t, "hvd")
-	h := New()
-	d := VXLAN{Name: "flannel.1", VNI: 1, Local: nettest.UnderlayAddr(1), Dev: "ul0", Port: 8472, MAC: macA, MTU: 1450}
-	if err := ns.Do(func() error { return h.AddVXLAN(d) }); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = ns.Do(h.Close) }()
-	set := func(peers ...VXLANPeer) {
-		t.Helper()
-		if err := ns.Do(func() error { return h.SetVXLANPeers("flannel.1", peers) }); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ns, set := flannelDevice(t, "hvd")
 	hasNeigh := func() bool {
 		return strings.Contains(ns.Run("ip", "neigh", "show", "dev", "flannel.1"), "198.19.2.0")
 	}
