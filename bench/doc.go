@@ -10,6 +10,11 @@
 // TCP from iperf3 with 1, 2, 4 and 8 streams; machine CPU per GB and per
 // Mpps from /proc/stat (cpustat*.go), the daemons' own from /proc/<pid>.
 //
+// The ping rows come with a scheduler trace of the probes (waketrace*.go:
+// a tracefs instance of the harness's own, sched_waking and sched_switch):
+// wake-ups of ping and the daemons' threads per round trip, those across
+// CPUs, and the p50 from such a wake-up to the task running.
+//
 // Beyond one measurement per mode (rows_linux.go): the scaling rows (UDP
 // 64 and 1400 B with 1…4 generator threads, on Config.SweepModes: kernel
 // vxlan and vxtun by default; the count of one thread per CPU is the main
