@@ -436,14 +436,7 @@ func TestRunReturnsWithTunOpen(t *testing.T) {
 	go func() { done <- f.Run(ctx) }()
 	time.Sleep(50 * time.Millisecond)
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: got %v, want nil", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return within 5 s of its context ending")
-	}
+	waitRunReturned(t, done)
 	goleak.VerifyNone(t, ignore)
 	// The deadline Run used is cleared: a read waits again instead of failing.
 	q := m.Queues()[0]
@@ -524,5 +517,19 @@ func TestPathMTUShrunk(t *testing.T) {
 	out, err := h.A.Try("ping", "-c", "2", "-i", "0.2", "-W", "1", "-M", "do", "-s", "1322", "-I", nettest.PodAddr(1).String(), nettest.PodAddr(2).String())
 	if err != nil {
 		t.Fatalf("DF ping of 1350 bytes: %v\n%s", err, out)
+	}
+}
+
+// waitRunReturned fails t unless Run, whose result comes on done, returned
+// nil within 5 s of its context ending.
+func waitRunReturned(t *testing.T, done <-chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: got %v, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return within 5 s of its context ending")
 	}
 }

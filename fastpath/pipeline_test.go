@@ -94,6 +94,11 @@ func newPipeWith(t testing.TB, lo netip.Addr, backend config.Backend, mtu int, d
 	if err := p.b.SetPeers([]config.Peer{peer("node1", pa, mac1, 1)}); err != nil {
 		t.Fatal(err)
 	}
+	return p.run()
+}
+
+// run starts both forwarders until p.stop.
+func (p *pipe) run() *pipe {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	for _, f := range []*Forwarder{p.a, p.b} {

@@ -159,14 +159,7 @@ func TestShutdownWhileWaiting(t *testing.T) {
 				t.Fatalf("before cancel: got spinning %v, want %v", got, tc.spinning)
 			}
 			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("Run: got %v, want nil", err)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("Run did not return within 5 s of its context ending")
-			}
+			waitRunReturned(t, done)
 			if f.spinning() {
 				t.Error("after Run: got a spinner still marked spinning, want none")
 			}

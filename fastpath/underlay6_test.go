@@ -2,7 +2,6 @@ package fastpath
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -47,12 +46,7 @@ func newDualPipe(t *testing.T, da, db tun.Device, peers func(port uint16, mac ne
 	if err := p.b.SetPeers(peers(p.a.LocalAddr().Port(), mac1, 1)); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p.cancel = cancel
-	for _, f := range []*Forwarder{p.a, p.b} {
-		go func() { p.errs <- f.Run(ctx) }()
-	}
-	return p
+	return p.run()
 }
 
 // splitPeers is the registry's convention for a dual-stack peer with a
