@@ -336,16 +336,15 @@ func ParsePublicIPv6(s string) (netip.Addr, error) {
 func (n *Node) ResolveUnderlay6() (Underlay, error) {
 	u := Underlay{IP: n.PublicIPv6}
 	var ifi *net.Interface
+	var err error
 	switch {
 	case n.PublicIPv6.IsValid():
-		var err error
 		if ifi, err = interfaceWith(n.PublicIPv6); err != nil {
 			return Underlay{}, err
 		}
 	case n.Iface == "":
 		return Underlay{}, nil
 	default:
-		var err error
 		if ifi, err = net.InterfaceByName(n.Iface); err != nil {
 			return Underlay{}, keyErr(n.File, "Iface", "no interface %q in this network namespace (%v)", n.Iface, err)
 		}
