@@ -116,7 +116,7 @@
 // 1): it reads, in turn, its own direction and every direction of its
 // forwarder whose owner sleeps (a busy owner keeps its work, so under load
 // the directions stay spread over their goroutines and CPUs), yielding the
-// CPU (runtime.Gosched, sched_yield) after each empty round, until Config.IdleSpin has passed since the last batch —
+// CPU (sched_yield; not runtime.Gosched, see spinPoll) after each empty round, until Config.IdleSpin has passed since the last batch —
 // or, with Config.BusyPoll, until Run ends. Without either (the default)
 // no goroutine spins: an owner whose direction is empty sleeps at once. The owner sets dir.kick
 // before trying for the token, and a spinner that held it reads again

@@ -2,7 +2,6 @@ package fastpath
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -231,7 +230,10 @@ func (f *Forwarder) spinPoll(own *dir) error {
 		if sp.spin > 0 && f.idleFor() >= sp.spin {
 			return nil
 		}
-		runtime.Gosched()
+		// Not runtime.Gosched: it wakes an idle P's thread to take the
+		// spinner over, threads hand it back and forth (66 wake-ups per
+		// ping round trip), and while they do forwarding stalled for
+		// seconds after start. sysmon still preempts this goroutine.
 		yieldCPU()
 	}
 	return nil
