@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -29,7 +30,7 @@ const (
 // itself (each owns its own kernel header arrays). Close may be called from
 // any goroutine and unblocks both.
 type Conn struct {
-	pc    *net.UDPConn
+	sock  io.Closer // the *net.UDPConn, or the *rawfd.FD (Options.Unpolled)
 	rc    syscall.RawConn
 	laddr netip.AddrPort
 	batch int
@@ -120,7 +121,7 @@ func Listen(laddr netip.AddrPort, opts *Options) (*Conn, error) {
 	laddr = netip.AddrPortFrom(ip, laddr.Port())
 	v6 := network != "udp4"
 
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+	control := func(c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
 			if !o.NoReusePort {
@@ -139,28 +140,38 @@ func Listen(laddr netip.AddrPort, opts *Options) (*Conn, error) {
 			return err
 		}
 		return serr
-	}}
-	pc, err := lc.ListenPacket(context.Background(), network, laddr.String())
-	if err != nil {
-		return nil, fmt.Errorf("listen udp %s: %w", laddr, err)
 	}
-	uc := pc.(*net.UDPConn)
-	c := &Conn{pc: uc, batch: o.BatchSize, probe: -1}
+	c := &Conn{batch: o.BatchSize, probe: -1}
+	if o.Unpolled {
+		fd, local, err := listenUnpolled(network, laddr, control)
+		if err != nil {
+			return nil, fmt.Errorf("listen udp %s: %w", laddr, err)
+		}
+		c.sock, c.rc, c.laddr = fd, fd, local
+	} else {
+		lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error { return control(c) }}
+		pc, err := lc.ListenPacket(context.Background(), network, laddr.String())
+		if err != nil {
+			return nil, fmt.Errorf("listen udp %s: %w", laddr, err)
+		}
+		uc := pc.(*net.UDPConn)
+		c.sock = uc
+		if c.rc, err = uc.SyscallConn(); err != nil {
+			uc.Close()
+			return nil, fmt.Errorf("listen udp %s: %w", laddr, err)
+		}
+		if la, ok := uc.LocalAddr().(*net.UDPAddr); ok {
+			c.laddr = la.AddrPort()
+		}
+	}
 	fail := func(err error) (*Conn, error) {
-		uc.Close()
+		c.sock.Close()
 		return nil, fmt.Errorf("listen udp %s: %w", laddr, err)
 	}
-	rc, err := uc.SyscallConn()
-	if err != nil {
-		return fail(err)
-	}
-	c.rc = rc
-	if la, ok := uc.LocalAddr().(*net.UDPAddr); ok {
-		c.laddr = la.AddrPort()
-	}
+	rc := c.rc
 
 	var gsoErr, groErr, setupErr error
-	err = rc.Control(func(fd uintptr) {
+	err := rc.Control(func(fd uintptr) {
 		s := int(fd)
 		if err := setBuffer(s, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, o.RecvBuffer); err != nil {
 			setupErr = fmt.Errorf("set receive buffer: %w", err)
@@ -320,7 +331,7 @@ func (c *Conn) Close() error {
 		c.probe = -1
 	}
 	c.probeMu.Unlock()
-	err := c.pc.Close()
+	err := c.sock.Close()
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}

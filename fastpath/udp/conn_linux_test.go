@@ -18,6 +18,14 @@ import (
 func listenIn(t testing.TB, ns *nettest.NS, laddr string, opts *Options) *Conn {
 	t.Helper()
 	var c *Conn
+	if unpolled {
+		o := Options{}
+		if opts != nil {
+			o = *opts
+		}
+		o.Unpolled = true
+		opts = &o
+	}
 	err := ns.Do(func() error {
 		var err error
 		c, err = Listen(netip.MustParseAddrPort(laddr), opts)
@@ -584,14 +592,14 @@ func TestRxQueueOverflows(t *testing.T) {
 	got := 0
 	for got < sent {
 		deadline := time.Now().Add(200 * time.Millisecond)
-		_ = rx.pc.SetReadDeadline(deadline)
+		setReadDeadline(rx, deadline)
 		n, err := rx.ReadBatch(rmsgs)
 		if err != nil {
 			break
 		}
 		got += n
 	}
-	_ = rx.pc.SetReadDeadline(time.Time{})
+	setReadDeadline(rx, time.Time{})
 	if got == 0 || got >= sent {
 		t.Fatalf("got %d of %d datagrams through a 4 KiB buffer, want some dropped", got, sent)
 	}
@@ -639,8 +647,97 @@ func TestSendOnly(t *testing.T) {
 	if _, err := rx.WriteBatch([]Message{{Buf: pattern(100, 2), Addr: &back}, {Buf: pattern(100, 3), Addr: &back}}); err != nil {
 		t.Fatal(err)
 	}
-	_ = so.pc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	setReadDeadline(so, time.Now().Add(100 * time.Millisecond))
 	if n, err := so.ReadBatch(msgs); err == nil {
 		t.Errorf("send-only socket received %d messages, want none", n)
 	}
+}
+
+// setReadDeadline sets the read deadline of c's socket, polled or not.
+func setReadDeadline(c *Conn, t time.Time) {
+	_ = c.sock.(interface{ SetReadDeadline(time.Time) error }).SetReadDeadline(t)
+}
+
+// unpolled makes listenIn open sockets with Options.Unpolled
+// (TestUnpolled).
+var unpolled bool
+
+// TestUnpolled runs the socket tests again on sockets outside the runtime
+// poller (Options.Unpolled), and checks that they are outside it and that
+// waits and Close behave as with the poller.
+func TestUnpolled(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fn   func(*testing.T)
+	}{
+		{"GSOAcrossVeth", TestGSOAcrossVeth},
+		{"DontFragment", TestDontFragment},
+		{"PathMTU", TestPathMTU},
+		{"ReusePort", TestReusePort},
+		{"LoopbackV6", TestLoopbackV6},
+		{"SteadyStateAllocs", TestSteadyStateAllocs},
+		{"CloseUnblocksRead", TestCloseUnblocksRead},
+		{"DontFragmentV6", TestDontFragmentV6},
+		{"SendOnly", TestSendOnly},
+		{"RxQueueOverflows", TestRxQueueOverflows},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			unpolled = true
+			defer func() { unpolled = false }()
+			tc.fn(t)
+		})
+	}
+	t.Run("OutsidePoller", func(t *testing.T) {
+		nettest.RequirePrivileged(t)
+		ns := nettest.NewNS(t, "up")
+		polled := listenIn(t, ns, "127.0.0.1:0", nil)
+		c := listenIn(t, ns, "127.0.0.1:0", &Options{Unpolled: true})
+		fd := func(c *Conn) (n int) {
+			c.rc.Control(func(f uintptr) { n = int(f) })
+			return n
+		}
+		set := nettest.EpollTargets(t)
+		if !set[fd(polled)] {
+			t.Fatalf("control: a default socket (fd %d) is not in the runtime's epoll set %v", fd(polled), set)
+		}
+		if set[fd(c)] {
+			t.Errorf("got the unpolled socket (fd %d) in the runtime's epoll set, want it outside", fd(c))
+		}
+		// WaitRead wakes for a datagram that arrives later; TryReadBatch
+		// then reads it.
+		waited := make(chan error, 1)
+		go func() { waited <- c.WaitRead() }()
+		time.Sleep(20 * time.Millisecond)
+		dst := NewAddr(c.LocalAddr())
+		if _, err := polled.WriteBatch([]Message{{Buf: pattern(100, 1), Addr: &dst}}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-waited:
+			if err != nil {
+				t.Fatalf("WaitRead: got %v, want nil", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("WaitRead did not return for a datagram")
+		}
+		msgs := []Message{{Buf: make([]byte, MaxRead)}}
+		if n, err := c.TryReadBatch(msgs); n != 1 || err != nil || !bytes.Equal(msgs[0].Buf[:msgs[0].N], pattern(100, 1)) {
+			t.Fatalf("TryReadBatch: got %d, %v, want the datagram", n, err)
+		}
+		if n, err := c.TryReadBatch(msgs); n != 0 || err != nil {
+			t.Fatalf("TryReadBatch on an empty socket: got %d, %v, want 0, nil", n, err)
+		}
+		// Close ends a waiting WaitRead with net.ErrClosed.
+		go func() { waited <- c.WaitRead() }()
+		time.Sleep(20 * time.Millisecond)
+		c.Close()
+		select {
+		case err := <-waited:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Errorf("WaitRead after Close: got %v, want net.ErrClosed", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("WaitRead still waiting 5 s after Close")
+		}
+	})
 }

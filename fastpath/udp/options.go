@@ -35,6 +35,11 @@ type Options struct {
 	// the kernel's minimum (unless RecvBuffer is set). ReadBatch on it
 	// blocks until Close.
 	SendOnly bool
+	// Unpolled keeps the socket out of the Go runtime's network poller
+	// (internal/rawfd): waits are a blocking ppoll of the waiting thread,
+	// and a datagram arriving while nobody waits wakes no runtime thread.
+	// For a socket a spinning goroutine reads (fastpath's busy-poll).
+	Unpolled bool
 }
 
 // ErrNotSupported is returned by Listen on systems other than Linux:
