@@ -13,6 +13,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vxtun/vxtun/internal/rawfd"
 )
 
 // Options tune Open.
@@ -28,6 +30,11 @@ type Options struct {
 	// queue selection instead of the flow-hash steering program
 	// (steering_linux.go).
 	NoSteering bool
+	// Unpolled keeps the queues out of the Go runtime's network poller
+	// (internal/rawfd): waits are a blocking ppoll of the waiting thread,
+	// and a packet queued while nobody waits wakes no runtime thread. For
+	// queues a spinning goroutine reads (fastpath's busy-poll).
+	Unpolled bool
 }
 
 // Offloads is the set of features a device obtained from the kernel.
@@ -126,7 +133,7 @@ func (m *Multi) writeMTU() int {
 // Queue is one queue of a TUN device; it implements Device.
 type Queue struct {
 	m    *Multi
-	f    *os.File
+	f    queueFile // *os.File, or *rawfd.FD (Options.Unpolled)
 	rc   syscall.RawConn
 	vnet bool
 	uso  bool
@@ -165,6 +172,12 @@ type Queue struct {
 
 var _ Device = (*Queue)(nil)
 
+// queueFile is what a Queue needs of its descriptor besides the RawConn.
+type queueFile interface {
+	Close() error
+	SetReadDeadline(time.Time) error
+}
+
 // Open creates (or attaches to) the TUN device name ("" lets the kernel
 // choose) with the given number of queues (IFF_MULTI_QUEUE when > 1), in the
 // calling thread's network namespace. With the virtio-net header it asks for
@@ -202,7 +215,7 @@ func Open(name string, queues int, opts Options) (*Multi, error) {
 		} else if m.offloads&(OffloadCsum|OffloadTSO|OffloadUSO) != 0 {
 			setOffloads(fd, m.offloads&OffloadUSO != 0)
 		}
-		q, err := newQueue(m, fd, vnet)
+		q, err := newQueue(m, fd, vnet, opts.Unpolled)
 		if err != nil {
 			m.Close()
 			return nil, fmt.Errorf("open tun %s queue %d: %w", name, i, err)
@@ -282,14 +295,23 @@ func setOffloads(fd int, uso bool) Offloads {
 	return 0
 }
 
-func newQueue(m *Multi, fd int, vnet bool) (*Queue, error) {
-	f := os.NewFile(uintptr(fd), "/dev/net/tun")
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, err
+func newQueue(m *Multi, fd int, vnet, unpolled bool) (*Queue, error) {
+	q := &Queue{m: m, vnet: vnet, uso: m.offloads&OffloadUSO != 0}
+	if unpolled {
+		rf, err := rawfd.New(fd, os.ErrClosed)
+		if err != nil {
+			return nil, err
+		}
+		q.f, q.rc = rf, rf
+	} else {
+		f := os.NewFile(uintptr(fd), "/dev/net/tun")
+		rc, err := f.SyscallConn()
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		q.f, q.rc = f, rc
 	}
-	q := &Queue{m: m, f: f, rc: rc, vnet: vnet, uso: m.offloads&OffloadUSO != 0}
 	if vnet {
 		q.rbuf = make([]byte, readBufSize)
 	}

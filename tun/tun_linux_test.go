@@ -24,6 +24,7 @@ import (
 func openIn(t testing.TB, ns *nettest.NS, name string, queues int, opts Options) *Multi {
 	t.Helper()
 	var m *Multi
+	opts.Unpolled = opts.Unpolled || unpolled
 	if err := ns.Do(func() error {
 		var err error
 		m, err = Open(name, queues, opts)
