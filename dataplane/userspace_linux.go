@@ -50,7 +50,9 @@ func OpenUserspace(cfg Config) (Dataplane, error) {
 	if cfg.NetConf == nil || cfg.Host == nil {
 		return nil, errors.New("open userspace dataplane: NetConf and Host are required")
 	}
-	multi, err := tun.Open(cfg.DeviceName, cfg.Workers, tun.Options{})
+	// A busy-polled queue stays out of the runtime poller (see
+	// fastpath.Config.BusyPoll).
+	multi, err := tun.Open(cfg.DeviceName, cfg.Workers, tun.Options{Unpolled: cfg.BusyPoll})
 	if err != nil {
 		_ = cfg.Host.Close()
 		return nil, explainTunError(err)

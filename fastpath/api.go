@@ -53,8 +53,11 @@ type Config struct {
 	// BusyPoll keeps one goroutine polling the TUN queues and sockets
 	// without waiting, yielding the CPU between empty rounds, for as long
 	// as the forwarder runs: lower and steadier latency for up to one CPU
-	// while idle. Without it the goroutines sleep in the runtime poller as
-	// soon as their direction is empty, unless IdleSpin is set.
+	// while idle. The other goroutines then sleep off the runtime poller and
+	// the sockets are opened outside it (udp.Options.Unpolled; open the TUN
+	// with tun.Options.Unpolled too), so a packet wakes no thread. Without
+	// it the goroutines sleep in the runtime poller as soon as their
+	// direction is empty, unless IdleSpin is set. One spinner per process.
 	BusyPoll bool
 	// IdleSpin, when positive, keeps one goroutine polling for that long
 	// after the last packet before the goroutines sleep (0 or negative: no

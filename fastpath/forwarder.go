@@ -61,6 +61,14 @@ type Forwarder struct {
 	closeErr  error
 }
 
+// sockOpts are the options of a worker's receiving socket, or of its
+// send-only one: with BusyPoll the sockets stay out of the runtime poller,
+// which would otherwise wake a thread for every datagram the spinner reads
+// (see "Waiting" in doc.go).
+func (f *Forwarder) sockOpts(sendOnly bool) *udp.Options {
+	return &udp.Options{SendOnly: sendOnly, NoReusePort: sendOnly, Unpolled: f.cfg.BusyPoll}
+}
+
 // New creates a forwarder with one worker per TUN queue in devs; each worker
 // opens its own UDP socket (SO_REUSEPORT) bound to cfg.ListenAddr in the
 // calling goroutine's network namespace. The forwarder routes nothing until
@@ -112,7 +120,7 @@ func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
 			"tun", devs[0].Name(), "tun_mtu", mtu, "underlay_mtu", f.mtu, "largest_inner", maxInner)
 	}
 	for i, d := range devs {
-		conn, err := udp.Listen(laddr, nil)
+		conn, err := udp.Listen(laddr, f.sockOpts(false))
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("new forwarder: worker %d: %w", i, err)
@@ -123,7 +131,7 @@ func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
 			// the receiver's SO_REUSEPORT group and ECMP in the underlay
 			// spread one peer's traffic by worker. Peers check the source
 			// address only.
-			tx, err = udp.Listen(netip.AddrPortFrom(laddr.Addr(), 0), &udp.Options{SendOnly: true, NoReusePort: true})
+			tx, err = udp.Listen(netip.AddrPortFrom(laddr.Addr(), 0), f.sockOpts(true))
 			if err != nil {
 				conn.Close()
 				f.Close()

@@ -72,9 +72,18 @@ func startVXTUN(t *testing.T, ns *nettest.NS, n int, under netip.Addr, backend c
 	prepNS(t, ns, n)
 	v := &vnode{ns: ns, n: n, under: under, mac: nettest.NodeMAC(n), done: make(chan error, 1)}
 	var m *tun.Multi
+	cfg := Config{
+		Backend: backend, VNI: 1, ListenAddr: netip.AddrPortFrom(under, port),
+		VtepMAC: v.mac, VtepIP: nettest.VtepAddr(n), UnderlayMTU: underMTU, Subnets: []netip.Prefix{nettest.NodeSubnet(n)},
+	}
+	for _, fn := range tweak {
+		fn(&cfg)
+	}
 	err := ns.Do(func() error {
 		var err error
-		m, err = tun.Open("vxtun0", 2, tun.Options{})
+		// As the dataplane opens it: a busy-polled TUN stays out of the
+		// runtime poller.
+		m, err = tun.Open("vxtun0", 2, tun.Options{Unpolled: cfg.BusyPoll})
 		if err != nil {
 			return err
 		}
@@ -89,13 +98,6 @@ func startVXTUN(t *testing.T, ns *nettest.NS, n int, under netip.Addr, backend c
 		if err := nettest.SetSysctl("net/ipv4/conf/vxtun0/accept_local", "1"); err != nil {
 			m.Close()
 			return err
-		}
-		cfg := Config{
-			Backend: backend, VNI: 1, ListenAddr: netip.AddrPortFrom(under, port),
-			VtepMAC: v.mac, VtepIP: nettest.VtepAddr(n), UnderlayMTU: underMTU, Subnets: []netip.Prefix{nettest.NodeSubnet(n)},
-		}
-		for _, fn := range tweak {
-			fn(&cfg)
 		}
 		v.f, err = New(cfg, m.Devices())
 		if err != nil {
@@ -471,7 +473,7 @@ func openTunForwarder(t *testing.T, ns *nettest.NS, cfg Config) (*tun.Multi, *Fo
 	var f *Forwarder
 	if err := ns.Do(func() error {
 		var err error
-		if m, err = tun.Open("vxtun0", 2, tun.Options{}); err != nil {
+		if m, err = tun.Open("vxtun0", 2, tun.Options{Unpolled: cfg.BusyPoll}); err != nil {
 			return err
 		}
 		if err = hostnet.New().ConfigureLink(hostnet.Link{Name: "vxtun0", MTU: 1450, TxQueueLen: tun.TxQueueLen,

@@ -22,6 +22,8 @@ import (
 // owner sleeps, yielding the CPU between empty rounds. A reply that comes
 // back within that time is handled by a goroutine that is already running
 // instead of one that must be woken (on a VM, often on a halted vCPU).
+// While a spinner runs, owners sleep off the poller (sleepOffPoll), so a
+// packet the spinner reads wakes none of them.
 
 // dir is one direction of a worker as the wait loop sees it.
 type dir struct {
@@ -35,8 +37,18 @@ type dir struct {
 	// only such directions and leaves a busy owner its work, so under load
 	// the directions stay spread over their goroutines (CPUs).
 	parked atomic.Bool
-	try    func() (bool, error) // read without waiting and handle; false: nothing was queued
-	wait   func() error         // block until readable (owner only, without mu)
+	// offPoll is set while the owner sleeps on wake instead of in the
+	// runtime poller (busy-poll: the spinner reads the direction, and no
+	// readiness wakes the owner); streak counts the spinner's consecutive
+	// non-empty reads of it, and at handBack the owner is woken to take
+	// its direction back (load).
+	offPoll atomic.Bool
+	wake    chan struct{}
+	streak  int
+	// handBacks counts the owner's wake-ups by handBackUnderLoad (tests).
+	handBacks atomic.Uint64
+	try       func() (bool, error) // read without waiting and handle; false: nothing was queued
+	wait      func() error         // block until readable (owner only, without mu)
 }
 
 // pollTUN is a TUN queue that can be read without waiting (tun.Queue, on
@@ -59,6 +71,8 @@ var _ pollConn = (*udp.Conn)(nil)
 // blocks in Read as before).
 func (w *worker) initDirs() {
 	w.inDir.try = w.inTry
+	w.inDir.wake = make(chan struct{}, 1)
+	w.outDir.wake = make(chan struct{}, 1)
 	w.inDir.wait = w.conn.WaitRead
 	if p, ok := w.dev.(pollTUN); ok {
 		w.ptun = p
@@ -99,6 +113,10 @@ func (w *worker) ownLoop(d *dir) error {
 			return nil
 		}
 		d.parked.Store(true)
+		if f.sleepOffPoll(d) {
+			d.parked.Store(false)
+			continue
+		}
 		err := d.wait()
 		d.parked.Store(false)
 		if err != nil {
@@ -198,6 +216,7 @@ func (f *Forwarder) spinPoll(own *dir) error {
 	if sp.spin == 0 || (sp.spin > 0 && f.idleFor() >= sp.spin) || f.procs < 2 || !spinner.CompareAndSwap(nil, f) {
 		return nil
 	}
+	defer f.wakeOffPoll()
 	defer spinner.Store(nil)
 	for !f.stopping.Load() {
 		got := false
@@ -221,6 +240,9 @@ func (f *Forwarder) spinPoll(own *dir) error {
 					}
 					got = got || g
 					again = d.kick.Swap(false)
+					if d != own && d.offPoll.Load() {
+						d.handBackUnderLoad(g)
+					}
 				}
 			}
 		}
@@ -242,4 +264,63 @@ func (f *Forwarder) spinPoll(own *dir) error {
 // idleFor is the time since the last batch.
 func (f *Forwarder) idleFor() time.Duration {
 	return time.Since(f.sp.epoch) - time.Duration(f.sp.last.Load())
+}
+
+// handBack is the number of consecutive non-empty reads by the spinner after
+// which a direction's owner, sleeping off the poller, is woken to take it
+// back: a stream, not a lone ping or ACK.
+const handBack = 2
+
+// handBackUnderLoad counts the spinner's read of d (got: it was not empty)
+// and wakes d's owner at handBack.
+func (d *dir) handBackUnderLoad(got bool) {
+	if !got {
+		d.streak = 0
+		return
+	}
+	if d.streak++; d.streak >= handBack {
+		d.streak = 0
+		select {
+		case d.wake <- struct{}{}:
+			d.handBacks.Add(1)
+		default:
+		}
+	}
+}
+
+// sleepOffPoll makes d's owner sleep on d.wake instead of in the runtime
+// poller while a spinner of f runs (busy-poll), and reports whether it did.
+// The spinner wakes it under load (handBackUnderLoad) and when it stops
+// spinning (wakeOffPoll).
+func (f *Forwarder) sleepOffPoll(d *dir) bool {
+	if d.wake == nil || !f.spinning() {
+		return false
+	}
+	d.offPoll.Store(true)
+	if f.spinning() { // else the spinner left before it could see offPoll
+		<-d.wake
+	}
+	d.offPoll.Store(false)
+	return true
+}
+
+// wakeOffPoll wakes every owner sleeping off the poller: the spinner stops.
+func (f *Forwarder) wakeOffPoll() {
+	for _, w := range f.workers {
+		for _, d := range [3]*dir{&w.inDir, &w.outDir, w.v6dir()} {
+			if d != nil && d.wake != nil {
+				select {
+				case d.wake <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}
+}
+
+func (w *worker) v6dir() *dir {
+	if w.v6 == nil {
+		return nil
+	}
+	return &w.v6.inDir
 }

@@ -26,20 +26,20 @@ import (
 // openUnderlay6 gives every worker its IPv6 sibling, bound to laddr6.
 func (f *Forwarder) openUnderlay6(laddr6 netip.AddrPort) error {
 	for _, w := range f.workers {
-		conn, err := udp.Listen(laddr6, nil)
+		conn, err := udp.Listen(laddr6, f.sockOpts(false))
 		if err != nil {
 			return fmt.Errorf("worker %d: ipv6 underlay: %w", w.id, err)
 		}
 		tx := conn
 		if !f.cfg.SharedSourcePort {
-			if tx, err = udp.Listen(netip.AddrPortFrom(laddr6.Addr(), 0), &udp.Options{SendOnly: true, NoReusePort: true}); err != nil {
+			if tx, err = udp.Listen(netip.AddrPortFrom(laddr6.Addr(), 0), f.sockOpts(true)); err != nil {
 				conn.Close()
 				return fmt.Errorf("worker %d: ipv6 underlay send socket: %w", w.id, err)
 			}
 		}
 		s := &worker{f: f, id: w.id, dev: w.dev, conn: conn, tx: tx, tunMu: w.tunMu}
 		s.ib.init()
-		s.inDir.try, s.inDir.wait = s.inTry, conn.WaitRead
+		s.inDir.try, s.inDir.wait, s.inDir.wake = s.inTry, conn.WaitRead, make(chan struct{}, 1)
 		w.v6 = s
 		n := cap(w.ob.msgs)
 		w.ob.msgs6, w.ob.msgRoute6 = make([]udp.Message, 0, n), make([]*routing.Route, 0, n)

@@ -2,6 +2,7 @@ package tun
 
 import (
 	"fmt"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -46,3 +47,7 @@ func (q *Queue) doWait(fd uintptr) bool {
 	n, _, e := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&q.pfd)), 1, uintptr(unsafe.Pointer(&q.ts0)), 0, 0, 0)
 	return e == 0 && n > 0
 }
+
+// SyscallConn returns the queue's raw connection (for tests to find its
+// descriptor, or to read its settings).
+func (q *Queue) SyscallConn() syscall.RawConn { return q.rc }

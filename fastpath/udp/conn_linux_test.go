@@ -647,7 +647,7 @@ func TestSendOnly(t *testing.T) {
 	if _, err := rx.WriteBatch([]Message{{Buf: pattern(100, 2), Addr: &back}, {Buf: pattern(100, 3), Addr: &back}}); err != nil {
 		t.Fatal(err)
 	}
-	setReadDeadline(so, time.Now().Add(100 * time.Millisecond))
+	setReadDeadline(so, time.Now().Add(100*time.Millisecond))
 	if n, err := so.ReadBatch(msgs); err == nil {
 		t.Errorf("send-only socket received %d messages, want none", n)
 	}

@@ -2,6 +2,7 @@ package udp
 
 import (
 	"fmt"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -55,3 +56,7 @@ func (c *Conn) doTryRead(fd uintptr) {
 		c.rgot = 0
 	}
 }
+
+// SyscallConn returns the socket's raw connection (to read socket options,
+// or for tests to find its descriptor).
+func (c *Conn) SyscallConn() syscall.RawConn { return c.rc }
