@@ -171,6 +171,12 @@ func TestShutdownWhileWaiting(t *testing.T) {
 	}
 }
 
+// TestDualUnderlayBusyPoll: both underlays' sockets read by the spinner,
+// their owners off the poller.
+func TestDualUnderlayBusyPoll(t *testing.T) {
+	testDualUnderlay(t, func(c *Config) { c.BusyPoll = true })
+}
+
 // rawFd returns the descriptor behind a raw connection.
 func rawFd(t *testing.T, rc syscall.RawConn) int {
 	t.Helper()

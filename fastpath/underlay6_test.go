@@ -16,16 +16,20 @@ import (
 // newDualPipe starts two forwarders with an IPv4 underlay on 127.0.0.1 and
 // an IPv6 one on ::1 (same port). peers(port, mac, n) are the peers each
 // gets for the other node n.
-func newDualPipe(t *testing.T, da, db tun.Device, peers func(port uint16, mac net.HardwareAddr, n int) []config.Peer) *pipe {
+func newDualPipe(t *testing.T, da, db tun.Device, peers func(port uint16, mac net.HardwareAddr, n int) []config.Peer, tweak ...func(*Config)) *pipe {
 	t.Helper()
 	lo4, lo6 := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1")
 	mk := func(mac net.HardwareAddr, n int, d tun.Device) *Forwarder {
 		port := freeUDPPort(t, lo4)
-		f, err := New(Config{
+		cfg := Config{
 			Backend: config.BackendVXLAN, VNI: 1, ListenAddr: netip.AddrPortFrom(lo4, port), ListenAddr6: netip.AddrPortFrom(lo6, 0),
 			VtepMAC: mac, VtepIP: netip.AddrFrom4([4]byte{198, 19, byte(n), 0}), UnderlayMTU: 1500, Logger: quietLog,
 			Subnets: []netip.Prefix{netip.MustParsePrefix(fmt.Sprintf("198.19.%d.0/24", n)), netip.MustParsePrefix(fmt.Sprintf("2001:2:0:%d::/64", n))},
-		}, []tun.Device{d})
+		}
+		for _, fn := range tweak {
+			fn(&cfg)
+		}
+		f, err := New(cfg, []tun.Device{d})
 		if err != nil {
 			t.Fatalf("New: %v", err)
 		}
@@ -66,9 +70,13 @@ func splitPeers(port uint16, mac net.HardwareAddr, n int) []config.Peer {
 // both inner families goes out by the peer's underlay family (IPv4 inner
 // over IPv4, IPv6 inner over IPv6), arrives complete and in order per
 // family, and each family's packets are received on that family's socket.
-func TestDualUnderlay(t *testing.T) {
+func TestDualUnderlay(t *testing.T) { testDualUnderlay(t) }
+
+// testDualUnderlay is TestDualUnderlay with the forwarders' configuration
+// tweaked (e.g. BusyPoll).
+func testDualUnderlay(t *testing.T, tweak ...func(*Config)) {
 	da, db := tuntest.New(tuntest.Config{Name: "tt1"}), tuntest.New(tuntest.Config{Name: "tt2"})
-	p := newDualPipe(t, da, db, splitPeers)
+	p := newDualPipe(t, da, db, splitPeers, tweak...)
 	defer p.stop(t)
 	var sent4, sent6 [][]byte
 	for i := range 40 {
