@@ -147,9 +147,6 @@ func (k *kernel) SetPeers(peers []config.Peer) error {
 	if _, err := routing.NewTable(peers); err != nil {
 		return fmt.Errorf("set peers: %w", err)
 	}
-	if _, err := hostnet.Entries(vps); err != nil {
-		return fmt.Errorf("set peers: %w", err)
-	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if err := k.cfg.Host.SetVXLANPeers(k.dev.Name, vps); err != nil {

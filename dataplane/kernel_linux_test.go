@@ -178,6 +178,11 @@ func TestKernelSetPeers(t *testing.T) {
 	if err := dp.SetPeers(append(slices.Clone(good), kpeer(2, "0e:76:78:00:00:09"))); err == nil {
 		t.Error("a second peer named node2: got nil, want an error")
 	}
+	// Refused by the host's own check (the dataplane does not build the
+	// entries twice): node4 with node2's MAC.
+	if err := dp.SetPeers(append(slices.Clone(good), kpeer(4, good[0].VtepMAC.String()))); err == nil || !strings.Contains(err.Error(), "also the MAC of") {
+		t.Errorf("a MAC of another peer: got %v, want the host's error", err)
+	}
 	if got := f.VXLANEntries("flannel.1"); !slices.Equal(got, want) {
 		t.Fatalf("entries after refused sets: got %q, want %q", got, want)
 	}
