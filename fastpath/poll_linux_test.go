@@ -177,16 +177,6 @@ func TestDualUnderlayBusyPoll(t *testing.T) {
 	testDualUnderlay(t, func(c *Config) { c.BusyPoll = true })
 }
 
-// rawFd returns the descriptor behind a raw connection.
-func rawFd(t *testing.T, rc syscall.RawConn) int {
-	t.Helper()
-	fd := -1
-	if err := rc.Control(func(f uintptr) { fd = int(f) }); err != nil {
-		t.Fatal(err)
-	}
-	return fd
-}
-
 // TestBusyPoll: with Config.BusyPoll (and the TUN opened Unpolled, as the
 // dataplane does), over fresh node pairs:
 //   - the first echo after start is answered at once (a stall of 6–80 s
@@ -236,7 +226,7 @@ func testBusyPollStart(t *testing.T, start int) {
 		for _, w := range v.f.workers {
 			for what, rc := range map[string]syscall.RawConn{"socket": w.conn.SyscallConn(), "send socket": w.tx.SyscallConn(),
 				"tun queue": w.dev.(*tun.Queue).SyscallConn()} {
-				if fd := rawFd(t, rc); polled[fd] {
+				if fd := nettest.RawFd(t, rc); polled[fd] {
 					t.Errorf("node %d worker %d: got its %s (fd %d) in the runtime poller, want it outside", v.n, w.id, what, fd)
 				}
 			}

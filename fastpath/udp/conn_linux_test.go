@@ -666,36 +666,24 @@ var unpolled bool
 // poller (Options.Unpolled), and checks that they are outside it and that
 // waits and Close behave as with the poller.
 func TestUnpolled(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		fn   func(*testing.T)
-	}{
-		{"GSOAcrossVeth", TestGSOAcrossVeth},
-		{"DontFragment", TestDontFragment},
-		{"PathMTU", TestPathMTU},
-		{"ReusePort", TestReusePort},
-		{"LoopbackV6", TestLoopbackV6},
-		{"SteadyStateAllocs", TestSteadyStateAllocs},
-		{"CloseUnblocksRead", TestCloseUnblocksRead},
-		{"DontFragmentV6", TestDontFragmentV6},
-		{"SendOnly", TestSendOnly},
-		{"RxQueueOverflows", TestRxQueueOverflows},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			unpolled = true
-			defer func() { unpolled = false }()
-			tc.fn(t)
-		})
-	}
+	nettest.RerunWith(t, &unpolled,
+		nettest.NamedTest{Name: "GSOAcrossVeth", Fn: TestGSOAcrossVeth},
+		nettest.NamedTest{Name: "DontFragment", Fn: TestDontFragment},
+		nettest.NamedTest{Name: "PathMTU", Fn: TestPathMTU},
+		nettest.NamedTest{Name: "ReusePort", Fn: TestReusePort},
+		nettest.NamedTest{Name: "LoopbackV6", Fn: TestLoopbackV6},
+		nettest.NamedTest{Name: "SteadyStateAllocs", Fn: TestSteadyStateAllocs},
+		nettest.NamedTest{Name: "CloseUnblocksRead", Fn: TestCloseUnblocksRead},
+		nettest.NamedTest{Name: "DontFragmentV6", Fn: TestDontFragmentV6},
+		nettest.NamedTest{Name: "SendOnly", Fn: TestSendOnly},
+		nettest.NamedTest{Name: "RxQueueOverflows", Fn: TestRxQueueOverflows},
+	)
 	t.Run("OutsidePoller", func(t *testing.T) {
 		nettest.RequirePrivileged(t)
 		ns := nettest.NewNS(t, "up")
 		polled := listenIn(t, ns, "127.0.0.1:0", nil)
 		c := listenIn(t, ns, "127.0.0.1:0", &Options{Unpolled: true})
-		fd := func(c *Conn) (n int) {
-			c.rc.Control(func(f uintptr) { n = int(f) })
-			return n
-		}
+		fd := func(c *Conn) int { return nettest.RawFd(t, c.rc) }
 		set := nettest.EpollTargets(t)
 		if !set[fd(polled)] {
 			t.Fatalf("control: a default socket (fd %d) is not in the runtime's epoll set %v", fd(polled), set)

@@ -4,6 +4,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -34,4 +35,34 @@ func EpollTargets(t testing.TB) map[int]bool {
 		}
 	}
 	return set
+}
+
+// RawFd returns the descriptor behind rc.
+func RawFd(t testing.TB, rc syscall.RawConn) int {
+	t.Helper()
+	fd := -1
+	if err := rc.Control(func(f uintptr) { fd = int(f) }); err != nil {
+		t.Fatal(err)
+	}
+	return fd
+}
+
+// NamedTest is a test function and the subtest name to run it under.
+type NamedTest struct {
+	Name string
+	Fn   func(*testing.T)
+}
+
+// RerunWith runs each test again as a subtest of t with *flag true (a
+// package's test switch, e.g. "open descriptors outside the runtime
+// poller"), setting it back to false after each. The tests must not run in
+// parallel with others that read the flag.
+func RerunWith(t *testing.T, flag *bool, tests ...NamedTest) {
+	for _, tc := range tests {
+		t.Run(tc.Name, func(t *testing.T) {
+			*flag = true
+			defer func() { *flag = false }()
+			tc.Fn(t)
+		})
+	}
 }

@@ -123,8 +123,7 @@ func TestWriteWaitsForRoom(t *testing.T) {
 	b := fds[1]
 	defer func() { a.Close(); unix.Close(b) }()
 	msg := make([]byte, 1024)
-	var fd int
-	a.Control(func(f uintptr) { fd = int(f) })
+	fd := nettest.RawFd(t, a)
 	for { // fill the peer's receive queue
 		if _, err := unix.Write(fd, msg); err == unix.EAGAIN {
 			break
@@ -158,16 +157,14 @@ func TestWriteWaitsForRoom(t *testing.T) {
 // an FD's.
 func TestNotInRuntimePoller(t *testing.T) {
 	a, _ := pair(t)
-	var fd int
-	a.Control(func(f uintptr) { fd = int(f) })
+	fd := nettest.RawFd(t, a)
 	ln, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	sc, _ := ln.SyscallConn()
-	var polled int
-	sc.Control(func(f uintptr) { polled = int(f) })
+	polled := nettest.RawFd(t, sc)
 	set := nettest.EpollTargets(t)
 	if !set[polled] {
 		t.Fatalf("control: the net.UDPConn's fd %d is not in the runtime's epoll set %v", polled, set)
