@@ -12,7 +12,11 @@
 // IFF_VNET_HDR) every Read returns one packet and every packet is one write.
 // The file descriptors are non-blocking and wait in the Go runtime poller, so
 // Close unblocks a pending Read or Write, which then returns os.ErrClosed,
-// and SetReadDeadline wakes a pending Read without closing the queue. The
+// and SetReadDeadline wakes a pending Read without closing the queue. With
+// Options.Unpolled they stay out of the poller (internal/rawfd: a wait is a
+// ppoll of the waiting thread, woken by an eventfd on Close and
+// SetReadDeadline, with the same results), so a packet queued while nobody
+// waits wakes no runtime thread: for queues a spinning goroutine reads. The
 // read and write system calls themselves are RawSyscalls (they never block):
 // a Syscall would wake the runtime's sysmon thread after every idle period,
 // a futex call on each packet's path.

@@ -16,7 +16,9 @@
 // (0 when nothing is queued) and counts as a ReadBatch; WaitRead only
 // waits for readability and may run while another goroutine calls
 // TryReadBatch (poll_linux.go; the fastpath's spinner polls a socket whose
-// owner sleeps in WaitRead). Payload buffers belong to the caller: WriteBatch
+// owner sleeps in WaitRead). With Options.Unpolled the socket is outside the
+// Go runtime poller (internal/rawfd; waits are a ppoll of the waiting thread,
+// Close still unblocks them with net.ErrClosed). Payload buffers belong to the caller: WriteBatch
 // only reads them until it returns (the kernel copies), ReadBatch writes into
 // Message.Buf. An Addr is immutable and may be shared; Message.Addr points at
 // one (routing.Route keeps one per peer, resolved when the table is built),
