@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +13,9 @@ import (
 
 // TestBusyPoll: two daemons with --busy-poll (node 1) and VXTUN_BUSY_POLL
 // (node 2) carry ping and a verified TCP transfer between their pods, say
-// that they poll, and stop promptly on SIGTERM although a thread spins.
+// that they poll, keep their TUN queues and UDP sockets out of the Go
+// runtime poller (which would wake a thread for every packet the spinner
+// reads), and stop promptly on SIGTERM although a thread spins.
 func TestBusyPoll(t *testing.T) {
 	h := nettest.NewTwoHosts(t)
 	n1 := newTestNode(t, h.A, 1, 2)
@@ -35,6 +38,16 @@ func TestBusyPoll(t *testing.T) {
 		t.Fatalf("TCP transfer: %v", err)
 	}
 	for _, p := range []*nettest.Daemon{p1, p2} {
+		tunFds, udpFds := nettest.DataplaneFds(t, p.PID())
+		if len(tunFds) < 2 || len(udpFds) < 4 {
+			t.Errorf("pid %d: got %d TUN queues and %d UDP sockets, want 2 and 4 (two workers)", p.PID(), len(tunFds), len(udpFds))
+		}
+		polled := nettest.EpollTargetsOf(t, strconv.Itoa(p.PID()))
+		for _, fd := range append(tunFds, udpFds...) {
+			if polled[fd] {
+				t.Errorf("pid %d: got fd %d (a TUN queue or UDP socket) in the runtime poller, want it outside", p.PID(), fd)
+			}
+		}
 		if out := p.Output(); !strings.Contains(out, "busy polling") {
 			t.Errorf("daemon log has no \"busy polling\" line:\n%s", p.LogTail(20))
 		}

@@ -1,6 +1,7 @@
 package nettest
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -11,18 +12,23 @@ import (
 // EpollTargets returns the descriptors registered in this process's epoll
 // instances (the Go runtime poller's), from /proc/self/fdinfo: a test that
 // a descriptor is, or is not, in the poller.
-func EpollTargets(t testing.TB) map[int]bool {
+func EpollTargets(t testing.TB) map[int]bool { return EpollTargetsOf(t, "self") }
+
+// EpollTargetsOf is EpollTargets for the process pid ("self" or a number),
+// e.g. a daemon a test started.
+func EpollTargetsOf(t testing.TB, pid string) map[int]bool {
 	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
+	dir := "/proc/" + pid
+	ents, err := os.ReadDir(dir + "/fd")
 	if err != nil {
 		t.Fatal(err)
 	}
 	set := map[int]bool{}
 	for _, e := range ents {
-		if l, _ := os.Readlink("/proc/self/fd/" + e.Name()); l != "anon_inode:[eventpoll]" {
+		if l, _ := os.Readlink(dir + "/fd/" + e.Name()); l != "anon_inode:[eventpoll]" {
 			continue
 		}
-		info, err := os.ReadFile("/proc/self/fdinfo/" + e.Name())
+		info, err := os.ReadFile(dir + "/fdinfo/" + e.Name())
 		if err != nil {
 			continue
 		}
@@ -35,6 +41,44 @@ func EpollTargets(t testing.TB) map[int]bool {
 		}
 	}
 	return set
+}
+
+// DataplaneFds returns the descriptors of process pid that are TUN queues
+// (/dev/net/tun) and those that are UDP sockets (their inodes listed in the
+// process's /proc/<pid>/net/udp and udp6, i.e. its network namespace).
+func DataplaneFds(t testing.TB, pid int) (tun, udp []int) {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d", pid)
+	inodes := map[string]bool{}
+	for _, f := range []string{"udp", "udp6"} {
+		b, err := os.ReadFile(dir + "/net/" + f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			if f := strings.Fields(line); len(f) > 9 {
+				inodes[f[9]] = true
+			}
+		}
+	}
+	ents, err := os.ReadDir(dir + "/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		l, _ := os.Readlink(dir + "/fd/" + e.Name())
+		switch {
+		case l == "/dev/net/tun":
+			tun = append(tun, n)
+		case strings.HasPrefix(l, "socket:[") && inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")]:
+			udp = append(udp, n)
+		}
+	}
+	return tun, udp
 }
 
 // RawFd returns the descriptor behind rc.
