@@ -120,6 +120,9 @@ func newMode(name string, c Config) (Mode, error) {
 	case ModeVxtunBusyPoll:
 		return &VxtunMode{Backend: config.BackendVXLAN, Binary: c.Vxtun, Label: ModeVxtunBusyPoll,
 			Extra: append(userspaceArgs(c), "--busy-poll"), Optional: []string{"--busy-poll"}, Exclusive: true}, nil
+	case ModeVxtunBusyPollIdle:
+		return &VxtunMode{Backend: config.BackendVXLAN, Binary: c.Vxtun, Label: ModeVxtunBusyPollIdle,
+			Extra: append(userspaceArgs(c), "--busy-poll", "--busy-poll-idle", "5ms"), Optional: []string{"--busy-poll-idle"}, Exclusive: true}, nil
 	case ModeVxtunHostGW, ModeVxtunDirectRouting:
 		return routedMode(name, c), nil
 	case ModeVxtunKernel:

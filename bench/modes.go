@@ -10,6 +10,10 @@ const (
 	// the daemon does not document the flag; its daemons are stopped while
 	// other modes measure, so its polling never takes their CPU).
 	ModeVxtunBusyPoll = "vxtun-busy-poll"
+	// ModeVxtunBusyPollIdle is busy polling that stops 5 ms after the last
+	// packet (--busy-poll --busy-poll-idle 5ms): its idle row shows the
+	// difference. Unavailable like ModeVxtunBusyPoll.
+	ModeVxtunBusyPollIdle = "vxtun-busy-poll-idle"
 	// ModeVxtunKernel is vxtun programming the kernel vxlan device
 	// (--dataplane kernel, vxtunkernel_linux.go).
 	ModeVxtunKernel = "vxtun-kernel"
@@ -23,7 +27,7 @@ const (
 )
 
 // AllModes is the default alternation order.
-var AllModes = []string{ModeVeth, ModeKernelVXLAN, ModeVxtunVXLAN, ModeVxtunBusyPoll, ModeVxtunUDP, ModeVxtunKernel, ModeVxtunHostGW, ModeVxtunDirectRouting, ModeWireGuardGo, ModeNebula}
+var AllModes = []string{ModeVeth, ModeKernelVXLAN, ModeVxtunVXLAN, ModeVxtunBusyPoll, ModeVxtunBusyPollIdle, ModeVxtunUDP, ModeVxtunKernel, ModeVxtunHostGW, ModeVxtunDirectRouting, ModeWireGuardGo, ModeNebula}
 
 // SweepModes is the default set of modes the scaling rows (UDP with 1…4
 // generator threads) run on: vxtun beside kernel vxlan.

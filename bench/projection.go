@@ -28,7 +28,7 @@ func modeSpread(mode string) Spread {
 	switch mode {
 	case ModeVeth, ModeKernelVXLAN, ModeVxtunKernel, ModeVxtunHostGW, ModeVxtunDirectRouting:
 		return SpreadFlows
-	case ModeVxtunVXLAN, ModeVxtunUDP, ModeVxtunBusyPoll:
+	case ModeVxtunVXLAN, ModeVxtunUDP, ModeVxtunBusyPoll, ModeVxtunBusyPollIdle:
 		return SpreadWorkers
 	case ModeNebula:
 		return SpreadOne

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/vxtun/vxtun/config"
 	"github.com/vxtun/vxtun/hostnet"
@@ -69,6 +70,10 @@ type Config struct {
 	// for up to one CPU while idle. The kernel and host-gw dataplanes
 	// ignore it.
 	BusyPoll bool
+	// BusyPollIdle, with BusyPoll, stops the polling after this long
+	// without a packet until the next one (fastpath.Config.IdleSpin): no
+	// CPU while idle. 0: the polling never stops.
+	BusyPollIdle time.Duration
 	// Host makes every change to the host's network state.
 	Host hostnet.Host
 	// Logger receives rare events (never per packet); nil means slog.Default().

@@ -92,7 +92,8 @@ func OpenUserspace(cfg Config) (Dataplane, error) {
 		ListenAddr6: cfg.ListenAddr6,
 		VtepMAC:     cfg.VtepMAC,
 		UnderlayMTU: int(cfg.Underlay.MTU),
-		BusyPoll:    cfg.BusyPoll,
+		BusyPoll:    cfg.BusyPoll && cfg.BusyPollIdle <= 0,
+		IdleSpin:    cfg.BusyPollIdle,
 		Logger:      log,
 	}
 	if cfg.Subnet.IsValid() {
@@ -114,7 +115,10 @@ func OpenUserspace(cfg Config) (Dataplane, error) {
 		}
 		return fail(err)
 	}
-	if cfg.BusyPoll {
+	switch {
+	case cfg.BusyPoll && cfg.BusyPollIdle > 0:
+		log.Info("busy polling: one thread polls the TUN queues and sockets instead of sleeping, until no packet came for --busy-poll-idle", "busy_poll_idle", cfg.BusyPollIdle)
+	case cfg.BusyPoll:
 		log.Info("busy polling: one thread polls the TUN queues and sockets instead of sleeping (--busy-poll)")
 	}
 	return u, nil

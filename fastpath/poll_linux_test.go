@@ -285,3 +285,54 @@ func testBusyPollStart(t *testing.T, start int) {
 	}
 	settled("after the transfer")
 }
+
+// TestIdleSpinStops: with IdleSpin (vxtun's --busy-poll-idle) the spinner
+// stops once no packet came for that long, every owner then sleeps on its
+// direction again (none left off the poller, where no packet would wake
+// it), and the next probe is still answered; the sockets and TUN queues
+// stay outside the runtime poller throughout.
+func TestIdleSpinStops(t *testing.T) {
+	nettest.RequirePrivileged(t)
+	h := nettest.NewTwoHosts(t)
+	ua, ub := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
+	idle := func(c *Config) { c.IdleSpin = 5 * time.Millisecond }
+	a := startVXTUN(t, h.A, 1, ua, config.BackendVXLAN, 0, 1500, []config.Peer{peerFor(2, ub, config.BackendVXLAN, 0)}, idle)
+	b := startVXTUN(t, h.B, 2, ub, config.BackendVXLAN, 0, 1500, []config.Peer{peerFor(1, ua, config.BackendVXLAN, 0)}, idle)
+	srv, cli := echoPair(t, h.A, h.B)
+	go echo(srv)
+	buf := make([]byte, 64)
+	probe := func(i int) {
+		t.Helper()
+		if _, err := cli.Write([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		cli.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := cli.Read(buf); err != nil {
+			t.Fatalf("probe %d: got no echo within 5 s: %v", i, err)
+		}
+	}
+	for round := range 3 {
+		for i := range 20 {
+			probe(i)
+		}
+		for _, v := range []*vnode{a, b} {
+			deadline := time.Now().Add(5 * time.Second)
+			for v.f.spinning() && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			if v.f.spinning() {
+				t.Fatalf("round %d: node %d still spinning 5 s after the last probe, want stopped after 5 ms", round, v.n)
+			}
+			for _, w := range v.f.workers {
+				for _, d := range []*dir{&w.inDir, &w.outDir} {
+					if d.offPoll.Load() {
+						t.Errorf("round %d: node %d worker %d: got an owner asleep off the poller with no spinner, want it waiting on its direction", round, v.n, w.id)
+					}
+				}
+				if fd := nettest.RawFd(t, w.conn.SyscallConn()); nettest.EpollTargets(t)[fd] {
+					t.Errorf("node %d worker %d: got its socket in the runtime poller, want it outside", v.n, w.id)
+				}
+			}
+		}
+	}
+}

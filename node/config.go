@@ -3,6 +3,7 @@ package node
 import (
 	"log/slog"
 	"net/netip"
+	"time"
 
 	"github.com/vxtun/vxtun/dataplane"
 	"github.com/vxtun/vxtun/hostnet"
@@ -57,6 +58,9 @@ type Config struct {
 	// one goroutine keeps polling the TUN queues and sockets instead of
 	// sleeping (dataplane.Config.BusyPoll). Other dataplanes ignore it.
 	BusyPoll bool
+	// BusyPollIdle, with BusyPoll, stops the polling after this long
+	// without a packet until the next one (0: polling never stops).
+	BusyPollIdle time.Duration
 
 	// DebugAddr serves /metrics and /healthz on host:port (empty: off).
 	// The caller decides whether a non-loopback address is allowed; the

@@ -12,17 +12,18 @@ import (
 )
 
 // TestBusyPoll: two daemons with --busy-poll (node 1) and VXTUN_BUSY_POLL
-// (node 2) carry ping and a verified TCP transfer between their pods, say
-// that they poll, keep their TUN queues and UDP sockets out of the Go
-// runtime poller (which would wake a thread for every packet the spinner
-// reads), and stop promptly on SIGTERM although a thread spins.
+// with VXTUN_BUSY_POLL_IDLE=5ms (node 2) carry ping and a verified TCP
+// transfer between their pods, say that they poll, keep their TUN queues
+// and UDP sockets out of the Go runtime poller (which would wake a thread
+// for every packet the spinner reads), node 2 uses (almost) no CPU once
+// idle, and both stop promptly on SIGTERM although a thread spins.
 func TestBusyPoll(t *testing.T) {
 	h := nettest.NewTwoHosts(t)
 	n1 := newTestNode(t, h.A, 1, 2)
 	n2 := newTestNode(t, h.B, 2, 1)
 	p1 := startVxtun(t, h.A, n1.args("--busy-poll")...)
 	p2 := nettest.StartDaemon(t, &nettest.Daemon{Name: "vxtun", NS: h.B, Argv: append([]string{vxtunBin}, n2.args()...),
-		Env: []string{"VXTUN_BUSY_POLL=true"}})
+		Env: []string{"VXTUN_BUSY_POLL=true", "VXTUN_BUSY_POLL_IDLE=5ms"}})
 	waitPing(t, h.A, "198.19.1.1", "198.19.2.1", p1, p2)
 
 	r, err := nettest.Ping(context.Background(), h.A, netip.MustParseAddr("198.19.1.1"), netip.MustParseAddr("198.19.2.1"),
@@ -36,6 +37,20 @@ func TestBusyPoll(t *testing.T) {
 	t.Logf("ping with busy polling: rtt min/avg/max %v/%v/%v", r.Min, r.Avg, r.Max)
 	if err := transfer(h.A, h.B, 5001, 16<<20, 0); err != nil {
 		t.Fatalf("TCP transfer: %v", err)
+	}
+	// Idle: node 2 stops polling 5 ms after the last packet; node 1 spins
+	// on (its CPU is not asserted: it yields to whatever else runs).
+	time.Sleep(100 * time.Millisecond)
+	cpu0, err := nettest.ProcCPU(p2.PID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	cpu1, _ := nettest.ProcCPU(p2.PID())
+	if used := cpu1 - cpu0; used > 0.2 {
+		t.Errorf("node 2 (--busy-poll-idle 5ms): got %.2f CPU-s in 1 s without traffic, want < 0.2 (polling stopped)", used)
+	} else {
+		t.Logf("node 2 idle for 1 s: %.2f CPU-s", used)
 	}
 	for _, p := range []*nettest.Daemon{p1, p2} {
 		tunFds, udpFds := nettest.DataplaneFds(t, p.PID())

@@ -105,6 +105,9 @@ type runOptions struct {
 	Dataplane  string // --dataplane: auto, userspace or kernel
 	PeerFilter bool   // --peer-filter
 	BusyPoll   bool   // --busy-poll
+	// BusyPollIdle is --busy-poll-idle: with --busy-poll, stop polling
+	// after this long without a packet (0: poll as long as vxtun runs).
+	BusyPollIdle time.Duration
 
 	DebugAddr       string // --debug-addr ("" = off)
 	DebugAddrPublic bool   // --debug-addr-public: a non-loopback --debug-addr is allowed
@@ -168,6 +171,7 @@ func newRunFlags(o *runOptions, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.IPMasq, "ip-masq", false, "masquerade pod traffic that leaves the pod Network (nftables, flanneld's flag of the same name; also the node file's IPMasq); FLANNEL_IPMASQ in subnet.env follows it")
 	fs.BoolVar(&o.PeerFilter, "peer-filter", true, "drop datagrams to the underlay port from addresses that are not peers in the kernel (nftables set in table inet vxtun, kept in step with the peers)")
 	fs.BoolVar(&o.BusyPoll, "busy-poll", false, "userspace dataplane: keep one thread polling the TUN and the sockets instead of sleeping between packets (lower, steadier latency for up to one CPU while idle; by default the threads sleep as soon as there is nothing to read)")
+	fs.DurationVar(&o.BusyPollIdle, "busy-poll-idle", 0, "with --busy-poll: stop polling after this `duration` without a packet and sleep until the next one (no CPU while idle; e.g. 5ms; 0: poll for as long as vxtun runs)")
 	fs.StringVar(&o.DebugAddr, "debug-addr", "", "serve /metrics (Prometheus text) and /healthz over HTTP on this `host:port`, e.g. 127.0.0.1:9090 (off when empty); a loopback address unless --debug-addr-public")
 	fs.BoolVar(&o.DebugAddrPublic, "debug-addr-public", false, "allow a --debug-addr that is not loopback (it is then reachable from other hosts: logged as a warning)")
 	fs.BoolVar(&o.DebugPprof, "debug-pprof", false, "also serve the Go profiler under /debug/pprof/ on --debug-addr (heap, goroutines, command line)")
@@ -295,6 +299,10 @@ func (o *runOptions) check() error {
 		return usagef("%s and --etcd-password-file exclude each other", envName("etcd-password"))
 	case o.DebugPprof && o.DebugAddr == "":
 		return usagef("--debug-pprof needs --debug-addr")
+	case o.BusyPollIdle < 0:
+		return usagef("--busy-poll-idle %v must not be negative", o.BusyPollIdle)
+	case o.BusyPollIdle > 0 && !o.BusyPoll:
+		return usagef("--busy-poll-idle needs --busy-poll")
 	}
 	if o.PublicIP != "" {
 		if _, err := netip.ParseAddr(o.PublicIP); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -105,6 +106,27 @@ func TestParseRunFlags(t *testing.T) {
 			check: func(o *runOptions) string {
 				if !o.nodeConfig().BusyPoll {
 					return "got node config BusyPoll false with VXTUN_BUSY_POLL=true, want true"
+				}
+				return ""
+			},
+		},
+		{
+			name: "busy poll until idle",
+			args: append(static, "--busy-poll", "--busy-poll-idle", "5ms"),
+			check: func(o *runOptions) string {
+				if c := o.nodeConfig(); !c.BusyPoll || c.BusyPollIdle != 5*time.Millisecond {
+					return fmt.Sprintf("got node config BusyPoll %v BusyPollIdle %v, want true 5ms", c.BusyPoll, c.BusyPollIdle)
+				}
+				return ""
+			},
+		},
+		{
+			name: "busy poll until idle from the environment",
+			args: static,
+			env:  []string{"VXTUN_BUSY_POLL", "true", "VXTUN_BUSY_POLL_IDLE", "20ms"},
+			check: func(o *runOptions) string {
+				if c := o.nodeConfig(); !c.BusyPoll || c.BusyPollIdle != 20*time.Millisecond {
+					return fmt.Sprintf("got node config BusyPoll %v BusyPollIdle %v, want true 20ms", c.BusyPoll, c.BusyPollIdle)
 				}
 				return ""
 			},
@@ -262,6 +284,8 @@ func TestParseRunFlags(t *testing.T) {
 		{name: "static without node", args: []string{"--peers", "p.json"}, wantErr: "--node FILE is required"},
 		{name: "etcd without address", args: []string{"--etcd-endpoints", "http://x:2379"}, wantErr: "needs this node's address"},
 		{name: "workers range", args: append(static, "--workers", "-1"), wantErr: "--workers"},
+		{name: "busy-poll-idle without busy-poll", args: append(static, "--busy-poll-idle", "5ms"), wantErr: "--busy-poll-idle needs --busy-poll"},
+		{name: "negative busy-poll-idle", args: append(static, "--busy-poll", "--busy-poll-idle", "-1ms"), wantErr: "must not be negative"},
 		{name: "port range", args: append(static, "--listen-port", "70000"), wantErr: "--listen-port"},
 		{name: "bad public ip", args: append(static, "--public-ip", "1.2.3"), wantErr: "--public-ip"},
 		{name: "IPv4 public ipv6", args: append(static, "--public-ipv6", "198.18.0.1"), wantErr: "--public-ipv6: 198.18.0.1 is not a global unicast IPv6 address"},

@@ -101,6 +101,7 @@ func (o *runOptions) nodeConfig() node.Config {
 		SkipForwardRules: !o.ForwardRules,
 		SkipPeerFilter:   !o.PeerFilter,
 		BusyPoll:         o.BusyPoll,
+		BusyPollIdle:     o.BusyPollIdle,
 		IPMasq:           o.IPMasq,
 	}
 	if o.PublicIPv6 != "" {
