@@ -135,7 +135,7 @@
 // when it finds the direction non-empty handBack times in a row (a stream,
 // not a lone ping or ACK: under load the directions spread over their
 // goroutines and CPUs again), and wakes all of them when it stops. With
-// Config.BusyPoll the worker's sockets are also kept out of the runtime
+// Config.BusyPoll or IdleSpin the worker's sockets are also kept out of the runtime
 // poller (udp.Options.Unpolled; the dataplane opens the TUN with
 // tun.Options.Unpolled), because the runtime's epoll_wait thread would
 // otherwise be woken for every datagram and TUN packet, even with no
