@@ -50,9 +50,10 @@ func OpenUserspace(cfg Config) (Dataplane, error) {
 	if cfg.NetConf == nil || cfg.Host == nil {
 		return nil, errors.New("open userspace dataplane: NetConf and Host are required")
 	}
+	spin := spinConfig(cfg)
 	// A busy-polled queue stays out of the runtime poller (see
-	// fastpath.Config.BusyPoll).
-	multi, err := tun.Open(cfg.DeviceName, cfg.Workers, tun.Options{Unpolled: cfg.BusyPoll})
+	// fastpath.Config.Spins).
+	multi, err := tun.Open(cfg.DeviceName, cfg.Workers, tun.Options{Unpolled: spin.Spins()})
 	if err != nil {
 		_ = cfg.Host.Close()
 		return nil, explainTunError(err)
@@ -92,8 +93,8 @@ func OpenUserspace(cfg Config) (Dataplane, error) {
 		ListenAddr6: cfg.ListenAddr6,
 		VtepMAC:     cfg.VtepMAC,
 		UnderlayMTU: int(cfg.Underlay.MTU),
-		BusyPoll:    cfg.BusyPoll && cfg.BusyPollIdle <= 0,
-		IdleSpin:    cfg.BusyPollIdle,
+		BusyPoll:    spin.BusyPoll,
+		IdleSpin:    spin.IdleSpin,
 		Logger:      log,
 	}
 	if cfg.Subnet.IsValid() {
@@ -116,12 +117,25 @@ func OpenUserspace(cfg Config) (Dataplane, error) {
 		return fail(err)
 	}
 	switch {
-	case cfg.BusyPoll && cfg.BusyPollIdle > 0:
-		log.Info("busy polling: one thread polls the TUN queues and sockets instead of sleeping, until no packet came for --busy-poll-idle", "busy_poll_idle", cfg.BusyPollIdle)
-	case cfg.BusyPoll:
+	case spin.IdleSpin > 0:
+		log.Info("busy polling: one thread polls the TUN queues and sockets instead of sleeping, until no packet came for --busy-poll-idle", "busy_poll_idle", spin.IdleSpin)
+	case spin.BusyPoll:
 		log.Info("busy polling: one thread polls the TUN queues and sockets instead of sleeping (--busy-poll)")
 	}
 	return u, nil
+}
+
+// spinConfig is the forwarder's polling for cfg: BusyPoll, stopping after
+// BusyPollIdle without a packet when that is set (IdleSpin); nothing
+// without BusyPoll.
+func spinConfig(cfg Config) fastpath.Config {
+	switch {
+	case !cfg.BusyPoll:
+		return fastpath.Config{}
+	case cfg.BusyPollIdle > 0:
+		return fastpath.Config{IdleSpin: cfg.BusyPollIdle}
+	}
+	return fastpath.Config{BusyPoll: true}
 }
 
 // CheckUserspace checks, before anything is changed, that the userspace

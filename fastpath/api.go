@@ -71,6 +71,11 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Spins reports whether c has a spinner (BusyPoll or IdleSpin): its
+// sockets are then opened outside the runtime poller, and its TUN queues
+// should be too (tun.Options.Unpolled).
+func (c Config) Spins() bool { return c.BusyPoll || c.IdleSpin > 0 }
+
 // Stats is a snapshot of the forwarder's counters.
 type Stats struct {
 	// Packets and bytes count inner IP packets and their IP length (no

@@ -62,11 +62,11 @@ type Forwarder struct {
 }
 
 // sockOpts are the options of a worker's receiving socket, or of its
-// send-only one: with a spinner (BusyPoll, IdleSpin) the sockets stay out
-// of the runtime poller, which would otherwise wake a thread for every
+// send-only one: with a spinner (Config.Spins) the sockets stay out of
+// the runtime poller, which would otherwise wake a thread for every
 // datagram the spinner reads (see "Waiting" in doc.go).
 func (f *Forwarder) sockOpts(sendOnly bool) *udp.Options {
-	return &udp.Options{SendOnly: sendOnly, NoReusePort: sendOnly, Unpolled: f.sp.spin != 0}
+	return &udp.Options{SendOnly: sendOnly, NoReusePort: sendOnly, Unpolled: f.cfg.Spins()}
 }
 
 // New creates a forwarder with one worker per TUN queue in devs; each worker

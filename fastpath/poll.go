@@ -221,11 +221,7 @@ func (f *Forwarder) spinPoll(own *dir) error {
 	for !f.stopping.Load() {
 		got := false
 		for _, w := range f.workers {
-			ds := [3]*dir{&w.inDir, &w.outDir}
-			if w.v6 != nil {
-				ds[2] = &w.v6.inDir // the IPv6 underlay's socket
-			}
-			for _, d := range ds {
+			for _, d := range w.dirs() {
 				if d == nil || d.try == nil || (d != own && !d.parked.Load()) {
 					continue
 				}
@@ -307,7 +303,7 @@ func (f *Forwarder) sleepOffPoll(d *dir) bool {
 // wakeOffPoll wakes every owner sleeping off the poller: the spinner stops.
 func (f *Forwarder) wakeOffPoll() {
 	for _, w := range f.workers {
-		for _, d := range [3]*dir{&w.inDir, &w.outDir, w.v6dir()} {
+		for _, d := range w.dirs() {
 			if d != nil && d.wake != nil {
 				select {
 				case d.wake <- struct{}{}:
@@ -318,9 +314,12 @@ func (f *Forwarder) wakeOffPoll() {
 	}
 }
 
-func (w *worker) v6dir() *dir {
-	if w.v6 == nil {
-		return nil
+// dirs are the worker's directions: inbound, outbound and the IPv6
+// underlay's inbound socket (nil without one).
+func (w *worker) dirs() [3]*dir {
+	ds := [3]*dir{&w.inDir, &w.outDir}
+	if w.v6 != nil {
+		ds[2] = &w.v6.inDir
 	}
-	return &w.v6.inDir
+	return ds
 }

@@ -168,10 +168,9 @@ func Listen(laddr netip.AddrPort, opts *Options) (*Conn, error) {
 		c.sock.Close()
 		return nil, fmt.Errorf("listen udp %s: %w", laddr, err)
 	}
-	rc := c.rc
 
 	var gsoErr, groErr, setupErr error
-	err := rc.Control(func(fd uintptr) {
+	err := c.rc.Control(func(fd uintptr) {
 		s := int(fd)
 		if err := setBuffer(s, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, o.RecvBuffer); err != nil {
 			setupErr = fmt.Errorf("set receive buffer: %w", err)
