@@ -123,6 +123,9 @@ func newMode(name string, c Config) (Mode, error) {
 	case ModeVxtunBusyPollIdle:
 		return &VxtunMode{Backend: config.BackendVXLAN, Binary: c.Vxtun, Label: ModeVxtunBusyPollIdle,
 			Extra: append(userspaceArgs(c), "--busy-poll", "--busy-poll-idle", "5ms"), Optional: []string{"--busy-poll-idle"}, Exclusive: true}, nil
+	case ModeVxtunBusyPollAhead:
+		return &VxtunMode{Backend: config.BackendVXLAN, Binary: c.Vxtun, Label: ModeVxtunBusyPollAhead,
+			Extra: append(userspaceArgs(c), "--busy-poll", "--busy-poll-idle", "200us", "--busy-poll-ahead"), Optional: []string{"--busy-poll-ahead"}, Exclusive: true}, nil
 	case ModeVxtunHostGW, ModeVxtunDirectRouting:
 		return routedMode(name, c), nil
 	case ModeVxtunKernel:

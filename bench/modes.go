@@ -14,6 +14,11 @@ const (
 	// packet (--busy-poll --busy-poll-idle 5ms): its idle row shows the
 	// difference. Unavailable like ModeVxtunBusyPoll.
 	ModeVxtunBusyPollIdle = "vxtun-busy-poll-idle"
+	// ModeVxtunBusyPollAhead is polling that stops 200 µs after the last
+	// packet into one wait for all descriptors, ended early ahead of
+	// steady-rate packets (--busy-poll --busy-poll-idle 200us
+	// --busy-poll-ahead). Unavailable like ModeVxtunBusyPoll.
+	ModeVxtunBusyPollAhead = "vxtun-busy-poll-ahead"
 	// ModeVxtunKernel is vxtun programming the kernel vxlan device
 	// (--dataplane kernel, vxtunkernel_linux.go).
 	ModeVxtunKernel = "vxtun-kernel"
@@ -27,7 +32,7 @@ const (
 )
 
 // AllModes is the default alternation order.
-var AllModes = []string{ModeVeth, ModeKernelVXLAN, ModeVxtunVXLAN, ModeVxtunBusyPoll, ModeVxtunBusyPollIdle, ModeVxtunUDP, ModeVxtunKernel, ModeVxtunHostGW, ModeVxtunDirectRouting, ModeWireGuardGo, ModeNebula}
+var AllModes = []string{ModeVeth, ModeKernelVXLAN, ModeVxtunVXLAN, ModeVxtunBusyPoll, ModeVxtunBusyPollIdle, ModeVxtunBusyPollAhead, ModeVxtunUDP, ModeVxtunKernel, ModeVxtunHostGW, ModeVxtunDirectRouting, ModeWireGuardGo, ModeNebula}
 
 // SweepModes is the default set of modes the scaling rows (UDP with 1…4
 // generator threads) run on: vxtun beside kernel vxlan.

@@ -74,6 +74,10 @@ type Config struct {
 	// without a packet until the next one (fastpath.Config.IdleSpin): no
 	// CPU while idle. 0: the polling never stops.
 	BusyPollIdle time.Duration
+	// BusyPollAhead, with BusyPollIdle, makes the polling thread wait for
+	// all descriptors itself when idle and wake just before a packet of
+	// steady-rate traffic is due (fastpath.Config.PollAhead).
+	BusyPollAhead bool
 	// Host makes every change to the host's network state.
 	Host hostnet.Host
 	// Logger receives rare events (never per packet); nil means slog.Default().

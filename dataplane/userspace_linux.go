@@ -95,6 +95,7 @@ func OpenUserspace(cfg Config) (Dataplane, error) {
 		UnderlayMTU: int(cfg.Underlay.MTU),
 		BusyPoll:    spin.BusyPoll,
 		IdleSpin:    spin.IdleSpin,
+		PollAhead:   spin.PollAhead,
 		Logger:      log,
 	}
 	if cfg.Subnet.IsValid() {
@@ -117,6 +118,8 @@ func OpenUserspace(cfg Config) (Dataplane, error) {
 		return fail(err)
 	}
 	switch {
+	case spin.PollAhead:
+		log.Info("busy polling: one thread polls the TUN queues and sockets instead of sleeping; after --busy-poll-idle without a packet it waits for all of them, and wakes ahead of steady-rate packets (--busy-poll-ahead)", "busy_poll_idle", spin.IdleSpin)
 	case spin.IdleSpin > 0:
 		log.Info("busy polling: one thread polls the TUN queues and sockets instead of sleeping, until no packet came for --busy-poll-idle", "busy_poll_idle", spin.IdleSpin)
 	case spin.BusyPoll:
@@ -133,7 +136,7 @@ func spinConfig(cfg Config) fastpath.Config {
 	case !cfg.BusyPoll:
 		return fastpath.Config{}
 	case cfg.BusyPollIdle > 0:
-		return fastpath.Config{IdleSpin: cfg.BusyPollIdle}
+		return fastpath.Config{IdleSpin: cfg.BusyPollIdle, PollAhead: cfg.BusyPollAhead}
 	}
 	return fastpath.Config{BusyPoll: true}
 }

@@ -67,6 +67,12 @@ type Config struct {
 	// 1 ms: 5 ms gave p50 23–24 µs, as BusyPoll; 50–400 µs ended before the
 	// next probe and did not lower it. BusyPoll overrides it.
 	IdleSpin time.Duration
+	// PollAhead, with IdleSpin, keeps the spinner after IdleSpin without a
+	// packet: it waits for the next one itself, in one wait for all the
+	// directions, instead of handing them back to their owners, and when
+	// packets come at a steady rate it ends that wait just before the next
+	// is due, so it is polling when it comes (pollahead.go).
+	PollAhead bool
 	// Logger receives rare events (never per packet). nil means slog.Default().
 	Logger *slog.Logger
 }

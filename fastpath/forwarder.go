@@ -85,6 +85,7 @@ func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
 		f.sp.spin = -1
 	case cfg.IdleSpin > 0:
 		f.sp.spin = cfg.IdleSpin
+		f.sp.pollAhead = cfg.PollAhead
 	}
 	if f.log == nil {
 		f.log = slog.Default()

@@ -47,8 +47,11 @@ type dir struct {
 	streak  int
 	// handBacks counts the owner's wake-ups by handBackUnderLoad (tests).
 	handBacks atomic.Uint64
-	try       func() (bool, error) // read without waiting and handle; false: nothing was queued
-	wait      func() error         // block until readable (owner only, without mu)
+	// fd is the direction's descriptor when it is outside the runtime
+	// poller (waitAhead waits for it), else nil.
+	fd   dirFD
+	try  func() (bool, error) // read without waiting and handle; false: nothing was queued
+	wait func() error         // block until readable (owner only, without mu)
 }
 
 // pollTUN is a TUN queue that can be read without waiting (tun.Queue, on
@@ -74,10 +77,12 @@ func (w *worker) initDirs() {
 	w.inDir.wake = make(chan struct{}, 1)
 	w.outDir.wake = make(chan struct{}, 1)
 	w.inDir.wait = w.conn.WaitRead
+	w.inDir.fd = rawFD(w.conn)
 	if p, ok := w.dev.(pollTUN); ok {
 		w.ptun = p
 		w.outDir.try = w.outTry
 		w.outDir.wait = p.WaitRead
+		w.outDir.fd = rawFD(p)
 	}
 }
 
@@ -195,6 +200,13 @@ type spinState struct {
 	spin  time.Duration // 0: never spin; < 0: spin until stopped (Config.BusyPoll)
 	epoch time.Time
 	last  atomic.Int64 // time.Since(epoch) of the last batch, in ns
+
+	// With Config.PollAhead (pollahead.go): the spinner waits itself
+	// instead of stopping; blocked is set while it does.
+	pollAhead bool
+	blocked   atomic.Bool
+	ahead     aheadState
+	set       waitSet
 }
 
 // active records that a batch is being handled now.
@@ -243,10 +255,19 @@ func (f *Forwarder) spinPoll(own *dir) error {
 			}
 		}
 		if got {
+			if sp.ahead.quiet {
+				sp.ahead.burst(f.now())
+			}
 			continue
 		}
-		if sp.spin > 0 && f.idleFor() >= sp.spin {
-			return nil
+		if sp.spin > 0 && f.idleFor() >= sp.spin && f.now() >= sp.ahead.until {
+			if !sp.pollAhead {
+				return nil
+			}
+			if ok, err := f.waitAhead(own); !ok || err != nil {
+				return err
+			}
+			continue
 		}
 		// Not runtime.Gosched: it wakes an idle P's thread to take the
 		// spinner over, threads hand it back and forth (66 wake-ups per
@@ -289,13 +310,17 @@ func (d *dir) handBackUnderLoad(got bool) {
 // The spinner wakes it under load (handBackUnderLoad) and when it stops
 // spinning (wakeOffPoll).
 func (f *Forwarder) sleepOffPoll(d *dir) bool {
-	if d.wake == nil || !f.spinning() {
+	if d.wake == nil || !f.spinning() || f.sp.blocked.Load() {
 		return false
 	}
 	d.offPoll.Store(true)
-	if f.spinning() { // else the spinner left before it could see offPoll
-		<-d.wake
+	// Else the spinner left, or began to wait (waitAhead), before it could
+	// see offPoll: wait on the descriptor.
+	if !f.spinning() || f.sp.blocked.Load() {
+		d.offPoll.Store(false)
+		return false
 	}
+	<-d.wake
 	d.offPoll.Store(false)
 	return true
 }

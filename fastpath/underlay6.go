@@ -40,6 +40,7 @@ func (f *Forwarder) openUnderlay6(laddr6 netip.AddrPort) error {
 		s := &worker{f: f, id: w.id, dev: w.dev, conn: conn, tx: tx, tunMu: w.tunMu}
 		s.ib.init()
 		s.inDir.try, s.inDir.wait, s.inDir.wake = s.inTry, conn.WaitRead, make(chan struct{}, 1)
+		s.inDir.fd = rawFD(conn)
 		w.v6 = s
 		n := cap(w.ob.msgs)
 		w.ob.msgs6, w.ob.msgRoute6 = make([]udp.Message, 0, n), make([]*routing.Route, 0, n)

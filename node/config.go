@@ -61,6 +61,10 @@ type Config struct {
 	// BusyPollIdle, with BusyPoll, stops the polling after this long
 	// without a packet until the next one (0: polling never stops).
 	BusyPollIdle time.Duration
+	// BusyPollAhead, with BusyPollIdle, keeps one thread waiting for all
+	// descriptors when idle and waking ahead of steady-rate packets
+	// (dataplane.Config.BusyPollAhead).
+	BusyPollAhead bool
 
 	// DebugAddr serves /metrics and /healthz on host:port (empty: off).
 	// The caller decides whether a non-loopback address is allowed; the

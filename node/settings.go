@@ -276,19 +276,20 @@ func (s *settings) listenAddr() netip.AddrPort {
 // Host is left to the caller.
 func (n *Node) dataplaneConfig(s *settings) dataplane.Config {
 	return dataplane.Config{
-		NetConf:      s.nc,
-		Subnet:       s.subnet,
-		Subnet6:      s.subnet6,
-		Underlay:     s.underlay,
-		ListenAddr:   s.listenAddr(),
-		ListenAddr6:  s.listenAddr6(),
-		VtepMAC:      s.mac,
-		DeviceName:   s.node.TunName,
-		Workers:      s.node.Workers,
-		MTU:          s.mtu,
-		BusyPoll:     n.cfg.BusyPoll,
-		BusyPollIdle: n.cfg.BusyPollIdle,
-		Logger:       n.log,
+		NetConf:       s.nc,
+		Subnet:        s.subnet,
+		Subnet6:       s.subnet6,
+		Underlay:      s.underlay,
+		ListenAddr:    s.listenAddr(),
+		ListenAddr6:   s.listenAddr6(),
+		VtepMAC:       s.mac,
+		DeviceName:    s.node.TunName,
+		Workers:       s.node.Workers,
+		MTU:           s.mtu,
+		BusyPoll:      n.cfg.BusyPoll,
+		BusyPollIdle:  n.cfg.BusyPollIdle,
+		BusyPollAhead: n.cfg.BusyPollAhead,
+		Logger:        n.log,
 	}
 }
 

@@ -108,6 +108,10 @@ type runOptions struct {
 	// BusyPollIdle is --busy-poll-idle: with --busy-poll, stop polling
 	// after this long without a packet (0: poll as long as vxtun runs).
 	BusyPollIdle time.Duration
+	// BusyPollAhead is --busy-poll-ahead: with --busy-poll-idle, one
+	// thread waits for all descriptors when idle and wakes ahead of
+	// packets that come at a steady rate.
+	BusyPollAhead bool
 
 	DebugAddr       string // --debug-addr ("" = off)
 	DebugAddrPublic bool   // --debug-addr-public: a non-loopback --debug-addr is allowed
@@ -172,6 +176,7 @@ func newRunFlags(o *runOptions, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.PeerFilter, "peer-filter", true, "drop datagrams to the underlay port from addresses that are not peers in the kernel (nftables set in table inet vxtun, kept in step with the peers)")
 	fs.BoolVar(&o.BusyPoll, "busy-poll", false, "userspace dataplane: keep one thread polling the TUN and the sockets instead of sleeping between packets (lower, steadier latency for up to one CPU while idle; by default the threads sleep as soon as there is nothing to read)")
 	fs.DurationVar(&o.BusyPollIdle, "busy-poll-idle", 0, "with --busy-poll: stop polling after this `duration` without a packet and sleep until the next one (no CPU while idle; e.g. 5ms; 0: poll for as long as vxtun runs)")
+	fs.BoolVar(&o.BusyPollAhead, "busy-poll-ahead", false, "with --busy-poll-idle: when polling stops, the polling thread waits for the next packet itself, one wait for all the TUN queues and sockets, and when packets come at a steady rate (a probe every millisecond, a periodic request) it wakes just before the next one is due, so that one finds it polling")
 	fs.StringVar(&o.DebugAddr, "debug-addr", "", "serve /metrics (Prometheus text) and /healthz over HTTP on this `host:port`, e.g. 127.0.0.1:9090 (off when empty); a loopback address unless --debug-addr-public")
 	fs.BoolVar(&o.DebugAddrPublic, "debug-addr-public", false, "allow a --debug-addr that is not loopback (it is then reachable from other hosts: logged as a warning)")
 	fs.BoolVar(&o.DebugPprof, "debug-pprof", false, "also serve the Go profiler under /debug/pprof/ on --debug-addr (heap, goroutines, command line)")
@@ -303,6 +308,8 @@ func (o *runOptions) check() error {
 		return usagef("--busy-poll-idle %v must not be negative", o.BusyPollIdle)
 	case o.BusyPollIdle > 0 && !o.BusyPoll:
 		return usagef("--busy-poll-idle needs --busy-poll")
+	case o.BusyPollAhead && o.BusyPollIdle == 0:
+		return usagef("--busy-poll-ahead needs --busy-poll-idle")
 	}
 	if o.PublicIP != "" {
 		if _, err := netip.ParseAddr(o.PublicIP); err != nil {

@@ -121,6 +121,16 @@ func TestParseRunFlags(t *testing.T) {
 			},
 		},
 		{
+			name: "busy poll ahead",
+			args: append(static, "--busy-poll", "--busy-poll-idle", "200us", "--busy-poll-ahead"),
+			check: func(o *runOptions) string {
+				if c := o.nodeConfig(); !c.BusyPoll || c.BusyPollIdle != 200*time.Microsecond || !c.BusyPollAhead {
+					return fmt.Sprintf("got node config BusyPoll %v BusyPollIdle %v BusyPollAhead %v, want true 200µs true", c.BusyPoll, c.BusyPollIdle, c.BusyPollAhead)
+				}
+				return ""
+			},
+		},
+		{
 			name: "busy poll until idle from the environment",
 			args: static,
 			env:  []string{"VXTUN_BUSY_POLL", "true", "VXTUN_BUSY_POLL_IDLE", "20ms"},
@@ -285,6 +295,7 @@ func TestParseRunFlags(t *testing.T) {
 		{name: "etcd without address", args: []string{"--etcd-endpoints", "http://x:2379"}, wantErr: "needs this node's address"},
 		{name: "workers range", args: append(static, "--workers", "-1"), wantErr: "--workers"},
 		{name: "busy-poll-idle without busy-poll", args: append(static, "--busy-poll-idle", "5ms"), wantErr: "--busy-poll-idle needs --busy-poll"},
+		{name: "busy-poll-ahead without busy-poll-idle", args: append(static, "--busy-poll", "--busy-poll-ahead"), wantErr: "--busy-poll-ahead needs --busy-poll-idle"},
 		{name: "negative busy-poll-idle", args: append(static, "--busy-poll", "--busy-poll-idle", "-1ms"), wantErr: "must not be negative"},
 		{name: "port range", args: append(static, "--listen-port", "70000"), wantErr: "--listen-port"},
 		{name: "bad public ip", args: append(static, "--public-ip", "1.2.3"), wantErr: "--public-ip"},

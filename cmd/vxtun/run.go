@@ -102,6 +102,7 @@ func (o *runOptions) nodeConfig() node.Config {
 		SkipPeerFilter:   !o.PeerFilter,
 		BusyPoll:         o.BusyPoll,
 		BusyPollIdle:     o.BusyPollIdle,
+		BusyPollAhead:    o.BusyPollAhead,
 		IPMasq:           o.IPMasq,
 	}
 	if o.PublicIPv6 != "" {
