@@ -26,7 +26,9 @@
 // how many outer flows one peer's traffic uses), labelled as such; and the
 // control-plane section (RunControlPlane, below; Config.ControlPlane) after
 // the traffic modes, with the run's vxtun binary. vxtun-busy-poll runs "vxtun run --busy-poll",
-// vxtun-busy-poll-idle "--busy-poll --busy-poll-idle 5ms" (polling stops 5 ms after the last packet):
+// vxtun-busy-poll-idle "--busy-poll --busy-poll-idle 5ms" (polling stops 5 ms after the last packet),
+// vxtun-busy-poll-ahead "--busy-poll --busy-poll-idle 200us --busy-poll-ahead" (then one wait for all
+// descriptors, ended ahead of steady-rate packets):
 // when the daemon exits refusing the flag the mode is unavailable
 // (ErrNotInDaemon), detected at run time; its daemons are Exclusive, i.e.
 // stopped (SIGSTOP) except during its own measurements and the idle

@@ -142,7 +142,19 @@
 // goroutine waiting: measured, that thread's wake-ups were the last
 // cross-CPU wake-ups on a busy-polled ping's path (p50 60 → 30 µs).
 // Owners outside the poller wait in a blocking ppoll of their own thread
-// (internal/rawfd). A TUN device without
+// (internal/rawfd).
+//
+// With Config.PollAhead (and IdleSpin) the spinner does not stop after
+// IdleSpin without a batch: it waits itself, in one ppoll (rawfd.Set) for
+// its own direction and every direction whose owner sleeps, so the next
+// packet wakes one thread, the one that then polls, and the owners stay
+// off the poller. It records when bursts start (the first batch after a
+// wait); when the gaps between them, or between every second one (a
+// request and a late reply), were steady, it ends the wait aheadMargin
+// before the next burst is due and polls until aheadMargin after it, so
+// that burst finds it polling (pollahead.go). An owner that goes to sleep
+// while the spinner waits sleeps on its own descriptor (the spinner's wait
+// may have begun without it) and the spinner includes it in its next wait. A TUN device without
 // TryRead (the fakes) is read by its owner with a blocking Read, as
 // before, and is not polled.
 //

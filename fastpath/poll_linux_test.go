@@ -295,24 +295,7 @@ func testBusyPollStart(t *testing.T, start int) {
 // stay outside the runtime poller throughout.
 func TestIdleSpinStops(t *testing.T) {
 	nettest.RequirePrivileged(t)
-	h := nettest.NewTwoHosts(t)
-	ua, ub := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
-	idle := func(c *Config) { c.IdleSpin = 5 * time.Millisecond }
-	a := startVXTUN(t, h.A, 1, ua, config.BackendVXLAN, 0, 1500, []config.Peer{peerFor(2, ub, config.BackendVXLAN, 0)}, idle)
-	b := startVXTUN(t, h.B, 2, ub, config.BackendVXLAN, 0, 1500, []config.Peer{peerFor(1, ua, config.BackendVXLAN, 0)}, idle)
-	srv, cli := echoPair(t, h.A, h.B)
-	go echo(srv)
-	buf := make([]byte, 64)
-	probe := func(i int) {
-		t.Helper()
-		if _, err := cli.Write([]byte{byte(i)}); err != nil {
-			t.Fatal(err)
-		}
-		cli.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := cli.Read(buf); err != nil {
-			t.Fatalf("probe %d: got no echo within 5 s: %v", i, err)
-		}
-	}
+	a, b, probe := echoNodes(t, func(c *Config) { c.IdleSpin = 5 * time.Millisecond })
 	for round := range 3 {
 		for i := range 20 {
 			probe(i)
@@ -353,26 +336,9 @@ func TestIdleSpinStops(t *testing.T) {
 // the spinner's, each with the other running plain (as in TestBusyPoll).
 func TestPollAhead(t *testing.T) {
 	nettest.RequirePrivileged(t)
-	h := nettest.NewTwoHosts(t)
-	ua, ub := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
 	// IdleSpin covers a probe's echo (the other node wakes its goroutines):
 	// one burst per probe.
-	ahead := func(c *Config) { c.IdleSpin, c.PollAhead = time.Millisecond, true }
-	a := startVXTUN(t, h.A, 1, ua, config.BackendVXLAN, 0, 1500, []config.Peer{peerFor(2, ub, config.BackendVXLAN, 0)}, ahead)
-	b := startVXTUN(t, h.B, 2, ub, config.BackendVXLAN, 0, 1500, []config.Peer{peerFor(1, ua, config.BackendVXLAN, 0)}, ahead)
-	srv, cli := echoPair(t, h.A, h.B)
-	go echo(srv)
-	buf := make([]byte, 64)
-	probe := func(i int) {
-		t.Helper()
-		if _, err := cli.Write([]byte{byte(i)}); err != nil {
-			t.Fatal(err)
-		}
-		cli.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := cli.Read(buf); err != nil {
-			t.Fatalf("probe %d: got no echo within 5 s: %v", i, err)
-		}
-	}
+	a, b, probe := echoNodes(t, func(c *Config) { c.IdleSpin, c.PollAhead = time.Millisecond, true })
 	probe(0)
 	var sp *vnode
 	for _, v := range []*vnode{a, b} {
@@ -434,5 +400,29 @@ func TestPollAhead(t *testing.T) {
 	waiting("after the irregular probes")
 	if fd := nettest.RawFd(t, sp.f.workers[0].conn.SyscallConn()); nettest.EpollTargets(t)[fd] {
 		t.Errorf("node %d: got its socket in the runtime poller, want it outside", sp.n)
+	}
+}
+
+// echoNodes starts two VXLAN nodes with cfg and a UDP echo between their
+// pods; probe(i) sends one probe and fails the test without its echo
+// within 5 s.
+func echoNodes(t *testing.T, cfg func(*Config)) (a, b *vnode, probe func(i int)) {
+	t.Helper()
+	h := nettest.NewTwoHosts(t)
+	ua, ub := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
+	a = startVXTUN(t, h.A, 1, ua, config.BackendVXLAN, 0, 1500, []config.Peer{peerFor(2, ub, config.BackendVXLAN, 0)}, cfg)
+	b = startVXTUN(t, h.B, 2, ub, config.BackendVXLAN, 0, 1500, []config.Peer{peerFor(1, ua, config.BackendVXLAN, 0)}, cfg)
+	srv, cli := echoPair(t, h.A, h.B)
+	go echo(srv)
+	buf := make([]byte, 64)
+	return a, b, func(i int) {
+		t.Helper()
+		if _, err := cli.Write([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		cli.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := cli.Read(buf); err != nil {
+			t.Fatalf("probe %d: got no echo within 5 s: %v", i, err)
+		}
 	}
 }
