@@ -310,8 +310,13 @@ func TestIdleSpinStops(t *testing.T) {
 			}
 			for _, w := range v.f.workers {
 				for _, d := range []*dir{&w.inDir, &w.outDir} {
+					// The spinner wakes them as it stops: give the woken
+					// owners time to run.
+					for deadline := time.Now().Add(5 * time.Second); d.offPoll.Load() && time.Now().Before(deadline); {
+						time.Sleep(time.Millisecond)
+					}
 					if d.offPoll.Load() {
-						t.Errorf("round %d: node %d worker %d: got an owner asleep off the poller with no spinner, want it waiting on its direction", round, v.n, w.id)
+						t.Errorf("round %d: node %d worker %d: got an owner asleep off the poller 5 s after the spinner stopped, want it waiting on its direction", round, v.n, w.id)
 					}
 				}
 				if fd := nettest.RawFd(t, w.conn.SyscallConn()); nettest.EpollTargets(t)[fd] {

@@ -4,7 +4,8 @@
 # backend), nftables, wireguard-tools (wg, for the benchmark's wireguard-go
 # peer) (apt-get), staticcheck and the CNI reference plugins
 # bridge and host-local (Go module proxy; the plugins go to CNI_BIN_DIR,
-# outside the repository, where internal/nettest looks for them). Installs
+# outside the repository, where internal/nettest looks for them), and
+# mounts tracefs when it is missing (the benchmark's wake-up rows). Installs
 # only what is missing; safe to run repeatedly.
 set -euo pipefail
 
@@ -34,6 +35,13 @@ if [ ${#need[@]} -gt 0 ]; then
 		apt-get update -qq
 		apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 	fi
+fi
+
+# The benchmark's wake-up rows and their test read the scheduler through
+# tracefs; some machines boot without it mounted.
+if [ "$(id -u)" -eq 0 ] && [ ! -d /sys/kernel/tracing/instances ] && [ ! -d /sys/kernel/debug/tracing/instances ]; then
+	echo "deps: mount tracefs on /sys/kernel/tracing"
+	mount -t tracefs nodev /sys/kernel/tracing || echo "deps: cannot mount tracefs: the wake-up rows will be n/a" >&2
 fi
 
 gobin="$(go env GOPATH)/bin"

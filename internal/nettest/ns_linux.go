@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -103,6 +104,9 @@ func (ns *NS) own(t testing.TB) {
 	})
 }
 
+// netnsDir is where named namespaces are bound (netns.NewNamed, ip netns).
+const netnsDir = "/var/run/netns"
+
 // Close kills every process left in the namespace and deletes it. It
 // needs no context: it must also work after a run was cancelled.
 func (ns *NS) Close() error {
@@ -116,9 +120,16 @@ func (ns *NS) Close() error {
 			}
 		}
 	}
+	// As ip netns delete does: the unmount may fail and the name is
+	// removed anyway. It fails (EINVAL, not a mount point) when the first
+	// "ip netns add" since boot, in another test running at the same time,
+	// bind-mounted the netns directory onto itself after this namespace
+	// was created: netns.DeleteNamed then gives up and leaves the name.
+	path := filepath.Join(netnsDir, ns.Name)
 	var err error
 	for range 20 {
-		if err = netns.DeleteNamed(ns.Name); err == nil || errors.Is(err, os.ErrNotExist) {
+		_ = syscall.Unmount(path, syscall.MNT_DETACH)
+		if err = os.Remove(path); err == nil || errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
