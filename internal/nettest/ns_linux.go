@@ -120,11 +120,10 @@ func (ns *NS) Close() error {
 			}
 		}
 	}
-	// As ip netns delete does: the unmount may fail and the name is
-	// removed anyway. It fails (EINVAL, not a mount point) when the first
-	// "ip netns add" since boot, in another test running at the same time,
-	// bind-mounted the netns directory onto itself after this namespace
-	// was created: netns.DeleteNamed then gives up and leaves the name.
+	// As ip netns delete does: unmount, ignoring a failure (e.g. not a
+	// mount point in this mount namespace), and remove the name anyway.
+	// netns.DeleteNamed gives up when the unmount fails and leaves the
+	// name behind.
 	path := filepath.Join(netnsDir, ns.Name)
 	var err error
 	for range 20 {
