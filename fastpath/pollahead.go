@@ -110,8 +110,9 @@ func (a *aheadState) predict(now time.Duration) (due, margin time.Duration, ok b
 }
 
 // waitAhead is the spinner's wait when no batch has come for IdleSpin: in
-// one wait for every direction whose owner sleeps and its own, until one is readable or, with a steady rate, until just before the
-// next burst is due. It reports false if it cannot (a direction outside
+// one wait for its own direction and every direction whose owner sleeps,
+// until one is readable or, with a steady rate, until just before the next
+// burst is due. It reports false if it cannot (a direction outside
 // internal/rawfd): the spinner then stops and wakes the owners, as
 // without PollAhead.
 func (f *Forwarder) waitAhead(own *dir) (bool, error) {
