@@ -78,6 +78,11 @@ type Config struct {
 	// all descriptors itself when idle and wake just before a packet of
 	// steady-rate traffic is due (fastpath.Config.PollAhead).
 	BusyPollAhead bool
+	// CPULocal pins worker i to the i-th CPU the process may run on and
+	// steers to it the packets written (TUN) and received (socket) on
+	// that CPU (fastpath.Config.LocalCPUs, tun.Options.LocalCPUs). The
+	// kernel and host-gw dataplanes ignore it.
+	CPULocal bool
 	// Host makes every change to the host's network state.
 	Host hostnet.Host
 	// Logger receives rare events (never per packet); nil means slog.Default().

@@ -51,12 +51,21 @@ func OpenUserspace(cfg Config) (Dataplane, error) {
 		return nil, errors.New("open userspace dataplane: NetConf and Host are required")
 	}
 	spin := spinConfig(cfg)
-	// A busy-polled queue stays out of the runtime poller (see
-	// fastpath.Config.Spins).
-	multi, err := tun.Open(cfg.DeviceName, cfg.Workers, tun.Options{Unpolled: spin.Spins()})
+	if cfg.CPULocal {
+		spin.LocalCPUs = localCPUs(cfg.Workers, log)
+	}
+	// A busy-polled or pinned queue stays out of the runtime poller (see
+	// fastpath.Config.Unpolled).
+	multi, err := tun.Open(cfg.DeviceName, cfg.Workers, tun.Options{Unpolled: spin.Unpolled(), LocalCPUs: spin.LocalCPUs})
 	if err != nil {
 		_ = cfg.Host.Close()
 		return nil, explainTunError(err)
+	}
+	if spin.LocalCPUs != nil && multi.Offloads()&tun.OffloadLocalCPU == 0 {
+		// Pinned workers without the TUN's CPU steering would only lose
+		// the spreading of the flow hash.
+		log.Warn("cpu-local workers: the TUN's steering program did not load (needs CAP_BPF or CAP_SYS_ADMIN); workers run unpinned")
+		spin.LocalCPUs = nil
 	}
 	u := &userspace{cfg: cfg, log: log, multi: multi}
 	fail := func(err error) (Dataplane, error) {
@@ -96,6 +105,7 @@ func OpenUserspace(cfg Config) (Dataplane, error) {
 		BusyPoll:    spin.BusyPoll,
 		IdleSpin:    spin.IdleSpin,
 		PollAhead:   spin.PollAhead,
+		LocalCPUs:   spin.LocalCPUs,
 		Logger:      log,
 	}
 	if cfg.Subnet.IsValid() {
@@ -116,6 +126,9 @@ func OpenUserspace(cfg Config) (Dataplane, error) {
 			return fail(fmt.Errorf("udp port %d is already in use: %w", cfg.ListenAddr.Port(), err))
 		}
 		return fail(err)
+	}
+	if spin.LocalCPUs != nil {
+		log.Info("cpu-local workers: each runs on one CPU and takes the packets written and received there (--cpu-local)", "cpus", fmt.Sprint(spin.LocalCPUs))
 	}
 	switch {
 	case spin.PollAhead:

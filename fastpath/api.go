@@ -73,14 +73,27 @@ type Config struct {
 	// packets come at a steady rate it ends that wait just before the next
 	// is due, so it is polling when it comes (pollahead.go).
 	PollAhead bool
+	// LocalCPUs, one CPU per worker (TUN queue), runs worker i's
+	// goroutines on CPU LocalCPUs[i] only, each on a thread of its own that
+	// waits outside the runtime poller, and makes the receiving sockets'
+	// SO_REUSEPORT group hand a datagram to the socket of the CPU it is
+	// received on (udp.Options.LocalCPUs). Open the TUN with the same
+	// tun.Options.LocalCPUs (and Unpolled), so that a packet is read on
+	// the CPU that wrote it: a packet's wake-ups stay on one CPU
+	// (localcpu.go). nil: no pinning, hash selection. A length other than
+	// the number of workers is an error.
+	LocalCPUs []int
 	// Logger receives rare events (never per packet). nil means slog.Default().
 	Logger *slog.Logger
 }
 
-// Spins reports whether c has a spinner (BusyPoll or IdleSpin): its
-// sockets are then opened outside the runtime poller, and its TUN queues
-// should be too (tun.Options.Unpolled).
+// Spins reports whether c has a spinner (BusyPoll or IdleSpin).
 func (c Config) Spins() bool { return c.BusyPoll || c.IdleSpin > 0 }
+
+// Unpolled reports whether c's sockets are opened outside the runtime
+// poller (a spinner, or LocalCPUs), as its TUN queues should be
+// (tun.Options.Unpolled).
+func (c Config) Unpolled() bool { return c.Spins() || len(c.LocalCPUs) > 0 }
 
 // Stats is a snapshot of the forwarder's counters.
 type Stats struct {

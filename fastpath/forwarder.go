@@ -66,7 +66,11 @@ type Forwarder struct {
 // the runtime poller, which would otherwise wake a thread for every
 // datagram the spinner reads (see "Waiting" in doc.go).
 func (f *Forwarder) sockOpts(sendOnly bool) *udp.Options {
-	return &udp.Options{SendOnly: sendOnly, NoReusePort: sendOnly, Unpolled: f.cfg.Spins()}
+	o := &udp.Options{SendOnly: sendOnly, NoReusePort: sendOnly, Unpolled: f.cfg.Unpolled()}
+	if !sendOnly {
+		o.LocalCPUs = f.cfg.LocalCPUs
+	}
+	return o
 }
 
 // New creates a forwarder with one worker per TUN queue in devs; each worker
@@ -76,6 +80,9 @@ func (f *Forwarder) sockOpts(sendOnly bool) *udp.Options {
 func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
 	if len(devs) == 0 {
 		return nil, errors.New("new forwarder: no tun device")
+	}
+	if n := len(cfg.LocalCPUs); n > 0 && n != len(devs) {
+		return nil, fmt.Errorf("new forwarder: %d local cpus for %d workers", n, len(devs))
 	}
 	f := &Forwarder{cfg: cfg, log: cfg.Logger, mtu: cfg.UnderlayMTU, vtepIP: cfg.VtepIP.Unmap(),
 		own: newOwnNets(cfg.Subnets), icmp: newICMPLimiter(cfg.ICMP, nil)}

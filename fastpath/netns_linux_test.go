@@ -83,7 +83,7 @@ func startVXTUN(t *testing.T, ns *nettest.NS, n int, under netip.Addr, backend c
 		var err error
 		// As the dataplane opens it: a busy-polled TUN stays out of the
 		// runtime poller.
-		m, err = tun.Open("vxtun0", 2, tun.Options{Unpolled: cfg.Spins()})
+		m, err = tun.Open("vxtun0", 2, tun.Options{Unpolled: cfg.Unpolled()})
 		if err != nil {
 			return err
 		}
@@ -473,7 +473,7 @@ func openTunForwarder(t *testing.T, ns *nettest.NS, cfg Config) (*tun.Multi, *Fo
 	var f *Forwarder
 	if err := ns.Do(func() error {
 		var err error
-		if m, err = tun.Open("vxtun0", 2, tun.Options{Unpolled: cfg.Spins()}); err != nil {
+		if m, err = tun.Open("vxtun0", 2, tun.Options{Unpolled: cfg.Unpolled()}); err != nil {
 			return err
 		}
 		if err = hostnet.New().ConfigureLink(hostnet.Link{Name: "vxtun0", MTU: 1450, TxQueueLen: tun.TxQueueLen,

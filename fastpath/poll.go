@@ -89,6 +89,7 @@ func (w *worker) initDirs() {
 // ownLoop is the owner goroutine of direction d.
 func (w *worker) ownLoop(d *dir) error {
 	f := w.f
+	w.pinOwner()
 	waitFails := 0
 	for {
 		d.kick.Store(true)

@@ -65,6 +65,9 @@ type Config struct {
 	// descriptors when idle and waking ahead of steady-rate packets
 	// (dataplane.Config.BusyPollAhead).
 	BusyPollAhead bool
+	// CPULocal runs each userspace worker on one CPU, taking the packets
+	// written and received there (dataplane.Config.CPULocal).
+	CPULocal bool
 
 	// DebugAddr serves /metrics and /healthz on host:port (empty: off).
 	// The caller decides whether a non-loopback address is allowed; the

@@ -289,6 +289,7 @@ func (n *Node) dataplaneConfig(s *settings) dataplane.Config {
 		BusyPoll:      n.cfg.BusyPoll,
 		BusyPollIdle:  n.cfg.BusyPollIdle,
 		BusyPollAhead: n.cfg.BusyPollAhead,
+		CPULocal:      n.cfg.CPULocal,
 		Logger:        n.log,
 	}
 }

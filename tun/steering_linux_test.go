@@ -9,27 +9,31 @@ import (
 	"time"
 
 	"github.com/vxtun/vxtun/encap"
+	"github.com/vxtun/vxtun/internal/ebpf"
 	"github.com/vxtun/vxtun/internal/nettest"
 )
 
-// TestSteeringProgramAssembles: every jump of the program lands inside it.
-func TestSteeringProgramAssembles(t *testing.T) {
-	insns, err := steeringProgram()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, in := range insns {
-		if in.off != 0 {
-			if to := i + 1 + int(in.off); to <= i || to >= len(insns) {
-				t.Errorf("insn %d: jump to %d, want a later instruction below %d", i, to, len(insns))
+// TestSteeringProgramsAssemble: every jump of both programs lands inside
+// them, and they end with exit.
+func TestSteeringProgramsAssemble(t *testing.T) {
+	for name, prog := range map[string][]ebpf.Asm{
+		"flow hash": steeringProgram(),
+		"local cpu": localSteeringProgram([]int{0, 1, 5}, 3),
+	} {
+		insns, err := ebpf.Assemble(prog)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for i, in := range insns {
+			if in.Code&0x07 == 0x05 && in.Off != 0 {
+				if to := i + 1 + int(in.Off); to <= i || to >= len(insns) {
+					t.Errorf("%s: insn %d: jump to %d, want a later instruction below %d", name, i, to, len(insns))
+				}
 			}
 		}
-	}
-	if last := insns[len(insns)-1]; last.code != bpfExit {
-		t.Errorf("last insn: got code %#x, want exit %#x", last.code, bpfExit)
-	}
-	if _, err := assemble([]asmInsn{jmp(bpfJa, 0, 0, "nowhere")}); err == nil {
-		t.Error("jump to a missing label: got no error, want one")
+		if last := insns[len(insns)-1]; last.Code != ebpf.Exit {
+			t.Errorf("%s: last insn: got code %#x, want exit %#x", name, last.Code, ebpf.Exit)
+		}
 	}
 }
 

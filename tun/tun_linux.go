@@ -30,6 +30,13 @@ type Options struct {
 	// queue selection instead of the flow-hash steering program
 	// (steering_linux.go).
 	NoSteering bool
+	// LocalCPUs, on a multi-queue device with one entry per queue, steers
+	// CPU-locally: a packet goes to the queue of the CPU that writes it
+	// (queue i serves CPU LocalCPUs[i]), a flow moving only after a pause
+	// (steering_local_linux.go); the readers of queue i should run on that
+	// CPU. Offloads then has OffloadLocalCPU. When the program cannot be
+	// loaded, or the length does not match, the flow-hash program steers.
+	LocalCPUs []int
 	// Unpolled keeps the queues out of the Go runtime's network poller
 	// (internal/rawfd): waits are a blocking ppoll of the waiting thread,
 	// and a packet queued while nobody waits wakes no runtime thread. For
@@ -51,6 +58,9 @@ const (
 	// flow hash (TUNSETSTEERINGEBPF), not by where the flow was last
 	// written (steering_linux.go).
 	OffloadSteering
+	// OffloadLocalCPU: the steering program is the CPU-local one
+	// (Options.LocalCPUs).
+	OffloadLocalCPU
 )
 
 func (o Offloads) String() string {
@@ -58,7 +68,7 @@ func (o Offloads) String() string {
 	for _, f := range []struct {
 		bit  Offloads
 		name string
-	}{{OffloadVnetHdr, "vnet_hdr"}, {OffloadCsum, "csum"}, {OffloadTSO, "tso"}, {OffloadUSO, "uso"}, {OffloadMultiQueue, "multi_queue"}, {OffloadSteering, "steering"}} {
+	}{{OffloadVnetHdr, "vnet_hdr"}, {OffloadCsum, "csum"}, {OffloadTSO, "tso"}, {OffloadUSO, "uso"}, {OffloadMultiQueue, "multi_queue"}, {OffloadSteering, "steering"}, {OffloadLocalCPU, "local_cpu"}} {
 		if o&f.bit != 0 {
 			s = append(s, f.name)
 		}
@@ -208,7 +218,15 @@ func Open(name string, queues int, opts Options) (*Multi, error) {
 				m.offloads |= OffloadMultiQueue
 				// Without the program (no bpf(2) for us, an old kernel)
 				// the kernel's flow table steers, as before.
-				if !opts.NoSteering && setSteering(fd) == nil {
+				cpus := opts.LocalCPUs
+				if len(cpus) != queues {
+					cpus = nil
+				}
+				switch {
+				case opts.NoSteering:
+				case cpus != nil && setSteering(fd, cpus) == nil:
+					m.offloads |= OffloadSteering | OffloadLocalCPU
+				case setSteering(fd, nil) == nil:
 					m.offloads |= OffloadSteering
 				}
 			}

@@ -112,6 +112,9 @@ type runOptions struct {
 	// thread waits for all descriptors when idle and wakes ahead of
 	// packets that come at a steady rate.
 	BusyPollAhead bool
+	// CPULocal is --cpu-local: each worker runs on one CPU and handles the
+	// packets written and received there.
+	CPULocal bool
 
 	DebugAddr       string // --debug-addr ("" = off)
 	DebugAddrPublic bool   // --debug-addr-public: a non-loopback --debug-addr is allowed
@@ -176,6 +179,7 @@ func newRunFlags(o *runOptions, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.PeerFilter, "peer-filter", true, "drop datagrams to the underlay port from addresses that are not peers in the kernel (nftables set in table inet vxtun, kept in step with the peers)")
 	fs.BoolVar(&o.BusyPoll, "busy-poll", false, "userspace dataplane: keep one thread polling the TUN and the sockets instead of sleeping between packets (lower, steadier latency for up to one CPU while idle; by default the threads sleep as soon as there is nothing to read)")
 	fs.DurationVar(&o.BusyPollIdle, "busy-poll-idle", 0, "with --busy-poll: stop polling after this `duration` without a packet and sleep until the next one (no CPU while idle; e.g. 5ms; 0: poll for as long as vxtun runs)")
+	fs.BoolVar(&o.CPULocal, "cpu-local", false, "userspace dataplane: each worker runs on one CPU and takes the packets written and received on it (TUN queue and socket chosen by CPU, a flow moving only after a pause), so a packet's wake-ups stay on one CPU")
 	fs.BoolVar(&o.BusyPollAhead, "busy-poll-ahead", false, "with --busy-poll-idle: when polling stops, the polling thread waits for the next packet itself, one wait for all the TUN queues and sockets, and when packets come at a steady rate (a probe every millisecond, a periodic request) it wakes just before the next one is due, so that one finds it polling")
 	fs.StringVar(&o.DebugAddr, "debug-addr", "", "serve /metrics (Prometheus text) and /healthz over HTTP on this `host:port`, e.g. 127.0.0.1:9090 (off when empty); a loopback address unless --debug-addr-public")
 	fs.BoolVar(&o.DebugAddrPublic, "debug-addr-public", false, "allow a --debug-addr that is not loopback (it is then reachable from other hosts: logged as a warning)")

@@ -103,6 +103,7 @@ func (o *runOptions) nodeConfig() node.Config {
 		BusyPoll:         o.BusyPoll,
 		BusyPollIdle:     o.BusyPollIdle,
 		BusyPollAhead:    o.BusyPollAhead,
+		CPULocal:         o.CPULocal,
 		IPMasq:           o.IPMasq,
 	}
 	if o.PublicIPv6 != "" {

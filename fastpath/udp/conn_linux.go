@@ -36,6 +36,8 @@ type Conn struct {
 	batch int
 	gso   atomic.Bool
 	gro   bool
+	// localCPU: the SO_REUSEPORT group selects by CPU (Options.LocalCPUs).
+	localCPU bool
 
 	// write state, owned by the WriteBatch caller
 	whdrs   []unix.Mmsghdr
@@ -203,6 +205,10 @@ func Listen(laddr netip.AddrPort, opts *Options) (*Conn, error) {
 			setupErr = fmt.Errorf("set SO_RXQ_OVFL: %w", err)
 			return
 		}
+		if len(o.LocalCPUs) > 0 && !o.NoReusePort && !o.SendOnly {
+			// Without it the group's hash picks the socket, as before.
+			c.localCPU = attachLocalCPU(s, o.LocalCPUs) == nil
+		}
 		gsoErr = probeGSO(s)
 		if !o.DisableGRO {
 			if err := unix.SetsockoptInt(s, unix.SOL_UDP, unix.UDP_GRO, 1); err != nil {
@@ -305,6 +311,10 @@ func attachDropAll(fd int) error {
 // count arrives with the next datagram received (SO_RXQ_OVFL). Safe from
 // any goroutine.
 func (c *Conn) RxQueueOverflows() uint64 { return c.rxOverflows.Load() }
+
+// LocalCPU reports whether the socket's SO_REUSEPORT group selects
+// sockets by CPU (Options.LocalCPUs).
+func (c *Conn) LocalCPU() bool { return c.localCPU }
 
 // LocalAddr is the bound address (with the port the kernel chose for port 0).
 func (c *Conn) LocalAddr() netip.AddrPort { return c.laddr }

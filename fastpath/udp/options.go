@@ -40,6 +40,13 @@ type Options struct {
 	// and a datagram arriving while nobody waits wakes no runtime thread.
 	// For a socket a spinning goroutine reads (fastpath's busy-poll).
 	Unpolled bool
+	// LocalCPUs makes the socket's SO_REUSEPORT group hand a datagram to
+	// its i-th socket (in bind order) when it is received on CPU
+	// LocalCPUs[i], by the group's hash otherwise (localcpu_linux.go).
+	// Every socket of the group should get the same list. Conn.LocalCPU
+	// reports whether the kernel took the program; without it the hash
+	// selects, as without the option.
+	LocalCPUs []int
 }
 
 // ErrNotSupported is returned by Listen on systems other than Linux:

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/vxtun/vxtun/internal/nettest"
+)
+
+// TestCPULocal: two daemons with --cpu-local (node 1) and VXTUN_CPU_LOCAL
+// (node 2) carry ping and a verified TCP transfer, load the CPU-local
+// steering program (local_cpu in the offloads), say so, run each worker's
+// owner threads pinned to one CPU — both CPUs covered — and keep their TUN
+// queues and sockets out of the runtime poller.
+func TestCPULocal(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs 2 CPUs")
+	}
+	h := nettest.NewTwoHosts(t)
+	n1 := newTestNode(t, h.A, 1, 2)
+	n2 := newTestNode(t, h.B, 2, 1)
+	p1 := startVxtun(t, h.A, n1.args("--cpu-local", "--workers", "2")...)
+	p2 := nettest.StartDaemon(t, &nettest.Daemon{Name: "vxtun", NS: h.B, Argv: append([]string{vxtunBin}, n2.args("--workers", "2")...),
+		Env: []string{"VXTUN_CPU_LOCAL=true"}})
+	waitPing(t, h.A, "198.19.1.1", "198.19.2.1", p1, p2)
+	r, err := nettest.Ping(context.Background(), h.A, netip.MustParseAddr("198.19.1.1"), netip.MustParseAddr("198.19.2.1"),
+		"-c", "200", "-i", "0.002", "-W", "2")
+	if err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+	if r.Received != 200 {
+		t.Errorf("ping: got %d of %d replies, want 200 of 200", r.Received, r.Transmitted)
+	}
+	t.Logf("ping with cpu-local workers: rtt min/avg/max %v/%v/%v", r.Min, r.Avg, r.Max)
+	if err := transfer(h.A, h.B, 5001, 16<<20, 0); err != nil {
+		t.Fatalf("TCP transfer: %v", err)
+	}
+	for _, p := range []*nettest.Daemon{p1, p2} {
+		out := p.Output()
+		for _, want := range []string{"local_cpu", "cpu-local workers"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("pid %d: daemon log has no %q:\n%s", p.PID(), want, p.LogTail(20))
+			}
+		}
+		pinned := pinnedThreads(t, p.PID())
+		if pinned["0"] < 2 || pinned["1"] < 2 {
+			t.Errorf("pid %d: got threads pinned per CPU %v, want at least 2 on each of CPUs 0 and 1 (a worker's two owners)", p.PID(), pinned)
+		}
+		tunFds, udpFds := nettest.DataplaneFds(t, p.PID())
+		polled := nettest.EpollTargetsOf(t, strconv.Itoa(p.PID()))
+		for _, fd := range append(tunFds, udpFds...) {
+			if polled[fd] {
+				t.Errorf("pid %d: got fd %d (a TUN queue or UDP socket) in the runtime poller, want it outside", p.PID(), fd)
+			}
+		}
+	}
+}
+
+// pinnedThreads counts pid's threads whose affinity is a single CPU, by
+// CPU (Cpus_allowed_list in /proc/pid/task/*/status).
+func pinnedThreads(t *testing.T, pid int) map[string]int {
+	t.Helper()
+	tasks, err := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the thread ended
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+				v = strings.TrimSpace(v)
+				if !strings.ContainsAny(v, ",-") {
+					got[v]++
+				}
+			}
+		}
+	}
+	return got
+}
