@@ -33,6 +33,8 @@
 // (ErrNotInDaemon), detected at run time; its daemons are Exclusive, i.e.
 // stopped (SIGSTOP) except during its own measurements and the idle
 // window, so a polling daemon never takes another mode's CPU.
+// vxtun-cpu-local runs "--cpu-local" (workers pinned one per CPU; not
+// Exclusive: it does not poll), unavailable likewise.
 //
 // The control plane at scale (controlplane*.go: RunControlPlane,
 // BenchmarkControlPlane) is measured apart from the modes, in two

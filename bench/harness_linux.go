@@ -126,6 +126,9 @@ func newMode(name string, c Config) (Mode, error) {
 	case ModeVxtunBusyPollAhead:
 		return &VxtunMode{Backend: config.BackendVXLAN, Binary: c.Vxtun, Label: ModeVxtunBusyPollAhead,
 			Extra: append(userspaceArgs(c), "--busy-poll", "--busy-poll-idle", "200us", "--busy-poll-ahead"), Optional: []string{"--busy-poll-ahead"}, Exclusive: true}, nil
+	case ModeVxtunCPULocal:
+		return &VxtunMode{Backend: config.BackendVXLAN, Binary: c.Vxtun, Label: ModeVxtunCPULocal,
+			Extra: append(userspaceArgs(c), "--cpu-local"), Optional: []string{"--cpu-local"}}, nil
 	case ModeVxtunHostGW, ModeVxtunDirectRouting:
 		return routedMode(name, c), nil
 	case ModeVxtunKernel:

@@ -19,6 +19,10 @@ const (
 	// steady-rate packets (--busy-poll --busy-poll-idle 200us
 	// --busy-poll-ahead). Unavailable like ModeVxtunBusyPoll.
 	ModeVxtunBusyPollAhead = "vxtun-busy-poll-ahead"
+	// ModeVxtunCPULocal is vxtun VXLAN with --cpu-local: workers pinned
+	// one per CPU, TUN queue and socket chosen by CPU (unavailable when
+	// the daemon does not document the flag).
+	ModeVxtunCPULocal = "vxtun-cpu-local"
 	// ModeVxtunKernel is vxtun programming the kernel vxlan device
 	// (--dataplane kernel, vxtunkernel_linux.go).
 	ModeVxtunKernel = "vxtun-kernel"
@@ -32,7 +36,7 @@ const (
 )
 
 // AllModes is the default alternation order.
-var AllModes = []string{ModeVeth, ModeKernelVXLAN, ModeVxtunVXLAN, ModeVxtunBusyPoll, ModeVxtunBusyPollIdle, ModeVxtunBusyPollAhead, ModeVxtunUDP, ModeVxtunKernel, ModeVxtunHostGW, ModeVxtunDirectRouting, ModeWireGuardGo, ModeNebula}
+var AllModes = []string{ModeVeth, ModeKernelVXLAN, ModeVxtunVXLAN, ModeVxtunBusyPoll, ModeVxtunBusyPollIdle, ModeVxtunBusyPollAhead, ModeVxtunCPULocal, ModeVxtunUDP, ModeVxtunKernel, ModeVxtunHostGW, ModeVxtunDirectRouting, ModeWireGuardGo, ModeNebula}
 
 // SweepModes is the default set of modes the scaling rows (UDP with 1…4
 // generator threads) run on: vxtun beside kernel vxlan.

@@ -28,7 +28,7 @@ func modeSpread(mode string) Spread {
 	switch mode {
 	case ModeVeth, ModeKernelVXLAN, ModeVxtunKernel, ModeVxtunHostGW, ModeVxtunDirectRouting:
 		return SpreadFlows
-	case ModeVxtunVXLAN, ModeVxtunUDP, ModeVxtunBusyPoll, ModeVxtunBusyPollIdle, ModeVxtunBusyPollAhead:
+	case ModeVxtunVXLAN, ModeVxtunUDP, ModeVxtunBusyPoll, ModeVxtunBusyPollIdle, ModeVxtunBusyPollAhead, ModeVxtunCPULocal:
 		return SpreadWorkers
 	case ModeNebula:
 		return SpreadOne

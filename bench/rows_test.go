@@ -43,7 +43,7 @@ func TestModeSpread(t *testing.T) {
 		want Spread
 	}{
 		{ModeKernelVXLAN, SpreadFlows}, {ModeVeth, SpreadFlows}, {ModeVxtunKernel, SpreadFlows},
-		{ModeVxtunVXLAN, SpreadWorkers}, {ModeVxtunUDP, SpreadWorkers}, {ModeVxtunBusyPoll, SpreadWorkers}, {ModeVxtunBusyPollIdle, SpreadWorkers}, {ModeVxtunBusyPollAhead, SpreadWorkers},
+		{ModeVxtunVXLAN, SpreadWorkers}, {ModeVxtunUDP, SpreadWorkers}, {ModeVxtunBusyPoll, SpreadWorkers}, {ModeVxtunBusyPollIdle, SpreadWorkers}, {ModeVxtunBusyPollAhead, SpreadWorkers}, {ModeVxtunCPULocal, SpreadWorkers},
 		{ModeNebula, SpreadOne}, {ModeWireGuardGo, SpreadUnknown}, {"nonsense", SpreadUnknown},
 	}
 	for _, tt := range tests {

@@ -131,6 +131,26 @@ func TestParseRunFlags(t *testing.T) {
 			},
 		},
 		{
+			name: "cpu-local workers",
+			args: append(static, "--cpu-local"),
+			check: func(o *runOptions) string {
+				if c := o.nodeConfig(); !c.CPULocal || c.BusyPoll {
+					return fmt.Sprintf("got node config CPULocal %v BusyPoll %v, want true false", c.CPULocal, c.BusyPoll)
+				}
+				return ""
+			},
+		},
+		{
+			name: "cpu-local workers off",
+			args: append(static, "--cpu-local=false"),
+			check: func(o *runOptions) string {
+				if c := o.nodeConfig(); c.CPULocal {
+					return "got node config CPULocal true, want false"
+				}
+				return ""
+			},
+		},
+		{
 			name: "busy poll until idle from the environment",
 			args: static,
 			env:  []string{"VXTUN_BUSY_POLL", "true", "VXTUN_BUSY_POLL_IDLE", "20ms"},
