@@ -28,6 +28,7 @@
 //	arp.go           the ARP responder (VXLAN)
 //	csum.go          completing partial inner checksums
 //	drops.go         drop reasons and counters, per-peer counters
+//	localcpu.go      Config.LocalCPUs: owners pinned, one CPU per worker
 //
 // Header fields are read through encap's views (encap.IPv4(pkt).Dst(), ...),
 // never by raw offsets, and the pipeline never asks which backend it runs:
@@ -152,7 +153,14 @@
 // wait); when the gaps between them, or between every second one (a
 // request and a late reply), were steady, it ends the wait aheadMargin
 // before the next burst is due and polls until aheadMargin after it, so
-// that burst finds it polling (pollahead.go). An owner that goes to sleep
+// that burst finds it polling (pollahead.go).
+//
+// With Config.LocalCPUs (no spinner needed) every owner goroutine locks
+// its thread and pins it to its worker's CPU before its first read, and
+// waits outside the runtime poller in its own ppoll; the TUN steers an
+// outgoing packet to the queue of the CPU that wrote it and the socket
+// group hands a datagram to the socket of the CPU that received it, so a
+// packet's wake-ups happen on the CPU it is on (localcpu.go). An owner that goes to sleep
 // while the spinner waits sleeps on its own descriptor (the spinner's wait
 // may have begun without it) and the spinner includes it in its next wait. A TUN device without
 // TryRead (the fakes) is read by its owner with a blocking Read, as

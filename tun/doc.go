@@ -31,7 +31,11 @@
 // default would move a flow to the queue its last packet was written on:
 // a dataplane that writes a flow's replies on another queue than the one
 // the flow leaves from makes it flip between queues, and its packets are
-// reordered at every flip.
+// reordered at every flip. With Options.LocalCPUs the program is the
+// CPU-local one instead (steering_local_linux.go; OffloadLocalCPU): a
+// packet goes to the queue of the CPU that writes it, a flow moving to
+// another queue only after a pause (flowletGap), so a busy flow is never
+// split over two queues; its flow map belongs to the program.
 //
 // Read: the kernel hands a TCP (TSO) or UDP (USO) super-packet of up to 64
 // KiB with a virtio-net header; Read splits it into MSS-sized packets with

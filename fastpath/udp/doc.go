@@ -18,7 +18,10 @@
 // TryReadBatch (poll_linux.go; the fastpath's spinner polls a socket whose
 // owner sleeps in WaitRead). With Options.Unpolled the socket is outside the
 // Go runtime poller (internal/rawfd; waits are a ppoll of the waiting thread,
-// Close still unblocks them with net.ErrClosed). Payload buffers belong to the caller: WriteBatch
+// Close still unblocks them with net.ErrClosed). With Options.LocalCPUs
+// the socket's SO_REUSEPORT group picks the socket of the CPU a datagram is
+// received on (localcpu_linux.go: an eBPF program the group owns; the
+// hash when that CPU has none). Payload buffers belong to the caller: WriteBatch
 // only reads them until it returns (the kernel copies), ReadBatch writes into
 // Message.Buf. An Addr is immutable and may be shared; Message.Addr points at
 // one (routing.Route keeps one per peer, resolved when the table is built),
