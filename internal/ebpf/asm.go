@@ -36,7 +36,6 @@ const (
 	Rsh32K   = 0x74
 	JeqK     = 0x15
 	JneK     = 0x55
-	JgtK     = 0x25 // unsigned
 	JsgtK    = 0x65 // signed
 	JeqX     = 0x1d
 	JsetK    = 0x45

@@ -1,7 +1,6 @@
 package ebpf
 
 import (
-	"encoding/binary"
 	"fmt"
 	"runtime"
 	"unsafe"
@@ -87,26 +86,4 @@ func NewArray(name string, valueSize, n int) (int, error) {
 		return -1, fmt.Errorf("bpf map create %s: %w", name, errno)
 	}
 	return int(fd), nil
-}
-
-// mapElemAttr is the BPF_MAP_*_ELEM part of union bpf_attr.
-type mapElemAttr struct {
-	mapFD uint32
-	_     uint32
-	key   uint64
-	value uint64
-	flags uint64
-}
-
-// Lookup copies the value at index i of array map fd into value.
-func Lookup(fd int, i uint32, value []byte) error {
-	var key [4]byte
-	binary.NativeEndian.PutUint32(key[:], i)
-	attr := mapElemAttr{mapFD: uint32(fd), key: uint64(uintptr(unsafe.Pointer(&key[0]))), value: uint64(uintptr(unsafe.Pointer(&value[0])))}
-	_, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_MAP_LOOKUP_ELEM, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
-	runtime.KeepAlive(value)
-	if errno != 0 {
-		return fmt.Errorf("bpf map lookup: %w", errno)
-	}
-	return nil
 }
