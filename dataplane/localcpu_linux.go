@@ -20,7 +20,7 @@ func localCPUs(n int, log *slog.Logger) []int {
 		return nil
 	}
 	var allowed []int
-	for c := 0; c < len(set)*64 && len(allowed) < set.Count(); c++ {
+	for c := 0; len(allowed) < set.Count(); c++ {
 		if set.IsSet(c) {
 			allowed = append(allowed, c)
 		}

@@ -125,9 +125,26 @@ func TestSteeringKeepsFlowsOnTheirQueue(t *testing.T) {
 func readFlows(t *testing.T, m *Multi, n int) map[uint16]int {
 	t.Helper()
 	got := map[uint16]int{}
+	scanQueues(t, m, func() bool { return len(got) >= n }, func(qi int, u encap.UDP) {
+		if prev, ok := got[u.SrcPort()]; ok && prev != qi {
+			t.Fatalf("flow %d left from queues %d and %d in one round", u.SrcPort(), prev, qi)
+		}
+		got[u.SrcPort()] = qi
+	})
+	if len(got) < n {
+		t.Fatalf("got datagrams of %d flows, want %d", len(got), n)
+	}
+	return got
+}
+
+// scanQueues reads every queue of m in turn, giving each UDP datagram to
+// 198.19.2.5 to visit with its queue, until done or 5 s have passed, then
+// clears the read deadlines.
+func scanQueues(t *testing.T, m *Multi, done func() bool, visit func(qi int, u encap.UDP)) {
+	t.Helper()
 	bufs, sizes := makeBufs(DefaultBatchSize, 2048)
 	deadline := time.Now().Add(5 * time.Second)
-	for len(got) < n && time.Now().Before(deadline) {
+	for !done() && time.Now().Before(deadline) {
 		for qi, q := range m.Queues() {
 			if err := q.SetReadDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
 				t.Fatal(err)
@@ -145,21 +162,13 @@ func readFlows(t *testing.T, m *Multi, n int) map[uint16]int {
 				if ip.Protocol() != encap.ProtocolUDP || ip.DstAddr() != netip.AddrFrom4([4]byte{198, 19, 2, 5}) {
 					continue
 				}
-				u := encap.UDP(ip.Payload())
-				if prev, ok := got[u.SrcPort()]; ok && prev != qi {
-					t.Fatalf("flow %d left from queues %d and %d in one round", u.SrcPort(), prev, qi)
-				}
-				got[u.SrcPort()] = qi
+				visit(qi, encap.UDP(ip.Payload()))
 			}
 		}
-	}
-	if len(got) < n {
-		t.Fatalf("got datagrams of %d flows, want %d", len(got), n)
 	}
 	for _, q := range m.Queues() {
 		if err := q.SetReadDeadline(time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return got
 }

@@ -42,32 +42,28 @@ func TestLocalCPUSteering(t *testing.T) {
 	}
 	defer c.Close()
 	// sendOn sends one datagram of the flow from a thread on each of cpus
-	// in turn and returns the time between the first and the last send.
+	// in turn (one thread, moved between them) and returns the time between
+	// the first and the last send.
 	sendOn := func(cpus ...int) time.Duration {
 		t.Helper()
 		var first, last time.Time
-		done := make(chan error, 1)
-		go func() {
-			runtime.LockOSThread() // the thread ends with the goroutine
+		if err := nettest.OnCPU(cpus[0], func() error {
 			for _, cpu := range cpus {
 				var set unix.CPUSet
 				set.Set(cpu)
-				if err := unix.SchedSetaffinity(0, &set); err != nil {
-					done <- err
-					return
+				if err := unix.SchedSetaffinity(0, &set); err != nil { // migrates this thread
+					return err
 				}
 				last = time.Now()
 				if first.IsZero() {
 					first = last
 				}
 				if _, err := c.Write([]byte("x")); err != nil {
-					done <- err
-					return
+					return err
 				}
 			}
-			done <- nil
-		}()
-		if err := <-done; err != nil {
+			return nil
+		}); err != nil {
 			t.Fatal(err)
 		}
 		return last.Sub(first)
@@ -105,27 +101,7 @@ func TestLocalCPUSteering(t *testing.T) {
 func readQueues(t *testing.T, m *Multi, n int) []int {
 	t.Helper()
 	var got []int
-	bufs, sizes := makeBufs(DefaultBatchSize, 2048)
-	deadline := time.Now().Add(5 * time.Second)
-	for len(got) < n && time.Now().Before(deadline) {
-		for qi, q := range m.Queues() {
-			if err := q.SetReadDeadline(time.Now().Add(20 * time.Millisecond)); err != nil {
-				t.Fatal(err)
-			}
-			k, _ := q.Read(bufs, sizes, 0)
-			for i := range k {
-				p := bufs[i][:sizes[i]]
-				if len(p) >= encap.IPv4MinimumSize && encap.IPVersion(p) == 4 && encap.IPv4(p).DstAddr() == netip.AddrFrom4([4]byte{198, 19, 2, 5}) {
-					got = append(got, qi)
-				}
-			}
-		}
-	}
-	for _, q := range m.Queues() {
-		if err := q.SetReadDeadline(time.Time{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	scanQueues(t, m, func() bool { return len(got) >= n }, func(qi int, _ encap.UDP) { got = append(got, qi) })
 	if len(got) < n {
 		t.Fatalf("got %d datagrams, want %d", len(got), n)
 	}

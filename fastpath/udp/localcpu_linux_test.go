@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/vxtun/vxtun/internal/nettest"
 )
 
@@ -37,24 +35,14 @@ func TestLocalCPUGroup(t *testing.T) {
 		for i := range txs {
 			txs[i] = listenIn(t, h.A, "198.18.0.1:0", nil)
 		}
-		errc := make(chan error, 1)
-		go func() {
-			runtime.LockOSThread() // the thread ends with the goroutine
-			var set unix.CPUSet
-			set.Set(tc.cpu)
-			if err := unix.SchedSetaffinity(0, &set); err != nil {
-				errc <- err
-				return
-			}
+		if err := nettest.OnCPU(tc.cpu, func() error {
 			for i, tx := range txs {
 				if n, err := tx.WriteBatch([]Message{{Buf: pattern(64, i), Addr: &dst}}); n != 1 || err != nil {
-					errc <- fmt.Errorf("flow %d: WriteBatch: %d, %v", i, n, err)
-					return
+					return fmt.Errorf("flow %d: WriteBatch: %d, %v", i, n, err)
 				}
 			}
-			errc <- nil
-		}()
-		if err := <-errc; err != nil {
+			return nil
+		}); err != nil {
 			t.Fatal(err)
 		}
 		for _, tx := range txs {
