@@ -153,18 +153,20 @@
 // wait); when the gaps between them, or between every second one (a
 // request and a late reply), were steady, it ends the wait aheadMargin
 // before the next burst is due and polls until aheadMargin after it, so
-// that burst finds it polling (pollahead.go).
+// that burst finds it polling (pollahead.go). An owner that goes to sleep
+// while the spinner waits sleeps on its own descriptor (the spinner's wait
+// may have begun without it) and wakes the spinner (a rawfd.Waker in its
+// set), which collects its set again with that descriptor in it.
 //
 // With Config.LocalCPUs (no spinner needed) every owner goroutine locks
 // its thread and pins it to its worker's CPU before its first read, and
 // waits outside the runtime poller in its own ppoll; the TUN steers an
 // outgoing packet to the queue of the CPU that wrote it and the socket
 // group hands a datagram to the socket of the CPU that received it, so a
-// packet's wake-ups happen on the CPU it is on (localcpu.go). An owner that goes to sleep
-// while the spinner waits sleeps on its own descriptor (the spinner's wait
-// may have begun without it) and the spinner includes it in its next wait. A TUN device without
-// TryRead (the fakes) is read by its owner with a blocking Read, as
-// before, and is not polled.
+// packet's wake-ups happen on the CPU it is on (localcpu.go).
+//
+// A TUN device without TryRead (the fakes) is read by its owner with a
+// blocking Read, as before, and is not polled.
 //
 // # Routing snapshots
 //

@@ -94,6 +94,7 @@ func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
 		f.sp.spin = cfg.IdleSpin
 		f.sp.pollAhead = cfg.PollAhead
 	}
+
 	if f.log == nil {
 		f.log = slog.Default()
 	}
@@ -154,6 +155,14 @@ func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
 			f.Close()
 			return nil, fmt.Errorf("new forwarder: %w", err)
 		}
+	}
+	if f.sp.pollAhead {
+		w, err := newAheadWaker()
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("new forwarder: poll ahead: %w", err)
+		}
+		f.sp.waker = w
 	}
 	return f, nil
 }
@@ -306,6 +315,11 @@ func (f *Forwarder) Close() error {
 						errs = append(errs, err)
 					}
 				}
+			}
+		}
+		if f.sp.waker != nil {
+			if err := f.sp.waker.Close(); err != nil {
+				errs = append(errs, err)
 			}
 		}
 		f.closeErr = errors.Join(errs...)

