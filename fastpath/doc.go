@@ -163,7 +163,11 @@
 // waits outside the runtime poller in its own ppoll; the TUN steers an
 // outgoing packet to the queue of the CPU that wrote it and the socket
 // group hands a datagram to the socket of the CPU that received it, so a
-// packet's wake-ups happen on the CPU it is on (localcpu.go).
+// packet's wake-ups happen on the CPU it is on (localcpu.go). Without a
+// spinner one owner goroutine takes all of a worker's directions and waits
+// for them in one ppoll (localLoop): the kernel's answer to a packet it
+// writes into the TUN (an echo reply, a TCP ACK) is on its queue when the
+// write returns, and it reads that next, with no thread woken.
 //
 // A TUN device without TryRead (the fakes) is read by its owner with a
 // blocking Read, as before, and is not polled.

@@ -242,6 +242,16 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	errc := make(chan error, 3*len(f.workers))
 	var wg sync.WaitGroup
 	for _, w := range f.workers {
+		if w.singleOwner() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := w.localLoop(); err != nil {
+					errc <- err
+				}
+			}()
+			continue
+		}
 		_, wakeable := w.dev.(readDeadliner)
 		if wakeable {
 			wg.Add(1)

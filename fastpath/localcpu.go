@@ -17,7 +17,8 @@ package fastpath
 //
 // Each owner goroutine locks its thread and sets the thread's CPU
 // affinity before its first read (pinThread); the thread ends with the
-// goroutine, so no other goroutine ever runs pinned. Its descriptors are
+// goroutine, so no other goroutine ever runs pinned. Without a spinner a
+// worker has one owner for all its directions (singleOwner, localLoop). Its descriptors are
 // outside the runtime poller (Config.Unpolled): it waits in a blocking
 // ppoll of its own thread, so a packet wakes that thread directly rather
 // than the runtime's poller thread, which would then hand the goroutine
@@ -34,4 +35,23 @@ func (w *worker) pinOwner() {
 	if err := pinThread(cpus[w.id]); err != nil {
 		w.f.log.Warn("pin worker to its cpu (it runs unpinned)", "worker", w.id, "cpu", cpus[w.id], "err", err)
 	}
+}
+
+// singleOwner reports whether one goroutine owns all of w's directions
+// (localLoop): CPU-local without a spinner (whose protocol works per
+// direction), every direction outside the runtime poller. A worker's two
+// owners on one CPU would only hand its packets to each other: the
+// kernel's answer to an inner packet written into the TUN (an echo reply,
+// a TCP ACK) is queued on the same CPU's queue before the write returns,
+// and the goroutine that wrote it reads it next, without a wake-up.
+func (w *worker) singleOwner() bool {
+	if w.id >= len(w.f.cfg.LocalCPUs) || w.f.sp.spin != 0 {
+		return false
+	}
+	for _, d := range w.dirs() {
+		if d != nil && (d.try == nil || d.fd == nil) {
+			return false
+		}
+	}
+	return true
 }

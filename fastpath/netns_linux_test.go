@@ -81,9 +81,9 @@ func startVXTUN(t *testing.T, ns *nettest.NS, n int, under netip.Addr, backend c
 	}
 	err := ns.Do(func() error {
 		var err error
-		// As the dataplane opens it: a busy-polled TUN stays out of the
-		// runtime poller.
-		m, err = tun.Open("vxtun0", 2, tun.Options{Unpolled: cfg.Unpolled()})
+		// As the dataplane opens it: a busy-polled or pinned TUN stays
+		// out of the runtime poller.
+		m, err = tun.Open("vxtun0", 2, tun.Options{Unpolled: cfg.Unpolled(), LocalCPUs: cfg.LocalCPUs})
 		if err != nil {
 			return err
 		}

@@ -124,6 +124,7 @@ func (w *worker) ownLoop(d *dir) error {
 			continue
 		}
 		f.rescan()
+		w.waits.Add(1)
 		err := d.wait()
 		d.parked.Store(false)
 		if err != nil {

@@ -2,6 +2,7 @@ package fastpath
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vxtun/vxtun/encap"
@@ -43,6 +44,8 @@ type worker struct {
 	// cannot be read without waiting.
 	inDir, outDir dir
 	ptun          pollTUN
+	// waits counts its owners' waits for a descriptor (tests).
+	waits atomic.Uint64
 }
 
 // outState is the outbound goroutine's: TUN read → route → encap → send.
