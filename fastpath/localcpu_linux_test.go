@@ -51,11 +51,11 @@ func TestLocalLoop(t *testing.T) {
 		t.Errorf("ping 1→2: got %d of %d replies, want all", r.Received, r.Transmitted)
 	}
 	// Each ping: the request wakes node 2's worker once; after the reply
-	// nothing is left and it waits. A few more for a reply that missed its
-	// CPU's queue (a flowlet that stayed on the other one).
-	// (The last one may not be counted yet.)
-	if got := waits(b) - before; got < pings-1 || got > pings*3/2 {
-		t.Errorf("%d pings answered by node 2: got %d waits of its workers, want %d to %d (one per ping, the reply read without one)", pings, got, pings-1, pings*3/2)
+	// nothing is left and it waits. Fewer when requests queue up behind a
+	// worker held up by a loaded machine (two read in one round), a few
+	// more for a spurious wake-up.
+	if got := waits(b) - before; got < pings/2 || got > pings*3/2 {
+		t.Errorf("%d pings answered by node 2: got %d waits of its workers, want %d to %d (about one per ping, the reply read without one)", pings, got, pings/2, pings*3/2)
 	}
 	transfer(t, h.A, h.B, nettest.PodAddr(1), nettest.PodAddr(2), 5201, raceTransferSize, nil)
 	transfer(t, h.B, h.A, nettest.PodAddr(2), nettest.PodAddr(1), 5202, raceTransferSize, nil)
