@@ -94,7 +94,6 @@ func New(cfg Config, devs []tun.Device) (*Forwarder, error) {
 		f.sp.spin = cfg.IdleSpin
 		f.sp.pollAhead = cfg.PollAhead
 	}
-
 	if f.log == nil {
 		f.log = slog.Default()
 	}

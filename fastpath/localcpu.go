@@ -18,11 +18,12 @@ package fastpath
 // Each owner goroutine locks its thread and sets the thread's CPU
 // affinity before its first read (pinThread); the thread ends with the
 // goroutine, so no other goroutine ever runs pinned. Without a spinner a
-// worker has one owner for all its directions (singleOwner, localLoop). Its descriptors are
-// outside the runtime poller (Config.Unpolled): it waits in a blocking
-// ppoll of its own thread, so a packet wakes that thread directly rather
-// than the runtime's poller thread, which would then hand the goroutine
-// to its locked thread: two wake-ups instead of one.
+// worker has one owner for all its directions (singleOwner, localLoop).
+// Its descriptors are outside the runtime poller (Config.Unpolled): it
+// waits in a blocking ppoll of its own thread, so a packet wakes that
+// thread directly rather than the runtime's poller thread, which would
+// then hand the goroutine to its locked thread: two wake-ups instead of
+// one.
 
 // pinOwner pins the calling owner goroutine of worker w to its CPU, if
 // Config.LocalCPUs has one. A refusal (a CPU the process may no longer

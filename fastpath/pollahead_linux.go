@@ -62,7 +62,7 @@ func (f *Forwarder) collectWaitSet(own *dir) bool {
 }
 
 // rescan wakes the spinner if it waits (waitAhead), to collect its wait
-// set again: d's owner goes to sleep on its own descriptor, which the set
+// set again: the calling owner goes to sleep on its own descriptor, which the set
 // may not hold. Without it the spinner would sleep until maxAheadWait
 // while the owners handled every packet, and nothing would be predicted.
 func (f *Forwarder) rescan() {
