@@ -73,11 +73,11 @@ type Config struct {
 	// packets come at a steady rate it ends that wait just before the next
 	// is due, so it is polling when it comes (pollahead.go).
 	PollAhead bool
-	// LocalCPUs, one CPU per worker (TUN queue), runs worker i's
-	// goroutines on CPU LocalCPUs[i] only, each on a thread of its own that
-	// waits outside the runtime poller, and makes the receiving sockets'
-	// SO_REUSEPORT group hand a datagram to the socket of the CPU it is
-	// received on (udp.Options.LocalCPUs). Open the TUN with the same
+	// LocalCPUs, one CPU per worker (TUN queue), runs worker i's owner
+	// goroutine (one per direction with a spinner) on CPU LocalCPUs[i]
+	// only, on a thread of its own that waits outside the runtime poller,
+	// and makes the receiving sockets' SO_REUSEPORT group hand a datagram
+	// to the socket of the CPU it is received on (udp.Options.LocalCPUs). Open the TUN with the same
 	// tun.Options.LocalCPUs (and Unpolled), so that a packet is read on
 	// the CPU that wrote it: a packet's wake-ups stay on one CPU
 	// (localcpu.go). nil: no pinning, hash selection. A length other than

@@ -2,7 +2,6 @@ package fastpath
 
 import (
 	"context"
-	"runtime"
 	"testing"
 
 	"github.com/vxtun/vxtun/config"
@@ -19,9 +18,7 @@ import (
 func TestLocalLoop(t *testing.T) {
 	nettest.RequirePrivileged(t)
 	nettest.RequireCommand(t, "ping")
-	if runtime.NumCPU() < 2 {
-		t.Skip("needs 2 CPUs")
-	}
+	nettest.RequireCPUs(t, 2)
 	h := nettest.NewTwoHosts(t)
 	ua, ub := nettest.UnderlayAddr(1), nettest.UnderlayAddr(2)
 	local := func(c *Config) { c.LocalCPUs = []int{1, 0} } // worker ≠ CPU number on purpose

@@ -3,7 +3,6 @@ package tun
 import (
 	"net"
 	"net/netip"
-	"runtime"
 	"testing"
 	"time"
 
@@ -19,9 +18,7 @@ import (
 // keeps its queue (a busy flow is never split over two queues).
 func TestLocalCPUSteering(t *testing.T) {
 	nettest.RequirePrivileged(t)
-	if runtime.NumCPU() < 2 {
-		t.Skip("needs 2 CPUs")
-	}
+	nettest.RequireCPUs(t, 2)
 	ns := nettest.NewNS(t, "lcpu")
 	// Queue 0 serves CPU 1, queue 1 CPU 0: the index is not the CPU.
 	cpus := []int{1, 0}

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,9 +18,7 @@ import (
 // one owner thread pinned to one CPU — both CPUs covered — and keep their TUN
 // queues and sockets out of the runtime poller.
 func TestCPULocal(t *testing.T) {
-	if runtime.NumCPU() < 2 {
-		t.Skip("needs 2 CPUs")
-	}
+	nettest.RequireCPUs(t, 2)
 	h := nettest.NewTwoHosts(t)
 	n1 := newTestNode(t, h.A, 1, 2)
 	n2 := newTestNode(t, h.B, 2, 1)

@@ -13,8 +13,8 @@ import (
 // the worker that reads it runs where the softirq ran (on a NIC with RSS,
 // the CPU of the datagram's receive queue; over a veth, the sender's) and
 // its wake-up is not a cross-CPU one. Datagrams received on a CPU with no
-// socket go by the group's usual 4-tuple hash (the program returns an
-// index beyond the group).
+// socket go by the group's usual 4-tuple hash (the program returns −1,
+// an index beyond the group).
 
 // localCPUProgram returns the program: the index i of cpus that is the
 // current CPU.

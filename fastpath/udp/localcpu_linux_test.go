@@ -2,7 +2,6 @@ package udp
 
 import (
 	"fmt"
-	"runtime"
 	"testing"
 	"time"
 
@@ -15,9 +14,7 @@ import (
 // the socket that serves CPU 0, and 32 from CPU 1 the other one (by hash
 // they would spread, see TestReusePort).
 func TestLocalCPUGroup(t *testing.T) {
-	if runtime.NumCPU() < 2 {
-		t.Skip("needs 2 CPUs")
-	}
+	nettest.RequireCPUs(t, 2)
 	h := nettest.NewTwoHosts(t)
 	cpus := []int{1, 0} // socket 0 serves CPU 1
 	rx0 := listenIn(t, h.B, "198.18.0.2:0", &Options{DisableGRO: true, LocalCPUs: cpus})

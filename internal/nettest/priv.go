@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -68,6 +69,15 @@ func RequirePrivileged(t testing.TB) {
 	t.Helper()
 	if err := CheckPrivileged(); err != nil {
 		skip(t, strings.TrimPrefix(err.Error(), ErrUnprivileged.Error()+": "))
+	}
+}
+
+// RequireCPUs skips (or, under VXTUN_REQUIRE_PRIV=1, fails) t on a machine
+// with fewer than n CPUs (tests that pin threads to CPUs).
+func RequireCPUs(t testing.TB, n int) {
+	t.Helper()
+	if got := runtime.NumCPU(); got < n {
+		skip(t, fmt.Sprintf("needs %d CPUs, the machine has %d", n, got))
 	}
 }
 
