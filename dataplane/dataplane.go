@@ -128,4 +128,11 @@ type Stats struct {
 	// reader was full, TunRxDropped packets written to the TUN that the
 	// kernel dropped on input (the link's tx_dropped / rx_dropped).
 	UDPRxQueueOverflows, TunTxDropped, TunRxDropped uint64
+	// Waits counts the times a userspace dataplane's forwarding goroutine
+	// blocked until its TUN queue or socket was readable (each ends in a
+	// thread's wake-up); PollAheadWakes and PollAheadHits count the
+	// --busy-poll-ahead spinner's timed wake-ups ahead of a predicted
+	// burst and the bursts they found polling (fastpath.Stats). 0 for the
+	// kernel's dataplanes.
+	Waits, PollAheadWakes, PollAheadHits uint64
 }

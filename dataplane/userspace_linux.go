@@ -226,6 +226,7 @@ func (u *userspace) Stats() Stats {
 		s.Drops[DropOversize] += qs.OversizeDropped
 	}
 	s.UDPRxQueueOverflows = fs.UDPRxQueueOverflows
+	s.Waits, s.PollAheadWakes, s.PollAheadHits = fs.Waits, fs.AheadWakes, fs.AheadHits
 	if ls, err := u.multi.LinkStats(); err == nil {
 		s.TunTxDropped, s.TunRxDropped = ls.TxDropped, ls.RxDropped
 	}

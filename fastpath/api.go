@@ -111,6 +111,17 @@ type Stats struct {
 	// datagrams the kernel dropped for a full receive buffer
 	// (udp.Conn.RxQueueOverflows): loss before any Drop* reason applies.
 	UDPRxQueueOverflows uint64
+	// Waits counts the times a forwarding goroutine blocked until a TUN
+	// queue or socket was readable (an owner's wait for its direction, the
+	// poll-ahead spinner's wait for several): each ends in a thread's
+	// wake-up, the latency a packet pays when nothing is polling, so
+	// Waits against the packet counts shows how often packets had to wake
+	// the dataplane.
+	Waits uint64
+	// AheadWakes counts the poll-ahead spinner's waits that ended at their
+	// timeout, ahead of a predicted burst, and AheadHits the bursts that
+	// then found it polling (Config.PollAhead; 0 without).
+	AheadWakes, AheadHits uint64
 }
 
 // The pipeline implements, in this package (signatures are the contract used

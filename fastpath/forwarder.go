@@ -346,6 +346,7 @@ func (f *Forwarder) Stats() Stats {
 	}
 	for _, w := range f.workers {
 		dirs := []*dirCounters{&w.out, &w.in}
+		s.Waits += w.waits.Load()
 		s.TxPackets += w.out.packets.Load()
 		s.TxBytes += w.out.bytes.Load()
 		for _, in := range []*worker{w, w.v6} {
@@ -370,6 +371,9 @@ func (f *Forwarder) Stats() Stats {
 			c.addPeerDrops(s.PeerDrops, live)
 		}
 	}
+	a := &f.sp.ahead
+	s.Waits += a.waits.Load()
+	s.AheadWakes, s.AheadHits = a.wakes.Load(), a.hits.Load()
 	return s
 }
 

@@ -31,12 +31,7 @@ func TestLocalLoop(t *testing.T) {
 			}
 		}
 	}
-	waits := func(v *vnode) (n uint64) {
-		for _, w := range v.f.workers {
-			n += w.waits.Load()
-		}
-		return n
-	}
+	waits := func(v *vnode) uint64 { return v.f.Stats().Waits }
 	ping(t, h.A, nettest.PodAddr(1), nettest.PodAddr(2), 3) // ARP, flowlets
 	const pings = 200
 	before := waits(b)

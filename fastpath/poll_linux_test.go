@@ -363,7 +363,7 @@ func TestPollAhead(t *testing.T) {
 	const probes, period, series = 250, 4 * time.Millisecond, 8
 	var wakes, hits uint64
 	for s := 0; s < series && hits < probes/10; s++ {
-		w, h := steadyProbes(t, &sp.f.sp.ahead, probes, period, probe)
+		w, h := steadyProbes(t, sp.f, probes, period, probe)
 		wakes, hits = wakes+w, hits+h
 		t.Logf("series %d: %d probes at %v: %d bursts found after %d wake-ups ahead", s+1, probes, period, h, w)
 	}
@@ -424,9 +424,9 @@ func TestPollAhead(t *testing.T) {
 // and the bursts they found meanwhile. Paced by an absolute-time
 // clock_nanosleep: time.Sleep's wake-ups are too irregular at this scale
 // to show a steady rate.
-func steadyProbes(t *testing.T, a *aheadState, n int, period time.Duration, probe func(int)) (wakes, hits uint64) {
+func steadyProbes(t *testing.T, f *Forwarder, n int, period time.Duration, probe func(int)) (wakes, hits uint64) {
 	t.Helper()
-	wakes0, hits0 := a.wakes.Load(), a.hits.Load()
+	s0 := f.Stats()
 	var next unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &next); err != nil {
 		t.Fatal(err)
@@ -437,7 +437,11 @@ func steadyProbes(t *testing.T, a *aheadState, n int, period time.Duration, prob
 		}
 		probe(i)
 	}
-	return a.wakes.Load() - wakes0, a.hits.Load() - hits0
+	s := f.Stats()
+	if s.Waits-s0.Waits < s.AheadWakes-s0.AheadWakes {
+		t.Errorf("Stats: got %d waits, want at least the %d wake-ups ahead (each ends one)", s.Waits-s0.Waits, s.AheadWakes-s0.AheadWakes)
+	}
+	return s.AheadWakes - s0.AheadWakes, s.AheadHits - s0.AheadHits
 }
 
 // echoNodes starts two VXLAN nodes with cfg and a UDP echo between their

@@ -53,11 +53,12 @@ type aheadState struct {
 	sorted [burstGaps]time.Duration
 	timed  bool // the last wait ended at its timeout, ahead of a burst
 
-	// wakes counts waits ended ahead of a predicted burst, hits the bursts
-	// such a wake found (the first batch after it), setLen is the number of
-	// descriptors in the latest wait: read by tests.
-	wakes, hits atomic.Uint64
-	setLen      atomic.Int32
+	// waits counts the spinner's waits, wakes those ended ahead of a
+	// predicted burst, hits the bursts such a wake found (the first batch
+	// after it): Stats. setLen is the number of descriptors in the latest
+	// wait (tests).
+	waits, wakes, hits atomic.Uint64
+	setLen             atomic.Int32
 }
 
 // burst records that a burst started at now.
@@ -136,6 +137,7 @@ func (f *Forwarder) waitAhead(own *dir) (bool, error) {
 			return true, nil
 		}
 	}
+	a.waits.Add(1)
 	err := sp.waitSet(timeout)
 	a.quiet = true
 	if a.timed = timeout < maxAheadWait && f.now()-now >= timeout; a.timed {

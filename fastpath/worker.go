@@ -44,7 +44,7 @@ type worker struct {
 	// cannot be read without waiting.
 	inDir, outDir dir
 	ptun          pollTUN
-	// waits counts its owners' waits for a descriptor (tests).
+	// waits counts its owners' waits for a descriptor (Stats.Waits).
 	waits atomic.Uint64
 }
 

@@ -89,11 +89,14 @@ var (
 	descRxqOverflows = counterDesc("vxtun_udp_rx_queue_overflows_total", "Datagrams the kernel dropped because a vxtun socket's receive buffer was full (SO_RXQ_OVFL).")
 	descTunTxDropped = counterDesc("vxtun_tun_tx_dropped_total", "Packets the kernel routed into the TUN but dropped: its queue to vxtun was full (the link's tx_dropped).")
 	descTunRxDropped = counterDesc("vxtun_tun_rx_dropped_total", "Packets vxtun wrote to the TUN that the kernel dropped on input (the link's rx_dropped).")
+	descWaits        = counterDesc("vxtun_waits_total", "Times a forwarding thread of the userspace dataplane blocked until a TUN queue or socket had a packet; each ends in a wake-up, the latency a packet pays when nothing polls.")
+	descAheadWakes   = counterDesc("vxtun_busy_poll_ahead_wakes_total", "Timed wake-ups of the --busy-poll-ahead spinner ahead of a predicted burst.")
+	descAheadHits    = counterDesc("vxtun_busy_poll_ahead_hits_total", "Predicted bursts that found the --busy-poll-ahead spinner polling after a timed wake-up.")
 	descRestarts     = counterDesc("vxtun_dataplane_restarts_total", "Dataplane restarts (the etcd lease moved to another subnet).")
 	descSkipped      = prometheus.NewDesc("vxtun_etcd_skipped_leases_total",
 		"etcd leases logged and skipped as unusable, by reason: loop (a public IP inside the network, loopback or this node's, or this node's VTEP MAC), other_backend, subnet (outside the network or overlapping this node's), malformed; counted each time a lease is read.",
 		[]string{"reason"}, nil)
-	allDescs = []*prometheus.Desc{descInfo, descTxPackets, descTxBytes, descRxPackets, descRxBytes, descDrops, descPeerDrops, descPeers, descUpdates, descUpdateErrors, descFilterDrops, descBadFrames, descWriteErrors, descOversizeGSO, descGROBadCsum, descRxqOverflows, descTunTxDropped, descTunRxDropped, descRestarts, descSkipped}
+	allDescs = []*prometheus.Desc{descInfo, descTxPackets, descTxBytes, descRxPackets, descRxBytes, descDrops, descPeerDrops, descPeers, descUpdates, descUpdateErrors, descFilterDrops, descBadFrames, descWriteErrors, descOversizeGSO, descGROBadCsum, descRxqOverflows, descTunTxDropped, descTunRxDropped, descWaits, descAheadWakes, descAheadHits, descRestarts, descSkipped}
 )
 
 func counterDesc(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
@@ -146,6 +149,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	metric(descRxqOverflows, prometheus.CounterValue, m.Stats.UDPRxQueueOverflows)
 	metric(descTunTxDropped, prometheus.CounterValue, m.Stats.TunTxDropped)
 	metric(descTunRxDropped, prometheus.CounterValue, m.Stats.TunRxDropped)
+	metric(descWaits, prometheus.CounterValue, m.Stats.Waits)
+	metric(descAheadWakes, prometheus.CounterValue, m.Stats.PollAheadWakes)
+	metric(descAheadHits, prometheus.CounterValue, m.Stats.PollAheadHits)
 	metric(descRestarts, prometheus.CounterValue, m.Restarts)
 	for r, v := range m.SkippedLeases {
 		metric(descSkipped, prometheus.CounterValue, v, r)

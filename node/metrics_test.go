@@ -82,6 +82,9 @@ func TestMetricsScrape(t *testing.T) {
 		"vxtun_udp_rx_queue_overflows_total": counter("Datagrams the kernel dropped because a vxtun socket's receive buffer was full (SO_RXQ_OVFL)."),
 		"vxtun_tun_tx_dropped_total":         counter("Packets the kernel routed into the TUN but dropped: its queue to vxtun was full (the link's tx_dropped)."),
 		"vxtun_tun_rx_dropped_total":         counter("Packets vxtun wrote to the TUN that the kernel dropped on input (the link's rx_dropped)."),
+		"vxtun_waits_total":                  counter("Times a forwarding thread of the userspace dataplane blocked until a TUN queue or socket had a packet; each ends in a wake-up, the latency a packet pays when nothing polls."),
+		"vxtun_busy_poll_ahead_wakes_total":  counter("Timed wake-ups of the --busy-poll-ahead spinner ahead of a predicted burst."),
+		"vxtun_busy_poll_ahead_hits_total":   counter("Predicted bursts that found the --busy-poll-ahead spinner polling after a timed wake-up."),
 		"vxtun_etcd_skipped_leases_total": counter("etcd leases logged and skipped as unusable, by reason: loop (a public IP inside the network, loopback or this node's, or this node's VTEP MAC), other_backend, subnet (outside the network or overlapping this node's), malformed; counted each time a lease is read.",
 			"reason"),
 	}

@@ -26,6 +26,7 @@ func TestCPULocal(t *testing.T) {
 	p2 := nettest.StartDaemon(t, &nettest.Daemon{Name: "vxtun", NS: h.B, Argv: append([]string{vxtunBin}, n2.args("--workers", "2")...),
 		Env: []string{"VXTUN_CPU_LOCAL=true"}})
 	waitPing(t, h.A, "198.19.1.1", "198.19.2.1", p1, p2)
+	waits := metrics(t, h.B, n2.debug)["vxtun_waits_total"]
 	r, err := nettest.Ping(context.Background(), h.A, netip.MustParseAddr("198.19.1.1"), netip.MustParseAddr("198.19.2.1"),
 		"-c", "200", "-i", "0.002", "-W", "2")
 	if err != nil {
@@ -35,6 +36,12 @@ func TestCPULocal(t *testing.T) {
 		t.Errorf("ping: got %d of %d replies, want 200 of 200", r.Received, r.Transmitted)
 	}
 	t.Logf("ping with cpu-local workers: rtt min/avg/max %v/%v/%v", r.Min, r.Avg, r.Max)
+	// Node 2's one owner per worker waits once per ping it answers (the
+	// reply it writes is read back without a wait; fastpath's
+	// TestLocalLoop), as /metrics shows.
+	if got := metrics(t, h.B, n2.debug)["vxtun_waits_total"] - waits; got < 100 || got > 300 {
+		t.Errorf("200 pings answered by node 2: got vxtun_waits_total +%v, want 100 to 300 (about one per ping)", got)
+	}
 	if err := transfer(h.A, h.B, 5001, 16<<20, 0); err != nil {
 		t.Fatalf("TCP transfer: %v", err)
 	}

@@ -122,6 +122,7 @@ func TestStatsSummary(t *testing.T) {
 		"peers               2 (updates 5, rejected 1)",
 		"filtered           14 datagrams from non-peers (dropped in the kernel)",
 		"kernel             11 udp rx-queue overflows, 12 tun tx dropped, 13 tun rx dropped",
+		"waits              15 (0.88 per packet), 16 timed wake-ups ahead found 17 bursts",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())

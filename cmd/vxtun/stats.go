@@ -133,6 +133,15 @@ func printSummary(w io.Writer, samples []sample) {
 	if v := one["vxtun_peer_filter_drops_total"]; v > 0 {
 		fmt.Fprintf(w, "filtered %12.0f datagrams from non-peers (dropped in the kernel)\n", v)
 	}
+	// Wake-ups: a userspace dataplane's blocking waits, per packet
+	// forwarded (each a thread's wake-up: latency when nothing polls).
+	if v := one["vxtun_waits_total"]; v > 0 {
+		fmt.Fprintf(w, "waits    %12.0f (%.2f per packet)", v, v/max(one["vxtun_tx_packets_total"]+one["vxtun_rx_packets_total"], 1))
+		if a := one["vxtun_busy_poll_ahead_wakes_total"]; a > 0 {
+			fmt.Fprintf(w, ", %.0f timed wake-ups ahead found %.0f bursts", a, one["vxtun_busy_poll_ahead_hits_total"])
+		}
+		fmt.Fprintln(w)
+	}
 	if v := one["vxtun_tun_bad_frames_total"] + one["vxtun_tun_write_errors_total"]; v > 0 {
 		fmt.Fprintf(w, "tun      %12.0f bad frames, %.0f write errors\n",
 			one["vxtun_tun_bad_frames_total"], one["vxtun_tun_write_errors_total"])
