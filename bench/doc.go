@@ -18,7 +18,9 @@
 // Beyond one measurement per mode (rows_linux.go): the scaling rows (UDP
 // 64 and 1400 B with 1…4 generator threads, on Config.SweepModes: kernel
 // vxlan and vxtun by default; the count of one thread per CPU is the main
-// row, copied, not run twice); an idle window at the start of every round,
+// row, copied, not run twice); the one-CPU-per-node rows (split_linux.go,
+// on Config.SplitModes: TCP 1 stream and ping with node i's processes on
+// CPU i and its underlay's receive there by RPS); an idle window at the start of every round,
 // shared by all modes (each daemon's CPU from its threads' schedstat, ns;
 // a mode's machine figure is the machine's busy time less every other
 // process the harness started); the PROJECTION rows, a model

@@ -37,6 +37,9 @@ type Config struct {
 	SweepModes   []string
 	SweepThreads []int
 	SweepSteps   int
+	// SplitModes (those of Modes that are in it) also run TCP and ping with
+	// one CPU per node (split_linux.go).
+	SplitModes []string
 	// Idle is the no-traffic window at the start of every round (whole
 	// seconds; 0 = none).
 	Idle time.Duration
@@ -55,7 +58,7 @@ type Config struct {
 // FullConfig is the default full run.
 func FullConfig() Config {
 	return Config{Rounds: 3, Duration: 5 * time.Second, UDPStep: time.Second, SearchSteps: 7, Resolution: 0.03,
-		PingCount: 1000, Modes: AllModes, SweepModes: SweepModes, SweepThreads: SweepThreads, SweepSteps: 3,
+		PingCount: 1000, Modes: AllModes, SweepModes: SweepModes, SweepThreads: SweepThreads, SweepSteps: 3, SplitModes: SplitModes,
 		Idle: 10 * time.Second, ControlPlane: ControlPlaneConfig{Peers: 5000, Updates: 200, Reloads: 20},
 		OutDir: "bench/out", Vxtun: "bin/vxtun"}
 }
@@ -91,6 +94,11 @@ func (c Config) validate() error {
 	for _, m := range c.SweepModes {
 		if !slices.Contains(AllModes, m) {
 			return fmt.Errorf("bench config: unknown sweep mode %q", m)
+		}
+	}
+	for _, m := range c.SplitModes {
+		if !slices.Contains(AllModes, m) {
+			return fmt.Errorf("bench config: unknown split mode %q", m)
 		}
 	}
 	seen := map[string]bool{}
@@ -286,7 +294,8 @@ func (h *Harness) Run(ctx context.Context) (*Results, error) {
 		Metrics:  append(slices.Clone(Metrics), SweepMetrics(h.cfg.SweepThreads)...),
 		Config: RunConfig{Rounds: h.cfg.Rounds, TCPSeconds: secs(h.cfg.Duration), UDPStepSecs: secs(h.cfg.UDPStep),
 			SearchSteps: h.cfg.SearchSteps, PingCount: h.cfg.PingCount, Quick: h.cfg.Quick, Modes: h.cfg.Modes, Command: h.cfg.Command,
-			SweepModes: h.cfg.sweepModes(), SweepThreads: h.cfg.SweepThreads, SweepSteps: h.cfg.SweepSteps, Projection: Proj16},
+			SweepModes: h.cfg.sweepModes(), SweepThreads: h.cfg.SweepThreads, SweepSteps: h.cfg.SweepSteps,
+			SplitModes: h.cfg.inModes(h.cfg.SplitModes), Projection: Proj16},
 	}
 	if h.cfg.Idle > 0 {
 		res.Config.IdleSeconds = secs(h.cfg.Idle)
@@ -580,6 +589,14 @@ func (h *Harness) measure(ctx context.Context, mr *modeRun) error {
 			return err
 		}
 	}
+	if slices.Contains(h.cfg.SplitModes, mr.mode.Name()) {
+		if err := h.split(ctx, mr); err != nil {
+			return fmt.Errorf("one CPU per node: %w", err)
+		}
+		if err := check(); err != nil {
+			return err
+		}
+	}
 
 	// Peak memory of the vxtun processes.
 	if len(pids) > 0 {
@@ -600,17 +617,12 @@ func (h *Harness) measure(ctx context.Context, mr *modeRun) error {
 // warm-up and returns p50 and p99 in µs and the number lost.
 func (h *Harness) ping(ctx context.Context, mr *modeRun) (p50, p99 float64, lost int, ws *WakeStats, err error) {
 	a, b := mr.tb.Nodes[0], mr.tb.Nodes[1]
-	if _, err := nettest.Ping(ctx, a.NS, a.Pod, b.Pod, "-W", "1", "-c", "5", "-i", "0.01"); err != nil {
-		return 0, 0, 0, nil, fmt.Errorf("ping warm-up: %w", err)
+	if err := pingWarmUp(ctx, a, b); err != nil {
+		return 0, 0, 0, nil, err
 	}
-	n := h.cfg.PingCount
-	deadline := strconv.Itoa(n/1000 + 10)
-	pctx, cancel := context.WithTimeout(ctx, time.Duration(n/1000+20)*time.Second)
-	defer cancel()
 	// The wake-ups on the path, from a scheduler trace of the probes.
 	wt, terr := StartWakeTrace(mr.mode.PIDs())
-	// Lost probes make ping exit non-zero; they are counted, not fatal.
-	pr, err := nettest.Ping(pctx, a.NS, a.Pod, b.Pod, "-W", "1", "-c", strconv.Itoa(n), "-i", "0.001", "-w", deadline)
+	p50, p99, lost, err = pingProbes(ctx, a, b, h.cfg.PingCount)
 	if wt != nil {
 		var st WakeStats
 		if st, terr = wt.Stop(); terr == nil {
@@ -620,8 +632,30 @@ func (h *Harness) ping(ctx context.Context, mr *modeRun) (p50, p99 float64, lost
 	if terr != nil && !slices.Contains(mr.res.Notes, terr.Error()) {
 		mr.res.Notes = append(mr.res.Notes, terr.Error())
 	}
+	if err != nil {
+		return 0, 0, 0, nil, err
+	}
+	return p50, p99, lost, ws, nil
+}
+
+// pingWarmUp sends a few probes from pod A to pod B (ARP, caches).
+func pingWarmUp(ctx context.Context, a, b *Node) error {
+	if _, err := nettest.Ping(ctx, a.NS, a.Pod, b.Pod, "-W", "1", "-c", "5", "-i", "0.01"); err != nil {
+		return fmt.Errorf("ping warm-up: %w", err)
+	}
+	return nil
+}
+
+// pingProbes sends n probes at 1 ms from pod A to pod B and returns p50
+// and p99 in µs and the number lost.
+func pingProbes(ctx context.Context, a, b *Node, n int) (p50, p99 float64, lost int, err error) {
+	deadline := strconv.Itoa(n/1000 + 10)
+	pctx, cancel := context.WithTimeout(ctx, time.Duration(n/1000+20)*time.Second)
+	defer cancel()
+	// Lost probes make ping exit non-zero; they are counted, not fatal.
+	pr, err := nettest.Ping(pctx, a.NS, a.Pod, b.Pod, "-W", "1", "-c", strconv.Itoa(n), "-i", "0.001", "-w", deadline)
 	if len(pr.RTTs) == 0 {
-		return 0, 0, 0, nil, fmt.Errorf("ping: no replies of %d: %v", pr.Transmitted, err)
+		return 0, 0, 0, fmt.Errorf("ping: no replies of %d: %v", pr.Transmitted, err)
 	}
 	us := make([]float64, len(pr.RTTs))
 	for i, d := range pr.RTTs {
@@ -629,7 +663,7 @@ func (h *Harness) ping(ctx context.Context, mr *modeRun) (p50, p99 float64, lost
 	}
 	p50, _ = Percentile(us, 50)
 	p99, _ = Percentile(us, 99)
-	return p50, p99, pr.Transmitted - pr.Received, ws, nil
+	return p50, p99, pr.Transmitted - pr.Received, nil
 }
 
 // genPort is the UDP port the generator's receiver binds in node B.

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,6 +118,8 @@ func TestHarnessSmoke(t *testing.T) {
 	// The scaling rows on kernel vxlan only: one thread searched, one
 	// per CPU copied from the main rows; no control plane (no binary).
 	cfg.SweepModes, cfg.SweepThreads = []string{ModeKernelVXLAN}, []int{1, runtime.NumCPU()}
+	// And the one-CPU-per-node rows on kernel vxlan only.
+	cfg.SplitModes = []string{ModeKernelVXLAN}
 	cfg.Idle, cfg.ControlPlane.Peers = time.Second, 0
 	h, err := NewHarness(cfg)
 	if err != nil {
@@ -158,6 +161,14 @@ func TestHarnessSmoke(t *testing.T) {
 		if len(kern.Samples[k]) != 1 || len(veth.Samples[k]) != 0 {
 			t.Errorf("%s: got kernel-vxlan %v, veth %v; want one sample, none", k, kern.Samples[k], veth.Samples[k])
 		}
+	}
+	for _, k := range []string{MetricSplitTCP1, MetricSplitPingP50, MetricSplitPingP99} {
+		if len(kern.Samples[k]) != 1 || !(kern.Samples[k][0] > 0) || len(veth.Samples[k]) != 0 {
+			t.Errorf("%s: got kernel-vxlan %v, veth %v; want one sample > 0, none", k, kern.Samples[k], veth.Samples[k])
+		}
+	}
+	if !slices.Equal(res.Config.SplitModes, []string{ModeKernelVXLAN}) {
+		t.Errorf("recorded split modes: got %v, want [kernel-vxlan]", res.Config.SplitModes)
 	}
 	for _, size := range []int{64, 1400} {
 		main := MetricUDP64

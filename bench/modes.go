@@ -42,6 +42,10 @@ var AllModes = []string{ModeVeth, ModeKernelVXLAN, ModeVxtunVXLAN, ModeVxtunBusy
 // generator threads) run on: vxtun beside kernel vxlan.
 var SweepModes = []string{ModeKernelVXLAN, ModeVxtunVXLAN}
 
+// SplitModes is the default set of modes the one-CPU-per-node rows
+// (split_linux.go) run on: vxtun beside kernel vxlan.
+var SplitModes = []string{ModeKernelVXLAN, ModeVxtunVXLAN}
+
 // SweepThreads is the default list of generator thread counts of the
 // scaling rows.
 var SweepThreads = []int{1, 2, 3, 4}

@@ -34,9 +34,15 @@ const (
 	MetricPingWakeups      = "ping_wakeups"
 	MetricPingCrossWakeups = "ping_cross_cpu_wakeups"
 	MetricPingCrossWakeLat = "ping_cross_cpu_wake_us"
-	MetricUDP64            = "udp64"
-	MetricUDP1400          = "udp1400"
-	MetricCPUPerGB         = "cpu_per_gb"
+	// MetricSplitTCP1, MetricSplitPingP50 and MetricSplitPingP99 are TCP
+	// (1 stream) and ping measured with one CPU per node (split_linux.go):
+	// the testbed as two one-CPU machines, on Config.SplitModes.
+	MetricSplitTCP1    = "split_tcp1"
+	MetricSplitPingP50 = "split_ping_p50"
+	MetricSplitPingP99 = "split_ping_p99"
+	MetricUDP64        = "udp64"
+	MetricUDP1400      = "udp1400"
+	MetricCPUPerGB     = "cpu_per_gb"
 	// MetricMachineCPUPerGB is the whole machine's busy CPU time
 	// (/proc/stat: user+nice+system+irq+softirq of all CPUs) per GB moved
 	// by TCP: kernel work, iperf3 and vxtun together, for every mode.
@@ -82,6 +88,9 @@ var Metrics = []Metric{
 	{MetricPingWakeups, "ping: task wake-ups per round trip", "per RTT", true, SectionMain},
 	{MetricPingCrossWakeups, "ping: cross-CPU wake-ups per round trip", "per RTT", true, SectionMain},
 	{MetricPingCrossWakeLat, "ping: cross-CPU wake-up to running, p50", "µs", true, SectionMain},
+	{MetricSplitTCP1, "one CPU per node: TCP 1 stream", "Gbit/s", false, SectionMain},
+	{MetricSplitPingP50, "one CPU per node: ping RTT p50", "µs", true, SectionMain},
+	{MetricSplitPingP99, "one CPU per node: ping RTT p99", "µs", true, SectionMain},
 	{MetricUDP64, "UDP 64 B, <0.1% loss", "kpps", false, SectionMain},
 	{MetricUDP1400, "UDP 1400 B, <0.1% loss", "Gbit/s", false, SectionMain},
 	{MetricMachineCPUPerGB, "machine CPU per GB (TCP)", "CPU s/GB", true, SectionMain},
@@ -153,6 +162,8 @@ type RunConfig struct {
 	SweepModes   []string `json:"sweep_modes,omitempty"`
 	SweepThreads []int    `json:"sweep_threads,omitempty"`
 	SweepSteps   int      `json:"sweep_steps"`
+	// SplitModes ran the one-CPU-per-node rows.
+	SplitModes []string `json:"split_modes,omitempty"`
 	// IdleSeconds is the no-traffic window per round.
 	IdleSeconds int `json:"idle_seconds"`
 	// Projection is the model of the PROJECTION rows.
@@ -423,6 +434,10 @@ func (r *Results) notes() []string {
 	if p.Cores > 0 {
 		out = append(out, fmt.Sprintf("PROJECTION rows are a model, not a measurement: throughput ≈ usable cores / (machine CPU-s per GB or per Mpps measured here), ×8 for Gbit/s; usable cores = min(%d cores, the outer flows one peer's traffic uses): %d for paths with an outer flow per inner flow (kernel vxlan, routed), min(%d flows, %d workers) for userspace vxtun (a source port per worker), 1 for nebula (one routine), none for wireguard-go (one socket, parallel decryption: not modelled). The CPU cost covers both nodes and both application ends, so it reads as each node sending and receiving that much at once; linear scaling and even hashing are assumed, which a %d-CPU run cannot show.",
 			p.Cores, p.Flows, p.Flows, p.Workers, r.Machine.NumCPU))
+	}
+	if len(r.Config.SplitModes) > 0 {
+		out = append(out, fmt.Sprintf("one CPU per node (%s): node i's processes (overlay daemon, ping, iperf3) on CPU i only and its underlay's receive steered to CPU i by RPS, as a NIC's interrupt would be: two one-CPU machines, as far as one VM can show them. In the other rows the two nodes share every CPU, and kernel paths run a whole round trip inside the sender's system call on one CPU.",
+			strings.Join(r.Config.SplitModes, ", ")))
 	}
 	if r.Config.IdleSeconds > 0 {
 		out = append(out, fmt.Sprintf("idle: one %d s window per round with no traffic in any testbed (all stay up); a mode's machine figure is the machine's busy CPU less every other mode's processes, so it still holds the kernel's and anything else running on the machine.", r.Config.IdleSeconds))

@@ -121,10 +121,13 @@ func (h *Harness) idle(ctx context.Context, runs []*modeRun) error {
 }
 
 // sweepModes returns the modes of the run that run the UDP sweep.
-func (c Config) sweepModes() []string {
+func (c Config) sweepModes() []string { return c.inModes(c.SweepModes) }
+
+// inModes returns the modes of list that run, in run order.
+func (c Config) inModes(list []string) []string {
 	var out []string
 	for _, m := range c.Modes {
-		if slices.Contains(c.SweepModes, m) {
+		if slices.Contains(list, m) {
 			out = append(out, m)
 		}
 	}

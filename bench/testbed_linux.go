@@ -50,7 +50,8 @@ type Mode interface {
 	// other. A mode that cannot run returns an error wrapping ErrUnavailable.
 	Setup(ctx context.Context, tb *Testbed) error
 	// PIDs returns the processes whose CPU time the mode's dataplane uses
-	// (nil for kernel modes).
+	// (nil for kernel modes), one per node in node order when each node
+	// runs one (split_linux.go relies on it).
 	PIDs() []int
 	// Check returns an error if a process of the mode has died.
 	Check() error

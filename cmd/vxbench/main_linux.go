@@ -40,6 +40,7 @@ func run() int {
 		pings    = flag.Int("pings", 0, "ping probes per measurement at 1 ms (default 1000, quick 200)")
 		modes    = flag.String("modes", strings.Join(bench.AllModes, ","), "comma-separated modes, in alternation order")
 		sweep    = flag.String("sweep-modes", strings.Join(bench.SweepModes, ","), "comma-separated modes that also run the scaling rows (UDP by generator threads); \"\" = none")
+		split    = flag.String("split-modes", strings.Join(bench.SplitModes, ","), "comma-separated modes that also run TCP and ping with one CPU per node (two one-CPU machines: taskset per node, RPS per underlay); \"\" = none")
 		threads  = flag.String("sweep-threads", joinInts(bench.SweepThreads), "comma-separated generator thread counts of the scaling rows")
 		sweepN   = flag.Int("sweep-steps", -1, "UDP search steps of the scaling rows after the overload probe (-1: 3, quick 1)")
 		idle     = flag.Duration("idle", -1, "no-traffic window per round for the idle CPU rows (whole seconds; -1: 10s, quick 2s; 0: none)")
@@ -80,7 +81,7 @@ func run() int {
 	if *cpPeers >= 0 {
 		cfg.ControlPlane.Peers = *cpPeers
 	}
-	cfg.Modes, cfg.SweepModes = splitList(*modes), splitList(*sweep)
+	cfg.Modes, cfg.SweepModes, cfg.SplitModes = splitList(*modes), splitList(*sweep), splitList(*split)
 	cfg.SweepThreads = nil
 	for _, s := range splitList(*threads) {
 		n, err := strconv.Atoi(s)
