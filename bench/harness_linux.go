@@ -91,14 +91,11 @@ func (c Config) validate() error {
 			return fmt.Errorf("bench config: %d generator threads (want 1..%d)", t, genMaxStreams)
 		}
 	}
-	for _, m := range c.SweepModes {
-		if !slices.Contains(AllModes, m) {
-			return fmt.Errorf("bench config: unknown sweep mode %q", m)
-		}
-	}
-	for _, m := range c.SplitModes {
-		if !slices.Contains(AllModes, m) {
-			return fmt.Errorf("bench config: unknown split mode %q", m)
+	for kind, list := range map[string][]string{"sweep": c.SweepModes, "split": c.SplitModes} {
+		for _, m := range list {
+			if !slices.Contains(AllModes, m) {
+				return fmt.Errorf("bench config: unknown %s mode %q", kind, m)
+			}
 		}
 	}
 	seen := map[string]bool{}

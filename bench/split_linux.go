@@ -29,8 +29,9 @@ import (
 // splitPort is the iperf3 port of the one-CPU-per-node server in node B.
 const splitPort = iperfPort + 1
 
-// split measures TCP (one stream) and ping with one CPU per node.
-func (h *Harness) split(ctx context.Context, mr *modeRun) error {
+// split measures TCP (one stream) and ping with one CPU per node; a
+// failure to restore affinity or RPS is its error too.
+func (h *Harness) split(ctx context.Context, mr *modeRun) (err error) {
 	if runtime.NumCPU() < 2 {
 		note := "one CPU per node: needs 2 CPUs"
 		if !slices.Contains(mr.res.Notes, note) {
