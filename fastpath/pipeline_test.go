@@ -230,7 +230,9 @@ func testPipeline(t *testing.T, lo netip.Addr, backend config.Backend) {
 	}
 	expectNone(t, cb, "too-big DF packets")
 
-	waitStats(t, func() bool { return p.b.Stats().RxPackets == uint64(len(sent)) })
+	waitStats(t, func() bool { // A counts a batch after sending it
+		return p.b.Stats().RxPackets == uint64(len(sent)) && p.a.Stats().TxPackets == uint64(len(sent))
+	})
 	sa, sb := p.a.Stats(), p.b.Stats()
 	if sa.TxPackets != uint64(len(sent)) || sb.RxPackets != uint64(len(sent)) {
 		t.Errorf("A tx %d, B rx %d, want %d each", sa.TxPackets, sb.RxPackets, len(sent))

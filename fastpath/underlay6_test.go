@@ -114,7 +114,11 @@ func testDualUnderlay(t *testing.T, tweak ...func(*Config)) {
 			}
 		}
 	}
-	waitStats(t, func() bool { return p.b.Stats().RxPackets == uint64(len(got)) })
+	// A's worker publishes its batch counters after the send returns, so
+	// B can hold every packet before A's tx count shows them.
+	waitStats(t, func() bool {
+		return p.b.Stats().RxPackets == uint64(len(got)) && p.a.Stats().TxPackets == uint64(len(got))
+	})
 	w := p.b.workers[0]
 	if n4, n6 := w.in.packets.Load(), w.v6.in.packets.Load(); n4 != uint64(len(sent4)) || n6 != uint64(len(sent6)) {
 		t.Errorf("B received %d on the IPv4 socket and %d on the IPv6 one, want %d and %d", n4, n6, len(sent4), len(sent6))
