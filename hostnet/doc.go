@@ -20,7 +20,9 @@
 //
 // Concurrency: a Host's methods are safe for concurrent use (one mutex).
 // The Linux implementation acts in the network namespace of the calling
-// thread; callers that switch namespaces lock their OS thread.
+// thread; callers that switch namespaces lock their OS thread. Its nftables
+// changes go through one lasting netlink connection, opened by the first of
+// them (so in that call's namespace) and closed by Close (nft_linux.go).
 //
 // Imports: vishvananda/netlink, golang.org/x/sys/unix (and google/nftables
 // for rules). Linux-only code is in _linux.go files.

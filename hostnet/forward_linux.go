@@ -53,7 +53,11 @@ func (h *host) SetForwardAccept(networks []netip.Prefix) error {
 			nets = append(nets, p)
 		}
 	}
-	chains, err := applyForward(nets)
+	var chains []string
+	err := h.withNFT(func(c *nftables.Conn) (err error) {
+		chains, err = applyForward(c, nets)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("forward accept %v: %w", nets, err)
 	}
@@ -70,7 +74,7 @@ func (h *host) SetForwardAccept(networks []netip.Prefix) error {
 		return nil
 	}
 	h.undo = append(h.undo, change{kind: kindForward, desc: desc, undo: func() error {
-		if _, err := applyForward(nil); err != nil {
+		if err := h.withNFT(func(c *nftables.Conn) error { _, err := applyForward(c, nil); return err }); err != nil {
 			return fmt.Errorf("remove forward accept rules: %w", err)
 		}
 		return nil
@@ -84,11 +88,7 @@ func (h *host) SetForwardAccept(networks []netip.Prefix) error {
 // tagged rules and vxtun's forward chain are removed, and vxtun's table
 // when nothing else is left in it (removeOwn). It returns the chains that
 // hold rules afterwards ("family table chain").
-func applyForward(nets []netip.Prefix) ([]string, error) {
-	c, err := nftables.New()
-	if err != nil {
-		return nil, fmt.Errorf("nftables: %w", err)
-	}
+func applyForward(c *nftables.Conn, nets []netip.Prefix) ([]string, error) {
 	all, err := c.ListChains()
 	if err != nil {
 		return nil, fmt.Errorf("list chains: %w", err)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -23,6 +24,7 @@ type host struct {
 	routes map[string]*peerRoutes  // SetPeerRoutes' sets by owner (routes_linux.go)
 	pf     *peerFilter             // SetPeerFilter's applied state; nil when off
 	vxlan  map[string]*vxlanSynced // SetVXLANPeers' applied entries by device (vxlan_linux.go)
+	nft    *nftables.Conn          // lasting; nil until the first nftables change (nft_linux.go)
 }
 
 // change is one applied change and how to undo it.
@@ -189,6 +191,7 @@ func (h *host) Close() error {
 		return nil
 	}
 	h.closed = true
+	defer h.closeNFT()
 	return h.rollback(0)
 }
 

@@ -47,7 +47,7 @@ func (h *host) SetMasquerade(nets []MasqNet) error {
 	if err != nil {
 		return err
 	}
-	if err := applyMasq(nets); err != nil {
+	if err := h.withNFT(func(c *nftables.Conn) error { return applyMasq(c, nets) }); err != nil {
 		return fmt.Errorf("masquerade: %w", err)
 	}
 	i := slices.IndexFunc(h.undo, func(c change) bool { return c.kind == kindMasq })
@@ -67,7 +67,7 @@ func (h *host) SetMasquerade(nets []MasqNet) error {
 		return nil
 	}
 	h.undo = append(h.undo, change{kind: kindMasq, desc: desc, undo: func() error {
-		if err := applyMasq(nil); err != nil {
+		if err := h.withNFT(func(c *nftables.Conn) error { return applyMasq(c, nil) }); err != nil {
 			return fmt.Errorf("remove masquerade rules: %w", err)
 		}
 		return nil
@@ -78,11 +78,7 @@ func (h *host) SetMasquerade(nets []MasqNet) error {
 // applyMasq makes vxtun's masquerade chain hold exactly the rules for nets,
 // in one transaction. With no nets the chain is removed, and the table too
 // when nothing else is left in it.
-func applyMasq(nets []MasqNet) error {
-	c, err := nftables.New()
-	if err != nil {
-		return fmt.Errorf("nftables: %w", err)
-	}
+func applyMasq(c *nftables.Conn, nets []MasqNet) error {
 	if len(nets) == 0 {
 		batched, err := removeOwn(c, []string{masqChain}, nil)
 		if err != nil || !batched {

@@ -42,8 +42,16 @@ const peerSetBatch = 1024
 // peerFilter is the filter's applied state.
 type peerFilter struct {
 	port  uint16
-	addrs map[netip.Addr]struct{}
+	addrs addrSet
+	spare addrSet // the set before addrs, cleared and reused by the next update
 }
+
+// addrSet holds addresses in their 16-byte form (IPv4 as ::ffff:a.b.c.d;
+// no IPv6 member is IPv4-mapped, SetPeerFilter unmaps them). A plain array
+// key hashes several times faster than netip.Addr (whose zone handle makes
+// it a variable-length key), and an update builds and compares two sets of
+// every peer.
+type addrSet map[[16]byte]struct{}
 
 func (h *host) SetPeerFilter(port uint16, peers []netip.Addr) error {
 	h.mu.Lock()
@@ -54,31 +62,41 @@ func (h *host) SetPeerFilter(port uint16, peers []netip.Addr) error {
 	if port == 0 {
 		return errors.New("peer filter: port 0")
 	}
-	want := make(map[netip.Addr]struct{}, len(peers))
+	var want addrSet
+	if h.pf != nil && h.pf.spare != nil {
+		want, h.pf.spare = h.pf.spare, nil
+		clear(want)
+	} else {
+		want = make(addrSet, len(peers))
+	}
 	for _, a := range peers {
 		if !a.IsValid() {
 			return fmt.Errorf("peer filter: invalid address %v", a)
 		}
-		want[a.Unmap().WithZone("")] = struct{}{}
+		want[a.Unmap().As16()] = struct{}{}
 	}
 	if h.pf == nil {
-		if err := createPeerFilter(port, want); err != nil {
+		if err := h.withNFT(func(c *nftables.Conn) error { return createPeerFilter(c, port, want) }); err != nil {
 			return fmt.Errorf("peer filter: %w", err)
 		}
 		h.pf = &peerFilter{port: port, addrs: want}
 		h.undo = append(h.undo, change{kind: kindPeerFilter, desc: h.pf.describe(), undo: func() error {
 			h.pf = nil
-			if err := removePeerFilter(); err != nil {
+			if err := h.withNFT(removePeerFilter); err != nil {
 				return fmt.Errorf("remove peer filter: %w", err)
 			}
 			return nil
 		}})
 		return nil
 	}
-	if err := updatePeerFilter(h.pf, port, want); err != nil {
-		return fmt.Errorf("peer filter: %w", err)
+	if err := h.withNFT(func(c *nftables.Conn) error { return updatePeerFilter(c, h.pf, port, want) }); err != nil {
+		// The sets or the chain are gone or changed (nft flush ruleset, an
+		// operator's edit): make the filter again from scratch.
+		if rerr := h.withNFT(func(c *nftables.Conn) error { return createPeerFilter(c, port, want) }); rerr != nil {
+			return fmt.Errorf("peer filter: %w; recreating it: %w", err, rerr)
+		}
 	}
-	h.pf.port, h.pf.addrs = port, want
+	h.pf.port, h.pf.addrs, h.pf.spare = port, want, h.pf.addrs
 	if i := slices.IndexFunc(h.undo, func(c change) bool { return c.kind == kindPeerFilter }); i >= 0 {
 		h.undo[i].desc = h.pf.describe()
 	}
@@ -98,11 +116,11 @@ func (h *host) PeerFilterDrops() (uint64, error) {
 	if h.pf == nil {
 		return 0, nil
 	}
-	c, err := nftables.New()
-	if err != nil {
-		return 0, fmt.Errorf("peer filter drops: nftables: %w", err)
-	}
-	rules, err := c.GetRules(ownTable(), &nftables.Chain{Name: peerFilterChain, Table: ownTable()})
+	var rules []*nftables.Rule
+	err := h.withNFT(func(c *nftables.Conn) (err error) {
+		rules, err = c.GetRules(ownTable(), &nftables.Chain{Name: peerFilterChain, Table: ownTable()})
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("peer filter drops: %w", err)
 	}
@@ -123,17 +141,17 @@ func peerSets() (v4, v6 *nftables.Set) {
 		&nftables.Set{Table: t, Name: peerSet6, KeyType: nftables.TypeIP6Addr}
 }
 
-// elements splits addrs into IPv4 and IPv6 set elements.
-func elements(addrs map[netip.Addr]struct{}, keep func(netip.Addr) bool) (v4, v6 []nftables.SetElement) {
-	for a := range addrs {
-		if keep != nil && !keep(a) {
+// elements splits the members of addrs that keep accepts (all, for nil)
+// into IPv4 and IPv6 set elements.
+func elements(addrs addrSet, keep func([16]byte) bool) (v4, v6 []nftables.SetElement) {
+	for k := range addrs {
+		if keep != nil && !keep(k) {
 			continue
 		}
-		e := nftables.SetElement{Key: a.AsSlice()}
-		if a.Is4() {
-			v4 = append(v4, e)
+		if a := netip.AddrFrom16(k); a.Is4In6() {
+			v4 = append(v4, nftables.SetElement{Key: a.Unmap().AsSlice()})
 		} else {
-			v6 = append(v6, e)
+			v6 = append(v6, nftables.SetElement{Key: a.AsSlice()})
 		}
 	}
 	return v4, v6
@@ -153,13 +171,9 @@ func inBatches(s *nftables.Set, els []nftables.SetElement, fn func(*nftables.Set
 
 // createPeerFilter makes the sets and the chain in one transaction, after
 // removing what a crashed run may have left.
-func createPeerFilter(port uint16, addrs map[netip.Addr]struct{}) error {
-	if err := removePeerFilter(); err != nil {
+func createPeerFilter(c *nftables.Conn, port uint16, addrs addrSet) error {
+	if err := removePeerFilter(c); err != nil {
 		return fmt.Errorf("remove stale filter: %w", err)
-	}
-	c, err := nftables.New()
-	if err != nil {
-		return fmt.Errorf("nftables: %w", err)
 	}
 	t := c.AddTable(ownTable())
 	s4, s6 := peerSets()
@@ -191,14 +205,10 @@ func createPeerFilter(port uint16, addrs map[netip.Addr]struct{}) error {
 
 // updatePeerFilter changes the sets (and, for a new port, the rules) from
 // cur to port and want in one transaction.
-func updatePeerFilter(cur *peerFilter, port uint16, want map[netip.Addr]struct{}) error {
-	c, err := nftables.New()
-	if err != nil {
-		return fmt.Errorf("nftables: %w", err)
-	}
+func updatePeerFilter(c *nftables.Conn, cur *peerFilter, port uint16, want addrSet) error {
 	s4, s6 := peerSets()
-	add4, add6 := elements(want, func(a netip.Addr) bool { _, ok := cur.addrs[a]; return !ok })
-	del4, del6 := elements(cur.addrs, func(a netip.Addr) bool { _, ok := want[a]; return !ok })
+	add4, add6 := elements(want, func(k [16]byte) bool { _, ok := cur.addrs[k]; return !ok })
+	del4, del6 := elements(cur.addrs, func(k [16]byte) bool { _, ok := want[k]; return !ok })
 	if err := inBatches(s4, del4, c.SetDeleteElements); err != nil {
 		return err
 	}
@@ -230,11 +240,7 @@ func updatePeerFilter(cur *peerFilter, port uint16, want map[netip.Addr]struct{}
 
 // removePeerFilter deletes the chain and the sets if they exist, and the
 // table if nothing else is left in it, in one transaction.
-func removePeerFilter() error {
-	c, err := nftables.New()
-	if err != nil {
-		return fmt.Errorf("nftables: %w", err)
-	}
+func removePeerFilter(c *nftables.Conn) error {
 	batched, err := removeOwn(c, []string{peerFilterChain}, []string{peerSet4, peerSet6})
 	if err != nil || !batched {
 		return err

@@ -136,15 +136,21 @@ func TestSetPeerFilter(t *testing.T) {
 		peers     []netip.Addr
 		pass      []netip.Addr // sources the server must receive n datagrams from
 		wantDrops uint64       // added by this step
+		flushed   bool         // an operator flushed the ruleset first: the filter is made again
 	}{
-		{"one peer per family", []netip.Addr{peer4, peer6}, []netip.Addr{peer4, peer6}, 2 * n},
-		{"mapped duplicates", []netip.Addr{netip.AddrFrom16(peer4.As16()), peer4, peer6}, []netip.Addr{peer4, peer6}, 2 * n},
-		{"peers swapped", []netip.Addr{othr4, othr6}, []netip.Addr{othr4, othr6}, 2 * n},
-		{"IPv4 only", []netip.Addr{peer4, othr4}, []netip.Addr{peer4, othr4}, 2 * n},
-		{"no peers", nil, nil, 4 * n},
+		{"one peer per family", []netip.Addr{peer4, peer6}, []netip.Addr{peer4, peer6}, 2 * n, false},
+		{"mapped duplicates", []netip.Addr{netip.AddrFrom16(peer4.As16()), peer4, peer6}, []netip.Addr{peer4, peer6}, 2 * n, false},
+		{"peers swapped", []netip.Addr{othr4, othr6}, []netip.Addr{othr4, othr6}, 2 * n, false},
+		{"ruleset flushed, then a change", []netip.Addr{peer4, othr6}, []netip.Addr{peer4, othr6}, 2 * n, true},
+		{"IPv4 only", []netip.Addr{peer4, othr4}, []netip.Addr{peer4, othr4}, 2 * n, false},
+		{"no peers", nil, nil, 4 * n, false},
 	}
 	var drops uint64
 	for _, s := range steps {
+		if s.flushed {
+			f.srv.Run("nft", "flush", "ruleset")
+			drops = 0 // the counters go with the rules
+		}
 		if err := f.srv.Do(func() error { return h.SetPeerFilter(filterPort, s.peers) }); err != nil {
 			t.Fatalf("%s: set: %v", s.name, err)
 		}
@@ -247,4 +253,34 @@ func TestSetPeerFilterLarge(t *testing.T) {
 		t.Errorf("elements in %s: got %d, want %d", peerSet6, elems, peers)
 	}
 	t.Logf("peer filter with %d peers: create %v, one peer replaced %v", peers, create, change)
+}
+
+// BenchmarkPeerFilterReplace: with 5 000 peers, one op replaces one peer
+// (an element deleted and one added, one transaction) — what a node's
+// update costs in the kernel filter.
+func BenchmarkPeerFilterReplace(b *testing.B) {
+	nettest.RequirePrivileged(b)
+	ns := nettest.NewNS(b, "pfb")
+	const peers = 5000
+	addrs := make([]netip.Addr, peers+1)
+	for i := range addrs {
+		addrs[i] = netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})
+	}
+	h := New()
+	defer func() { _ = ns.Do(h.Close) }()
+	sets := [2][]netip.Addr{addrs[:peers], addrs[1:]}
+	if err := ns.Do(func() error {
+		if err := h.SetPeerFilter(filterPort, sets[0]); err != nil {
+			return err
+		}
+		b.ResetTimer()
+		for i := 0; b.Loop(); i++ {
+			if err := h.SetPeerFilter(filterPort, sets[(i+1)%2]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
 }
