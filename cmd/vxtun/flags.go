@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,7 +38,8 @@ const flanneldEnvPrefix = "FLANNELD_"
 var flanneldFlags = map[string]bool{
 	"etcd-endpoints": true, "etcd-prefix": true, "etcd-certfile": true, "etcd-keyfile": true,
 	"etcd-cafile": true, "etcd-username": true, "etcd-password": true,
-	"public-ip": true, "public-ipv6": true, "iface": true, "subnet-file": true, "iptables-forward-rules": true,
+	"public-ip": true, "public-ipv6": true, "iface": true, "iface-regex": true, "iface-can-reach": true,
+	"subnet-file": true, "iptables-forward-rules": true,
 	"kube-subnet-mgr": true, "kube-api-url": true, "kubeconfig-file": true,
 	"kube-annotation-prefix": true, "set-node-network-unavailable": true,
 }
@@ -83,12 +85,17 @@ type runOptions struct {
 
 	PublicIP    string // --public-ip
 	PublicIPv6  string // --public-ipv6
-	Iface       string // --iface
+	Iface       string // --iface: a name or, as flanneld takes it too, an IP
 	Tun         string // --tun
 	Workers     int    // --workers (0: from the node file, else NumCPU)
 	SubnetFile  string // --subnet-file
 	ListenPort  int    // --listen-port (0: node file, else net-conf)
 	VtepMACFile string // --vtep-mac-file
+	// IfaceRegex (--iface-regex, repeatable) and IfaceCanReach
+	// (--iface-can-reach): flanneld's other ways to pick the underlay
+	// interface (iface.go).
+	IfaceRegex    []string
+	IfaceCanReach string
 
 	ForwardRules bool // --iptables-forward-rules
 	IPMasq       bool // --ip-masq
@@ -167,7 +174,15 @@ func newRunFlags(o *runOptions, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.SetNetworkUnavailable, "set-node-network-unavailable", true, "set the Node's NetworkUnavailable condition to False once running (Kubernetes mode)")
 	fs.StringVar(&o.PublicIP, "public-ip", "", "underlay `IP` of this node (overrides the node file's PublicIP)")
 	fs.StringVar(&o.PublicIPv6, "public-ipv6", "", "second, IPv6 underlay `IP` next to the IPv4 one, with EnableIPv6 (overrides the node file's PublicIPv6; default with --iface: its first global IPv6 address): peers that publish a public IPv6 are reached over it, as flanneld does")
-	fs.StringVar(&o.Iface, "iface", "", "underlay `interface` (overrides the node file's Iface; the public IP is its first IPv4 address unless --public-ip is given)")
+	fs.StringVar(&o.Iface, "iface", "", "underlay `interface`, by name or by one of its IPs (overrides the node file's Iface; the public IP is the IP given, else the interface's first IPv4 address, unless --public-ip is given; without --iface, --iface-regex, --iface-can-reach, --public-ip and --node: the default route's interface, as flanneld picks it)")
+	fs.Func("iface-regex", "underlay interface by `regex`, as flanneld's flag: the first interface with an IPv4 address matching it, else the first whose name does (repeatable, tried in order; used when --iface is not given)", func(v string) error {
+		if _, err := regexp.Compile(v); err != nil {
+			return err
+		}
+		o.IfaceRegex = append(o.IfaceRegex, v)
+		return nil
+	})
+	fs.StringVar(&o.IfaceCanReach, "iface-can-reach", "", "underlay interface: the one the route to this `IP` leaves by, as flanneld's flag (used when --iface and --iface-regex are not given)")
 	fs.StringVar(&o.Tun, "tun", "", "TUN interface `name` (overrides the node file's TunName; default "+config.DefaultTunName+")")
 	fs.IntVar(&o.Workers, "workers", 0, "forwarding workers = TUN queues (`n`; 0: node file's Workers, else the number of CPUs)")
 	fs.StringVar(&o.SubnetFile, "subnet-file", "", "subnet.env `path` for the flannel CNI plugin (overrides the node file's SubnetFile; default "+config.DefaultSubnetFile+")")
@@ -292,10 +307,6 @@ func (o *runOptions) check() error {
 		return usagef("no peer source: give --peers FILE (static), --etcd-endpoints URLS (etcd) or --kube-subnet-mgr (Kubernetes)")
 	case o.Peers != "" && o.Node == "":
 		return usagef("--node FILE is required with --peers (it holds this node's Subnet)")
-	case o.etcdMode() && o.Node == "" && o.PublicIP == "" && o.Iface == "":
-		return usagef("etcd mode needs this node's address: give --public-ip, --iface or --node")
-	case o.KubeSubnetMgr && o.Node == "" && o.PublicIP == "" && o.Iface == "":
-		return usagef("Kubernetes mode needs this node's address: give --public-ip (in a DaemonSet: VXTUN_PUBLIC_IP from status.hostIP), --iface or --node")
 	case o.Workers < 0 || o.Workers > config.MaxWorkers:
 		return usagef("--workers %d is out of range 0..%d", o.Workers, config.MaxWorkers)
 	case o.ListenPort < 0 || o.ListenPort > 65535:
@@ -325,8 +336,13 @@ func (o *runOptions) check() error {
 			return usagef("--public-ipv6: %v", err)
 		}
 	}
+	if o.IfaceCanReach != "" {
+		if _, err := netip.ParseAddr(o.IfaceCanReach); err != nil {
+			return usagef("--iface-can-reach %q is not an IP address", o.IfaceCanReach)
+		}
+	}
 	for _, f := range []struct{ flag, v string }{{"--tun", o.Tun}, {"--iface", o.Iface}} {
-		if f.v == "" {
+		if _, err := netip.ParseAddr(f.v); f.v == "" || (f.flag == "--iface" && err == nil) {
 			continue
 		}
 		if err := config.CheckIfName(f.v); err != nil {

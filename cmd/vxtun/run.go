@@ -58,6 +58,10 @@ func runMain(args []string, getenv func(string) string, stderr io.Writer) int {
 		}
 	}()
 
+	if err := o.pickUnderlay(hostIfaces{}); err != nil {
+		fmt.Fprintf(stderr, "vxtun: %s\n", oneLine(err.Error()))
+		return 1
+	}
 	cfg := o.nodeConfig()
 	if o.EtcdPassFile != "" && cfg.Registry.Etcd != nil {
 		pw, err := readPassword(o.EtcdPassFile)
