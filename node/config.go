@@ -76,6 +76,11 @@ type Config struct {
 	// DebugPprof adds the pprof handlers under /debug/pprof/ to the debug
 	// server.
 	DebugPprof bool
+	// HealthzAddr serves flanneld's liveness endpoint on host:port (empty:
+	// off): /healthz answers 200 while the node runs, from before it has a
+	// lease or peers (the debug server's /healthz waits for forwarding),
+	// and nothing else is served there.
+	HealthzAddr string
 	// Version is reported in the "vxtun running" line and vxtun_info.
 	Version string
 	// Logger receives the node's log lines; nil means slog.Default().

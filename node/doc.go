@@ -16,7 +16,8 @@
 // kernel, hostnet.Host.SetPeerFilter) in step with the peer set, writes subnet.env,
 // restarts the dataplane with the new subnet when the lease moves, and
 // serves /metrics and /healthz (pprof only with Config.DebugPprof) on
-// Config.DebugAddr. It stops when its context
+// Config.DebugAddr, and flanneld's liveness /healthz alone on
+// Config.HealthzAddr (healthz.go). It stops when its context
 // ends, and at once, with the error, when the dataplane or the peer source
 // fails. Signals are the caller's: cmd/vxtun cancels the context on
 // SIGTERM and sends on Config.Reload on SIGHUP.

@@ -1,15 +1,12 @@
 package node
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -227,16 +224,6 @@ func (n *Node) startDebug() (stop func(), err error) {
 		n.log.Warn("THE DEBUG SERVER IS REACHABLE FROM OTHER HOSTS: /metrics and /healthz (and pprof, if enabled) are served to anyone who can connect; bind it to loopback unless the network is trusted",
 			"addr", l.Addr().String(), "pprof", n.cfg.DebugPprof)
 	}
-	srv := &http.Server{Handler: DebugHandler(n.Metrics, DebugOptions{Pprof: n.cfg.DebugPprof}), ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			n.log.Error("debug server", "err", err)
-		}
-	}()
 	n.log.Debug("debug server listening", "addr", l.Addr().String())
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}, nil
+	return n.serveHTTP(l, DebugHandler(n.Metrics, DebugOptions{Pprof: n.cfg.DebugPprof}), "debug server"), nil
 }

@@ -71,6 +71,13 @@ type running struct {
 // dataplane fails, the peer source fails, or a lease move comes with a
 // changed network config. Run may be called once.
 func (n *Node) Run(ctx context.Context) error {
+	if n.cfg.HealthzAddr != "" {
+		stop, err := n.startHealthz()
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	s, err := n.resolve(ctx)
 	if n.src != nil {
 		defer closeSource(n.src)

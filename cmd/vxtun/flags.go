@@ -39,7 +39,7 @@ var flanneldFlags = map[string]bool{
 	"etcd-endpoints": true, "etcd-prefix": true, "etcd-certfile": true, "etcd-keyfile": true,
 	"etcd-cafile": true, "etcd-username": true, "etcd-password": true,
 	"public-ip": true, "public-ipv6": true, "iface": true, "iface-regex": true, "iface-can-reach": true,
-	"subnet-file": true, "iptables-forward-rules": true,
+	"subnet-file": true, "iptables-forward-rules": true, "net-config-path": true, "healthz-ip": true, "healthz-port": true,
 	"kube-subnet-mgr": true, "kube-api-url": true, "kubeconfig-file": true,
 	"kube-annotation-prefix": true, "set-node-network-unavailable": true,
 }
@@ -85,12 +85,14 @@ type runOptions struct {
 
 	PublicIP    string // --public-ip
 	PublicIPv6  string // --public-ipv6
-	Iface       string // --iface: a name or, as flanneld takes it too, an IP
+	Iface       string // --iface: a name or, as flanneld takes it too, an IP; given twice or more: chosen by iface.go
 	Tun         string // --tun
 	Workers     int    // --workers (0: from the node file, else NumCPU)
 	SubnetFile  string // --subnet-file
 	ListenPort  int    // --listen-port (0: node file, else net-conf)
 	VtepMACFile string // --vtep-mac-file
+	// Ifaces are the values of --iface in order (it repeats, as flanneld's).
+	Ifaces []string
 	// IfaceRegex (--iface-regex, repeatable) and IfaceCanReach
 	// (--iface-can-reach): flanneld's other ways to pick the underlay
 	// interface (iface.go).
@@ -122,6 +124,14 @@ type runOptions struct {
 	// CPULocal is --cpu-local: each worker runs on one CPU and handles the
 	// packets written and received there.
 	CPULocal bool
+
+	// HealthzIP and HealthzPort are flanneld's --healthz-ip and
+	// --healthz-port: a liveness /healthz (port 0: off).
+	HealthzIP   string
+	HealthzPort int
+	// netConfigPath is flanneld's --net-config-path, another name for
+	// --net-conf.
+	netConfigPath string
 
 	DebugAddr       string // --debug-addr ("" = off)
 	DebugAddrPublic bool   // --debug-addr-public: a non-loopback --debug-addr is allowed
@@ -174,7 +184,15 @@ func newRunFlags(o *runOptions, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.SetNetworkUnavailable, "set-node-network-unavailable", true, "set the Node's NetworkUnavailable condition to False once running (Kubernetes mode)")
 	fs.StringVar(&o.PublicIP, "public-ip", "", "underlay `IP` of this node (overrides the node file's PublicIP)")
 	fs.StringVar(&o.PublicIPv6, "public-ipv6", "", "second, IPv6 underlay `IP` next to the IPv4 one, with EnableIPv6 (overrides the node file's PublicIPv6; default with --iface: its first global IPv6 address): peers that publish a public IPv6 are reached over it, as flanneld does")
-	fs.StringVar(&o.Iface, "iface", "", "underlay `interface`, by name or by one of its IPs (overrides the node file's Iface; the public IP is the IP given, else the interface's first IPv4 address, unless --public-ip is given; without --iface, --iface-regex, --iface-can-reach, --public-ip and --node: the default route's interface, as flanneld picks it)")
+	fs.Func("iface", "underlay `interface`, by name or by one of its IPs (overrides the node file's Iface; the public IP is the IP given, else the interface's first IPv4 address, unless --public-ip is given; repeatable, as flanneld's: the first that exists is taken; without --iface, --iface-regex, --iface-can-reach, --public-ip and --node: the default route's interface, as flanneld picks it)", func(v string) error {
+		o.Ifaces = append(o.Ifaces, v)
+		if len(o.Ifaces) == 1 {
+			o.Iface = v
+		} else {
+			o.Iface = "" // chosen by pickUnderlay
+		}
+		return nil
+	})
 	fs.Func("iface-regex", "underlay interface by `regex`, as flanneld's flag: the first interface with an IPv4 address matching it, else the first whose name does (repeatable, tried in order; used when --iface is not given)", func(v string) error {
 		if _, err := regexp.Compile(v); err != nil {
 			return err
@@ -196,6 +214,9 @@ func newRunFlags(o *runOptions, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.BusyPollIdle, "busy-poll-idle", 0, "with --busy-poll: stop polling after this `duration` without a packet and sleep until the next one (no CPU while idle; e.g. 5ms; 0: poll for as long as vxtun runs)")
 	fs.BoolVar(&o.CPULocal, "cpu-local", false, "userspace dataplane: each worker runs on one CPU and takes the packets written and received on it (TUN queue and socket chosen by CPU, a flow moving only after a pause), so a packet's wake-ups stay on one CPU")
 	fs.BoolVar(&o.BusyPollAhead, "busy-poll-ahead", false, "with --busy-poll-idle: when polling stops, the polling thread waits for the next packet itself, one wait for all the TUN queues and sockets, and when packets come at a steady rate (a probe every millisecond, a periodic request) it wakes just before the next one is due, so that one finds it polling")
+	fs.StringVar(&o.netConfigPath, "net-config-path", "", "flanneld's name for --net-conf (`file`)")
+	fs.StringVar(&o.HealthzIP, "healthz-ip", "0.0.0.0", "`IP` of the liveness endpoint, as flanneld's flag")
+	fs.IntVar(&o.HealthzPort, "healthz-port", 0, "serve a liveness /healthz (200 while vxtun runs, as flanneld's) on --healthz-ip and this `port`, and nothing else there (0: off)")
 	fs.StringVar(&o.DebugAddr, "debug-addr", "", "serve /metrics (Prometheus text) and /healthz over HTTP on this `host:port`, e.g. 127.0.0.1:9090 (off when empty); a loopback address unless --debug-addr-public")
 	fs.BoolVar(&o.DebugAddrPublic, "debug-addr-public", false, "allow a --debug-addr that is not loopback (it is then reachable from other hosts: logged as a warning)")
 	fs.BoolVar(&o.DebugPprof, "debug-pprof", false, "also serve the Go profiler under /debug/pprof/ on --debug-addr (heap, goroutines, command line)")
@@ -317,6 +338,10 @@ func (o *runOptions) check() error {
 		return usagef("--etcd-certfile and --etcd-keyfile go together")
 	case o.EtcdPassword != "" && o.EtcdPassFile != "":
 		return usagef("%s and --etcd-password-file exclude each other", envName("etcd-password"))
+	case o.netConfigPath != "" && o.NetConf != "" && o.netConfigPath != o.NetConf:
+		return usagef("--net-conf %s and --net-config-path %s name different files", o.NetConf, o.netConfigPath)
+	case o.HealthzPort < 0 || o.HealthzPort > 65535:
+		return usagef("--healthz-port %d is out of range 0..65535", o.HealthzPort)
 	case o.DebugPprof && o.DebugAddr == "":
 		return usagef("--debug-pprof needs --debug-addr")
 	case o.BusyPollIdle < 0:
@@ -336,13 +361,25 @@ func (o *runOptions) check() error {
 			return usagef("--public-ipv6: %v", err)
 		}
 	}
+	if o.netConfigPath != "" {
+		o.NetConf = o.netConfigPath
+	}
+	if _, err := netip.ParseAddr(o.HealthzIP); err != nil && o.HealthzPort != 0 {
+		return usagef("--healthz-ip %q is not an IP address", o.HealthzIP)
+	}
 	if o.IfaceCanReach != "" {
 		if _, err := netip.ParseAddr(o.IfaceCanReach); err != nil {
 			return usagef("--iface-can-reach %q is not an IP address", o.IfaceCanReach)
 		}
 	}
-	for _, f := range []struct{ flag, v string }{{"--tun", o.Tun}, {"--iface", o.Iface}} {
-		if _, err := netip.ParseAddr(f.v); f.v == "" || (f.flag == "--iface" && err == nil) {
+	checks := []struct{ flag, v string }{{"--tun", o.Tun}}
+	for _, v := range o.Ifaces {
+		if _, err := netip.ParseAddr(v); err != nil {
+			checks = append(checks, struct{ flag, v string }{"--iface", v})
+		}
+	}
+	for _, f := range checks {
+		if f.v == "" {
 			continue
 		}
 		if err := config.CheckIfName(f.v); err != nil {

@@ -162,6 +162,28 @@ func TestParseRunFlags(t *testing.T) {
 			},
 		},
 		{
+			name: "flanneld's --net-config-path and healthz flags",
+			args: []string{"--etcd-endpoints", "http://x:2379", "--net-config-path", "/etc/kube-flannel/net-conf.json"},
+			env:  []string{"FLANNELD_HEALTHZ_PORT", "10299"},
+			check: func(o *runOptions) string {
+				c := o.nodeConfig()
+				if c.NetConfFile != "/etc/kube-flannel/net-conf.json" || c.HealthzAddr != "0.0.0.0:10299" {
+					return fmt.Sprintf("got net-conf %q healthz %q, want /etc/kube-flannel/net-conf.json 0.0.0.0:10299", c.NetConfFile, c.HealthzAddr)
+				}
+				return ""
+			},
+		},
+		{
+			name: "healthz off by default",
+			args: static,
+			check: func(o *runOptions) string {
+				if a := o.nodeConfig().HealthzAddr; a != "" {
+					return fmt.Sprintf("got healthz %q, want off", a)
+				}
+				return ""
+			},
+		},
+		{
 			name: "ip masquerade off by default",
 			args: static,
 			check: func(o *runOptions) string {
@@ -303,6 +325,9 @@ func TestParseRunFlags(t *testing.T) {
 		{name: "wildcard debug address refused", args: append(static, "--debug-addr", ":9090"), wantErr: "add --debug-addr-public"},
 		{name: "public debug address from the environment refused", args: static, env: []string{"VXTUN_DEBUG_ADDR", "198.18.0.1:9090"}, wantErr: "not a loopback address"},
 		{name: "pprof without debug address", args: append(static, "--debug-pprof"), wantErr: "--debug-pprof needs --debug-addr"},
+		{name: "net-conf under two names", args: append(static, "--net-conf", "a.json", "--net-config-path", "b.json"), wantErr: "name different files"},
+		{name: "healthz port range", args: append(static, "--healthz-port", "70000"), wantErr: "--healthz-port 70000"},
+		{name: "bad healthz ip", args: append(static, "--healthz-port", "10299", "--healthz-ip", "any"), wantErr: `--healthz-ip "any"`},
 		{name: "bad iface regex", args: append(static, "--iface-regex", "eth[0-"), wantErr: "iface-regex"},
 		{name: "bad iface regex from flanneld's env", args: static, env: []string{"FLANNELD_IFACE_REGEX", "(x"}, wantErr: "FLANNELD_IFACE_REGEX"},
 		{name: "bad iface-can-reach", args: append(static, "--iface-can-reach", "gateway"), wantErr: `--iface-can-reach "gateway" is not an IP address`},

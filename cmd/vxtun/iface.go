@@ -4,13 +4,14 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 )
 
 // flanneld's ways of choosing the underlay interface, mapped onto vxtun's
 // --iface (a name) and --public-ip before the node starts, in flanneld's
 // order (its LookupExtIface): --iface (a name or one of the interface's
-// IPs), else the --iface-regex expressions in turn (each first against
+// IPs; given more than once, the first that exists), else the --iface-regex expressions in turn (each first against
 // every interface's IPv4 addresses, then against the names), else the
 // interface of the route to --iface-can-reach, else — when nothing else
 // names this node (no --public-ip, no node file) — the interface of the
@@ -39,18 +40,17 @@ type ifaceSystem interface {
 // matched an address and --public-ip was not given) from flanneld's
 // interface flags; it leaves o alone when they are not used.
 func (o *runOptions) pickUnderlay(sys ifaceSystem) error {
-	ip, isIP := parseIP(o.Iface)
+	if _, isIP := parseIP(o.Iface); len(o.Ifaces) > 1 || isIP {
+		return o.pickIface(sys)
+	}
 	defaultRoute := o.Iface == "" && len(o.IfaceRegex) == 0 && o.IfaceCanReach == "" && o.PublicIP == "" && o.Node == ""
-	if !isIP && (o.Iface != "" || (len(o.IfaceRegex) == 0 && o.IfaceCanReach == "" && !defaultRoute)) {
+	if o.Iface != "" || (len(o.IfaceRegex) == 0 && o.IfaceCanReach == "" && !defaultRoute) {
 		return nil // a name, or nothing to choose: the node resolves it
 	}
 	var name string
 	var addr netip.Addr
 	var err error
 	switch {
-	case isIP:
-		name, err = ifaceWith(sys, ip)
-		addr = ip
 	case len(o.IfaceRegex) > 0:
 		name, addr, err = ifaceByRegex(sys, o.IfaceRegex)
 	case o.IfaceCanReach != "":
@@ -73,25 +73,36 @@ func (o *runOptions) pickUnderlay(sys ifaceSystem) error {
 	return nil
 }
 
-func parseIP(s string) (netip.Addr, bool) {
-	a, err := netip.ParseAddr(s)
-	return a.Unmap(), err == nil
-}
-
-// ifaceWith returns the interface that holds ip.
-func ifaceWith(sys ifaceSystem, ip netip.Addr) (string, error) {
+// pickIface takes the first --iface value that names an interface or one
+// of its addresses (that address is then the public IP, unless --public-ip
+// was given).
+func (o *runOptions) pickIface(sys ifaceSystem) error {
 	ifs, err := sys.Interfaces()
 	if err != nil {
-		return "", fmt.Errorf("--iface %s: %w", ip, err)
+		return fmt.Errorf("--iface: %w", err)
 	}
-	for _, ifi := range ifs {
-		for _, a := range ifi.Addrs {
-			if a == ip {
-				return ifi.Name, nil
+	for _, v := range o.Ifaces {
+		ip, isIP := parseIP(v)
+		for _, ifi := range ifs {
+			if !isIP && ifi.Name == v {
+				o.Iface = v
+				return nil
+			}
+			if isIP && slices.Contains(ifi.Addrs, ip) {
+				o.Iface = ifi.Name
+				if o.PublicIP == "" && ip.Is4() {
+					o.PublicIP = ip.String()
+				}
+				return nil
 			}
 		}
 	}
-	return "", fmt.Errorf("--iface %s: no interface has this address", ip)
+	return fmt.Errorf("--iface: none of %s is an interface or an interface's address here", strings.Join(o.Ifaces, ", "))
+}
+
+func parseIP(s string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(s)
+	return a.Unmap(), err == nil
 }
 
 // ifaceByRegex returns the first match of the expressions, each tried

@@ -61,11 +61,13 @@ func TestHostIfaces(t *testing.T) {
 	}
 }
 
-// TestEtcdFlanneldIfaceFlags: two etcd-mode daemons started as flanneld
-// would be: node A with no interface flag (its namespace's default route
-// names ul0), node B with --iface-regex matching its underlay address.
-// Each publishes the right PublicIP and traffic crosses.
-func TestEtcdFlanneldIfaceFlags(t *testing.T) {
+// TestEtcdFlanneldFlags: two etcd-mode daemons started as flanneld would
+// be: node A with no interface flag (its namespace's default route names
+// ul0), node B with --iface-regex matching its underlay address and a
+// liveness endpoint (--healthz-ip, --healthz-port). Each publishes the
+// right PublicIP, traffic crosses, and B's /healthz answers node A (and
+// serves nothing else).
+func TestEtcdFlanneldFlags(t *testing.T) {
 	e := newE2EEtcd(t, `{"Network":"198.19.0.0/16","SubnetMin":"198.19.1.0","SubnetMax":"198.19.2.0","Backend":{"Type":"vxlan"}}`)
 	e.h.A.Run("ip", "route", "add", "default", "via", "198.18.0.254", "dev", "ul0")
 	na, nb := e.newNode(t, e.h.A), e.newNode(t, e.h.B)
@@ -73,8 +75,16 @@ func TestEtcdFlanneldIfaceFlags(t *testing.T) {
 		i := slices.Index(n.args, "--iface")
 		n.args = slices.Delete(n.args, i, i+2)
 	}
-	nb.args = append(nb.args, "--iface-regex", `^198\.18\.0\.2$`)
+	nb.args = append(nb.args, "--iface-regex", `^198\.18\.0\.2$`, "--healthz-ip", "198.18.0.2", "--healthz-port", "10299")
 	sa, sb := e.startPair(t, na, nb)
+	for _, c := range []struct {
+		path string
+		code int
+	}{{"/healthz", 200}, {"/metrics", 404}} {
+		if code, body := httpGet(t, e.h.A, "198.18.0.2:10299", c.path); code != c.code {
+			t.Errorf("B's healthz endpoint from A, %s: got %d %q, want %d", c.path, code, body, c.code)
+		}
+	}
 	for _, c := range []struct {
 		sub  int
 		want string

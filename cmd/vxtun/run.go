@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -99,6 +101,7 @@ func (o *runOptions) nodeConfig() node.Config {
 		ListenPort:  uint16(o.ListenPort),
 		VtepMACFile: o.VtepMACFile,
 		DebugAddr:   o.DebugAddr,
+		HealthzAddr: o.healthzAddr(),
 		Dataplane:   o.Dataplane,
 		DebugPprof:  o.DebugPprof,
 
@@ -135,6 +138,15 @@ func (o *runOptions) nodeConfig() node.Config {
 		c.Registry.PeersFile = o.Peers
 	}
 	return c
+}
+
+// healthzAddr is --healthz-ip and --healthz-port as host:port, or "" when
+// the port is 0.
+func (o *runOptions) healthzAddr() string {
+	if o.HealthzPort == 0 {
+		return ""
+	}
+	return net.JoinHostPort(o.HealthzIP, strconv.Itoa(o.HealthzPort))
 }
 
 // maxPasswordFile bounds --etcd-password-file.
