@@ -22,7 +22,7 @@ import (
 // netIface is one interface as the choice sees it.
 type netIface struct {
 	Name  string
-	Addrs []netip.Addr // IPv4 first-to-last as the kernel lists them; others ignored
+	Addrs []netip.Addr // in the kernel's order, IPv4 and IPv6 (regexes match only the IPv4 ones)
 }
 
 // ifaceSystem is what the choice reads from the host (iface_linux.go; a
@@ -43,9 +43,8 @@ func (o *runOptions) pickUnderlay(sys ifaceSystem) error {
 	if _, isIP := parseIP(o.Iface); len(o.Ifaces) > 1 || isIP {
 		return o.pickIface(sys)
 	}
-	defaultRoute := o.Iface == "" && len(o.IfaceRegex) == 0 && o.IfaceCanReach == "" && o.PublicIP == "" && o.Node == ""
-	if o.Iface != "" || (len(o.IfaceRegex) == 0 && o.IfaceCanReach == "" && !defaultRoute) {
-		return nil // a name, or nothing to choose: the node resolves it
+	if o.Iface != "" {
+		return nil // one name: the node resolves it
 	}
 	var name string
 	var addr netip.Addr
@@ -58,10 +57,12 @@ func (o *runOptions) pickUnderlay(sys ifaceSystem) error {
 		if name, addr, err = sys.RouteTo(dst); err != nil {
 			err = fmt.Errorf("--iface-can-reach %s: %w", dst, err)
 		}
-	default:
+	case o.PublicIP == "" && o.Node == "":
 		if name, err = sys.DefaultRoute(); err != nil {
 			err = fmt.Errorf("no --iface, --public-ip or --node, and no default route to take the interface from (%w): give one of them", err)
 		}
+	default:
+		return nil // --public-ip or the node file names the node
 	}
 	if err != nil {
 		return err
